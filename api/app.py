@@ -1,0 +1,76 @@
+"""The FastAPI application: settings, database, error mapping, static assets and every router.
+
+Routers live one topic a module in ``api/routes``; each module exposing ``router`` is included.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+
+from api import errors, routes
+from api.db.engine import get_engine
+from api.db.migrate import upgrade
+from api.settings import Settings, get_settings
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+class BodyLimit(BaseHTTPMiddleware):
+    """Refuse request bodies over ``max_upload_mb`` before reading them (413)."""
+
+    def __init__(self, app, limit_bytes: int):
+        super().__init__(app)
+        self.limit = limit_bytes
+
+    async def dispatch(self, request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > self.limit:
+            return errors.problem_response(
+                413, errors.PayloadTooLarge.slug, errors.PayloadTooLarge.title,
+                f"The request body is {int(length)} bytes; the limit is {self.limit} bytes "
+                "(GRIDMAP_MAX_UPLOAD_MB).",
+                request.url.path,
+            )
+        return await call_next(request)
+
+
+def _routers():
+    for mod in sorted(pkgutil.iter_modules(routes.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{routes.__name__}.{mod.name}")
+        if hasattr(module, "router"):
+            yield module.router
+
+
+def create_app(settings: Settings | None = None, migrate: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        engine = get_engine(settings)
+        if migrate:
+            upgrade(engine)
+        app.state.engine = engine
+        yield
+
+    app = FastAPI(
+        title="gridmap",
+        description="Community grid governance: grids, households, service stations, 8-minute reach, incidents.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.add_middleware(BodyLimit, limit_bytes=int(settings.max_upload_mb * 1024 * 1024))
+    errors.install(app)
+    STATIC.mkdir(exist_ok=True)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    for router in _routers():
+        app.include_router(router)
+    return app

@@ -1,0 +1,1 @@
+"""The database layer: engine, models, migrations and the query functions routes call."""

@@ -1,0 +1,43 @@
+"""Which database gridmap talks to, and the SQLAlchemy engine for it."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from sqlalchemy import Engine, create_engine
+
+from api.db.embedded import EmbeddedPostgres
+from api.settings import Settings, get_settings
+
+
+def embedded_for(settings: Settings) -> EmbeddedPostgres:
+    return EmbeddedPostgres(settings.home, pg_bin=settings.pg_bin, port=settings.pg_port)
+
+
+def resolve_url(settings: Settings | None = None, start: bool = True) -> str:
+    """The database URL: ``GRIDMAP_DATABASE_URL`` if set, else the embedded cluster's.
+
+    With ``start`` the embedded cluster is initialised and started on demand.
+    """
+    settings = settings or get_settings()
+    if settings.database_url:
+        url = settings.database_url
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            url = "postgresql+psycopg2://" + url.split("://", 1)[1]
+        return url
+    pg = embedded_for(settings)
+    return pg.start() if start else pg.url()
+
+
+def make_engine(url: str) -> Engine:
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, future=True)
+
+
+@lru_cache
+def _engine_for(url: str) -> Engine:
+    return make_engine(url)
+
+
+def get_engine(settings: Settings | None = None) -> Engine:
+    """The process-wide engine for the configured database (started on demand)."""
+    return _engine_for(resolve_url(settings))

@@ -1,0 +1,243 @@
+"""GeoAlchemy2 models of gridmap's tables (the schema itself is made by Alembic migrations).
+
+Conventions
+-----------
+- Every geometry is SRID 4326 (lon/lat) and must be valid (CHECK constraints in the migration).
+- Every table carries ``region_code``: the 6-digit code of its county.  Keys that join tables
+  include it, and no foreign key crosses regions, so tables can later be distributed by it.
+- ``tests/api/test_models.py`` checks that these models and the migrated database agree.
+"""
+
+from __future__ import annotations
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+
+def _region() -> Column:
+    return Column("region_code", String(6), nullable=False)
+
+
+def _stamps() -> list[Column]:
+    return [
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    ]
+
+
+def _geom(kind: str, nullable: bool = False) -> Column:
+    return Column("geom", Geometry(kind, srid=4326, spatial_index=False), nullable=nullable)
+
+
+areas = Table(
+    "areas",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    _region(),
+    Column("code", String(32), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("parent_code", String(32)),
+    _geom("MULTIPOLYGON"),
+    *_stamps(),
+    UniqueConstraint("region_code", "code", name="areas_region_code_code_key"),
+    Index("areas_geom_idx", "geom", postgresql_using="gist"),
+    Index("areas_parent_idx", "region_code", "parent_code"),
+)
+
+grids = Table(
+    "grids",
+    metadata,
+    Column("id", BigInteger, primary_key=True),  # one row per boundary version
+    _region(),
+    Column("code", String(32), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("community_code", String(32), nullable=False),
+    Column("town_code", String(32)),
+    Column("chief", Text),
+    Column("worker", Text),
+    Column("phone", Text),
+    Column("valid_from", DateTime(timezone=True), nullable=False, server_default=text("'-infinity'")),
+    Column("valid_to", DateTime(timezone=True)),  # NULL: the current version
+    _geom("MULTIPOLYGON"),
+    *_stamps(),
+    UniqueConstraint("region_code", "id", name="grids_region_id_key"),
+    Index("grids_geom_idx", "geom", postgresql_using="gist"),
+    Index("grids_code_idx", "region_code", "code"),
+    Index("grids_community_idx", "region_code", "community_code"),
+)
+
+dwellings = Table(
+    "dwellings",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    _region(),
+    Column("source_id", Text, nullable=False),
+    Column("households", Integer, nullable=False),
+    Column("name", Text),
+    Column("address", Text),
+    Column("population", Integer),
+    Column("levels", SmallInteger),
+    Column("building_type", Text),
+    Column("community_code", String(32)),
+    Column("grid_code", String(32)),
+    _geom("POINT"),
+    Column("footprint", Geometry("MULTIPOLYGON", srid=4326, spatial_index=False)),
+    *_stamps(),
+    UniqueConstraint("region_code", "source_id", name="dwellings_region_source_key"),
+    Index("dwellings_geom_idx", "geom", postgresql_using="gist"),
+    Index("dwellings_grid_idx", "region_code", "grid_code"),
+)
+
+stations = Table(
+    "stations",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    _region(),
+    Column("source_id", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("community_code", String(32)),
+    Column("capacity", Integer),
+    Column("opening_hours", Text),
+    Column("opened_on", Date),
+    Column("closed_on", Date),
+    Column("address", Text),
+    _geom("POINT"),
+    *_stamps(),
+    UniqueConstraint("region_code", "source_id", name="stations_region_source_key"),
+    Index("stations_geom_idx", "geom", postgresql_using="gist"),
+)
+
+streets = Table(
+    "streets",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    _region(),
+    Column("source_id", Text, nullable=False),
+    Column("name", Text),
+    Column("road_class", String(32), nullable=False),
+    Column("walk", Boolean, nullable=False, server_default=text("true")),
+    Column("bike", Boolean, nullable=False, server_default=text("true")),
+    Column("drive", Boolean, nullable=False, server_default=text("false")),
+    Column("oneway", SmallInteger, nullable=False, server_default=text("0")),
+    Column("speed_kmh", Float),
+    _geom("LINESTRING"),
+    *_stamps(),
+    UniqueConstraint("region_code", "source_id", name="streets_region_source_key"),
+    Index("streets_geom_idx", "geom", postgresql_using="gist"),
+)
+
+incident_categories = Table(
+    "incident_categories",
+    metadata,
+    Column("code", String(64), primary_key=True),
+    Column("name_zh", Text, nullable=False),
+    Column("name_en", Text, nullable=False),
+    Column("sla_hours", Integer, nullable=False),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    _region(),
+    Column("external_id", Text, nullable=False),
+    Column("category", String(64), ForeignKey("incident_categories.code"), nullable=False),
+    Column("description", Text),
+    Column("reported_at", DateTime(timezone=True), nullable=False),
+    Column("reporter_kind", String(32), nullable=False, server_default=text("'other'")),
+    Column("status", String(16), nullable=False, server_default=text("'reported'")),
+    Column("close_reason", String(32)),
+    Column("escalation_level", String(16), nullable=False, server_default=text("'grid'")),
+    Column("grid_id", BigInteger),  # the grid version valid at reported_at
+    Column("grid_code", String(32)),
+    Column("community_code", String(32)),
+    Column("town_code", String(32)),
+    Column("outside_grid", Boolean, nullable=False, server_default=text("false")),
+    Column("due_at", DateTime(timezone=True)),
+    Column("closed_at", DateTime(timezone=True)),
+    _geom("POINT"),
+    *_stamps(),
+    UniqueConstraint("region_code", "external_id", name="incidents_region_external_key"),
+    UniqueConstraint("region_code", "id", name="incidents_region_id_key"),
+    Index("incidents_geom_idx", "geom", postgresql_using="gist"),
+    Index("incidents_reported_idx", "region_code", "reported_at"),
+    Index("incidents_grid_idx", "region_code", "grid_code", "reported_at"),
+    Index("incidents_town_idx", "region_code", "town_code", "reported_at"),
+    Index("incidents_status_idx", "region_code", "status"),
+)
+
+incident_events = Table(
+    "incident_events",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    _region(),
+    Column("incident_id", BigInteger, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("actor", Text, nullable=False, server_default=text("'system'")),
+    Column("action", String(32), nullable=False),
+    Column("from_status", String(16)),
+    Column("to_status", String(16)),
+    Column("escalation_level", String(16)),
+    Column("note", Text),
+    ForeignKeyConstraint(
+        ["region_code", "incident_id"],
+        ["incidents.region_code", "incidents.id"],
+        name="incident_events_incident_fkey",
+        ondelete="CASCADE",
+    ),
+    Index("incident_events_incident_idx", "region_code", "incident_id", "at"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("method", String(8), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", SmallInteger, nullable=False),
+    Column("response", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+data_versions = Table(
+    "data_versions",
+    metadata,
+    Column("layer", String(32), primary_key=True),
+    Column("version", BigInteger, nullable=False, server_default=text("0")),
+    Column("changed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+#: Layer name -> table, for the importers, exporters and the features API.
+LAYER_TABLES: dict[str, Table] = {
+    "areas": areas,
+    "grids": grids,
+    "dwellings": dwellings,
+    "stations": stations,
+    "streets": streets,
+    "incidents": incidents,
+}

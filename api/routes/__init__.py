@@ -1,0 +1,1 @@
+"""HTTP routes, one topic a module; every module here that defines ``router`` is served."""

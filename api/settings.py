@@ -1,0 +1,64 @@
+"""gridmap's one settings object (environment variables with the ``GRIDMAP_`` prefix)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_home() -> Path:
+    """Where gridmap keeps its private PostGIS cluster and caches.
+
+    ``~/.local/share/gridmap`` for a normal user.  As root the home is ``/var/lib/gridmap``:
+    the cluster must run as the ``postgres`` system user, which cannot enter ``/root``.
+    """
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return Path("/var/lib/gridmap")
+    return Path.home() / ".local" / "share" / "gridmap"
+
+
+class Settings(BaseSettings):
+    """Every setting gridmap reads; each is ``GRIDMAP_<NAME>`` in the environment or ``.env``."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDMAP_", env_file=".env", extra="ignore")
+
+    home: Path = Field(default_factory=default_home, description="Data directory (embedded cluster, caches).")
+    database_url: str | None = Field(
+        default=None,
+        description="External PostGIS (postgresql://...). Unset: gridmap runs its own embedded cluster under home.",
+    )
+    pg_bin: Path | None = Field(default=None, description="PostgreSQL binaries; found automatically when unset.")
+    pg_port: int | None = Field(default=None, description="Port for the embedded cluster; a free one when unset.")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    region_code: str = Field(default="320281", description="Default 6-digit county code for imports that carry none.")
+    language: Literal["zh", "en"] = Field(default="zh", description="Language of pages and messages.")
+
+    tile_url: str | None = Field(
+        default=None,
+        description="Basemap tile URL template ({z}/{x}/{y}); none by default so pages work offline.",
+    )
+    tile_attribution: str = ""
+
+    max_upload_mb: float = Field(default=200.0, description="Largest accepted upload or request body, MiB.")
+    max_bulk_incidents: int = Field(default=50_000, description="Most incidents one bulk request may carry.")
+    heatmap_max_points: int = Field(
+        default=20_000, description="Above this many incidents a heatmap shows server-side aggregates, not points."
+    )
+
+    walk_speed_kmh: float = 5.0
+    bike_speed_kmh: float = 15.0
+    minutes: float = Field(default=8.0, description="Default time budget of the service circle, minutes.")
+    max_snap_m: float = Field(default=300.0, description="Farther than this from any street a point is unreachable.")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
