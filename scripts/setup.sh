@@ -40,6 +40,8 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   echo "==> creating .venv with $PY and installing gridmap"
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e '.[test]' 2> >(grep -vE 'BuildBackendWarning|^ *$|!!|***|corresp|return|with strategy|Please|By 20|See https|project.license|folders in|name as your' >&2)
+  if ! .venv/bin/python -m pip install -q -e '.[test]' > .venv/pip-install.log 2>&1; then
+    cat .venv/pip-install.log >&2; exit 1
+  fi
   echo "$want" > "$stamp"
 fi
