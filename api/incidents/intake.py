@@ -1,0 +1,388 @@
+"""Bulk incident intake: validate a frame, attribute every incident to the grid version valid when
+it was reported, and insert idempotently, all in SQL in bulk.
+
+One call: rows are checked in pandas (every fault listed with its 1-based row), the good rows are
+COPYed into a temporary table and one ``INSERT ... SELECT`` attributes them by point-in-polygon
+(GiST index on ``grids.geom``) against the grid version with ``valid_from <= reported_at <
+valid_to`` (or ``valid_to`` null), writes ``incidents`` with ``ON CONFLICT (region_code,
+external_id) DO NOTHING`` (a retried batch never duplicates) and the ``incident_events`` that
+record each case's path, in the caller's transaction.
+
+Attribution rules
+-----------------
+- grid, community: the grid version containing the point at ``reported_at`` (a point on a border
+  shared by two grids goes to the grid whose code sorts first);
+- town: the grid's ``town_code``, else the parent of its community in ``areas``;
+- outside every grid: kept with ``outside_grid = true``; community and town from ``areas`` when
+  the point lies in one;
+- region_code: the grid's, else the row's own ``region_code``, else the enclosing community's,
+  else the ``region_code`` argument, else the settings' default;
+- ``due_at`` = ``reported_at`` + the category's SLA hours.
+
+Times without a UTC offset are taken as UTC.  ``reported_at`` may be at most
+:data:`CLOCK_SKEW` in the future.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, text
+
+from api.incidents.workflow import CLOSED_STATUSES, PATH_TO
+from geo.errors import InvalidInput, Problem
+from geo.layers import CLOSE_REASONS, ESCALATION_LEVELS, INCIDENT_STATUSES, REPORTER_KINDS
+
+CLOCK_SKEW = timedelta(minutes=5)
+_REGION = re.compile(r"^[0-9]{6}$")
+_TEXT_COLS = ("region_code", "external_id", "category", "description", "reporter_kind", "status",
+              "escalation_level", "close_reason")
+
+
+@dataclass
+class IngestReport:
+    """What an intake did.
+
+    Attributes
+    ----------
+    inserted : int
+        New incidents written.
+    duplicates : int
+        Rows whose ``external_id`` already existed in their region (nothing written for them).
+    rejected : list of Problem
+        Rows refused, each with its 1-based ``row``, ``field`` and reason.
+    outside_grid : int
+        Of the inserted, how many lie outside every grid valid at their ``reported_at``.
+    duplicate_ids : list of str
+        The ``external_id`` of each duplicate.
+    """
+
+    inserted: int = 0
+    duplicates: int = 0
+    rejected: list[Problem] = field(default_factory=list)
+    outside_grid: int = 0
+    duplicate_ids: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "inserted": self.inserted,
+            "duplicates": self.duplicates,
+            "outside_grid": self.outside_grid,
+            "rejected": [p.as_dict() for p in self.rejected],
+            "duplicate_ids": self.duplicate_ids,
+        }
+
+
+def known_categories(conn: Connection) -> dict[str, int]:
+    """Category code -> SLA hours, from ``incident_categories``."""
+    return dict(conn.execute(text("SELECT code, sla_hours FROM incident_categories ORDER BY code")).all())
+
+
+def _text(frame: pd.DataFrame, col: str) -> pd.Series:
+    if col not in frame.columns:
+        return pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    vals = [None if (v is None or (not isinstance(v, str) and pd.isna(v))) else (str(v).strip() or None)
+            for v in frame[col].astype(object).tolist()]
+    return pd.Series(vals, index=frame.index, dtype=object)
+
+
+def _times(frame: pd.DataFrame, col: str) -> tuple[pd.Series, pd.Series]:
+    """(parsed UTC times, mask of values given but unreadable)."""
+    if col not in frame.columns:
+        empty = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[us, UTC]")
+        return empty, pd.Series(False, index=frame.index)
+    raw = frame[col]
+    given = raw.notna() & (raw.astype(str).str.strip() != "")
+    if isinstance(raw.dtype, pd.DatetimeTZDtype):
+        parsed = raw.dt.tz_convert("UTC")
+    elif pd.api.types.is_datetime64_any_dtype(raw.dtype):
+        parsed = raw.dt.tz_localize("UTC")
+    else:
+        parsed = pd.to_datetime(raw, utc=True, errors="coerce", format="ISO8601")
+    parsed = parsed.astype("datetime64[us, UTC]")
+    return parsed, given & parsed.isna()
+
+
+def validate_incidents(frame: gpd.GeoDataFrame, categories: dict[str, int],
+                       now: pd.Timestamp | None = None) -> tuple[pd.DataFrame, list[Problem]]:
+    """Check every row of an incident frame (EPSG:4326 points).
+
+    Returns
+    -------
+    (clean, problems)
+        ``clean`` holds the good rows in the temporary table's shape (``row_no`` 1-based, times as
+        UTC microseconds since the epoch, ``lon``/``lat`` in degrees); ``problems`` every fault.
+    """
+    now = now or pd.Timestamp.now(tz="UTC")
+    n = len(frame)
+    if frame.crs is not None and frame.crs.to_epsg() != 4326 and n:
+        frame = frame.to_crs(4326)
+    problems: list[Problem] = []
+    bad = np.zeros(n, dtype=bool)
+    t = {c: _text(frame, c).to_numpy() for c in _TEXT_COLS}
+    ids = t["external_id"]
+
+    def flag(mask: np.ndarray, fld: str, reason) -> None:
+        for i in np.flatnonzero(mask):
+            problems.append(Problem(reason(i) if callable(reason) else reason, row=int(i) + 1, field=fld,
+                                    feature_id=ids[i]))
+        bad[mask] = True
+
+    # geometry: a non-empty point in lon/lat range
+    has_geom = isinstance(frame, gpd.GeoDataFrame) and frame._geometry_column_name in frame.columns
+    geom = frame.geometry if has_geom else gpd.GeoSeries([None] * n, index=frame.index)
+    gv = geom.to_numpy()
+    is_point = np.array([g is not None and g.geom_type == "Point" and not g.is_empty for g in gv], dtype=bool)
+    lon = np.full(n, np.nan)
+    lat = np.full(n, np.nan)
+    if is_point.any():
+        lon[is_point] = geom[is_point].x.to_numpy()
+        lat[is_point] = geom[is_point].y.to_numpy()
+    flag(~is_point, "geometry", "a point (lon, lat) is required")
+    finite = np.isfinite(lon) & np.isfinite(lat)
+    out = is_point & (~finite | (np.abs(lon) > 180) | (np.abs(lat) > 90))
+    flag(out, "geometry", lambda i: (
+        f"coordinates ({lon[i]}, {lat[i]}) are not a longitude/latitude pair in range "
+        "(lon -180..180, lat -90..90; order is lon, lat)"))
+
+    flag(np.array([v is None for v in ids], dtype=bool), "external_id", "external_id is required")
+    seen: dict[str, int] = {}
+    rep = np.zeros(n, dtype=bool)
+    first: dict[int, int] = {}
+    for i, v in enumerate(ids):
+        if v is None:
+            continue
+        if v in seen:
+            rep[i] = True
+            first[i] = seen[v]
+        else:
+            seen[v] = i
+    flag(rep, "external_id", lambda i: f"external_id repeats row {first[i] + 1} of this batch")
+
+    cat = t["category"]
+    known = ", ".join(sorted(categories))
+    flag(np.array([c not in categories for c in cat], dtype=bool), "category",
+         lambda i: (f"unknown category {cat[i]!r}; known categories: {known}" if cat[i] is not None
+                    else f"category is required; known categories: {known}"))
+
+    def vocab(col: str, values, default) -> None:
+        v = t[col]
+        wrong = np.array([x is not None and x not in values for x in v], dtype=bool)
+        flag(wrong, col, lambda i: f"{col} {v[i]!r} is not one of {', '.join(values)}")
+        t[col] = np.array([default if x is None else x for x in v], dtype=object)
+
+    vocab("status", INCIDENT_STATUSES, "reported")
+    vocab("escalation_level", ESCALATION_LEVELS, "grid")
+    vocab("reporter_kind", REPORTER_KINDS, "other")
+    vocab("close_reason", CLOSE_REASONS, None)
+    reg = t["region_code"]
+    flag(np.array([r is not None and not _REGION.match(r) for r in reg], dtype=bool), "region_code",
+         lambda i: f"region_code {reg[i]!r} is not a 6-digit county code")
+
+    reported, unreadable = _times(frame, "reported_at")
+    flag(unreadable.to_numpy(), "reported_at", "reported_at is not a readable time (ISO 8601)")
+    flag((reported.isna() & ~unreadable).to_numpy(), "reported_at", "reported_at is required")
+    limit = now + CLOCK_SKEW
+    flag((reported > limit).to_numpy(), "reported_at",
+         lambda i: f"reported_at {reported.iloc[i].isoformat()} is in the future (now {now.isoformat()})")
+    closed, unreadable_c = _times(frame, "closed_at")
+    flag(unreadable_c.to_numpy(), "closed_at", "closed_at is not a readable time (ISO 8601)")
+    flag((closed > limit).to_numpy(), "closed_at", "closed_at is in the future")
+    flag((closed < reported).to_numpy(), "closed_at", "closed_at is before reported_at")
+
+    st, cr = t["status"], t["close_reason"]
+    is_closed = np.isin(st.astype(str), CLOSED_STATUSES)
+    flag(is_closed & closed.isna().to_numpy() & ~unreadable_c.to_numpy(), "closed_at",
+         lambda i: f"closed_at is required for status {st[i]}")
+    flag(~is_closed & closed.notna().to_numpy(), "closed_at",
+         lambda i: f"closed_at must be empty for an open incident (status {st[i]})")
+    flag((st == "closed_other") & np.array([c is None for c in cr], dtype=bool), "close_reason",
+         f"close_reason is required for status closed_other: one of {', '.join(CLOSE_REASONS)}")
+    flag((st != "closed_other") & np.array([c is not None for c in cr], dtype=bool), "close_reason",
+         "close_reason is only for status closed_other")
+
+    problems.sort(key=lambda p: (p.row or 0, p.field or ""))
+    keep = ~bad
+    epoch = pd.Timestamp("1970-01-01", tz="UTC")
+    clean = pd.DataFrame({
+        "row_no": np.arange(1, n + 1)[keep],
+        "region_code": reg[keep],
+        "external_id": ids[keep],
+        "category": cat[keep],
+        "description": t["description"][keep],
+        "reported_us": ((reported[keep] - epoch) // pd.Timedelta(microseconds=1)).astype("int64").to_numpy(),
+        "reporter_kind": t["reporter_kind"][keep],
+        "status": st[keep],
+        "escalation_level": t["escalation_level"][keep],
+        "closed_us": ((closed[keep] - epoch) // pd.Timedelta(microseconds=1)).astype("Int64").array,
+        "close_reason": cr[keep],
+        "lon": lon[keep],
+        "lat": lat[keep],
+    })
+    return clean, problems
+
+
+_TEMP = """
+DROP TABLE IF EXISTS _incident_in;
+CREATE TEMP TABLE _incident_in (
+    row_no integer, region_code text, external_id text, category text, description text,
+    reported_us bigint, reporter_kind text, status text, escalation_level text, closed_us bigint,
+    close_reason text, lon double precision, lat double precision
+) ON COMMIT DROP;
+"""
+
+_COLUMNS = ("row_no", "region_code", "external_id", "category", "description", "reported_us",
+            "reporter_kind", "status", "escalation_level", "closed_us", "close_reason", "lon", "lat")
+
+
+def _paths_sql() -> str:
+    """VALUES list of the reconstructed steps of each historical status (after ``report``)."""
+    rows = []
+    for status, steps in PATH_TO.items():
+        for k, (action, frm, to) in enumerate(steps, start=1):
+            final = to in CLOSED_STATUSES
+            rows.append(f"('{status}', {k}, '{action}', '{frm}', '{to}', {str(final).lower()})")
+    return "VALUES " + ", ".join(rows)
+
+
+def _levels_sql() -> str:
+    return "VALUES " + ", ".join(f"('{lvl}', {i})" for i, lvl in enumerate(ESCALATION_LEVELS))
+
+
+_INSERT = f"""
+WITH src AS (
+    SELECT i.*, ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326) AS pt,
+           timestamptz 'epoch' + i.reported_us * interval '1 microsecond' AS reported_at,
+           timestamptz 'epoch' + i.closed_us * interval '1 microsecond' AS closed_at
+    FROM _incident_in i
+), att AS (
+    SELECT s.*, g.id AS grid_id, g.code AS grid_code, g.region_code AS grid_region,
+           g.community_code AS g_comm, COALESCE(g.town_code, gc.parent_code) AS g_town,
+           oc.code AS o_comm, oc.region_code AS o_region, COALESCE(oc.parent_code, ot.code) AS o_town
+    FROM src s
+    LEFT JOIN LATERAL (
+        SELECT g.id, g.code, g.region_code, g.community_code, g.town_code FROM grids g
+        WHERE ST_Intersects(g.geom, s.pt) AND g.valid_from <= s.reported_at
+          AND (g.valid_to IS NULL OR g.valid_to > s.reported_at)
+        ORDER BY g.code, g.id LIMIT 1
+    ) g ON true
+    LEFT JOIN areas gc ON gc.region_code = g.region_code AND gc.code = g.community_code
+    LEFT JOIN LATERAL (
+        SELECT a.code, a.region_code, a.parent_code FROM areas a
+        WHERE g.id IS NULL AND a.level = 'community' AND ST_Intersects(a.geom, s.pt)
+        ORDER BY a.code LIMIT 1
+    ) oc ON true
+    LEFT JOIN LATERAL (
+        SELECT a.code FROM areas a
+        WHERE g.id IS NULL AND oc.parent_code IS NULL AND a.level = 'town' AND ST_Intersects(a.geom, s.pt)
+        ORDER BY a.code LIMIT 1
+    ) ot ON true
+), ins AS (
+    INSERT INTO incidents (region_code, external_id, category, description, reported_at, reporter_kind,
+                           status, close_reason, escalation_level, grid_id, grid_code, community_code,
+                           town_code, outside_grid, due_at, closed_at, geom)
+    SELECT COALESCE(a.grid_region, a.region_code, a.o_region, :region), a.external_id, a.category,
+           a.description, a.reported_at, a.reporter_kind, a.status, a.close_reason, a.escalation_level,
+           a.grid_id, a.grid_code, COALESCE(a.g_comm, a.o_comm), COALESCE(a.g_town, a.o_town),
+           a.grid_id IS NULL, a.reported_at + c.sla_hours * interval '1 hour', a.closed_at, a.pt
+    FROM att a JOIN incident_categories c ON c.code = a.category
+    ORDER BY a.row_no
+    ON CONFLICT (region_code, external_id) DO NOTHING
+    RETURNING id, region_code, external_id, status, escalation_level, reported_at, closed_at, outside_grid
+), paths (status, step, action, from_status, to_status, final) AS ({_paths_sql()}
+), levels (level, idx) AS ({_levels_sql()}
+), ev AS (
+    INSERT INTO incident_events (region_code, incident_id, at, actor, action, from_status, to_status,
+                                 escalation_level, note)
+    SELECT region_code, id, reported_at, :actor, 'report', NULL, 'reported', 'grid', NULL FROM ins
+    UNION ALL
+    SELECT ins.region_code, ins.id, ins.reported_at, :actor, 'escalate', NULL, NULL, l.level,
+           'reconstructed on import: escalation time unknown'
+    FROM ins JOIN levels cur ON cur.level = ins.escalation_level
+             JOIN levels l ON l.idx BETWEEN 1 AND cur.idx
+    UNION ALL
+    SELECT ins.region_code, ins.id, CASE WHEN p.final THEN ins.closed_at ELSE ins.reported_at END,
+           :actor, p.action, p.from_status, p.to_status, ins.escalation_level,
+           CASE WHEN p.final THEN 'reconstructed on import'
+                ELSE 'reconstructed on import: step time unknown' END
+    FROM ins JOIN paths p ON p.status = ins.status
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM ins) AS inserted,
+       (SELECT count(*) FROM ins WHERE outside_grid) AS outside,
+       (SELECT coalesce(array_agg(i.external_id ORDER BY i.row_no), '{{}}') FROM _incident_in i
+         WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.external_id = i.external_id)) AS duplicate_ids
+"""
+
+
+def _copy(conn: Connection, clean: pd.DataFrame) -> None:
+    buf = io.StringIO()
+    clean.loc[:, list(_COLUMNS)].to_csv(buf, index=False, header=False, na_rep="")
+    buf.seek(0)
+    raw = conn.connection.dbapi_connection
+    with raw.cursor() as cur:
+        cur.copy_expert(f"COPY _incident_in ({', '.join(_COLUMNS)}) FROM STDIN WITH (FORMAT csv)", buf)
+
+
+def ingest_frame(conn: Connection, frame: gpd.GeoDataFrame, *, region_code: str | None = None,
+                 actor: str = "import", all_or_nothing: bool = True,
+                 default_region: str | None = None) -> IngestReport:
+    """Validate, attribute and insert incidents, inside the caller's transaction.
+
+    Parameters
+    ----------
+    conn : sqlalchemy.Connection
+        An open connection in a transaction (``engine.begin()``); nothing is committed here.
+    frame : GeoDataFrame
+        Points in EPSG:4326 (lon, lat) with the ``incidents`` layer's columns
+        (``geo.layers.LAYERS["incidents"]``): ``external_id``, ``category``, ``reported_at``
+        required; ``status``/``closed_at``/``close_reason``/``escalation_level`` for historical
+        imports.
+    region_code : str, optional
+        County code for rows that fall in no grid and carry none.
+    actor : str
+        Recorded as the actor of the events written.
+    all_or_nothing : bool
+        True: any bad row raises :class:`geo.errors.InvalidInput` listing every bad row and nothing
+        is written.  False: good rows are written and the bad ones listed in ``rejected``.
+    default_region : str, optional
+        Last fallback for ``region_code``; the settings' ``region_code`` when omitted.
+
+    Returns
+    -------
+    IngestReport
+    """
+    if default_region is None and region_code is None:
+        from api.settings import get_settings
+
+        default_region = get_settings().region_code
+    region = region_code or default_region
+    if region is not None and not _REGION.match(region):
+        raise InvalidInput("bad region_code", [Problem(f"{region!r} is not a 6-digit county code",
+                                                       field="region_code")])
+    categories = known_categories(conn)
+    clean, problems = validate_incidents(frame, categories)
+    if problems and all_or_nothing:
+        raise InvalidInput(
+            f"{len({p.row for p in problems})} of {len(frame)} incidents are invalid; nothing was written",
+            problems,
+        )
+    report = IngestReport(rejected=problems)
+    if clean.empty:
+        return report
+    conn.execute(text(_TEMP))
+    _copy(conn, clean)
+    conn.execute(text("ANALYZE _incident_in"))
+    row = conn.execute(text(_INSERT), {"region": region, "actor": actor}).one()
+    report.inserted = int(row.inserted)
+    report.outside_grid = int(row.outside)
+    report.duplicate_ids = list(row.duplicate_ids)
+    report.duplicates = len(report.duplicate_ids)
+    conn.execute(text("DROP TABLE IF EXISTS _incident_in"))
+    return report
