@@ -1,0 +1,230 @@
+"""Incident statistics per grid, community or town, computed in SQL.
+
+For a time window on ``reported_at`` (``[start, end)``) and an optional category and area filter:
+count, rate per 100 households (households summed from ``dwellings``), closure rate (resolved +
+closed for another reason), resolution rate (resolved only: a closure that is not a fix is kept
+apart), median and 90th percentile hours from report to close, overdue count (open and past
+``due_at`` at ``as_of``), and a trend by week or month (weeks and months in :data:`TIMEZONE`).
+Rankings (by rate per 100 households) are given only to areas with at least ``min_count``
+incidents: a grid with 2 incidents and 5 households is not "the worst grid".
+
+Every function takes ``scope: Jurisdiction`` and keeps to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import pandas as pd
+from sqlalchemy import Connection, Table, text
+from sqlalchemy.dialects import postgresql
+
+from api.db.models import dwellings, incidents
+from api.errors import BadRequest
+from api.jurisdiction import Jurisdiction
+
+TIMEZONE = "Asia/Shanghai"
+LEVELS: dict[str, str] = {"grid": "grid_code", "community": "community_code", "town": "town_code"}
+PERIODS = ("week", "month")
+OPEN = "('reported', 'dispatched', 'accepted', 'in_progress')"
+CLOSED = "('resolved', 'closed_other')"
+
+COLUMNS = ["code", "name", "incidents", "households", "rate_per_100_households", "closed", "resolved",
+           "closed_other", "closure_rate", "resolution_rate", "median_hours_to_close",
+           "p90_hours_to_close", "median_hours_to_resolve", "overdue", "closed_late", "rank"]
+
+
+@dataclass
+class Stats:
+    """Result of :func:`area_stats`: one row an area, the totals of the window, the trend."""
+
+    level: str
+    rows: pd.DataFrame
+    totals: dict
+    trend: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def as_dict(self) -> dict:
+        def records(df: pd.DataFrame) -> list[dict]:
+            out = df.astype(object).where(df.notna(), None).to_dict(orient="records")
+            for r in out:
+                for k, v in r.items():
+                    if isinstance(v, (pd.Timestamp, datetime)):
+                        r[k] = v.isoformat()
+            return out
+
+        return {"level": self.level, "totals": self.totals, "rows": records(self.rows),
+                "trend": records(self.trend)}
+
+
+def scope_sql(scope: Jurisdiction, table: Table) -> str:
+    """``scope.clause(table)`` as SQL text (literal codes) for the hand-written queries here."""
+    return str(scope.clause(table).compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+
+
+def _filters(scope: Jurisdiction, start, end, category, area) -> tuple[str, dict]:
+    where = [scope_sql(scope, incidents)]
+    params: dict = {}
+    if start is not None:
+        where.append("incidents.reported_at >= :start")
+        params["start"] = start
+    if end is not None:
+        where.append("incidents.reported_at < :end")
+        params["end"] = end
+    if category:
+        where.append("incidents.category = ANY(:cats)")
+        params["cats"] = list(category)
+    if area:
+        where.append("(incidents.town_code = :area OR incidents.community_code = :area "
+                     "OR incidents.grid_code = :area OR incidents.region_code = :area)")
+        params["area"] = area
+    return " AND ".join(where), params
+
+
+def _check(level: str, period: str | None = None) -> str:
+    if level not in LEVELS:
+        raise BadRequest(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
+    if period is not None and period not in PERIODS:
+        raise BadRequest(f"period must be one of {', '.join(PERIODS)}, not {period!r}")
+    return LEVELS[level]
+
+
+def _households_sql(level: str, scope: Jurisdiction) -> str:
+    """Households per area code at ``level``: a dwelling's own grid/community codes, else the
+    current grid containing it; towns through the grid's town or the community's parent area."""
+    return f"""
+    hh_raw AS (
+        SELECT dwellings.region_code, COALESCE(dwellings.grid_code, g.code) AS grid_code,
+               dwellings.community_code AS d_comm, g.community_code AS g_comm,
+               sum(dwellings.households) AS households
+        FROM dwellings
+        LEFT JOIN LATERAL (
+            SELECT cg.code, cg.community_code FROM current_grids cg
+            WHERE dwellings.grid_code IS NULL AND ST_Intersects(cg.geom, dwellings.geom)
+            ORDER BY cg.code LIMIT 1) g ON true
+        WHERE {scope_sql(scope, dwellings)}
+        GROUP BY 1, 2, 3, 4
+    ), hh_keyed AS (
+        SELECT h.households, h.grid_code,
+               COALESCE(h.d_comm, h.g_comm, cg.community_code) AS community_code,
+               COALESCE(cg.town_code, ca.parent_code) AS town_code
+        FROM hh_raw h
+        LEFT JOIN current_grids cg ON cg.region_code = h.region_code AND cg.code = h.grid_code
+        LEFT JOIN areas ca ON ca.region_code = h.region_code
+             AND ca.code = COALESCE(h.d_comm, h.g_comm, cg.community_code)
+    ), hh AS (
+        SELECT {LEVELS[level]} AS code, sum(households)::bigint AS households
+        FROM hh_keyed WHERE {LEVELS[level]} IS NOT NULL GROUP BY 1
+    )"""
+
+
+def _names_sql(level: str) -> str:
+    if level == "grid":
+        return "SELECT DISTINCT ON (code) code, name FROM grids ORDER BY code, valid_to DESC NULLS FIRST"
+    return f"SELECT DISTINCT ON (code) code, name FROM areas WHERE level = '{level}' ORDER BY code"
+
+
+_AGG = f"""
+    count(*) AS incidents,
+    count(*) FILTER (WHERE status IN {CLOSED}) AS closed,
+    count(*) FILTER (WHERE status = 'resolved') AS resolved,
+    count(*) FILTER (WHERE status = 'closed_other') AS closed_other,
+    count(*) FILTER (WHERE status IN {OPEN} AND due_at < :as_of) AS overdue,
+    count(*) FILTER (WHERE closed_at > due_at) AS closed_late,
+    percentile_cont(0.5) WITHIN GROUP (ORDER BY hours) AS median_hours_to_close,
+    percentile_cont(0.9) WITHIN GROUP (ORDER BY hours) AS p90_hours_to_close,
+    percentile_cont(0.5) WITHIN GROUP (ORDER BY rhours) AS median_hours_to_resolve"""
+
+
+def _base(where: str, col: str) -> str:
+    return f"""
+    inc AS (
+        SELECT incidents.{col} AS code, incidents.status, incidents.due_at, incidents.closed_at,
+               incidents.outside_grid,
+               extract(epoch FROM incidents.closed_at - incidents.reported_at) / 3600.0 AS hours,
+               CASE WHEN incidents.status = 'resolved'
+                    THEN extract(epoch FROM incidents.closed_at - incidents.reported_at) / 3600.0 END AS rhours
+        FROM incidents WHERE {where}
+    )"""
+
+
+def area_stats(conn: Connection, scope: Jurisdiction, *, level: str = "grid", start: datetime | None = None,
+               end: datetime | None = None, category: list[str] | None = None, area: str | None = None,
+               min_count: int = 10, period: str | None = "month", as_of: datetime | None = None) -> Stats:
+    """Statistics per area of ``level`` for incidents reported in ``[start, end)``.
+
+    Parameters
+    ----------
+    level : {"grid", "community", "town"}
+    start, end : datetime, optional
+        Window on ``reported_at`` (timezone-aware); open-ended when omitted.
+    category : list of str, optional
+        Category codes to keep.
+    area : str, optional
+        Keep incidents whose region, town, community or grid code is this.
+    min_count : int
+        Areas with fewer incidents get no rank.
+    period : {"week", "month"} or None
+        Trend bucket (in :data:`TIMEZONE`); ``None`` skips the trend.
+    as_of : datetime, optional
+        "Now" for the overdue count (default: the current time).
+
+    Returns
+    -------
+    Stats
+        ``rows`` has :data:`COLUMNS` (rates are fractions 0..1, hours are hours), sorted by rank then
+        code; ``totals`` covers every incident in the window, those outside every grid included.
+    """
+    col = _check(level, period)
+    where, params = _filters(scope, start, end, category, area)
+    params["as_of"] = as_of or datetime.now(timezone.utc)
+    sql = f"""
+    WITH {_base(where, col)}, {_households_sql(level, scope)},
+    agg AS (SELECT code, {_AGG} FROM inc WHERE code IS NOT NULL GROUP BY code),
+    names AS ({_names_sql(level)})
+    SELECT agg.code, names.name, agg.incidents, hh.households,
+           CASE WHEN hh.households > 0 THEN 100.0 * agg.incidents / hh.households END AS rate_per_100_households,
+           agg.closed, agg.resolved, agg.closed_other,
+           agg.closed::float / agg.incidents AS closure_rate,
+           agg.resolved::float / agg.incidents AS resolution_rate,
+           agg.median_hours_to_close, agg.p90_hours_to_close, agg.median_hours_to_resolve,
+           agg.overdue, agg.closed_late
+    FROM agg LEFT JOIN hh ON hh.code = agg.code LEFT JOIN names ON names.code = agg.code
+    """
+    rows = pd.DataFrame(conn.execute(text(sql), params).mappings().all(), columns=COLUMNS[:-1])
+    rankable = (rows["incidents"] >= min_count) & rows["rate_per_100_households"].notna()
+    rows["rank"] = rows["rate_per_100_households"].where(rankable).rank(ascending=False, method="min")
+    rows["rank"] = rows["rank"].astype("Int64")
+    rows = rows.sort_values(["rank", "code"], na_position="last", kind="stable").reset_index(drop=True)
+
+    tot = conn.execute(text(f"""
+        WITH {_base(where, col)}
+        SELECT {_AGG}, count(*) FILTER (WHERE outside_grid) AS outside_grid FROM inc"""), params).mappings().one()
+    totals = {k: (float(v) if isinstance(v, float) else v) for k, v in tot.items()}
+    n = totals["incidents"]
+    totals["closure_rate"] = totals["closed"] / n if n else None
+    totals["resolution_rate"] = totals["resolved"] / n if n else None
+    totals["min_count"] = min_count
+    trend_df = trend(conn, scope, level=level, period=period, start=start, end=end, category=category,
+                     area=area) if period else pd.DataFrame()
+    return Stats(level=level, rows=rows, totals=totals, trend=trend_df)
+
+
+def trend(conn: Connection, scope: Jurisdiction, *, level: str = "town", period: str = "month",
+          start: datetime | None = None, end: datetime | None = None, category: list[str] | None = None,
+          area: str | None = None) -> pd.DataFrame:
+    """Incidents, closures and resolutions per area and week/month (bucket start in :data:`TIMEZONE`)."""
+    col = _check(level, period)
+    where, params = _filters(scope, start, end, category, area)
+    params.update(period=period, tz=TIMEZONE)
+    sql = f"""
+    SELECT incidents.{col} AS code,
+           date_trunc(:period, incidents.reported_at, :tz) AS period_start,
+           count(*) AS incidents,
+           count(*) FILTER (WHERE incidents.status IN {CLOSED}) AS closed,
+           count(*) FILTER (WHERE incidents.status = 'resolved') AS resolved
+    FROM incidents WHERE {where} AND incidents.{col} IS NOT NULL
+    GROUP BY 1, 2 ORDER BY 1, 2
+    """
+    return pd.DataFrame(conn.execute(text(sql), params).mappings().all(),
+                        columns=["code", "period_start", "incidents", "closed", "resolved"])
