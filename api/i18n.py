@@ -1,0 +1,143 @@
+"""User-facing strings in Chinese (the default) and English, in one catalogue.
+
+Pages and messages call :func:`t` with a key and the language of the request, which
+:func:`request_lang` picks: ``?lang=en`` first, then the ``Accept-Language`` header, then
+``settings.language``.  Other modules add their own strings once, at import, with :func:`add`::
+
+    from api import i18n
+    i18n.add({"heatmap.title": {"zh": "事件热力图", "en": "Incident heatmap"}})
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from geo.layers import INCIDENT_CATEGORIES
+
+Lang = Literal["zh", "en"]
+LANGS: tuple[str, ...] = ("zh", "en")
+DEFAULT_LANG: Lang = "zh"
+
+CATALOGUE: dict[str, dict[str, str]] = {
+    # the overview map page
+    "map.title": {"zh": "网格总览图", "en": "Grid overview map"},
+    "map.basemap": {"zh": "底图", "en": "Basemap"},
+    "map.legend": {"zh": "图例", "en": "Legend"},
+    "map.loading": {"zh": "正在加载…", "en": "Loading…"},
+    "map.load_failed": {"zh": "图层加载失败：{layer}", "en": "Could not load layer: {layer}"},
+    "map.empty": {"zh": "暂无数据", "en": "No data yet"},
+    # layers
+    "layer.towns": {"zh": "镇（街道）", "en": "Towns / subdistricts"},
+    "layer.communities": {"zh": "村（社区）", "en": "Villages / communities"},
+    "layer.grids": {"zh": "网格", "en": "Grids"},
+    "layer.stations": {"zh": "服务站点", "en": "Service stations"},
+    "layer.dwellings": {"zh": "住宅", "en": "Dwellings"},
+    "layer.streets": {"zh": "道路", "en": "Streets"},
+    "layer.incidents": {"zh": "事件", "en": "Incidents"},
+    "layer.areas": {"zh": "行政区域", "en": "Areas"},
+    # station kinds (user-defined kinds are shown as they are written)
+    "kind.service_centre": {"zh": "党群服务中心", "en": "Party-mass service centre"},
+    "kind.grid_station": {"zh": "网格先锋站", "en": "Grid pioneer station"},
+    "kind.neighbourhood_point": {"zh": "微网格邻里点", "en": "Neighbourhood point"},
+    # feature properties (popups)
+    "field.code": {"zh": "编码", "en": "Code"},
+    "field.name": {"zh": "名称", "en": "Name"},
+    "field.level": {"zh": "级别", "en": "Level"},
+    "field.parent_code": {"zh": "上级编码", "en": "Parent code"},
+    "field.community": {"zh": "所属社区", "en": "Community"},
+    "field.community_code": {"zh": "社区编码", "en": "Community code"},
+    "field.town_code": {"zh": "镇街编码", "en": "Town code"},
+    "field.households": {"zh": "户数", "en": "Households"},
+    "field.chief": {"zh": "网格长", "en": "Grid chief"},
+    "field.worker": {"zh": "专职网格员", "en": "Grid worker"},
+    "field.phone": {"zh": "联系电话", "en": "Phone"},
+    "field.kind": {"zh": "类型", "en": "Kind"},
+    "field.capacity": {"zh": "容量", "en": "Capacity"},
+    "field.opening_hours": {"zh": "开放时间", "en": "Opening hours"},
+    "field.address": {"zh": "地址", "en": "Address"},
+    "field.valid_from": {"zh": "生效时间", "en": "Valid from"},
+    # collections (OGC API Features titles)
+    "collection.areas": {"zh": "行政区域（镇街、村社区）", "en": "Areas (towns, communities)"},
+    "collection.grids": {"zh": "网格（当前版本，可按时间查询历史）", "en": "Grids (current; history by datetime)"},
+    "collection.dwellings": {"zh": "住宅与户数", "en": "Dwellings and households"},
+    "collection.stations": {"zh": "服务站点", "en": "Service stations"},
+    "collection.streets": {"zh": "道路网络", "en": "Street network"},
+    "collection.incidents": {"zh": "事件", "en": "Incidents"},
+}
+for _code, (_zh, _en, _sla) in INCIDENT_CATEGORIES.items():
+    CATALOGUE[f"category.{_code}"] = {"zh": _zh, "en": _en}
+
+
+def add(entries: dict[str, dict[str, str]]) -> None:
+    """Add strings to the catalogue; each entry needs every language in :data:`LANGS`.
+
+    Raises
+    ------
+    ValueError
+        If an entry lacks a language, or redefines an existing key with different text.
+    """
+    for key, texts in entries.items():
+        missing = [lang for lang in LANGS if not texts.get(lang)]
+        if missing:
+            raise ValueError(f"i18n key {key!r} has no text for {', '.join(missing)}")
+        if key in CATALOGUE and CATALOGUE[key] != texts:
+            raise ValueError(f"i18n key {key!r} is already defined differently")
+        CATALOGUE[key] = dict(texts)
+
+
+def normalise(lang: str | None) -> Lang | None:
+    """``'en-GB'`` -> ``'en'``, ``'zh-Hans-CN'`` -> ``'zh'``; ``None`` for languages gridmap lacks."""
+    if not lang:
+        return None
+    base = lang.strip().lower().replace("_", "-").split("-")[0]
+    return base if base in LANGS else None  # type: ignore[return-value]
+
+
+def t(key: str, lang: str | None = None, **fmt: object) -> str:
+    """The text for ``key`` in ``lang`` (default Chinese), formatted with ``fmt``.
+
+    Raises ``KeyError`` for a key nobody defined, so a typo fails in tests, not on a page.
+    """
+    texts = CATALOGUE[key]
+    text = texts.get(normalise(lang) or DEFAULT_LANG) or texts[DEFAULT_LANG]
+    return text.format(**fmt) if fmt else text
+
+
+def kind_label(kind: str, lang: str | None = None) -> str:
+    """Display name of a station kind; a user-defined kind is shown as written."""
+    key = f"kind.{kind}"
+    return t(key, lang) if key in CATALOGUE else kind
+
+
+def accept_language(header: str | None) -> Lang | None:
+    """The best language gridmap has from an ``Accept-Language`` header (RFC 9110 q-values)."""
+    if not header:
+        return None
+    ranked: list[tuple[float, int, str]] = []
+    for i, part in enumerate(header.split(",")):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        for p in params.split(";"):
+            name, _, value = p.strip().partition("=")
+            if name == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        lang = normalise(tag)
+        if lang and q > 0:
+            ranked.append((-q, i, lang))
+    return min(ranked)[2] if ranked else None
+
+
+def request_lang(request, default: str | None = None) -> Lang:
+    """The language for a request: ``?lang=``, then ``Accept-Language``, then ``default``.
+
+    ``request`` is a Starlette request; ``default`` is usually ``settings.language``.
+    """
+    return (
+        normalise(request.query_params.get("lang"))
+        or accept_language(request.headers.get("accept-language"))
+        or normalise(default)
+        or DEFAULT_LANG
+    )

@@ -1,0 +1,314 @@
+"""Offline Folium: every map page's JS/CSS is served by the app, the basemap is a setting.
+
+folium (and branca) point each page at CDNs.  Importing this module rewrites the class-level
+``default_js``/``default_css`` of :class:`folium.Map` and of every other
+``folium.elements.JSCSSMixin`` subclass (all plugins) to the files vendored under
+``api/static/vendor`` by ``scripts/vendor_assets.sh``.  :func:`page_response` checks the rendered
+page once more: a ``<script>``/``<link>`` that still points off the app, or at a vendored file that
+does not exist, raises instead of shipping a page that breaks on an intranet.
+
+Page modules use :func:`offline_map`, :class:`RemoteGeoJson` (a layer the browser fills from the
+features API, page by page), :func:`add_legend`, :func:`add_title` and :func:`page_response`.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib
+import json
+import pkgutil
+import re
+from pathlib import Path
+
+import folium
+import folium.plugins
+from branca.element import Element, Figure, MacroElement
+from fastapi.responses import HTMLResponse
+from folium.elements import JSCSSMixin
+from folium.map import Layer
+from folium.template import Template
+
+from api import i18n
+from api.settings import Settings
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+VENDOR_URL = "/static/vendor/"
+MISSING_URL = VENDOR_URL + "_missing/"
+
+_JSD = "https://cdn.jsdelivr.net/npm/"
+_CDNJS = "https://cdnjs.cloudflare.com/ajax/libs/"
+_FOLIUM_GH = "https://cdn.jsdelivr.net/gh/python-visualization/folium"
+
+#: folium/branca CDN URL -> file under ``api/static/vendor`` (``None``: dropped, see vendor/README.md).
+VENDORED: dict[str, str | None] = {
+    _JSD + "leaflet@1.9.3/dist/leaflet.js": "leaflet/leaflet.js",
+    _JSD + "leaflet@1.9.3/dist/leaflet.css": "leaflet/leaflet.css",
+    "https://code.jquery.com/jquery-3.7.1.min.js": "jquery/jquery.min.js",
+    _CDNJS + "jquery/3.7.1/jquery.min.js": "jquery/jquery.min.js",
+    _JSD + "bootstrap@5.2.2/dist/js/bootstrap.bundle.min.js": "bootstrap/js/bootstrap.bundle.min.js",
+    _JSD + "bootstrap@5.2.2/dist/css/bootstrap.min.css": "bootstrap/css/bootstrap.min.css",
+    _JSD + "@fortawesome/fontawesome-free@6.2.0/css/all.min.css": "fontawesome-free/css/all.min.css",
+    _CDNJS + "Leaflet.awesome-markers/2.0.2/leaflet.awesome-markers.js":
+        "leaflet.awesome-markers/leaflet.awesome-markers.js",
+    _CDNJS + "Leaflet.awesome-markers/2.0.2/leaflet.awesome-markers.css":
+        "leaflet.awesome-markers/leaflet.awesome-markers.css",
+    "https://netdna.bootstrapcdn.com/bootstrap/3.0.0/css/bootstrap-glyphicons.css": None,
+    _FOLIUM_GH + "/folium/templates/leaflet.awesome.rotate.min.css": None,
+    _CDNJS + "leaflet.markercluster/1.1.0/leaflet.markercluster.js":
+        "leaflet.markercluster/leaflet.markercluster.js",
+    _CDNJS + "leaflet.markercluster/1.1.0/MarkerCluster.css": "leaflet.markercluster/MarkerCluster.css",
+    _CDNJS + "leaflet.markercluster/1.1.0/MarkerCluster.Default.css":
+        "leaflet.markercluster/MarkerCluster.Default.css",
+    _CDNJS + "leaflet.draw/1.0.2/leaflet.draw.js": "leaflet-draw/leaflet.draw.js",
+    _CDNJS + "leaflet.draw/1.0.2/leaflet.draw.css": "leaflet-draw/leaflet.draw.css",
+    _FOLIUM_GH + "@main/folium/templates/leaflet_heat.min.js": "folium/leaflet_heat.min.js",
+    _FOLIUM_GH + "/folium/templates/pa7_hm.min.js": "folium/pa7_hm.min.js",
+    _FOLIUM_GH + "/folium/templates/pa7_leaflet_hm.min.js": "folium/pa7_leaflet_hm.min.js",
+    _JSD + "iso8601-js-period@0.2.1/iso8601.min.js": "iso8601-js-period/iso8601.js",
+    _JSD + "leaflet-timedimension@1.1.1/dist/leaflet.timedimension.min.js":
+        "leaflet-timedimension/leaflet.timedimension.min.js",
+    _JSD + "leaflet-timedimension@1.1.1/dist/leaflet.timedimension.control.css":
+        "leaflet-timedimension/leaflet.timedimension.control.min.css",
+    _CDNJS + "moment.js/2.18.1/moment.min.js": "moment/moment.min.js",
+    _CDNJS + "jqueryui/1.10.2/jquery-ui.min.js": "jquery-ui/jquery-ui.min.js",
+    _CDNJS + "highlight.js/8.4/styles/default.min.css": "highlight.js/styles/default.css",
+    "https://d3js.org/d3.v4.min.js": "d3/d3.min.js",
+    _CDNJS + "d3/3.5.5/d3.min.js": "d3-v3/d3.min.js",
+}
+
+
+def local_url(url: str) -> str | None:
+    """The app-served path for a CDN ``url`` (already-local paths are returned unchanged).
+
+    ``None`` for an asset that was dropped on purpose; a URL nobody vendored maps to
+    ``/static/vendor/_missing/...``, which 404s (and fails :func:`check_offline`) rather than
+    reaching the internet.
+    """
+    if not re.match(r"^(https?:)?//", url):
+        return url
+    if url in VENDORED:
+        target = VENDORED[url]
+        return None if target is None else VENDOR_URL + target
+    return MISSING_URL + re.sub(r"^(https?:)?//", "", url)
+
+
+def _jscss_classes() -> list[type]:
+    for mod in pkgutil.iter_modules(folium.plugins.__path__):
+        importlib.import_module(f"folium.plugins.{mod.name}")
+    seen: list[type] = []
+    stack = [JSCSSMixin]
+    while stack:
+        for sub in stack.pop().__subclasses__():
+            if sub not in seen:
+                seen.append(sub)
+                stack.append(sub)
+    return seen
+
+
+def make_offline() -> list[type]:
+    """Point ``default_js``/``default_css`` of every ``JSCSSMixin`` subclass at app-served files.
+
+    Idempotent and cheap; called at import and by :func:`offline_map` (so classes defined after
+    this module was imported are covered too).  Returns the classes it visited.
+    """
+    classes = _jscss_classes()
+    for cls in classes:
+        for attr in ("default_js", "default_css"):
+            pairs = getattr(cls, attr, None) or []
+            rewritten = [(name, local_url(url)) for name, url in pairs]
+            setattr(cls, attr, [(name, url) for name, url in rewritten if url is not None])
+    return classes
+
+
+make_offline()
+
+
+class GridmapAssets(JSCSSMixin, MacroElement):
+    """gridmap's own page JS/CSS (``api/static/gridmap``) and the page's translated messages."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            gridmap.setMessages({{ this.messages|tojson }});
+        {% endmacro %}
+        """
+    )
+    default_js = [("gridmap_js", "/static/gridmap/map.js")]
+    default_css = [("gridmap_css", "/static/gridmap/map.css")]
+
+    def __init__(self, lang: str | None = None):
+        super().__init__()
+        self._name = "GridmapAssets"
+        self.messages = {"loading": i18n.t("map.loading", lang), "failed": i18n.t("map.load_failed", lang)}
+
+
+def offline_map(
+    settings: Settings,
+    *,
+    location: tuple[float, float] | list[float] | None = None,
+    zoom_start: int = 13,
+    bounds: tuple[float, float, float, float] | None = None,
+    lang: str | None = None,
+    **kw,
+) -> folium.Map:
+    """A :class:`folium.Map` whose every asset is served by gridmap itself.
+
+    Parameters
+    ----------
+    settings : Settings
+        ``tile_url``/``tile_attribution`` give the basemap; with no ``tile_url`` (the default)
+        there are no tiles, only a light background, so nothing is fetched from outside.
+    location : (lat, lon), optional
+        Initial centre in degrees, EPSG:4326, **latitude first** (Leaflet order).
+    zoom_start : int
+        Initial zoom when no ``bounds`` are given.
+    bounds : (min_lon, min_lat, max_lon, max_lat), optional
+        Degrees, EPSG:4326, **longitude first** as PostGIS ``ST_Extent`` and
+        ``GeoDataFrame.total_bounds`` give it; the map is fitted to them.
+    lang : {"zh", "en"}, optional
+        Language of the page's own messages (loading, load failures).
+    **kw
+        Passed to :class:`folium.Map` (``max_zoom`` defaults to 19: marker clusters need one
+        when there are no tiles).
+    """
+    make_offline()
+    kw.setdefault("max_zoom", 19)
+    kw.setdefault("control_scale", True)
+    kw.setdefault("zoom_snap", 0.25)
+    if location is None and bounds is not None:
+        location = ((bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2)
+    m = folium.Map(location=location, zoom_start=zoom_start, tiles=None, **kw)
+    if settings.tile_url:
+        folium.TileLayer(
+            tiles=settings.tile_url,
+            attr=settings.tile_attribution or "basemap",
+            name=i18n.t("map.basemap", lang),
+            max_zoom=kw["max_zoom"],
+            control=False,
+        ).add_to(m)
+    GridmapAssets(lang).add_to(m)
+    if bounds is not None:
+        m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
+    return m
+
+
+class RemoteGeoJson(JSCSSMixin, Layer):
+    """A GeoJSON layer the browser loads from the app's API (following ``next`` links), not embedded.
+
+    Parameters
+    ----------
+    url : str
+        App-relative URL of a GeoJSON FeatureCollection, e.g. ``/collections/grids/items?limit=10000``.
+    name : str
+        Layer name in the layer control.
+    style : dict, optional
+        Leaflet path options for every feature (``color``, ``weight``, ``fillColor``...).
+    style_by : (property, {value: style}, default_style), optional
+        Per-feature style chosen by one property's value.
+    point : dict, optional
+        Draw points as ``L.circleMarker`` with these options (``radius``...).
+    popup : list of (property, label), optional
+        Popup table rows.
+    tooltip : str, optional
+        Property shown on hover.
+    pane : (name, z-index), optional
+        Leaflet pane to draw in: layers load in any order, panes fix what lies on top
+        (Leaflet's overlay pane is 400, markers 600, popups 700).
+    cluster : bool
+        Put points in a marker cluster group (Leaflet.markercluster, vendored).
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = gridmap.remoteLayer({{ this.spec|tojson }}, {{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, url: str, name: str, *, style: dict | None = None,
+                 style_by: tuple[str, dict, dict] | None = None, point: dict | None = None,
+                 popup: list[tuple[str, str]] | None = None, tooltip: str | None = None,
+                 pane: tuple[str, int] | None = None, cluster: bool = False,
+                 cluster_options: dict | None = None, show: bool = True):
+        super().__init__(name=name, overlay=True, control=True, show=show)
+        self._name = "RemoteGeoJson"
+        spec: dict = {"url": url, "name": name, "style": style or {}, "cluster": cluster}
+        if style_by:
+            spec["styleBy"] = {"property": style_by[0], "values": style_by[1], "default": style_by[2]}
+        if point is not None:
+            spec["point"] = point
+        if popup:
+            spec["popup"] = [list(p) for p in popup]
+        if tooltip:
+            spec["tooltip"] = tooltip
+        if pane:
+            spec["pane"], spec["paneZ"] = pane
+        if cluster:
+            spec["clusterOptions"] = cluster_options or {}
+            self.default_js = list(folium.plugins.MarkerCluster.default_js)
+            self.default_css = list(folium.plugins.MarkerCluster.default_css)
+        self.spec = spec
+
+
+def add_title(m: folium.Map, text: str) -> None:
+    """A heading box over the map's top-left corner."""
+    m.get_root().html.add_child(Element(f'<h1 class="gridmap-title">{html.escape(text)}</h1>'))
+
+
+def add_legend(m: folium.Map, title: str, items: list[tuple[str, str]]) -> None:
+    """A fixed legend box: ``items`` are ``(css colour, label)`` pairs, drawn as swatches."""
+    rows = "".join(
+        f'<li><span class="swatch" style="background:{html.escape(color, quote=True)}"></span>'
+        f"{html.escape(label)}</li>"
+        for color, label in items
+    )
+    m.get_root().html.add_child(
+        Element(f'<div class="gridmap-legend"><h4>{html.escape(title)}</h4><ul>{rows}</ul></div>')
+    )
+
+
+_ASSET_RE = re.compile(r"""<(?:script[^>]*\ssrc|link[^>]*\shref)\s*=\s*["']([^"']+)["']""", re.I)
+
+
+def check_offline(page: str) -> list[str]:
+    """Every script/stylesheet a page loads; raises if one is off-app or missing on disk.
+
+    Raises
+    ------
+    RuntimeError
+        Naming each ``http(s)://`` or protocol-relative asset, and each ``/static/...`` asset
+        that is not a file under ``api/static``.
+    """
+    assets = _ASSET_RE.findall(page)
+    bad = [a for a in assets if re.match(r"^(https?:)?//", a)]
+    bad += [
+        a for a in assets
+        if a.startswith("/static/") and not (STATIC_DIR / a[len("/static/"):].split("?")[0]).is_file()
+    ]
+    if bad:
+        raise RuntimeError(
+            "page would load assets the app does not serve (vendor them with "
+            "scripts/vendor_assets.sh and map them in api.pages.base.VENDORED): " + ", ".join(bad)
+        )
+    return assets
+
+
+def render_page(m: folium.Map, title: str, lang: str | None = None) -> str:
+    """The page's HTML, with any CDN link branca hard-codes (colormap d3) swapped for ours, checked."""
+    make_offline()
+    root = m.get_root()
+    assert isinstance(root, Figure)
+    root.title = html.escape(title)
+    page = root.render()
+    for url, target in VENDORED.items():
+        if target and url in page:
+            page = page.replace(f'"{url}"', json.dumps(VENDOR_URL + target))
+    page = page.replace("<html>", f'<html lang="{i18n.normalise(lang) or i18n.DEFAULT_LANG}">', 1)
+    check_offline(page)
+    return page
+
+
+def page_response(m: folium.Map, title: str, lang: str | None = None) -> HTMLResponse:
+    """Render ``m`` as a complete, offline-checked HTML page."""
+    return HTMLResponse(render_page(m, title, lang))
