@@ -1,0 +1,108 @@
+"""The overview map (``/map``): towns, communities, grids and stations by kind, offline.
+
+The page carries no features itself: each layer is a :class:`~api.pages.base.RemoteGeoJson` that
+the browser fills from ``/collections/{id}/items`` page by page, so large layers never bloat the
+HTML.  The server only works out what the page needs to be laid out: the data's extent (to fit
+the view) and the station kinds present (one layer, colour and legend entry each).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import folium
+from sqlalchemy import Connection
+
+from api import i18n
+from api.db import features as fdb
+from api.jurisdiction import Jurisdiction
+from api.pages.base import RemoteGeoJson, add_legend, add_title, offline_map
+from api.settings import Settings
+from geo.layers import STATION_KINDS
+
+#: Colours of the domain's station kinds; user-defined kinds take the spare colours in turn.
+KIND_COLOURS: dict[str, str] = {
+    "service_centre": "#d62728",
+    "grid_station": "#1f77b4",
+    "neighbourhood_point": "#2ca02c",
+}
+SPARE_COLOURS = ("#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
+KIND_RADIUS = {"service_centre": 9, "grid_station": 7, "neighbourhood_point": 5}
+
+TOWN_STYLE = {"color": "#444444", "weight": 3, "fill": False, "dashArray": "8 6"}
+COMMUNITY_STYLE = {"color": "#6a3d9a", "weight": 2.5, "fill": False}
+GRID_STYLE = {"color": "#e6550d", "weight": 1.2, "fillColor": "#fdae6b", "fillOpacity": 0.25}
+
+#: Above this many stations of one kind, that kind's layer is clustered.
+CLUSTER_ABOVE = 200
+PAGE = 10_000  # features per API request the page makes
+
+
+def kind_colours(kinds: list[str]) -> dict[str, str]:
+    """A distinct colour per station kind: the domain's kinds fixed, the others in turn."""
+    out, spare = {}, iter(SPARE_COLOURS * (len(kinds) // len(SPARE_COLOURS) + 1))
+    for k in kinds:
+        out[k] = KIND_COLOURS.get(k) or next(spare)
+    return out
+
+
+def _items(collection: str, **filters: str) -> str:
+    return f"/collections/{collection}/items?" + urlencode({**filters, "limit": PAGE})
+
+
+def overview_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang: str) -> folium.Map:
+    """Build the overview map for ``scope`` in ``lang`` (``zh``/``en``)."""
+    bounds = None
+    for cid in ("areas", "grids", "stations", "dwellings"):
+        bounds = fdb.extent(conn, fdb.COLLECTIONS[cid], scope)
+        if bounds:
+            break
+    counts = fdb.kind_counts(conn, scope)
+    kinds = {k: counts[k] for k in STATION_KINDS if k in counts}  # the domain's kinds first
+    kinds.update({k: n for k, n in counts.items() if k not in kinds})
+    colours = kind_colours(list(kinds))
+
+    m = offline_map(settings, bounds=tuple(bounds) if bounds else None,
+                    location=None if bounds else (31.9, 120.28), zoom_start=12, lang=lang)
+    f = lambda key: i18n.t(f"field.{key}", lang)  # noqa: E731
+
+    RemoteGeoJson(
+        _items("grids"), i18n.t("layer.grids", lang), style=GRID_STYLE,
+        popup=[("code", f("code")), ("name", f("name")), ("community_code", f("community")),
+               ("households", f("households")), ("chief", f("chief")), ("worker", f("worker")),
+               ("phone", f("phone"))],
+        tooltip="name", pane=("gridmap-grids", 410),
+    ).add_to(m)
+    RemoteGeoJson(
+        _items("areas", level="community"), i18n.t("layer.communities", lang), style=COMMUNITY_STYLE,
+        popup=[("name", f("name")), ("code", f("code")), ("parent_code", f("town_code"))],
+        pane=("gridmap-communities", 420),
+    ).add_to(m)
+    RemoteGeoJson(
+        _items("areas", level="town"), i18n.t("layer.towns", lang), style=TOWN_STYLE,
+        popup=[("name", f("name")), ("code", f("code"))], pane=("gridmap-towns", 425),
+    ).add_to(m)
+    for kind, n in kinds.items():
+        colour = colours[kind]
+        RemoteGeoJson(
+            _items("stations", kind=kind), f"{i18n.kind_label(kind, lang)} ({n})",
+            style={"color": "#ffffff", "weight": 1.5, "fillColor": colour, "fillOpacity": 0.95},
+            point={"radius": KIND_RADIUS.get(kind, 6)},
+            popup=[("name", f("name")), ("kind", f("kind")), ("community_code", f("community")),
+                   ("capacity", f("capacity")), ("opening_hours", f("opening_hours")),
+                   ("address", f("address"))],
+            tooltip="name", pane=("gridmap-stations", 430),
+            cluster=n > CLUSTER_ABOVE,
+            cluster_options={"disableClusteringAtZoom": 17, "maxClusterRadius": 50},
+        ).add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+
+    add_title(m, i18n.t("map.title", lang))
+    # Grids are drawn first and filled; the community and town outlines (unfilled, so clicks inside
+    # reach the grid) over them; stations on top.
+    legend = [(TOWN_STYLE["color"], i18n.t("layer.towns", lang)),
+              (COMMUNITY_STYLE["color"], i18n.t("layer.communities", lang)),
+              (GRID_STYLE["fillColor"], i18n.t("layer.grids", lang))]
+    legend += [(colours[k], i18n.kind_label(k, lang)) for k in kinds]
+    add_legend(m, i18n.t("map.legend", lang), legend)
+    return m
