@@ -1,0 +1,127 @@
+"""Reading stored layers back out as GeoDataFrames (for ``gridmap export`` and downloads).
+
+Every query takes the caller's :class:`~api.jurisdiction.Jurisdiction` and ANDs its clause.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+from sqlalchemy import Connection, Text, and_, cast, func, select
+
+from api.db.models import LAYER_TABLES, areas
+from api.errors import BadRequest, NotFound
+from api.jurisdiction import Jurisdiction
+from geo.layers import LAYERS
+
+__all__ = ["layer_frame", "write_frame", "EXPORT_FORMATS", "format_for"]
+
+#: ``--format`` value -> (pyogrio driver, file suffix).
+EXPORT_FORMATS: dict[str, tuple[str, str]] = {
+    "gpkg": ("GPKG", ".gpkg"), "geojson": ("GeoJSON", ".geojson"), "csv": ("CSV", ".csv"),
+}
+
+_EXTRA = {"grids": ("valid_from", "valid_to"), "incidents": ("grid_code", "community_code", "town_code",
+                                                             "outside_grid", "due_at")}
+
+
+def format_for(path: Path, fmt: str | None) -> str:
+    """The export format: ``fmt`` if given, else from the file suffix (.gpkg/.geojson/.json/.csv)."""
+    if fmt:
+        if fmt not in EXPORT_FORMATS:
+            raise BadRequest(f"unknown format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
+        return fmt
+    suffix = path.suffix.lower()
+    for name, (_, suf) in EXPORT_FORMATS.items():
+        if suffix == suf or (name == "geojson" and suffix == ".json"):
+            return name
+    raise BadRequest(f"cannot tell the format from {path.name!r}; pass --format gpkg|geojson|csv")
+
+
+def layer_frame(conn: Connection, layer: str, scope: Jurisdiction, *, area: str | None = None,
+                history: bool = False) -> gpd.GeoDataFrame:
+    """One layer's features in scope as a GeoDataFrame (EPSG:4326, the layer's columns).
+
+    Parameters
+    ----------
+    conn : sqlalchemy.Connection
+    layer : str
+        A layer of :data:`geo.layers.LAYERS`.
+    scope : Jurisdiction
+        The caller's jurisdiction; rows outside it are never returned.
+    area : str, optional
+        Keep only features of this area: a 6-digit ``region_code`` (the whole county), or an
+        area code (town or community) whose stored polygon the features intersect (points on
+        its boundary count; lines and polygons must share interior with it, not only touch).
+    history : bool
+        Grids only: every boundary version, not just the current ones.
+
+    Raises
+    ------
+    api.errors.NotFound
+        ``area`` is neither a region code in the data nor a stored area.
+    """
+    if layer not in LAYERS or layer not in LAYER_TABLES:
+        raise BadRequest(f"unknown layer {layer!r}; use one of {', '.join(LAYERS)}")
+    table = LAYER_TABLES[layer]
+    spec = LAYERS[layer]
+    names = [c.name for c in spec.columns] + [c for c in _EXTRA.get(layer, ()) if c not in
+                                               {c.name for c in spec.columns}]
+    # grid validity may be -infinity, which no Python datetime holds: export it as ISO text
+    cols = [table.c.id] + [cast(table.c[n], Text).label(n) if n in ("valid_from", "valid_to") else table.c[n]
+                           for n in names] + [func.ST_AsBinary(table.c.geom).label("geom")]
+    conds = [scope.clause(table)]
+    if layer == "grids" and not history:
+        conds.append(table.c.valid_to.is_(None))
+    if area:
+        if len(area) == 6 and area.isdigit():
+            conds.append(table.c.region_code == area)
+        else:
+            exists = conn.execute(select(func.count()).select_from(areas).where(
+                and_(areas.c.code == area, scope.clause(areas)))).scalar_one()
+            if not exists:
+                raise NotFound(f"no area {area!r} in your jurisdiction")
+            area_geom = select(func.ST_Union(areas.c.geom)).where(
+                and_(areas.c.code == area, scope.clause(areas))).scalar_subquery()
+            if spec.geometry == "Point":
+                conds.append(func.ST_Intersects(table.c.geom, area_geom))
+            else:  # interiors must meet: a grid that only touches the area's boundary is not in it
+                conds.append(func.ST_Relate(table.c.geom, area_geom, "T********"))
+    rows = conn.execute(select(*cols).where(and_(*conds)).order_by(table.c.id)).all()
+    df = pd.DataFrame(rows, columns=["id", *names, "geom"])
+    geoms = shapely.from_wkb([bytes(g) for g in df.pop("geom")]) if len(df) else []
+    return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms, crs=4326), crs=4326)
+
+
+def write_frame(frame: gpd.GeoDataFrame, path: Path, fmt: str, layer: str) -> None:
+    """Write an export: GeoPackage, GeoJSON (RFC 7946: lon/lat, EPSG:4326) or CSV.
+
+    CSV has ``lon``/``lat`` columns for point layers and a WKT ``geometry`` column otherwise.
+    Times are written as ISO 8601 UTC.
+    """
+    import pyogrio
+
+    driver, _ = EXPORT_FORMATS[fmt]
+    path = Path(path)
+    if path.exists():
+        path.unlink()
+    if fmt == "csv":
+        out = pd.DataFrame(frame.drop(columns="geometry"))
+        if LAYERS[layer].geometry == "Point":
+            out["lon"] = frame.geometry.x.round(8)
+            out["lat"] = frame.geometry.y.round(8)
+        else:
+            out["geometry"] = frame.geometry.to_wkt(rounding_precision=8)
+        out.to_csv(path, index=False, encoding="utf-8")
+        return
+    frame = frame.copy()
+    for c in frame.columns:
+        if c != "geometry" and frame[c].dtype == object:
+            sample = frame[c].dropna()
+            if len(sample) and hasattr(sample.iloc[0], "isoformat"):
+                frame[c] = frame[c].map(lambda v: None if v is None or pd.isna(v) else v.isoformat())
+    opts = {"RFC7946": "YES", "WRITE_BBOX": "NO"} if fmt == "geojson" else {}
+    pyogrio.write_dataframe(frame, path, driver=driver, layer=layer, layer_options=opts or None)
