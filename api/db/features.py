@@ -17,8 +17,11 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
+    BigInteger,
     Table,
     and_,
+    any_,
+    bindparam,
     cast,
     func,
     literal,
@@ -27,7 +30,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSON, aggregate_order_by
+from sqlalchemy.dialects.postgresql import ARRAY, JSON, aggregate_order_by
 from sqlalchemy.types import Text
 
 from api.db.models import areas, dwellings, grids, incidents, stations, streets
@@ -164,6 +167,11 @@ def count_items(conn: Connection, coll: Collection, scope: Jurisdiction, *,
     return conn.execute(select(func.count()).select_from(coll.table).where(and_(*conds))).scalar_one()
 
 
+def ids_param(ids: list[int]):
+    """``ids`` as one bigint[] bind parameter (one parameter, whatever the page size)."""
+    return bindparam("ids", ids, type_=ARRAY(BigInteger))
+
+
 def items_json(conn: Connection, coll: Collection, scope: Jurisdiction, *, bbox=None,
                when: Interval | None = None, filters=None, limit: int = DEFAULT_LIMIT,
                offset: int = 0) -> tuple[str, int]:
@@ -181,14 +189,14 @@ def items_json(conn: Connection, coll: Collection, scope: Jurisdiction, *, bbox=
     """
     t = coll.table
     conds = _conditions(coll, scope, bbox, when, filters)
-    page = (
-        select(t.c.id.label("fid"), _feature(coll).label("f"))
-        .where(and_(*conds))
-        .order_by(t.c.id)
-        .limit(limit)
-        .offset(offset)
-        .subquery()
-    )
+    # Pick the page's ids first, so rows skipped by OFFSET are never turned into GeoJSON, then
+    # build the features of exactly those rows (primary-key lookups).
+    ids = list(conn.execute(
+        select(t.c.id).where(and_(*conds)).order_by(t.c.id).limit(limit).offset(offset)
+    ).scalars())
+    if not ids:
+        return "[]", 0
+    page = select(t.c.id.label("fid"), _feature(coll).label("f")).where(t.c.id == any_(ids_param(ids))).subquery()
     row = conn.execute(
         select(
             cast(func.coalesce(func.json_agg(aggregate_order_by(page.c.f, page.c.fid)), text("'[]'::json")), Text),

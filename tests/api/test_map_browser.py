@@ -13,6 +13,7 @@ import shapely
 from browser import chromium, live_server, open_page, screenshot
 from test_features import seed
 
+from api import i18n
 from api.pages import base
 
 READY = "window.gridmap && gridmap.started > 0 && gridmap.pending === 0"
@@ -114,3 +115,25 @@ def test_basemap_is_a_setting(settings):
                                         "tile_attribution": "内网底图"})
     page = base.render_page(base.offline_map(tiled), "t")
     assert "http://tiles.intranet/{z}/{x}/{y}.png" in page and json.dumps("内网底图")[1:-1] in page
+
+
+def test_language_from_query_header_or_setting(client, db):
+    title = lambda r: re.search(r"<title>(.*?)</title>", r.text).group(1)  # noqa: E731
+    assert title(client.get("/map")) == i18n.t("map.title", "zh") == "网格总览图"  # settings.language
+    assert title(client.get("/map", headers={"Accept-Language": "en-GB,en;q=0.9"})) == "Grid overview map"
+    assert title(client.get("/map?lang=zh", headers={"Accept-Language": "en"})) == "网格总览图"
+    assert title(client.get("/map", headers={"Accept-Language": "fr, en;q=0.5, zh;q=0.8"})) == "网格总览图"
+    assert i18n.accept_language("fr-FR, de;q=0.5") is None
+    assert i18n.kind_label("grid_station", "en") == "Grid pioneer station"
+    assert i18n.kind_label("elderly_canteen", "zh") == "elderly_canteen"
+
+
+def test_catalogue_complete_and_extensible():
+    for key, texts in i18n.CATALOGUE.items():
+        assert all(texts.get(lang) for lang in i18n.LANGS), key
+    i18n.add({"test.hello": {"zh": "你好 {who}", "en": "Hello {who}"}})
+    assert i18n.t("test.hello", "en", who="grid") == "Hello grid"
+    with pytest.raises(ValueError):
+        i18n.add({"test.half": {"zh": "只有中文"}})
+    with pytest.raises(KeyError):
+        i18n.t("no.such.key")
