@@ -183,7 +183,7 @@ def area_stats(conn: Connection, scope: Jurisdiction, *, level: str = "grid", st
     agg AS (SELECT code, {_AGG} FROM inc WHERE code IS NOT NULL GROUP BY code),
     names AS ({_names_sql(level)})
     SELECT agg.code, names.name, agg.incidents, hh.households,
-           CASE WHEN hh.households > 0 THEN 100.0 * agg.incidents / hh.households END AS rate_per_100_households,
+           CASE WHEN hh.households > 0 THEN 100.0 * agg.incidents / hh.households END::float8 AS rate_per_100_households,
            agg.closed, agg.resolved, agg.closed_other,
            agg.closed::float / agg.incidents AS closure_rate,
            agg.resolved::float / agg.incidents AS resolution_rate,
@@ -228,3 +228,60 @@ def trend(conn: Connection, scope: Jurisdiction, *, level: str = "town", period:
     """
     return pd.DataFrame(conn.execute(text(sql), params).mappings().all(),
                         columns=["code", "period_start", "incidents", "closed", "resolved"])
+
+
+def hotspots(conn: Connection, scope: Jurisdiction, *, level: str = "grid", resolution: int = 8,
+             start: datetime | None = None, end: datetime | None = None, category: list[str] | None = None,
+             area: str | None = None, min_incidents: int = 30, fdr: bool = True):
+    """Getis-Ord Gi* hotspots of incident counts (``geo.hotspots.gi_star``).
+
+    ``level="grid"``: units are the current grids in scope (zeros included), neighbours by Queen
+    contiguity of their polygons; ``level="h3"``: H3 cells at ``resolution`` holding incidents
+    plus their empty ring-1 neighbours.  Returns ``(DataFrame, geometries)``: the frame indexed by
+    unit (``count, z, p, bin, classification``) and a GeoSeries (EPSG:4326) of the units' shapes.
+    """
+    import geopandas as gpd
+    import h3
+    import shapely
+
+    from geo import hotspots as ghs
+    from geo.density import h3_counts
+
+    if level not in ("grid", "h3"):
+        raise BadRequest(f"level must be grid or h3, not {level!r}")
+    where, params = _filters(scope, start, end, category, area)
+    if level == "grid":
+        gscope = _grid_scope(scope)
+        garea = " AND (g.code = :area OR g.community_code = :area OR g.town_code = :area OR g.region_code = :area)" \
+            if area else ""
+        rows = conn.execute(text(f"""
+            WITH c AS (SELECT incidents.grid_code AS code, count(*) AS n FROM incidents
+                       WHERE {where} AND incidents.grid_code IS NOT NULL GROUP BY 1)
+            SELECT g.code, COALESCE(c.n, 0) AS n, ST_AsBinary(g.geom) AS wkb
+            FROM current_grids g LEFT JOIN c ON c.code = g.code
+            WHERE {gscope}{garea} ORDER BY g.code"""), params).all()
+        units = gpd.GeoDataFrame({"code": [r.code for r in rows]},
+                                 geometry=shapely.from_wkb([bytes(r.wkb) for r in rows]), crs=4326)
+        counts = pd.Series([float(r.n) for r in rows], index=pd.Index(units.code, name="code"))
+        nb = ghs.queen_neighbours(units, "code") if len(units) else {}
+        res = ghs.gi_star(counts, nb, min_incidents=min_incidents, fdr=fdr)
+        return res, gpd.GeoSeries(units.geometry.to_numpy(), index=units.code, crs=4326)
+    rows = conn.execute(text(f"""
+        SELECT round(ST_X(incidents.geom)::numeric, 4)::float8 AS lon, round(ST_Y(incidents.geom)::numeric, 4)::float8 AS lat,
+               count(*) AS n FROM incidents WHERE {where} GROUP BY 1, 2"""), params).all()
+    df = h3_counts([r.lon for r in rows], [r.lat for r in rows], [float(r.n) for r in rows], resolution=resolution) \
+        if rows else pd.DataFrame({"cell": [], "count": []})
+    counts = ghs.h3_study_area(pd.Series(df["count"].to_numpy(), index=pd.Index(df["cell"], name="cell")))
+    res = ghs.gi_star(counts, ghs.h3_neighbours(counts.index), min_incidents=min_incidents, fdr=fdr)
+    geoms = [shapely.Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(c)]) for c in counts.index]
+    return res, gpd.GeoSeries(geoms, index=counts.index, crs=4326)
+
+
+def _grid_scope(scope: Jurisdiction) -> str:
+    """Scope condition on ``current_grids g`` (region, town or community code)."""
+    if scope.codes is None:
+        return "true"
+    if not scope.codes:
+        return "false"
+    codes = ", ".join("'" + c.replace("'", "''") + "'" for c in sorted(scope.codes))
+    return f"(g.region_code IN ({codes}) OR g.town_code IN ({codes}) OR g.community_code IN ({codes}))"

@@ -289,3 +289,69 @@ def transition(incident_id: int, body: TransitionIn, engine: Engine = Depends(de
     with engine.begin() as conn:
         return cases.transition(conn, scope, incident_id, action=body.action, actor=body.actor, note=body.note,
                                 close_reason=body.close_reason)
+
+
+@router.get("/incidents/hotspots", description=(
+    "Getis-Ord Gi* hotspots of incident counts with a Benjamini-Hochberg false-discovery-rate "
+    "correction at 90/95/99% (as ArcGIS's Optimized Hot Spot Analysis).  `level=grid`: current grids, "
+    "Queen contiguity; `level=h3`: H3 cells at `resolution` with their ring-1 neighbours.  Fewer than "
+    "`min_incidents` incidents: 422.  Each unit: `count`, `z`, `p` (two-sided), `bin` (-3..3) and "
+    "`classification` (hot/cold 90/95/99%, not significant)."))
+def hotspots_json(level: Literal["grid", "h3"] = "grid", resolution: int = Query(8, ge=4, le=11),
+                  from_: datetime | None = Query(None, alias="from"), to: datetime | None = None,
+                  category: str | None = None, area: str | None = None,
+                  min_incidents: int = Query(30, ge=1), fdr: bool = True,
+                  engine: Engine = Depends(deps.engine), scope: Jurisdiction = Depends(deps.jurisdiction)):
+    from api.incidents.stats import hotspots
+
+    with engine.connect() as conn:
+        res, _ = hotspots(conn, scope, level=level, resolution=resolution, start=from_, end=to,
+                          category=_csv_list(category), area=area, min_incidents=min_incidents, fdr=fdr)
+    units = [{"unit": str(u), "count": int(r["count"]), "z": None if math.isnan(r.z) else float(r.z),
+              "p": None if math.isnan(r.p) else float(r.p), "bin": int(r["bin"]),
+              "classification": r.classification} for u, r in res.iterrows()]
+    return {"level": level, "resolution": resolution if level == "h3" else None, "fdr": fdr,
+            "incidents": int(res["count"].sum()), "units": units}
+
+
+def _lang(request: Request, settings: Settings) -> str:
+    from api import i18n
+
+    return i18n.request_lang(request, settings.language)
+
+
+@router.get("/incidents/heatmap", response_class=Response, tags=["pages"],
+            summary="Incident heatmap page (HTML; time slider, per-grid rates, category filter)")
+def heatmap_page(request: Request, from_: datetime | None = Query(None, alias="from"), to: datetime | None = None,
+                 category: str | None = None, period: Literal["week", "month"] = "month",
+                 engine: Engine = Depends(deps.engine), settings: Settings = Depends(deps.settings),
+                 scope: Jurisdiction = Depends(deps.jurisdiction)):
+    from api import i18n
+    from api.pages.base import page_response
+    from api.pages.incidents import heatmap_map
+
+    lang = _lang(request, settings)
+    with engine.connect() as conn:
+        m, info = heatmap_map(conn, settings, scope, lang, start=from_, end=to, category=_csv_list(category),
+                              period=period)
+    resp = page_response(m, i18n.t("incidents.heatmap.title", lang), lang)
+    resp.headers["X-Gridmap-Heatmap-Mode"] = info["mode"]
+    return resp
+
+
+@router.get("/incidents/hotspots/map", response_class=Response, tags=["pages"],
+            summary="Incident hotspot page (HTML; Gi* with FDR)")
+def hotspots_page(request: Request, level: Literal["grid", "h3"] = "grid", resolution: int = Query(8, ge=4, le=11),
+                  from_: datetime | None = Query(None, alias="from"), to: datetime | None = None,
+                  category: str | None = None, min_incidents: int = Query(30, ge=1),
+                  engine: Engine = Depends(deps.engine), settings: Settings = Depends(deps.settings),
+                  scope: Jurisdiction = Depends(deps.jurisdiction)):
+    from api import i18n
+    from api.pages.base import page_response
+    from api.pages.incidents import hotspots_map
+
+    lang = _lang(request, settings)
+    with engine.connect() as conn:
+        m = hotspots_map(conn, settings, scope, lang, level=level, resolution=resolution, start=from_, end=to,
+                         category=_csv_list(category), min_incidents=min_incidents)
+    return page_response(m, i18n.t("incidents.hotspots.title", lang), lang)

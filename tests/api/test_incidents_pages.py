@@ -1,0 +1,147 @@
+"""Heatmap and hotspot pages and the hotspots JSON: raw vs aggregated mode, size bound, offline
+rendering in headless Chromium (screenshots for the README)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from api.app import create_app
+
+REGION = "320281"
+N = 8  # N x N grids of 0.005 degrees
+X0, Y0, D = 120.0, 31.9, 0.005
+END = datetime(2025, 12, 31, tzinfo=timezone.utc)
+WINDOW = {"from": "2024-12-01T00:00:00+08:00", "to": "2026-01-01T00:00:00+08:00"}
+
+
+def make_city(engine, n_incidents: int, seed: int = 1) -> None:
+    """N x N grids in 4 communities of one town, 150-450 households a grid, incidents clustered
+    around one corner over a year, half resolved."""
+    rng = np.random.default_rng(seed)
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO areas (region_code, code, name, level, parent_code, geom) VALUES "
+            "(:r, 'T1', '示例镇', 'town', NULL, ST_Multi(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)))"),
+            {"r": REGION, "x0": X0, "y0": Y0, "x1": X0 + N * D, "y1": Y0 + N * D})
+        h = N // 2
+        for k, (cx, cy) in enumerate([(0, 0), (1, 0), (0, 1), (1, 1)]):
+            conn.execute(text(
+                "INSERT INTO areas (region_code, code, name, level, parent_code, geom) VALUES "
+                "(:r, :c, :c, 'community', 'T1', ST_Multi(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)))"),
+                {"r": REGION, "c": f"C{k}", "x0": X0 + cx * h * D, "y0": Y0 + cy * h * D,
+                 "x1": X0 + (cx + 1) * h * D, "y1": Y0 + (cy + 1) * h * D})
+        for i in range(N):
+            for j in range(N):
+                code, comm = f"G{i}{j}", f"C{(i >= h) + 2 * (j >= h)}"
+                conn.execute(text(
+                    "INSERT INTO grids (region_code, code, name, community_code, town_code, geom) VALUES "
+                    "(:r, :c, :c, :cm, 'T1', ST_Multi(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)))"),
+                    {"r": REGION, "c": code, "cm": comm, "x0": X0 + i * D, "y0": Y0 + j * D,
+                     "x1": X0 + (i + 1) * D, "y1": Y0 + (j + 1) * D})
+                conn.execute(text(
+                    "INSERT INTO dwellings (region_code, source_id, households, community_code, grid_code, geom) "
+                    "VALUES (:r, :c, :h, :cm, :c, ST_SetSRID(ST_MakePoint(:x, :y), 4326))"),
+                    {"r": REGION, "c": code, "h": int(rng.integers(150, 450)), "cm": comm,
+                     "x": X0 + (i + 0.5) * D, "y": Y0 + (j + 0.5) * D})
+        hot = rng.random(n_incidents) < 0.4
+        lon = np.where(hot, rng.normal(X0 + 1.5 * D, 0.004, n_incidents), rng.uniform(X0, X0 + N * D, n_incidents))
+        lat = np.where(hot, rng.normal(Y0 + 1.5 * D, 0.004, n_incidents), rng.uniform(Y0, Y0 + N * D, n_incidents))
+        lon = np.clip(lon, X0 + 1e-6, X0 + N * D - 1e-6)
+        lat = np.clip(lat, Y0 + 1e-6, Y0 + N * D - 1e-6)
+        conn.execute(text(
+            "INSERT INTO incidents (region_code, external_id, category, reported_at, status, closed_at, "
+            "grid_code, community_code, town_code, due_at, geom) "
+            "SELECT :r, 'p' || i, CASE WHEN i % 3 = 0 THEN 'parking' ELSE 'dispute' END, t, "
+            "CASE WHEN i % 2 = 0 THEN 'resolved' ELSE 'reported' END, "
+            "CASE WHEN i % 2 = 0 THEN t + interval '20 hours' END, "
+            "'G' || floor((x - :x0) / :d)::int || floor((y - :y0) / :d)::int, NULL, 'T1', t + interval '1 day', "
+            "ST_SetSRID(ST_MakePoint(x, y), 4326) "
+            "FROM unnest(CAST(:lon AS float8[]), CAST(:lat AS float8[]), CAST(:t AS timestamptz[])) "
+            "WITH ORDINALITY AS u(x, y, t, i)"),
+            {"r": REGION, "lon": lon.tolist(), "lat": lat.tolist(), "x0": X0, "y0": Y0, "d": D,
+             "t": [END - timedelta(days=float(d)) for d in rng.uniform(1, 360, n_incidents)]})
+
+
+def _external_urls(page: str) -> list[str]:
+    return re.findall(r"""(?:src|href)\s*=\s*["']((?:https?:)?//[^"']+)""", page)
+
+
+def test_heatmap_raw_then_aggregated(db, settings):
+    make_city(db, 3000)
+    with TestClient(create_app(settings)) as c:
+        raw = c.get("/incidents/heatmap", params={"lang": "en", **WINDOW})
+    assert raw.status_code == 200 and raw.headers["x-gridmap-heatmap-mode"] == "raw"
+    assert "HeatMapWithTime" in raw.text or "TDHeatmap" in raw.text
+    assert "Showing the 3000 incidents as points" in raw.text and not _external_urls(raw.text)
+    small = settings.model_copy(update={"heatmap_max_points": 500})
+    with TestClient(create_app(small)) as c:
+        agg = c.get("/incidents/heatmap", params={"lang": "en", "period": "week", **WINDOW})
+        cat = c.get("/incidents/heatmap", params={"lang": "en", "category": "parking", **WINDOW})
+    assert agg.headers["x-gridmap-heatmap-mode"] == "binned" and "aggregated in" in agg.text
+    assert "3000 incidents" in agg.text and len(agg.content) < 2_000_000
+    assert "1000 incidents" in cat.text  # i % 3 == 0 are parking
+
+
+def test_aggregated_page_size_does_not_grow_with_incidents(db, settings):
+    from conftest import truncate
+
+    from api.jurisdiction import EVERYWHERE
+    from api.pages.incidents import POINT_BUDGET, STATIC_BUDGET, default_window, heat_frames
+
+    small = settings.model_copy(update={"heatmap_max_points": 100})
+    sizes = []
+    for n in (20_000, 60_000):
+        truncate(db)
+        make_city(db, n, seed=n)
+        with db.connect() as conn:
+            start, end = default_window(conn, EVERYWHERE, None, None)
+            heat = heat_frames(conn, small, EVERYWHERE, start=start, end=end, category=None, period="week")
+        assert heat["mode"] == "binned" and heat["n"] == n
+        assert sum(len(f) for f in heat["frames"]) <= POINT_BUDGET and len(heat["window"]) <= STATIC_BUDGET
+        assert sum(p[2] for f in heat["frames"] for p in f) > 0
+        with TestClient(create_app(small)) as c:
+            r = c.get("/incidents/heatmap", params={"period": "week"})
+        assert r.headers["x-gridmap-heatmap-mode"] == "binned"
+        sizes.append(len(r.content))
+    assert max(sizes) < 2_000_000 and sizes[1] < 1.3 * sizes[0]
+
+
+def test_hotspots_json_finds_the_cluster(db, client):
+    make_city(db, 3000)
+    r = client.get("/incidents/hotspots", params={"level": "grid"})
+    assert r.status_code == 200, r.text
+    units = {u["unit"]: u for u in r.json()["units"]}
+    assert len(units) == N * N and sum(u["count"] for u in units.values()) == 3000
+    assert units["G11"]["bin"] == 3 and units["G11"]["classification"] == "hot 99%"
+    assert all(u["bin"] <= 0 for k, u in units.items() if k in ("G77", "G67", "G76"))
+    h = client.get("/incidents/hotspots", params={"level": "h3", "resolution": 9}).json()
+    assert max(u["bin"] for u in h["units"]) == 3 and sum(u["count"] for u in h["units"]) == 3000
+    few = client.get("/incidents/hotspots", params={"from": "2030-01-01T00:00:00Z", "to": "2030-02-01T00:00:00Z"})
+    assert few.status_code == 422 and "too few incidents" in few.json()["detail"]
+
+
+@pytest.mark.browser
+def test_pages_render_offline_in_chromium(db, settings):
+    from browser import chromium, live_server, open_page, screenshot
+
+    make_city(db, 6000)
+    small = settings.model_copy(update={"heatmap_max_points": 2000})
+    with live_server(small) as base, chromium() as b:
+        page, report = open_page(b, base + "/incidents/heatmap?lang=en", ready="document.querySelector('canvas')")
+        report.assert_clean()
+        assert page.locator("path.leaflet-interactive").count() == N * N  # the choropleth
+        assert page.locator(".leaflet-control-timecontrol").count() > 0  # the time slider
+        assert page.locator("canvas").count() >= 1  # the heat layer
+        screenshot(page, "heatmap")
+        page.context.close()
+        page, report = open_page(b, base + "/incidents/hotspots/map?lang=en")
+        report.assert_clean()
+        assert page.locator("path.leaflet-interactive").count() == N * N
+        screenshot(page, "hotspots")
+        page.context.close()
