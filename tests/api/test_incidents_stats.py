@@ -143,3 +143,25 @@ def test_scope_limits_rows(loaded):
         none = area_stats(conn, Jurisdiction(frozenset()), level="grid", as_of=AS_OF, period=None)
     assert set(only.code) <= {"G2", "G4"} and len(only) > 0
     assert none.rows.empty and none.totals["incidents"] == 0
+
+
+def test_cli_stats_table_and_csv(loaded, pg_url, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from api.cli import app
+    from api.settings import get_settings
+
+    db, df = loaded
+    monkeypatch.setenv("GRIDMAP_DATABASE_URL", pg_url)
+    get_settings.cache_clear()
+    try:
+        out = tmp_path / "s.csv"
+        r = CliRunner().invoke(app, ["incidents", "stats", "--level", "community", "--category", "parking",
+                                     "--csv", str(out)], terminal_width=200)
+    finally:
+        get_settings.cache_clear()
+    assert r.exit_code == 0, r.output
+    assert "C1" in r.output and "C2" in r.output
+    got = pd.read_csv(out).set_index("code")["incidents"].to_dict()
+    sel = df[df.category == "parking"]
+    assert got == sel.groupby("community").size().to_dict()

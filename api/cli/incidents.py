@@ -1,0 +1,101 @@
+"""``gridmap incidents``: statistics and hotspots from the command line."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from api.cli.common import console, err_console, migrated_engine, user_errors
+from api.errors import GridmapError
+from api.jurisdiction import EVERYWHERE
+
+incidents_app = typer.Typer(help="Incidents: statistics and hotspots.", no_args_is_help=True)
+
+
+def _when(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    t = datetime.fromisoformat(value)
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def _fmt(v, pct: bool = False, nd: int = 1) -> str:
+    if v is None or v != v:
+        return "-"
+    if pct:
+        return f"{100 * float(v):.1f}%"
+    return f"{float(v):.{nd}f}" if isinstance(v, float) else str(v)
+
+
+@incidents_app.command()
+def stats(
+    level: str = typer.Option("town", help="grid, community or town."),
+    from_: str = typer.Option(None, "--from", help="Start of the window on reported_at (ISO date/time; UTC if no offset)."),
+    to: str = typer.Option(None, "--to", help="End of the window (exclusive)."),
+    category: list[str] = typer.Option(None, "--category", help="Category code (repeatable)."),
+    area: str = typer.Option(None, help="Only this town, community, grid or region code."),
+    min_count: int = typer.Option(10, help="Areas with fewer incidents get no rank."),
+    csv: Path = typer.Option(None, "--csv", help="Also write the rows to this CSV file."),
+) -> None:
+    """Counts, rates per 100 households, closure vs resolution, hours to close, overdue, per area."""
+    from api.incidents.stats import area_stats
+
+    with user_errors():
+        engine = migrated_engine()
+        try:
+            with engine.connect() as conn:
+                s = area_stats(conn, EVERYWHERE, level=level, start=_when(from_), end=_when(to),
+                               category=category or None, area=area, min_count=min_count, period=None)
+        except GridmapError as exc:
+            err_console.print(f"[bold red]error:[/] {exc.detail}")
+            raise typer.Exit(2)
+    table = Table(title=f"Incidents per {level}", show_lines=False)
+    cols = [("rank", "rank"), ("code", "code"), ("name", "name"), ("incidents", "incidents"),
+            ("households", "households"), ("per 100 hh", "rate_per_100_households"), ("closure", "closure_rate"),
+            ("resolution", "resolution_rate"), ("median h", "median_hours_to_close"),
+            ("p90 h", "p90_hours_to_close"), ("overdue", "overdue")]
+    for head, _ in cols:
+        table.add_column(head, justify="left" if head in ("code", "name") else "right")
+    for r in s.rows.to_dict("records"):
+        table.add_row(*[_fmt(r[k], pct=k in ("closure_rate", "resolution_rate"), nd=2 if "rate" in k else 1)
+                        for _, k in cols])
+    console.print(table)
+    t = s.totals
+    console.print(f"total {t['incidents']} incidents, closed {t['closed']} ({_fmt(t['closure_rate'], True)}), "
+                  f"resolved {t['resolved']} ({_fmt(t['resolution_rate'], True)}), closed for another reason "
+                  f"{t['closed_other']}, overdue {t['overdue']}, outside every grid {t['outside_grid']}")
+    if csv:
+        s.rows.to_csv(csv, index=False)
+        console.print(f"wrote {csv}")
+
+
+@incidents_app.command()
+def hotspots(
+    level: str = typer.Option("grid", help="grid or h3."),
+    resolution: int = typer.Option(8, help="H3 resolution (level h3)."),
+    from_: str = typer.Option(None, "--from"), to: str = typer.Option(None, "--to"),
+    category: list[str] = typer.Option(None, "--category"),
+    min_incidents: int = typer.Option(30, help="Minimum incidents for an analysis."),
+) -> None:
+    """Getis-Ord Gi* hot and cold spots (FDR-corrected), significant units only."""
+    from api.incidents.stats import hotspots as compute
+
+    with user_errors():
+        engine = migrated_engine()
+        with engine.connect() as conn:
+            res, _ = compute(conn, EVERYWHERE, level=level, resolution=resolution, start=_when(from_),
+                             end=_when(to), category=category or None, min_incidents=min_incidents)
+    sig = res[res["bin"] != 0].sort_values("z", ascending=False)
+    table = Table(title=f"Hot and cold spots ({len(sig)} of {len(res)} units significant)")
+    for c in ("unit", "incidents", "z", "p", "class"):
+        table.add_column(c)
+    for unit, r in sig.iterrows():
+        table.add_row(str(unit), str(int(r["count"])), f"{r.z:.2f}", f"{r.p:.2g}", r.classification)
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(incidents_app, name="incidents")
