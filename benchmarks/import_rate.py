@@ -1,0 +1,150 @@
+"""Import rate: read_layer + validate_frame + load_frame per layer, on the generated sample city.
+
+Usage::
+
+    .venv/bin/python benchmarks/import_rate.py [--households 500000] [--baseline-rows 100000]
+
+1. ``geo.sample.make_district`` generates the city (500,000 households by default) and every
+   layer is written to one GeoPackage in a temporary directory;
+2. a scratch embedded PostGIS is created under a temporary home (mode 755 so the ``postgres``
+   user reaches it when run as root), migrated, and destroyed at the end;
+3. per layer, in load order (areas, grids, dwellings, stations, streets): the time to read the
+   GeoPackage layer, to validate it and to load it (one transaction), and features/s for each
+   stage and end to end;
+4. baseline, same run, same database: ``GeoDataFrame.to_postgis`` (pandas ``to_sql`` through
+   GeoAlchemy2, what a geopandas user would write) for the first ``--baseline-rows`` dwellings,
+   into a scratch table; the ratio of gridmap's dwellings load rate to it is printed.
+
+Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+LAYERS = ("areas", "grids", "dwellings", "stations", "streets")
+
+
+def make_city(households: int, out: Path) -> dict[str, int]:
+    """Generate the sample city with geo.sample and write its layers to ``out`` (GeoPackage)."""
+    import geopandas as gpd
+
+    from geo.sample import make_district
+
+    params = inspect.signature(make_district).parameters
+    kwargs = {"households": households} if "households" in params else {}
+    t0 = time.perf_counter()
+    district = make_district(**kwargs)
+    print(f"generated the city in {time.perf_counter() - t0:.1f} s")
+    frames = district if isinstance(district, dict) else {
+        name: getattr(district, name) for name in LAYERS + ("incidents",) if hasattr(district, name)}
+    sizes = {}
+    t0 = time.perf_counter()
+    for name in LAYERS:
+        frame = frames.get(name)
+        if frame is None:
+            continue
+        if not isinstance(frame, gpd.GeoDataFrame):
+            frame = gpd.GeoDataFrame(frame)
+        frame.to_file(out, layer=name, driver="GPKG")
+        sizes[name] = len(frame)
+    print(f"wrote {out.name} in {time.perf_counter() - t0:.1f} s: "
+          + ", ".join(f"{k} {v:,}" for k, v in sizes.items()))
+    return sizes
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--households", type=int, default=500_000)
+    ap.add_argument("--baseline-rows", type=int, default=100_000)
+    args = ap.parse_args()
+
+    from sqlalchemy import text
+
+    from api.db.embedded import EmbeddedPostgres
+    from api.db.engine import make_engine
+    from api.db.load import load_frame
+    from api.db.migrate import upgrade
+    from geo.io import read_layer
+    from geo.validate import validate_frame
+
+    work = Path(tempfile.mkdtemp(prefix="gridmap-bench-"))
+    work.chmod(0o755)
+    gpkg = work / "city.gpkg"
+    pg = None
+    try:
+        make_city(args.households, gpkg)
+        (work / "home").mkdir(exist_ok=True)
+        (work / "home").chmod(0o755)
+        pg = EmbeddedPostgres(work / "home")
+        url = pg.start()
+        url = url if "+" in url.split("://")[0] else url.replace("postgresql://", "postgresql+psycopg2://", 1)
+        engine = make_engine(url)
+        upgrade(engine)
+
+        rows = []
+        dwellings_frame = None
+        for layer in LAYERS:
+            try:
+                t0 = time.perf_counter()
+                frame = read_layer(gpkg, layer_name=layer, file_layer=layer)
+            except Exception as exc:  # noqa: BLE001 - a layer the generator did not make
+                print(f"{layer}: not in the sample ({exc})")
+                continue
+            t1 = time.perf_counter()
+            clean = validate_frame(layer, frame)
+            t2 = time.perf_counter()
+            with engine.begin() as conn:
+                report = load_frame(conn, layer, clean)
+            t3 = time.perf_counter()
+            n = len(clean)
+            rows.append((layer, n, t1 - t0, t2 - t1, t3 - t2, report))
+            if layer == "dwellings":
+                dwellings_frame = clean
+
+        print()
+        print(f"{'layer':<10} {'features':>9} {'read s':>7} {'valid s':>8} {'load s':>7} "
+              f"{'read/s':>9} {'valid/s':>9} {'load/s':>9} {'total/s':>9}")
+        tot_n = tot_t = 0.0
+        for layer, n, r, v, w, report in rows:
+            total = r + v + w
+            tot_n += n
+            tot_t += total
+            print(f"{layer:<10} {n:>9,} {r:>7.2f} {v:>8.2f} {w:>7.2f} {n / r:>9,.0f} {n / v:>9,.0f} "
+                  f"{n / w:>9,.0f} {n / total:>9,.0f}   ({report.inserted:,} inserted)")
+        print(f"{'all':<10} {int(tot_n):>9,} {'':>7} {'':>8} {'':>7} {'':>9} {'':>9} {'':>9} {tot_n / tot_t:>9,.0f}")
+
+        if dwellings_frame is not None and args.baseline_rows:
+            sample = dwellings_frame.iloc[: args.baseline_rows].copy()
+            sample["region_code"] = sample["region_code"].fillna("320281")
+            t0 = time.perf_counter()
+            with engine.begin() as conn:
+                sample.to_postgis("baseline_dwellings", conn, if_exists="replace", index=False)
+            base = time.perf_counter() - t0
+            with engine.begin() as conn:
+                got = conn.execute(text("SELECT count(*) FROM baseline_dwellings")).scalar_one()
+                conn.execute(text("DROP TABLE baseline_dwellings"))
+            ours = next((n / w for layer, n, _, _, w, _ in rows if layer == "dwellings"), float("nan"))
+            print()
+            print(f"baseline: GeoDataFrame.to_postgis, {got:,} dwellings in {base:.2f} s = {got / base:,.0f} rows/s "
+                  "(plain insert: no validation, no upsert, no attribution)")
+            print(f"gridmap load_frame (COPY + checks + point-in-polygon + upsert): {ours:,.0f} rows/s = "
+                  f"{ours / (got / base):.1f}x the baseline")
+        engine.dispose()
+    finally:
+        if pg is not None:
+            pg.destroy()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
