@@ -33,8 +33,8 @@ put() {
   done
 }
 
-rm -rf "$DEST"
 mkdir -p "$DEST"
+find "$DEST" -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +   # README.md is hand-written
 
 p=$(unpack leaflet@1.9.3 leaflet)
 put "$p/dist" leaflet leaflet.js leaflet.css images
@@ -90,6 +90,10 @@ put "$p" d3 LICENSE
 
 p=$(unpack d3@3.5.5 d3-v3)   # branca's colormap legend (LinearColormap/StepColormap) hard-codes d3 3.5.5
 put "$p" d3-v3 d3.min.js LICENSE
+
+# Swagger UI for /docs (FastAPI's default page loads it from jsdelivr; FastAPI asks for "@5").
+p=$(unpack swagger-ui-dist@5.35.0 swagger-ui)
+put "$p" swagger-ui swagger-ui-bundle.js swagger-ui.css favicon-32x32.png LICENSE NOTICE
 
 # The timedimension control's CSS loads bootstrap 3's glyphicons font from netdna.bootstrapcdn.com;
 # serve the font from bootstrap 3.4.1 (npm has no 3.0.0) and point the CSS at it.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from sqlalchemy import Engine
 
@@ -26,3 +27,19 @@ def map_page(
     with engine.connect() as conn:
         m = overview_map(conn, settings, scope, lang)
     return page_response(m, i18n.t("map.title", lang), lang)
+
+
+@router.get("/docs", include_in_schema=False)
+def docs_page(request: Request) -> HTMLResponse:
+    """Swagger UI for the OpenAPI document, from vendored assets (FastAPI's own /docs uses a CDN).
+
+    Serves only once the app is created with ``docs_url=None`` (FastAPI's route comes first).
+    """
+    return get_swagger_ui_html(
+        openapi_url=request.app.openapi_url or "/openapi.json",
+        title=f"{request.app.title} - API",
+        swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+        swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+        swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
+        swagger_ui_parameters={"validatorUrl": None},  # the default validator badge is on swagger.io
+    )
