@@ -121,16 +121,29 @@ def _format_of(path: Path) -> str:
 
 # --- Shapefile encoding -----------------------------------------------------------------------
 
-def _dbf_of(path: Path) -> Path | None:
+def _dbf_source(path: Path) -> tuple[bytes | None, bool]:
+    """(first bytes of the .dbf up to :data:`_UTF8_TEST_BYTES`, whether a .cpg is present)."""
+    if path.suffix.lower() == ".zip":
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = zf.namelist()
+                has_cpg = any(n.lower().endswith(".cpg") for n in names)
+                dbf = next((n for n in names if n.lower().endswith(".dbf")), None)
+                if dbf is None:
+                    return None, has_cpg
+                with zf.open(dbf) as fh:
+                    return fh.read(_UTF8_TEST_BYTES), has_cpg
+        except zipfile.BadZipFile:
+            return None, False
+    has_cpg = any(path.with_suffix(s).exists() for s in (".cpg", ".CPG"))
     for suffix in (".dbf", ".DBF"):
-        cand = path.with_suffix(suffix)
-        if cand.exists():
-            return cand
-    return None
-
-
-def _has_cpg(path: Path) -> bool:
-    return any(path.with_suffix(s).exists() for s in (".cpg", ".CPG"))
+        dbf = path.with_suffix(suffix)
+        if dbf.exists():
+            with open(dbf, "rb") as fh:
+                return fh.read(_UTF8_TEST_BYTES), has_cpg
+    return None, has_cpg
 
 
 def _shapefile_encoding(path: Path, encoding: str | None) -> str | None:
@@ -142,23 +155,17 @@ def _shapefile_encoding(path: Path, encoding: str | None) -> str | None:
     """
     if encoding:
         return encoding
-    dbf = _dbf_of(path)
-    if dbf is None or _has_cpg(path):
+    raw, has_cpg = _dbf_source(path)
+    if raw is None or has_cpg or len(raw) < 32:
         return None
-    with open(dbf, "rb") as fh:
-        header = fh.read(32)
-        if len(header) < 32:
-            return None
-        ldid = header[29]
-        if ldid != 0:
-            return None  # the .dbf declares its code page; GDAL honours it
-        header_len = int.from_bytes(header[8:10], "little")
-        fh.seek(header_len)
-        data = fh.read(_UTF8_TEST_BYTES)
+    if raw[29] != 0:
+        return None  # the .dbf declares its code page (language driver id); GDAL honours it
+    header_len = int.from_bytes(raw[8:10], "little")
+    data = raw[header_len:]
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        if exc.start > len(data) - 4:  # cut inside a multi-byte character at the read limit
+        if exc.start > len(data) - 4 and len(raw) >= _UTF8_TEST_BYTES:  # cut inside a character at the limit
             return "utf-8"
         raise InvalidInput(
             "Shapefile text is not UTF-8 and no encoding was given",
@@ -191,7 +198,7 @@ def _read_vector(path: Path, fmt: str, file_layer: str | None, encoding: str | N
             "The file holds several layers",
             [Problem(f"{path.name} has layers {', '.join(layers)}: choose one with --layer", field="--layer")],
         )
-    if fmt == "shp" and path.suffix.lower() == ".shp":
+    if fmt == "shp":
         encoding = _shapefile_encoding(path, encoding)
     kwargs = {"layer": file_layer} if file_layer else {}
     try:

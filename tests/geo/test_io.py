@@ -161,6 +161,21 @@ def test_gbk_shapefile_without_cpg_is_refused(tmp_path):
     assert list(out["name"]) == ["一号楼", "二号楼", "三号楼"]
 
 
+def test_zipped_gbk_shapefile_is_refused_too(tmp_path):
+    import zipfile
+
+    path = _gbk_shapefile(tmp_path)
+    with zipfile.ZipFile(tmp_path / "gbk.zip", "w") as zf:
+        for f in tmp_path.glob("gbk.*"):
+            if f.suffix != ".zip":
+                zf.write(f, f.name)
+    with pytest.raises(InvalidInput, match="not UTF-8"):
+        read_layer(tmp_path / "gbk.zip", layer_name="dwellings")
+    out = read_layer(tmp_path / "gbk.zip", layer_name="dwellings", encoding="gbk")
+    assert list(out["name"]) == ["一号楼", "二号楼", "三号楼"]
+    del path
+
+
 def test_gbk_shapefile_with_cpg_reads(tmp_path):
     path = _gbk_shapefile(tmp_path)
     path.with_suffix(".cpg").write_text("GBK")
