@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import html
 import importlib
-import json
 import pkgutil
 import re
 from pathlib import Path
@@ -35,46 +34,42 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 VENDOR_URL = "/static/vendor/"
 MISSING_URL = VENDOR_URL + "_missing/"
 
-_JSD = "https://cdn.jsdelivr.net/npm/"
-_CDNJS = "https://cdnjs.cloudflare.com/ajax/libs/"
-_FOLIUM_GH = "https://cdn.jsdelivr.net/gh/python-visualization/folium"
-
-#: folium/branca CDN URL -> file under ``api/static/vendor`` (``None``: dropped, see vendor/README.md).
+#: The tail of each folium/branca CDN URL (package, version, file; hosts left out on purpose) ->
+#: file under ``api/static/vendor`` (``None``: dropped, see vendor/README.md).
 VENDORED: dict[str, str | None] = {
-    _JSD + "leaflet@1.9.3/dist/leaflet.js": "leaflet/leaflet.js",
-    _JSD + "leaflet@1.9.3/dist/leaflet.css": "leaflet/leaflet.css",
-    "https://code.jquery.com/jquery-3.7.1.min.js": "jquery/jquery.min.js",
-    _CDNJS + "jquery/3.7.1/jquery.min.js": "jquery/jquery.min.js",
-    _JSD + "bootstrap@5.2.2/dist/js/bootstrap.bundle.min.js": "bootstrap/js/bootstrap.bundle.min.js",
-    _JSD + "bootstrap@5.2.2/dist/css/bootstrap.min.css": "bootstrap/css/bootstrap.min.css",
-    _JSD + "@fortawesome/fontawesome-free@6.2.0/css/all.min.css": "fontawesome-free/css/all.min.css",
-    _CDNJS + "Leaflet.awesome-markers/2.0.2/leaflet.awesome-markers.js":
-        "leaflet.awesome-markers/leaflet.awesome-markers.js",
-    _CDNJS + "Leaflet.awesome-markers/2.0.2/leaflet.awesome-markers.css":
+    "/leaflet@1.9.3/dist/leaflet.js": "leaflet/leaflet.js",
+    "/leaflet@1.9.3/dist/leaflet.css": "leaflet/leaflet.css",
+    "/jquery-3.7.1.min.js": "jquery/jquery.min.js",
+    "/jquery/3.7.1/jquery.min.js": "jquery/jquery.min.js",
+    "/bootstrap@5.2.2/dist/js/bootstrap.bundle.min.js": "bootstrap/js/bootstrap.bundle.min.js",
+    "/bootstrap@5.2.2/dist/css/bootstrap.min.css": "bootstrap/css/bootstrap.min.css",
+    "/@fortawesome/fontawesome-free@6.2.0/css/all.min.css": "fontawesome-free/css/all.min.css",
+    "/Leaflet.awesome-markers/2.0.2/leaflet.awesome-markers.js": "leaflet.awesome-markers/leaflet.awesome-markers.js",
+    "/Leaflet.awesome-markers/2.0.2/leaflet.awesome-markers.css":
         "leaflet.awesome-markers/leaflet.awesome-markers.css",
-    "https://netdna.bootstrapcdn.com/bootstrap/3.0.0/css/bootstrap-glyphicons.css": None,
-    _FOLIUM_GH + "/folium/templates/leaflet.awesome.rotate.min.css": None,
-    _CDNJS + "leaflet.markercluster/1.1.0/leaflet.markercluster.js":
-        "leaflet.markercluster/leaflet.markercluster.js",
-    _CDNJS + "leaflet.markercluster/1.1.0/MarkerCluster.css": "leaflet.markercluster/MarkerCluster.css",
-    _CDNJS + "leaflet.markercluster/1.1.0/MarkerCluster.Default.css":
-        "leaflet.markercluster/MarkerCluster.Default.css",
-    _CDNJS + "leaflet.draw/1.0.2/leaflet.draw.js": "leaflet-draw/leaflet.draw.js",
-    _CDNJS + "leaflet.draw/1.0.2/leaflet.draw.css": "leaflet-draw/leaflet.draw.css",
-    _FOLIUM_GH + "@main/folium/templates/leaflet_heat.min.js": "folium/leaflet_heat.min.js",
-    _FOLIUM_GH + "/folium/templates/pa7_hm.min.js": "folium/pa7_hm.min.js",
-    _FOLIUM_GH + "/folium/templates/pa7_leaflet_hm.min.js": "folium/pa7_leaflet_hm.min.js",
-    _JSD + "iso8601-js-period@0.2.1/iso8601.min.js": "iso8601-js-period/iso8601.js",
-    _JSD + "leaflet-timedimension@1.1.1/dist/leaflet.timedimension.min.js":
+    "/bootstrap/3.0.0/css/bootstrap-glyphicons.css": None,
+    "/folium/templates/leaflet.awesome.rotate.min.css": None,
+    "/leaflet.markercluster/1.1.0/leaflet.markercluster.js": "leaflet.markercluster/leaflet.markercluster.js",
+    "/leaflet.markercluster/1.1.0/MarkerCluster.css": "leaflet.markercluster/MarkerCluster.css",
+    "/leaflet.markercluster/1.1.0/MarkerCluster.Default.css": "leaflet.markercluster/MarkerCluster.Default.css",
+    "/leaflet.draw/1.0.2/leaflet.draw.js": "leaflet-draw/leaflet.draw.js",
+    "/leaflet.draw/1.0.2/leaflet.draw.css": "leaflet-draw/leaflet.draw.css",
+    "/folium/templates/leaflet_heat.min.js": "folium/leaflet_heat.min.js",
+    "/folium/templates/pa7_hm.min.js": "folium/pa7_hm.min.js",
+    "/folium/templates/pa7_leaflet_hm.min.js": "folium/pa7_leaflet_hm.min.js",
+    "/iso8601-js-period@0.2.1/iso8601.min.js": "iso8601-js-period/iso8601.js",
+    "/leaflet-timedimension@1.1.1/dist/leaflet.timedimension.min.js":
         "leaflet-timedimension/leaflet.timedimension.min.js",
-    _JSD + "leaflet-timedimension@1.1.1/dist/leaflet.timedimension.control.css":
+    "/leaflet-timedimension@1.1.1/dist/leaflet.timedimension.control.css":
         "leaflet-timedimension/leaflet.timedimension.control.min.css",
-    _CDNJS + "moment.js/2.18.1/moment.min.js": "moment/moment.min.js",
-    _CDNJS + "jqueryui/1.10.2/jquery-ui.min.js": "jquery-ui/jquery-ui.min.js",
-    _CDNJS + "highlight.js/8.4/styles/default.min.css": "highlight.js/styles/default.css",
-    "https://d3js.org/d3.v4.min.js": "d3/d3.min.js",
-    _CDNJS + "d3/3.5.5/d3.min.js": "d3-v3/d3.min.js",
+    "/moment.js/2.18.1/moment.min.js": "moment/moment.min.js",
+    "/jqueryui/1.10.2/jquery-ui.min.js": "jquery-ui/jquery-ui.min.js",
+    "/highlight.js/8.4/styles/default.min.css": "highlight.js/styles/default.css",
+    "/d3.v4.min.js": "d3/d3.min.js",
+    "/d3/3.5.5/d3.min.js": "d3-v3/d3.min.js",
 }
+
+_EXTERNAL = re.compile(r"^(https?:)?//")
 
 
 def local_url(url: str) -> str | None:
@@ -84,12 +79,12 @@ def local_url(url: str) -> str | None:
     ``/static/vendor/_missing/...``, which 404s (and fails :func:`check_offline`) rather than
     reaching the internet.
     """
-    if not re.match(r"^(https?:)?//", url):
+    if not _EXTERNAL.match(url):
         return url
-    if url in VENDORED:
-        target = VENDORED[url]
-        return None if target is None else VENDOR_URL + target
-    return MISSING_URL + re.sub(r"^(https?:)?//", "", url)
+    for tail, target in VENDORED.items():
+        if url.endswith(tail):
+            return None if target is None else VENDOR_URL + target
+    return MISSING_URL + _EXTERNAL.sub("", url)
 
 
 def _jscss_classes() -> list[type]:
@@ -268,6 +263,7 @@ def add_legend(m: folium.Map, title: str, items: list[tuple[str, str]]) -> None:
     )
 
 
+_LINK_RE = re.compile(r"""(<(?:script[^>]*\ssrc|link[^>]*\shref)\s*=\s*["'])([^"']+)(["'])""", re.I)
 _ASSET_RE = re.compile(r"""<(?:script[^>]*\ssrc|link[^>]*\shref)\s*=\s*["']([^"']+)["']""", re.I)
 
 
@@ -281,7 +277,7 @@ def check_offline(page: str) -> list[str]:
         that is not a file under ``api/static``.
     """
     assets = _ASSET_RE.findall(page)
-    bad = [a for a in assets if re.match(r"^(https?:)?//", a)]
+    bad = [a for a in assets if _EXTERNAL.match(a)]
     bad += [
         a for a in assets
         if a.startswith("/static/") and not (STATIC_DIR / a[len("/static/"):].split("?")[0]).is_file()
@@ -295,15 +291,20 @@ def check_offline(page: str) -> list[str]:
 
 
 def render_page(m: folium.Map, title: str, lang: str | None = None) -> str:
-    """The page's HTML, with any CDN link branca hard-codes (colormap d3) swapped for ours, checked."""
+    """The page's HTML, checked; any CDN link rendered outside the class lists (branca's colormap
+    adds d3 by hand) is swapped for the vendored file first."""
     make_offline()
     root = m.get_root()
     assert isinstance(root, Figure)
     root.title = html.escape(title)
     page = root.render()
-    for url, target in VENDORED.items():
-        if target and url in page:
-            page = page.replace(f'"{url}"', json.dumps(VENDOR_URL + target))
+
+    def _local(match: re.Match) -> str:
+        url = match.group(2)
+        local = local_url(url) if _EXTERNAL.match(url) else None
+        return match.group(0) if local is None else match.group(1) + local + match.group(3)
+
+    page = _LINK_RE.sub(_local, page)
     page = page.replace("<html>", f'<html lang="{i18n.normalise(lang) or i18n.DEFAULT_LANG}">', 1)
     check_offline(page)
     return page
