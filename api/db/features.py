@@ -69,7 +69,8 @@ COLLECTIONS: dict[str, Collection] = {
     for c in (
         Collection("areas", areas, _cols(areas), "MultiPolygon",
                    filterable=("region_code", "code", "level", "parent_code")),
-        Collection("grids", grids, _cols(grids) + ("households",), "MultiPolygon", temporal="validity",
+        Collection("grids", grids, _cols(grids) + ("community_name", "households"), "MultiPolygon",
+                   temporal="validity",
                    filterable=("region_code", "code", "community_code", "town_code")),
         Collection("dwellings", dwellings, _cols(dwellings), "Point",
                    filterable=("region_code", "source_id", "community_code", "grid_code", "building_type")),
@@ -106,9 +107,21 @@ def _households(t: Table) -> ColumnElement:
     )
 
 
+def _community_name(t: Table) -> ColumnElement:
+    """Name of the grid's community (``areas``, same region), or null."""
+    return (
+        select(areas.c.name)
+        .where(areas.c.region_code == t.c.region_code, areas.c.code == t.c.community_code)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
 def _property(coll: Collection, name: str) -> ColumnElement:
     if coll.id == "grids" and name == "households":  # computed; dwellings have their own column
         return _households(coll.table)
+    if coll.id == "grids" and name == "community_name":
+        return _community_name(coll.table)
     return coll.table.c[name]
 
 

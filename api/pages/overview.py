@@ -68,7 +68,7 @@ def overview_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang
 
     RemoteGeoJson(
         _items("grids"), i18n.t("layer.grids", lang), style=GRID_STYLE,
-        popup=[("code", f("code")), ("name", f("name")), ("community_code", f("community")),
+        popup=[("code", f("code")), ("name", f("name")), ("community_name", f("community")),
                ("households", f("households")), ("chief", f("chief")), ("worker", f("worker")),
                ("phone", f("phone"))],
         tooltip="name", pane=("gridmap-grids", 410),

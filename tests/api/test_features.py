@@ -126,6 +126,8 @@ def test_grid_households_match_point_in_polygon(client, db):
     f = body["features"][0]
     assert shape(f["geometry"]).geom_type == "MultiPolygon"
     assert {"chief", "worker", "phone", "community_code", "name"} <= set(f["properties"])
+    names = {f["properties"]["code"]: f["properties"]["community_name"] for f in body["features"]}
+    assert names["G00"] == "社区0" and names[f"G{len(w.grid_cells) // 3 - 1}0"] == "社区1"
 
 
 def test_paging_returns_every_feature_once(client, db):

@@ -61,8 +61,8 @@ def test_map_renders_offline(db, settings, browser):
             popup = page.locator(".leaflet-popup-content").inner_text()
             households = int(w.households[shapely.intersects(cell, pts)].sum())
             assert code in popup and f"{households:,}" in popup and "户数" in popup
-            page.locator(".leaflet-popup-close-button").click()
-            screenshot(page, "map")
+            page.wait_for_timeout(400)  # the popup's fade-in
+            screenshot(page, "map")  # with one grid's popup open
         finally:
             page.context.close()
     assert sum(v for k, v in loaded.items() if k == "网格") == n_grids
