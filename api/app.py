@@ -65,6 +65,9 @@ def create_app(settings: Settings | None = None, migrate: bool = True) -> FastAP
         description="Community grid governance: grids, households, service stations, 8-minute reach, incidents.",
         version="0.1.0",
         lifespan=lifespan,
+        # /docs is served offline by api/routes/pages.py (vendored Swagger UI), not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.add_middleware(BodyLimit, limit_bytes=int(settings.max_upload_mb * 1024 * 1024))

@@ -36,6 +36,10 @@ class BadRequest(GridmapError):
     status, slug, title = 400, "bad-request", "Bad request"
 
 
+class Forbidden(GridmapError):
+    status, slug, title = 403, "forbidden", "Outside your jurisdiction"
+
+
 class NotFound(GridmapError):
     status, slug, title = 404, "not-found", "Not found"
 

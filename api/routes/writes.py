@@ -31,7 +31,7 @@ from api.db import features as fdb
 from api.db import idempotency
 from api.db.load import load_frame
 from api.db.models import grids, stations
-from api.errors import Conflict, GridmapError, NotFound
+from api.errors import Conflict, Forbidden, NotFound
 from api.jurisdiction import Jurisdiction
 from api.settings import Settings
 from geo.errors import InvalidInput, Problem
@@ -46,10 +46,6 @@ FEATURE_EXAMPLE = {
     "properties": {"source_id": "st-001", "name": "城东社区党群服务中心", "kind": "service_centre",
                    "community_code": "320281001001"},
 }
-
-
-class Forbidden(GridmapError):
-    status, slug, title = 403, "forbidden", "Outside your jurisdiction"
 
 
 _LAYERS: dict[str, tuple[Table, str]] = {"stations": (stations, "source_id"), "grids": (grids, "code")}

@@ -141,14 +141,10 @@ def test_catalogue_complete_and_extensible():
 
 @pytest.mark.browser
 def test_api_docs_offline(db, settings, browser):
-    """Swagger UI from vendored assets.  FastAPI's own /docs (CDN) is dropped here as create_app
-    should do with docs_url=None / redoc_url=None; then api.routes.pages serves /docs."""
+    """/docs is Swagger UI from vendored assets (create_app drops FastAPI's CDN-loading /docs)."""
     from api.app import create_app
 
     app = create_app(settings)
-    app.router.routes = [r for r in app.router.routes
-                         if getattr(r, "path", None) not in ("/docs", "/redoc", "/docs/oauth2-redirect")
-                         or getattr(r, "endpoint", None).__module__ == "api.routes.pages"]
     with live_server(settings, app=app) as url:
         page, report = open_page(browser, url + "/docs", ready="document.querySelectorAll('.opblock').length > 5")
         try:
