@@ -1,0 +1,397 @@
+"""Street graphs per travel mode: the network the 8-minute engine routes on.
+
+A :class:`Network` is built once from a ``streets`` frame (EPSG:4326, the columns of
+``geo.layers.LAYERS["streets"]``) for one mode and kept: it pickles, and its
+:attr:`Network.fingerprint` changes whenever the streets, the mode or the speeds change, so callers
+can cache it (and anything computed from it) under that key.
+
+Conventions
+-----------
+* Every street row is one edge between its two end points: streets must be split at junctions
+  (``geo.sample`` and ``geo.osm`` produce them so).  End points closer than ``precision_m`` are one
+  node.  Interior vertices only shape the edge.
+* Coordinates are held in the metric CRS :func:`geo.crs.metric_crs_for` picks for the streets
+  (metres); costs are travel times in **seconds**.
+* Speeds: walk 5 km/h and bike 15 km/h on every street that allows the mode; drive at the
+  street's ``speed_kmh`` or else the road class default of ``geo.layers.ROAD_CLASSES``.  Only
+  drive respects ``oneway`` (1: along the line, -1: against it).
+* Disconnected pieces are kept in the graph but only components with at least
+  ``min(min_component_nodes, largest component)`` nodes are *snappable*; the others are reported by
+  :meth:`Network.islands` (like Valhalla's ``minimum_reachability``): real OpenStreetMap walking
+  networks hold many indoor or courtyard fragments that would otherwise capture nearby points.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import shapely
+from pyproj import CRS, Transformer
+from scipy.sparse.csgraph import connected_components
+
+from geo.crs import WGS84, metric_crs_for
+from geo.errors import InvalidInput, Problem
+from geo.layers import ROAD_CLASSES
+
+MODES: tuple[str, ...] = ("walk", "bike", "drive")
+
+#: Default speeds, km/h.
+WALK_KMH = 5.0
+BIKE_KMH = 15.0
+DRIVE_FALLBACK_KMH = 30.0
+
+#: Road class access for classes not in ``ROAD_CLASSES``: walk and bike yes, drive no.
+_UNKNOWN_CLASS = (True, True, False, 0.0)
+
+
+@dataclass
+class Network:
+    """A directed street graph for one travel mode, in a metric CRS.
+
+    Attributes
+    ----------
+    mode : str
+        ``"walk"``, ``"bike"`` or ``"drive"``.
+    crs : pyproj.CRS
+        Metric CRS of every coordinate held here (metres).
+    node_xy : ndarray, shape (n, 2)
+        Node coordinates, metres.
+    edge_u, edge_v : ndarray of int, shape (m,)
+        End nodes of each edge, in the direction the street's line is drawn.
+    edge_len : ndarray of float, shape (m,)
+        Length along the line, metres.
+    edge_fw, edge_bw : ndarray of float, shape (m,)
+        Travel time u->v and v->u, seconds; ``inf`` where the mode may not go that way.
+    edge_speed : ndarray of float, shape (m,)
+        Mode speed on the edge, m/s (used for the access leg of points snapped to it).
+    edge_street : ndarray, shape (m,)
+        Row position of the edge in the streets frame the network was built from.
+    edge_source_id : ndarray of object, shape (m,)
+        The street's ``source_id`` (or ``None``).
+    coords : ndarray, shape (k, 2)
+        All edge vertices, metres; edge ``e`` owns ``coords[coord_off[e]:coord_off[e+1]]``.
+    coord_off : ndarray of int, shape (m + 1,)
+    vcum : ndarray, shape (k,)
+        Distance of each vertex along its edge, metres.
+    component : ndarray of int, shape (n,)
+        Weakly connected component of each node.
+    snappable_node : ndarray of bool, shape (n,)
+        Whether the node's component is large enough to snap points to.
+    params : dict
+        The parameters the network was built with.
+    """
+
+    mode: str
+    crs: CRS
+    node_xy: np.ndarray
+    edge_u: np.ndarray
+    edge_v: np.ndarray
+    edge_len: np.ndarray
+    edge_fw: np.ndarray
+    edge_bw: np.ndarray
+    edge_speed: np.ndarray
+    edge_street: np.ndarray
+    edge_source_id: np.ndarray
+    coords: np.ndarray
+    coord_off: np.ndarray
+    vcum: np.ndarray
+    component: np.ndarray
+    snappable_node: np.ndarray
+    params: dict = field(default_factory=dict)
+
+    # -- sizes ---------------------------------------------------------------------------
+    @property
+    def n_nodes(self) -> int:
+        return int(self.node_xy.shape[0])
+
+    @property
+    def n_edges(self) -> int:
+        return int(self.edge_u.shape[0])
+
+    @property
+    def snappable_edge(self) -> np.ndarray:
+        """Edges (bool, shape (m,)) whose nodes lie in a snappable component and that the mode may use."""
+        usable = np.isfinite(self.edge_fw) | np.isfinite(self.edge_bw)
+        return self.snappable_node[self.edge_u] & usable
+
+    @property
+    def max_speed(self) -> float:
+        """Fastest edge speed, m/s (bounds straight-line reach: no one gets farther in a given time)."""
+        usable = np.isfinite(self.edge_fw) | np.isfinite(self.edge_bw)
+        return float(self.edge_speed[usable].max()) if usable.any() else 0.0
+
+    # -- the sparse graph ----------------------------------------------------------------
+    @cached_property
+    def graph(self) -> sp.csr_matrix:
+        """Travel-time graph, CSR (n x n), seconds; parallel edges keep their quickest; no self-loops."""
+        return _csr(self.n_nodes, *self.arcs())
+
+    @cached_property
+    def graph_t(self) -> sp.csr_matrix:
+        """Transpose of :attr:`graph` (row ``x`` lists the arcs arriving at ``x``)."""
+        return self.graph.T.tocsr()
+
+    def arcs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """All usable directed arcs ``(tail, head, seconds)``, both directions of each edge, loops dropped."""
+        u, v = self.edge_u, self.edge_v
+        tail = np.concatenate([u, v])
+        head = np.concatenate([v, u])
+        cost = np.concatenate([self.edge_fw, self.edge_bw])
+        keep = np.isfinite(cost) & (tail != head)
+        return tail[keep], head[keep], cost[keep]
+
+    @cached_property
+    def node_edges(self) -> tuple[np.ndarray, np.ndarray]:
+        """CSR adjacency node -> incident edges: ``(ptr, edges)``; node ``i`` touches ``edges[ptr[i]:ptr[i+1]]``."""
+        ends = np.concatenate([self.edge_u, self.edge_v])
+        eid = np.concatenate([np.arange(self.n_edges), np.arange(self.n_edges)])
+        order = np.argsort(ends, kind="stable")
+        ptr = np.zeros(self.n_nodes + 1, dtype=np.int64)
+        np.add.at(ptr, ends + 1, 1)
+        return np.cumsum(ptr), eid[order]
+
+    # -- reporting -----------------------------------------------------------------------
+    def islands(self) -> pd.DataFrame:
+        """Components too small to snap to (the fragments skipped), largest first.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``component, nodes, edges, length_m, lon, lat`` (a node of the fragment, EPSG:4326).
+        """
+        comp = self.component
+        sizes = np.bincount(comp)
+        skipped = np.flatnonzero(~self._snappable_components(sizes))
+        if skipped.size == 0:
+            return pd.DataFrame(columns=["component", "nodes", "edges", "length_m", "lon", "lat"])
+        ecomp = comp[self.edge_u]
+        n_edges = np.bincount(ecomp, minlength=sizes.size)
+        length = np.bincount(ecomp, weights=self.edge_len, minlength=sizes.size)
+        first = np.full(sizes.size, -1)
+        first[comp[::-1]] = np.arange(self.n_nodes)[::-1]
+        lon, lat = self.to_lonlat(self.node_xy[first[skipped]])
+        df = pd.DataFrame({
+            "component": skipped, "nodes": sizes[skipped], "edges": n_edges[skipped],
+            "length_m": length[skipped], "lon": lon, "lat": lat,
+        })
+        return df.sort_values(["nodes", "length_m"], ascending=False, ignore_index=True)
+
+    def _snappable_components(self, sizes: np.ndarray) -> np.ndarray:
+        threshold = min(int(self.params.get("min_component_nodes", 50)), int(sizes.max()))
+        return sizes >= threshold
+
+    def summary(self) -> dict:
+        """Counts for logs and API responses."""
+        sizes = np.bincount(self.component)
+        return {
+            "mode": self.mode, "nodes": self.n_nodes, "edges": self.n_edges,
+            "components": int(sizes.size), "snappable_components": int(self._snappable_components(sizes).sum()),
+            "skipped_nodes": int((~self.snappable_node).sum()), "crs": self.crs.to_string(),
+            "fingerprint": self.fingerprint,
+        }
+
+    # -- coordinates ---------------------------------------------------------------------
+    def to_lonlat(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Metric ``xy`` (k, 2) -> ``(lon, lat)`` arrays, degrees EPSG:4326."""
+        tr = Transformer.from_crs(self.crs, WGS84, always_xy=True)
+        xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+        return tr.transform(xy[:, 0], xy[:, 1])
+
+    def project(self, frame: gpd.GeoDataFrame | gpd.GeoSeries) -> np.ndarray:
+        """Point frame/series (any CRS; EPSG:4326 expected) -> metric ``xy`` (k, 2); empty points give NaN."""
+        geo = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else frame
+        if geo.crs is None:
+            geo = geo.set_crs(WGS84)
+        g = geo.to_crs(self.crs).values
+        xy = np.full((len(g), 2), np.nan)
+        ok = ~(shapely.is_missing(g) | shapely.is_empty(g))
+        xy[ok] = shapely.get_coordinates(shapely.centroid(g[ok]))
+        return xy
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Content hash (hex) of nodes, edges, costs, mode and parameters: equal hash, same results."""
+        h = hashlib.sha256()
+        h.update(self.mode.encode())
+        h.update(self.crs.to_wkt().encode())
+        h.update(repr(sorted(self.params.items())).encode())
+        for a in (self.node_xy, self.edge_u, self.edge_v, self.edge_fw, self.edge_bw, self.coords, self.coord_off):
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        for k in ("graph", "graph_t", "node_edges", "segment_index", "_edge_base", "_node_dirs"):
+            state.pop(k, None)  # rebuilt on demand; keeps pickles small
+        return state
+
+
+def _csr(n: int, tail: np.ndarray, head: np.ndarray, cost: np.ndarray) -> sp.csr_matrix:
+    """CSR matrix of arcs keeping the minimum cost of parallel arcs (scipy would sum them)."""
+    order = np.lexsort((cost, head, tail))
+    tail, head, cost = tail[order], head[order], cost[order]
+    first = np.ones(tail.size, dtype=bool)
+    first[1:] = (tail[1:] != tail[:-1]) | (head[1:] != head[:-1])
+    tail, head, cost = tail[first], head[first], cost[first]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(indptr, tail + 1, 1)
+    return sp.csr_matrix((cost.astype(float), head.astype(np.int32), np.cumsum(indptr)), shape=(n, n))
+
+
+def _flag(frame: pd.DataFrame, col: str, default: np.ndarray) -> np.ndarray:
+    if col not in frame.columns:
+        return default
+    vals = frame[col].to_numpy(dtype=object)
+    missing = pd.isna(vals)
+    out = default.copy()
+    out[~missing] = vals[~missing].astype(bool)
+    return out
+
+
+def build_network(
+    streets: gpd.GeoDataFrame,
+    mode: str = "walk",
+    *,
+    speed_kmh: float | None = None,
+    crs: CRS | None = None,
+    min_component_nodes: int = 50,
+    precision_m: float = 0.01,
+) -> Network:
+    """Build the graph of ``streets`` for ``mode``.
+
+    Parameters
+    ----------
+    streets : GeoDataFrame
+        LineStrings in EPSG:4326 with ``road_class`` and optionally ``walk``, ``bike``, ``drive``,
+        ``oneway``, ``speed_kmh`` (``geo.layers``), one row per edge between junctions.
+    mode : {"walk", "bike", "drive"}
+    speed_kmh : float, optional
+        Walk or bike speed, km/h (defaults 5 and 15); for drive, a speed that replaces every
+        street's own.
+    crs : pyproj.CRS, optional
+        Metric CRS to work in; default :func:`geo.crs.metric_crs_for` the streets.
+    min_component_nodes : int
+        Components smaller than this (or than the largest, if all are smaller) are not snapped to.
+    precision_m : float
+        End points within this grid (metres) are the same node.
+
+    Returns
+    -------
+    Network
+
+    Raises
+    ------
+    geo.errors.InvalidInput
+        Unknown mode, empty or non-LineString geometries, or no street usable by the mode.
+    """
+    if mode not in MODES:
+        raise InvalidInput("unknown travel mode", [Problem(f"mode must be one of {', '.join(MODES)}", field="mode")])
+    if speed_kmh is not None and not speed_kmh > 0:
+        raise InvalidInput("invalid speed", [Problem("speed_kmh must be positive", field="speed_kmh")])
+    geoms = streets.geometry
+    if geoms.crs is None:
+        geoms = geoms.set_crs(WGS84)
+    problems = []
+    if len(streets):
+        gtype = shapely.get_type_id(geoms.values)
+        bad = np.flatnonzero((gtype != 1) | shapely.is_empty(geoms.values))
+        sid = streets["source_id"].to_numpy(dtype=object) if "source_id" in streets else np.full(len(streets), None)
+        problems = [Problem("street geometry must be a non-empty LineString", row=int(i) + 1, field="geometry",
+                            feature_id=None if pd.isna(sid[i]) else str(sid[i])) for i in bad[:100]]
+    if problems:
+        raise InvalidInput("streets cannot form a network", problems)
+    crs = CRS(crs) if crs is not None else metric_crs_for(geoms)
+    g = geoms.to_crs(crs).values
+
+    # access and speed per street
+    classes = streets["road_class"].to_numpy(dtype=object) if "road_class" in streets else np.full(len(streets), None)
+    table = np.array([ROAD_CLASSES.get(c, _UNKNOWN_CLASS) if isinstance(c, str) else _UNKNOWN_CLASS for c in classes],
+                     dtype=object).reshape(-1, 4)
+    allowed = _flag(streets, mode, table[:, MODES.index(mode)].astype(bool))
+    oneway = np.zeros(len(streets), dtype=int)
+    if mode == "walk":
+        speed = np.full(len(streets), (speed_kmh or WALK_KMH) / 3.6)
+    elif mode == "bike":
+        speed = np.full(len(streets), (speed_kmh or BIKE_KMH) / 3.6)
+    else:
+        if speed_kmh is not None:
+            kmh = np.full(len(streets), float(speed_kmh))
+        else:
+            kmh = table[:, 3].astype(float)
+            if "speed_kmh" in streets:
+                data = pd.to_numeric(streets["speed_kmh"], errors="coerce").to_numpy(dtype=float)
+                kmh = np.where(np.isfinite(data) & (data > 0), data, kmh)
+            kmh = np.where(kmh > 0, kmh, DRIVE_FALLBACK_KMH)
+        speed = kmh / 3.6
+        if "oneway" in streets:
+            oneway = pd.to_numeric(streets["oneway"], errors="coerce").fillna(0).to_numpy(dtype=float).astype(int)
+    rows = np.flatnonzero(allowed)
+    if rows.size == 0:
+        raise InvalidInput("no street is usable", [Problem(f"no street allows mode {mode!r}", field=mode)])
+
+    g = g[rows]
+    coords, idx = shapely.get_coordinates(g, return_index=True)
+    counts = np.bincount(idx, minlength=rows.size)
+    coord_off = np.concatenate([[0], np.cumsum(counts)])
+    seg = np.hypot(*np.diff(coords, axis=0).T)
+    seg[coord_off[1:-1] - 1] = 0.0  # no segment between one edge's last vertex and the next edge's first
+    cum = np.concatenate([[0.0], np.cumsum(seg)])
+    vcum = cum - np.repeat(cum[coord_off[:-1]], counts)
+    length = vcum[coord_off[1:] - 1]
+
+    # nodes: end points on a precision grid
+    ends = np.concatenate([coords[coord_off[:-1]], coords[coord_off[1:] - 1]])
+    key = np.round(ends / precision_m).astype(np.int64)
+    _, first, inv = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    inv = inv.ravel()
+    node_xy = ends[first]
+    u, v = inv[: rows.size], inv[rows.size:]
+    keep = length > 0
+    if not keep.all():  # zero-length lines carry no travel; drop them
+        keep_rows = np.flatnonzero(keep)
+        vid = np.concatenate([np.arange(coord_off[i], coord_off[i + 1]) for i in keep_rows]) if keep_rows.size else []
+        coords, vcum = coords[vid], vcum[vid]
+        coord_off = np.concatenate([[0], np.cumsum(counts[keep_rows])])
+        rows, u, v, length, = rows[keep_rows], u[keep_rows], v[keep_rows], length[keep_rows]
+    spd = speed[rows]
+    fw = length / spd
+    bw = fw.copy()
+    ow = oneway[rows]
+    fw[ow == -1] = np.inf
+    bw[ow == 1] = np.inf
+
+    n = node_xy.shape[0]
+    sym = sp.coo_matrix((np.ones(u.size), (u, v)), shape=(n, n))
+    _, comp = connected_components(sym, directed=True, connection="weak")
+    sizes = np.bincount(comp)
+    net = Network(
+        mode=mode, crs=crs, node_xy=node_xy, edge_u=u.astype(np.int64), edge_v=v.astype(np.int64),
+        edge_len=length, edge_fw=fw, edge_bw=bw, edge_speed=spd, edge_street=rows,
+        edge_source_id=(streets["source_id"].to_numpy(dtype=object)[rows] if "source_id" in streets
+                        else np.full(rows.size, None, dtype=object)),
+        coords=coords, coord_off=coord_off, vcum=vcum, component=comp,
+        snappable_node=np.zeros(n, dtype=bool),
+        params={"speed_kmh": speed_kmh, "min_component_nodes": int(min_component_nodes),
+                "precision_m": float(precision_m)},
+    )
+    net.snappable_node = net._snappable_components(sizes)[comp]
+    return net
+
+
+def edges_frame(net: Network) -> gpd.GeoDataFrame:
+    """The network's edges as a GeoDataFrame in its metric CRS (for inspection and cross-checks).
+
+    Columns: ``edge, u, v, length_m, fw_s, bw_s, speed_mps, source_id, snappable`` (+ geometry).
+    """
+    lines = shapely.linestrings(net.coords, indices=np.repeat(np.arange(net.n_edges), np.diff(net.coord_off)))
+    return gpd.GeoDataFrame({
+        "edge": np.arange(net.n_edges), "u": net.edge_u, "v": net.edge_v, "length_m": net.edge_len,
+        "fw_s": net.edge_fw, "bw_s": net.edge_bw, "speed_mps": net.edge_speed,
+        "source_id": net.edge_source_id, "snappable": net.snappable_edge,
+    }, geometry=lines, crs=net.crs)
