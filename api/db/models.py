@@ -241,3 +241,9 @@ LAYER_TABLES: dict[str, Table] = {
     "streets": streets,
     "incidents": incidents,
 }
+
+# 0003_incidents: indexes for incident statistics by town / community / grid and time.
+Index("incidents_town_time_idx", incidents.c.town_code, incidents.c.reported_at)
+Index("incidents_community_time_idx", incidents.c.community_code, incidents.c.reported_at)
+Index("incidents_grid_time_idx", incidents.c.grid_code, incidents.c.reported_at)
+Index("incidents_time_idx", incidents.c.reported_at)

@@ -8,7 +8,7 @@ from sqlalchemy import Connection, text
 
 from api.errors import BadRequest, Conflict, NotFound
 from api.incidents import workflow
-from api.incidents.stats import scope_sql
+from api.incidents.stats import no_jit, scope_sql
 from api.db.models import incidents
 from api.jurisdiction import Jurisdiction
 from geo.layers import INCIDENT_STATUSES
@@ -39,6 +39,7 @@ def list_incidents(conn: Connection, scope: Jurisdiction, *, status: list[str] |
     ``overdue=True`` keeps open cases past ``due_at`` at ``as_of`` (default now); ``False`` the rest.
     """
     now = as_of or datetime.now(timezone.utc)
+    no_jit(conn)
     where = [scope_sql(scope, incidents)]
     p: dict = {"now": now, "limit": limit, "offset": offset}
     if status:

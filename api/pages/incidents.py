@@ -27,7 +27,7 @@ from shapely.geometry import shape
 from sqlalchemy import Connection, text
 
 from api import i18n
-from api.incidents.stats import TIMEZONE, _filters, _grid_scope, area_stats, hotspots
+from api.incidents.stats import TIMEZONE, _filters, _grid_scope, area_stats, hotspots, no_jit
 from api.jurisdiction import Jurisdiction
 from api.pages.base import add_legend, add_title, offline_map
 from api.settings import Settings
@@ -111,6 +111,7 @@ def heat_frames(conn: Connection, settings: Settings, scope: Jurisdiction, *, st
     Returns a dict with ``mode`` ("raw", "binned" or "empty"), ``n`` (incidents), ``cell_m``,
     ``labels`` (one a frame), ``frames`` and ``window`` (the whole-window layer's points).
     """
+    no_jit(conn)
     where, params = _filters(scope, start, end, category, None)
     params.update(p=period, tz=TIMEZONE)
     periods = _periods(conn, start, end, period)
