@@ -100,15 +100,18 @@ def _households_sql(level: str, scope: Jurisdiction) -> str:
     current grid containing it; towns through the grid's town or the community's parent area."""
     return f"""
     hh_raw AS (
-        SELECT dwellings.region_code, COALESCE(dwellings.grid_code, g.code) AS grid_code,
-               dwellings.community_code AS d_comm, g.community_code AS g_comm,
-               sum(dwellings.households) AS households
+        SELECT dwellings.region_code, dwellings.grid_code, dwellings.community_code AS d_comm,
+               NULL::varchar AS g_comm, sum(dwellings.households) AS households
+        FROM dwellings WHERE dwellings.grid_code IS NOT NULL AND {scope_sql(scope, dwellings)}
+        GROUP BY 1, 2, 3
+        UNION ALL
+        SELECT dwellings.region_code, g.code, dwellings.community_code, g.community_code,
+               sum(dwellings.households)
         FROM dwellings
         LEFT JOIN LATERAL (
             SELECT cg.code, cg.community_code FROM current_grids cg
-            WHERE dwellings.grid_code IS NULL AND ST_Intersects(cg.geom, dwellings.geom)
-            ORDER BY cg.code LIMIT 1) g ON true
-        WHERE {scope_sql(scope, dwellings)}
+            WHERE ST_Intersects(cg.geom, dwellings.geom) ORDER BY cg.code LIMIT 1) g ON true
+        WHERE dwellings.grid_code IS NULL AND {scope_sql(scope, dwellings)}
         GROUP BY 1, 2, 3, 4
     ), hh_keyed AS (
         SELECT h.households, h.grid_code,
@@ -122,6 +125,23 @@ def _households_sql(level: str, scope: Jurisdiction) -> str:
         SELECT {LEVELS[level]} AS code, sum(households)::bigint AS households
         FROM hh_keyed WHERE {LEVELS[level]} IS NOT NULL GROUP BY 1
     )"""
+
+
+_HH_CACHE: dict[tuple, dict[str, int]] = {}
+
+
+def households(conn: Connection, scope: Jurisdiction, level: str) -> dict[str, int]:
+    """Households per area code at ``level``, cached per process until ``dwellings``, ``grids``
+    or ``areas`` change (their ``data_versions`` are part of the key)."""
+    versions = tuple(conn.execute(text(
+        "SELECT layer, version FROM data_versions WHERE layer IN ('dwellings', 'grids', 'areas') ORDER BY layer")).all())
+    key = (conn.engine.url.render_as_string(hide_password=True), versions, scope.codes, level)
+    if key not in _HH_CACHE:
+        rows = conn.execute(text(f"WITH {_households_sql(level, scope)} SELECT code, households FROM hh")).all()
+        if len(_HH_CACHE) > 64:
+            _HH_CACHE.clear()
+        _HH_CACHE[key] = {r.code: int(r.households) for r in rows}
+    return _HH_CACHE[key]
 
 
 def _names_sql(level: str) -> str:
@@ -142,6 +162,17 @@ _AGG = f"""
     percentile_cont(0.5) WITHIN GROUP (ORDER BY rhours) AS median_hours_to_resolve"""
 
 
+_AGG_NO_PCT = f"""
+    count(*) AS incidents,
+    count(*) FILTER (WHERE status IN {CLOSED}) AS closed,
+    count(*) FILTER (WHERE status = 'resolved') AS resolved,
+    count(*) FILTER (WHERE status = 'closed_other') AS closed_other,
+    count(*) FILTER (WHERE status IN {OPEN} AND due_at < :as_of) AS overdue,
+    count(*) FILTER (WHERE closed_at > due_at) AS closed_late,
+    NULL::float8 AS median_hours_to_close, NULL::float8 AS p90_hours_to_close,
+    NULL::float8 AS median_hours_to_resolve"""
+
+
 def _base(where: str, col: str) -> str:
     return f"""
     inc AS (
@@ -156,7 +187,8 @@ def _base(where: str, col: str) -> str:
 
 def area_stats(conn: Connection, scope: Jurisdiction, *, level: str = "grid", start: datetime | None = None,
                end: datetime | None = None, category: list[str] | None = None, area: str | None = None,
-               min_count: int = 10, period: str | None = "month", as_of: datetime | None = None) -> Stats:
+               min_count: int = 10, period: str | None = "month", as_of: datetime | None = None,
+               with_totals: bool = True, percentiles: bool = True) -> Stats:
     """Statistics per area of ``level`` for incidents reported in ``[start, end)``.
 
     Parameters
@@ -174,6 +206,10 @@ def area_stats(conn: Connection, scope: Jurisdiction, *, level: str = "grid", st
         Trend bucket (in :data:`TIMEZONE`); ``None`` skips the trend.
     as_of : datetime, optional
         "Now" for the overdue count (default: the current time).
+    with_totals : bool
+        False skips the totals and the trend (pages that need only the rows).
+    percentiles : bool
+        False leaves the median/p90 hours empty (they need a sort; pages in a hurry skip them).
 
     Returns
     -------
@@ -185,25 +221,32 @@ def area_stats(conn: Connection, scope: Jurisdiction, *, level: str = "grid", st
     no_jit(conn)
     where, params = _filters(scope, start, end, category, area)
     params["as_of"] = as_of or datetime.now(timezone.utc)
+    agg_sql = _AGG if percentiles else _AGG_NO_PCT
     sql = f"""
-    WITH {_base(where, col)}, {_households_sql(level, scope)},
-    agg AS (SELECT code, {_AGG} FROM inc WHERE code IS NOT NULL GROUP BY code),
+    WITH {_base(where, col)},
+    agg AS (SELECT code, {agg_sql} FROM inc WHERE code IS NOT NULL GROUP BY code),
     names AS ({_names_sql(level)})
-    SELECT agg.code, names.name, agg.incidents, hh.households,
-           CASE WHEN hh.households > 0 THEN 100.0 * agg.incidents / hh.households END::float8 AS rate_per_100_households,
-           agg.closed, agg.resolved, agg.closed_other,
+    SELECT agg.code, names.name, agg.incidents, agg.closed, agg.resolved, agg.closed_other,
            agg.closed::float / agg.incidents AS closure_rate,
            agg.resolved::float / agg.incidents AS resolution_rate,
            agg.median_hours_to_close, agg.p90_hours_to_close, agg.median_hours_to_resolve,
            agg.overdue, agg.closed_late
-    FROM agg LEFT JOIN hh ON hh.code = agg.code LEFT JOIN names ON names.code = agg.code
+    FROM agg LEFT JOIN names ON names.code = agg.code
     """
-    rows = pd.DataFrame(conn.execute(text(sql), params).mappings().all(), columns=COLUMNS[:-1])
+    got = pd.DataFrame(conn.execute(text(sql), params).mappings().all(),
+                       columns=[c for c in COLUMNS[:-1] if c not in ("households", "rate_per_100_households")])
+    hh = households(conn, scope, level)
+    got["households"] = got["code"].map(hh).astype("Int64") if len(got) else pd.Series(dtype="Int64")
+    hhf = got["households"].astype("Float64")
+    got["rate_per_100_households"] = (100.0 * got["incidents"] / hhf.where(hhf > 0)).astype(float)
+    rows = got[COLUMNS[:-1]].copy()
     rankable = (rows["incidents"] >= min_count) & rows["rate_per_100_households"].notna()
     rows["rank"] = rows["rate_per_100_households"].where(rankable).rank(ascending=False, method="min")
     rows["rank"] = rows["rank"].astype("Int64")
     rows = rows.sort_values(["rank", "code"], na_position="last", kind="stable").reset_index(drop=True)
 
+    if not with_totals:
+        return Stats(level=level, rows=rows, totals={}, trend=pd.DataFrame())
     tot = conn.execute(text(f"""
         WITH {_base(where, col)}
         SELECT {_AGG}, count(*) FILTER (WHERE outside_grid) AS outside_grid FROM inc"""), params).mappings().one()

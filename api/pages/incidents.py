@@ -35,8 +35,8 @@ from geo.density import bin_points, choose_cell_size
 from geo.errors import InvalidInput
 
 POINT_BUDGET = 30_000  # weighted points over all frames of the time-slider layer
-STATIC_BUDGET = 8_000  # weighted points of the whole-window layer
-PREBIN_DEG = 0.0005  # SQL pre-aggregation (~50 m) before binning, so transfer is bounded too
+STATIC_BUDGET = 6_000  # weighted points of the whole-window layer
+SQL_MIN_CELL_M = 100.0  # finest cell the server bins incidents into
 RATE_COLOURS = ("#ffffcc", "#fed976", "#fd8d3c", "#e31a1c", "#800026")
 HOT_COLOURS = {3: "#b2182b", 2: "#ef8a62", 1: "#fddbc7", 0: "#f7f7f7", -1: "#d1e5f0", -2: "#67a9cf", -3: "#2166ac"}
 
@@ -129,10 +129,24 @@ def heat_frames(conn: Connection, settings: Settings, scope: Jurisdiction, *, st
                    date_trunc(:p, incidents.reported_at, :tz) AS per, 1 AS w
             FROM incidents WHERE {where}"""), params).all()
     else:
-        params["d"] = PREBIN_DEG
+        # Bin in SQL at a cell size that keeps (cells x frames) near the budget even if every cell
+        # of the extent were occupied, so the transfer is bounded whatever the number of incidents;
+        # geo.density then re-bins those centres in metres and enforces the budget exactly.
+        x0, y0, x1, y1 = conn.execute(text(
+            f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+            f"(SELECT ST_Extent(g.geom) AS e FROM current_grids g WHERE {_grid_scope(scope)}) s")).one()
+        if x0 is None:
+            x0, y0, x1, y1 = conn.execute(text(
+                f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+                f"(SELECT ST_Extent(incidents.geom) AS e FROM incidents WHERE {where}) s"), params).one()
+        mid = float(np.radians((y0 + y1) / 2))
+        area_m2 = max((x1 - x0) * 111_320 * np.cos(mid) * (y1 - y0) * 110_574, 1.0)
+        cell0 = max(SQL_MIN_CELL_M, float(np.sqrt(area_m2 * len(periods) / POINT_BUDGET)))
+        params["dx"] = float(cell0 / (111_320 * np.cos(mid)))
+        params["dy"] = cell0 / 110_574
         rows = conn.execute(text(f"""
-            SELECT (round(ST_X(incidents.geom) / :d) * :d)::float8 AS lon,
-                   (round(ST_Y(incidents.geom) / :d) * :d)::float8 AS lat,
+            SELECT ((floor(ST_X(incidents.geom) / :dx) + 0.5) * :dx)::float8 AS lon,
+                   ((floor(ST_Y(incidents.geom) / :dy) + 0.5) * :dy)::float8 AS lat,
                    date_trunc(:p, incidents.reported_at, :tz) AS per, count(*) AS w
             FROM incidents WHERE {where} GROUP BY 1, 2, 3"""), params).all()
     lon = np.array([r.lon for r in rows])
@@ -146,13 +160,14 @@ def heat_frames(conn: Connection, settings: Settings, scope: Jurisdiction, *, st
         out["frames"] = frames
         out["window"] = [[float(a), float(b)] for a, b in zip(np.round(lat, 5), np.round(lon, 5))]
         return out
-    cell = choose_cell_size(lon, lat, budget=max(POINT_BUDGET, len(periods)), frame=fr, start_m=100)
+    cell = choose_cell_size(lon, lat, budget=max(POINT_BUDGET, len(periods)), frame=fr, start_m=cell0,
+                            factor=np.sqrt(2))
     b = bin_points(lon, lat, w, cell_m=cell, frame=fr)
     top = b.weight.max()
     frames = [[] for _ in periods]
     for a, c, wt, f in zip(np.round(b.lat, 5), np.round(b.lon, 5), np.round(b.weight / top, 3), b.frame):
         frames[f].append([float(a), float(c), max(float(wt), 0.001)])
-    cell_w = choose_cell_size(lon, lat, budget=STATIC_BUDGET, start_m=cell)
+    cell_w = choose_cell_size(lon, lat, budget=STATIC_BUDGET, start_m=cell, factor=np.sqrt(2))
     bw = bin_points(lon, lat, w, cell_m=cell_w)
     out["window"] = [[float(a), float(c), max(float(x), 0.001)] for a, c, x in
                      zip(np.round(bw.lat, 5), np.round(bw.lon, 5), np.round(bw.weight / bw.weight.max(), 3))]
@@ -229,7 +244,7 @@ def heatmap_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang:
     start, end = default_window(conn, scope, start, end, period)
     heat = heat_frames(conn, settings, scope, start=start, end=end, category=category, period=period)
     stats = area_stats(conn, scope, level="grid", start=start, end=end, category=category, period=None,
-                       min_count=0).rows.set_index("code")
+                       min_count=0, with_totals=False, percentiles=False).rows.set_index("code")
     shapes = _grid_shapes(conn, scope)
     m = offline_map(settings, bounds=_bounds(shapes, heat), lang=lang, zoom_start=12)
     add_title(m, i18n.t("incidents.heatmap.title", lang))
@@ -249,10 +264,9 @@ def heatmap_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang:
             "rate": None if rate is None else round(rate, 2),
             "closure": None if s is None else num(s["closure_rate"], 3),
             "resolution": None if s is None else num(s["resolution_rate"], 3),
-            "median_h": None if s is None else num(s["median_hours_to_close"], 1),
             "overdue": 0 if s is None else int(s["overdue"])}})
-    fields = ["code", "name", "incidents", "households", "rate", "closure", "resolution", "median_h", "overdue"]
-    keys = ["code", "name", "incidents", "households", "rate", "closure", "resolution", "median", "overdue"]
+    fields = ["code", "name", "incidents", "households", "rate", "closure", "resolution", "overdue"]
+    keys = ["code", "name", "incidents", "households", "rate", "closure", "resolution", "overdue"]
     folium.GeoJson(
         {"type": "FeatureCollection", "features": feats}, name=i18n.t("incidents.rate.layer", lang),
         style_function=lambda f: {"fillColor": f["properties"]["fill"], "color": "#555", "weight": 0.8,
