@@ -23,6 +23,7 @@ import folium.plugins
 import numpy as np
 import pandas as pd
 from branca.element import Element
+from folium.utilities import JsCode
 from shapely.geometry import shape
 from sqlalchemy import Connection, text
 
@@ -79,6 +80,14 @@ i18n.add({
                            "en": "{units} units, {n} incidents, significant: {sig}"},
     "incidents.hot.too_few": {"zh": "无法分析: {reason}", "en": "Cannot analyse: {reason}"},
 })
+
+
+#: Each feature's fill colour comes from its ``fill`` property, set in the browser: folium's
+#: Python ``style_function`` builds a per-feature style table through a template (~0.1 s for
+#: 1,600 grids).
+def _fill_from_properties(style: dict) -> JsCode:
+    return JsCode("function (feature, layer) { layer.setStyle(Object.assign(" + json.dumps(style)
+                  + ", {fillColor: feature.properties.fill})); }")
 
 
 def default_window(conn: Connection, scope: Jurisdiction, start: datetime | None, end: datetime | None,
@@ -250,8 +259,9 @@ def heatmap_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang:
     add_title(m, i18n.t("incidents.heatmap.title", lang))
     breaks = _breaks(stats["rate_per_100_households"])
     feats = []
+    by_code = stats.to_dict("index")
     for code, geom in shapes.items():
-        s = stats.loc[code] if code in stats.index else None
+        s = by_code.get(code)
         rate = None if s is None or pd.isna(s["rate_per_100_households"]) else float(s["rate_per_100_households"])
         colour = "#dddddd" if rate is None else RATE_COLOURS[int(np.searchsorted(breaks, rate, side="right"))]
 
@@ -269,8 +279,7 @@ def heatmap_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang:
     keys = ["code", "name", "incidents", "households", "rate", "closure", "resolution", "overdue"]
     folium.GeoJson(
         {"type": "FeatureCollection", "features": feats}, name=i18n.t("incidents.rate.layer", lang),
-        style_function=lambda f: {"fillColor": f["properties"]["fill"], "color": "#555", "weight": 0.8,
-                                  "fillOpacity": 0.3},
+        on_each_feature=_fill_from_properties({"color": "#555", "weight": 0.8, "fillOpacity": 0.3}),
         popup=folium.GeoJsonPopup(fields=fields, aliases=[i18n.t(f"incidents.f.{k}", lang) for k in keys]),
     ).add_to(m)
     if heat["n"]:
@@ -324,8 +333,7 @@ def hotspots_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang
     if feats:
         folium.GeoJson(
             {"type": "FeatureCollection", "features": feats}, name=i18n.t("incidents.hot.layer", lang),
-            style_function=lambda f: {"fillColor": f["properties"]["fill"], "color": "#666", "weight": 1,
-                                      "fillOpacity": 0.7},
+            on_each_feature=_fill_from_properties({"color": "#666", "weight": 1, "fillOpacity": 0.7}),
             popup=folium.GeoJsonPopup(fields=["code", "incidents", "z", "p", "class"],
                                       aliases=[i18n.t(f"incidents.f.{k}", lang) for k in
                                                ("code", "incidents", "z", "p", "class")]),
