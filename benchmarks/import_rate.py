@@ -4,8 +4,9 @@ Usage::
 
     .venv/bin/python benchmarks/import_rate.py [--households 500000] [--baseline-rows 100000]
 
-1. ``geo.sample.make_district`` generates the city (500,000 households by default) and every
-   layer is written to one GeoPackage in a temporary directory;
+1. ``geo.sample.make_district`` generates the city (500,000 households by default; while that
+   module is missing, :func:`fallback_city`, and the output says which) and every layer is
+   written to one GeoPackage in a temporary directory;
 2. a scratch embedded PostGIS is created under a temporary home (mode 755 so the ``postgres``
    user reaches it when run as root), migrated, and destroyed at the end;
 3. per layer, in load order (areas, grids, dwellings, stations, streets): the time to read the
@@ -34,17 +35,88 @@ sys.path.insert(0, str(ROOT))
 LAYERS = ("areas", "grids", "dwellings", "stations", "streets")
 
 
+def fallback_city(households: int, seed: int = 0) -> dict:
+    """A plain synthetic county used only while ``geo.sample`` is not available.
+
+    Square communities of ~1,400 households on a 1 km lattice, each cut into 2 x 2 grids of
+    ~350 households; buildings of 1-9 households (mean 5) placed uniformly; 14 stations per
+    community (1 + 3 + 10); a 100 m street lattice; towns are columns of communities.
+    """
+    import geopandas as gpd
+    import numpy as np
+    import shapely
+
+    rng = np.random.default_rng(seed)
+    side = max(1, int(np.ceil(np.sqrt(households / 1400))))
+    lon0, lat0, km_lon, km_lat = 120.0, 31.5, 1 / 94.9, 1 / 111.0  # degrees per km near 31.5N
+    cells = [(i, j) for i in range(side) for j in range(side)]
+    comm = [shapely.box(lon0 + i * km_lon, lat0 + j * km_lat, lon0 + (i + 1) * km_lon, lat0 + (j + 1) * km_lat)
+            for i, j in cells]
+    towns = [shapely.box(lon0 + i * km_lon, lat0, lon0 + (i + 1) * km_lon, lat0 + side * km_lat) for i in range(side)]
+    areas = gpd.GeoDataFrame({
+        "region_code": "320281",
+        "code": [f"T{i:02d}" for i in range(side)] + [f"C{i:02d}{j:02d}" for i, j in cells],
+        "name": [f"镇{i}" for i in range(side)] + [f"社区{i}-{j}" for i, j in cells],
+        "level": ["town"] * side + ["community"] * len(cells),
+        "parent_code": [None] * side + [f"T{i:02d}" for i, _ in cells],
+    }, geometry=towns + comm, crs=4326)
+    g_geom, g_code, g_comm = [], [], []
+    for (i, j) in cells:
+        for a in range(2):
+            for b in range(2):
+                x0, y0 = lon0 + (i + a / 2) * km_lon, lat0 + (j + b / 2) * km_lat
+                g_geom.append(shapely.box(x0, y0, x0 + km_lon / 2, y0 + km_lat / 2))
+                g_code.append(f"G{i:02d}{j:02d}{a}{b}")
+                g_comm.append(f"C{i:02d}{j:02d}")
+    grids = gpd.GeoDataFrame({"region_code": "320281", "code": g_code, "name": g_code, "community_code": g_comm},
+                             geometry=g_geom, crs=4326)
+    hh = rng.integers(1, 10, size=households // 5 + 1)
+    hh = hh[np.cumsum(hh) <= households]
+    n = len(hh)
+    dwellings = gpd.GeoDataFrame({
+        "region_code": "320281", "source_id": np.char.add("D", np.arange(n).astype(str)), "households": hh,
+        "name": None,
+    }, geometry=shapely.points(rng.uniform(lon0, lon0 + side * km_lon, n), rng.uniform(lat0, lat0 + side * km_lat, n)),
+        crs=4326)
+    ns = 14 * len(cells)
+    kinds = np.tile(["service_centre"] + ["grid_station"] * 3 + ["neighbourhood_point"] * 10, len(cells))
+    stations = gpd.GeoDataFrame({
+        "region_code": "320281", "source_id": np.char.add("S", np.arange(ns).astype(str)), "name": kinds,
+        "kind": kinds,
+    }, geometry=shapely.points(rng.uniform(lon0, lon0 + side * km_lon, ns), rng.uniform(lat0, lat0 + side * km_lat, ns)),
+        crs=4326)
+    m = side * 10 + 1  # 100 m lattice
+    xs, ys = lon0 + np.arange(m) * km_lon / 10, lat0 + np.arange(m) * km_lat / 10
+    X, Y = np.meshgrid(xs, ys)
+    h = np.stack([np.column_stack([X[:, :-1].ravel(), Y[:, :-1].ravel()]),
+                  np.column_stack([X[:, 1:].ravel(), Y[:, 1:].ravel()])], axis=1)
+    v = np.stack([np.column_stack([X[:-1, :].ravel(), Y[:-1, :].ravel()]),
+                  np.column_stack([X[1:, :].ravel(), Y[1:, :].ravel()])], axis=1)
+    segs = np.concatenate([h, v])
+    ne = len(segs)
+    streets = gpd.GeoDataFrame({
+        "region_code": "320281", "source_id": np.char.add("R", np.arange(ne).astype(str)),
+        "road_class": np.where(rng.random(ne) < 0.1, "secondary", "residential"),
+    }, geometry=shapely.linestrings(segs), crs=4326)
+    return {"areas": areas, "grids": grids, "dwellings": dwellings, "stations": stations, "streets": streets}
+
+
 def make_city(households: int, out: Path) -> dict[str, int]:
-    """Generate the sample city with geo.sample and write its layers to ``out`` (GeoPackage)."""
+    """Generate the sample city (geo.sample when present) and write its layers to ``out`` (GeoPackage)."""
     import geopandas as gpd
 
-    from geo.sample import make_district
-
-    params = inspect.signature(make_district).parameters
-    kwargs = {"households": households} if "households" in params else {}
     t0 = time.perf_counter()
-    district = make_district(**kwargs)
-    print(f"generated the city in {time.perf_counter() - t0:.1f} s")
+    try:
+        from geo.sample import make_district
+    except ImportError:
+        district = fallback_city(households)
+        source = "benchmarks/import_rate.py fallback_city (geo.sample not available)"
+    else:
+        params = inspect.signature(make_district).parameters
+        kwargs = {"households": households} if "households" in params else {}
+        district = make_district(**kwargs)
+        source = "geo.sample.make_district"
+    print(f"generated the city with {source} in {time.perf_counter() - t0:.1f} s")
     frames = district if isinstance(district, dict) else {
         name: getattr(district, name) for name in LAYERS + ("incidents",) if hasattr(district, name)}
     sizes = {}
