@@ -126,7 +126,11 @@ def heat_frames(conn: Connection, settings: Settings, scope: Jurisdiction, *, st
     periods = _periods(conn, start, end, period)
     local = [p.astimezone(ZoneInfo(TIMEZONE)) for p in periods]
     labels = [p.strftime("%Y-%m-%d") if period == "week" else p.strftime("%Y-%m") for p in local]
-    n = conn.execute(text(f"SELECT count(*) FROM incidents WHERE {where}"), params).scalar_one()
+    # Only whether n exceeds the limit matters here: count at most limit + 1 rows (the binned
+    # query below sums the exact n).
+    params["lim"] = settings.heatmap_max_points + 1
+    n = conn.execute(text(f"SELECT count(*) FROM (SELECT 1 FROM incidents WHERE {where} LIMIT :lim) s"),
+                     params).scalar_one()
     out = {"n": n, "labels": labels, "frames": [[] for _ in periods], "window": [], "cell_m": None,
            "mode": "empty" if n == 0 else ("raw" if n <= settings.heatmap_max_points else "binned")}
     if n == 0:
@@ -171,6 +175,7 @@ def heat_frames(conn: Connection, settings: Settings, scope: Jurisdiction, *, st
         return out
     cell = choose_cell_size(lon, lat, budget=max(POINT_BUDGET, len(periods)), frame=fr, start_m=cell0,
                             factor=np.sqrt(2))
+    out["n"] = int(w.sum())
     b = bin_points(lon, lat, w, cell_m=cell, frame=fr)
     top = b.weight.max()
     frames = [[] for _ in periods]
