@@ -22,7 +22,7 @@ from api.settings import Settings
 
 DATA_TABLES = (
     "incident_events", "incidents", "dwellings", "stations", "streets", "grids", "areas",
-    "idempotency_keys", "data_versions",
+    "idempotency_keys", "data_versions", "coverage_runs",
 )
 
 

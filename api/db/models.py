@@ -247,3 +247,16 @@ Index("incidents_town_time_idx", incidents.c.town_code, incidents.c.reported_at)
 Index("incidents_community_time_idx", incidents.c.community_code, incidents.c.reported_at)
 Index("incidents_grid_time_idx", incidents.c.grid_code, incidents.c.reported_at)
 Index("incidents_time_idx", incidents.c.reported_at)
+
+# 0002_coverage: each coverage run with its parameters, the data versions it used and its summary.
+coverage_runs = Table(
+    "coverage_runs",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("params", JSONB, nullable=False),
+    Column("params_hash", String(64), nullable=False),
+    Column("data_versions", JSONB, nullable=False),
+    Column("summary", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("coverage_runs_hash_idx", "params_hash", "created_at"),
+)

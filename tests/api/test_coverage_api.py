@@ -1,0 +1,346 @@
+"""Coverage API on a small district in real PostGIS, checked against independent computations:
+networkx Dijkstra over the same streets (its own graph, own snapping with shapely), brute-force
+straight-line times in the no-street community, and a full recompute after real writes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from sqlalchemy import text
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "geo"))
+import netgen  # noqa: E402
+
+from api.db.coverage import CoverageParams, CoverageService  # noqa: E402
+from api.db.load import load_frame  # noqa: E402
+from api.jurisdiction import Jurisdiction  # noqa: E402
+from geo.crs import metric_crs_for  # noqa: E402
+from geo.validate import validate_frame  # noqa: E402
+
+REGION = "320281"
+WALK = 5 / 3.6  # m/s
+BUDGET = 480.0
+
+
+def district(seed: int = 7, households: int = 3000, stations: int = 10):
+    """A lattice district: 4 communities of 4 grids each, plus a fifth community with dwellings,
+    a station and no street at all (the straight-line fallback)."""
+    L = netgen.lattice(26, 26, seed=seed, households=households, stations=stations)
+    x0, y0, x1, y1 = L["streets"].total_bounds
+    x0, y0, x1, y1 = x0 - 0.001, y0 - 0.001, x1 + 0.001, y1 + 0.001
+    xs, ys = np.linspace(x0, x1, 5), np.linspace(y0, y1, 5)
+    grids, comm = [], {}
+    for i in range(4):
+        for j in range(4):
+            c = f"C{1 + (i // 2) * 2 + j // 2}"
+            box = shapely.box(xs[i], ys[j], xs[i + 1], ys[j + 1])
+            grids.append((f"G{i}{j}", f"网格{i}{j}", c, box))
+            comm.setdefault(c, []).append(box)
+    east = shapely.box(x1, y0, x1 + 0.008, y1)
+    grids.append(("G5", "网格东", "C5", east))
+    comm["C5"] = [east]
+    areas = gpd.GeoDataFrame(
+        {"code": ["T1", *comm], "name": ["镇", *[f"社区{c}" for c in comm]],
+         "level": ["town"] + ["community"] * len(comm), "parent_code": [None] + ["T1"] * len(comm)},
+        geometry=[shapely.box(x0, y0, x1 + 0.008, y1)] + [shapely.union_all(v) for v in comm.values()], crs=4326)
+    grids = gpd.GeoDataFrame(pd.DataFrame(grids, columns=["code", "name", "community_code", "geometry"]),
+                             geometry="geometry", crs=4326)
+    rng = np.random.default_rng(seed)
+    n_e = 80
+    east_pts = shapely.points(rng.uniform(x1 + 0.0005, x1 + 0.0075, n_e), rng.uniform(y0 + 0.0005, y1 - 0.0005, n_e))
+    dw = pd.concat([L["dwellings"], gpd.GeoDataFrame(
+        {"region_code": REGION, "source_id": [f"e{i}" for i in range(n_e)], "households": rng.integers(1, 30, n_e)},
+        geometry=east_pts, crs=4326)], ignore_index=True)
+    st = pd.concat([L["stations"], gpd.GeoDataFrame(
+        {"region_code": REGION, "source_id": ["east"], "name": ["东站"], "kind": ["service_centre"]},
+        geometry=[shapely.Point(x1 + 0.004, (y0 + y1) / 2)], crs=4326)], ignore_index=True)
+    return {"areas": areas, "grids": grids, "streets": L["streets"], "stations": st, "dwellings": dw}
+
+
+def load(engine, layers):
+    with engine.begin() as conn:
+        for layer in ("areas", "grids", "streets", "stations", "dwellings"):
+            frame = layers[layer].drop(columns=[c for c in ("opened_on", "closed_on") if c in layers[layer]])
+            load_frame(conn, layer, validate_frame(layer, frame), region_code=REGION)
+
+
+@pytest.fixture
+def world(db):
+    layers = district()
+    load(db, layers)
+    return layers
+
+
+# -- the independent reference ------------------------------------------------------------------
+def reference_times(engine):
+    """Every dwelling's walking time to its nearest station computed without geo's engine: a
+    networkx graph of the stored streets (metric CRS, nodes at rounded end points, components under
+    50 nodes skipped), exact nearest-street snapping with shapely, multi-source Dijkstra; dwellings
+    in a community without streets get straight distance x 1.3 / speed.  Returns a frame by dwelling id."""
+    with engine.connect() as conn:
+        streets = gpd.read_postgis("SELECT id, geom FROM streets ORDER BY id", conn, geom_col="geom")
+        stations = gpd.read_postgis("SELECT id, geom FROM stations ORDER BY id", conn, geom_col="geom")
+        dw = gpd.read_postgis("SELECT id, households, grid_code, community_code, geom FROM dwellings ORDER BY id",
+                              conn, geom_col="geom")
+        bare = set(conn.execute(text(
+            "SELECT code FROM areas a WHERE level='community' AND NOT EXISTS "
+            "(SELECT 1 FROM streets s WHERE ST_Intersects(s.geom, a.geom))")).scalars())
+    crs = metric_crs_for(streets.geometry)
+    lines = streets.to_crs(crs).geometry.values
+    ends = np.round(np.r_[shapely.get_coordinates(shapely.get_point(lines, 0)),
+                          shapely.get_coordinates(shapely.get_point(lines, -1))] / 0.01).astype(np.int64)
+    keys = [tuple(k) for k in ends]
+    m = len(lines)
+    g = nx.Graph()
+    for e in range(m):
+        a, b = keys[e], keys[m + e]
+        w = float(shapely.length(lines[e])) / WALK
+        if a != b and (not g.has_edge(a, b) or g[a][b]["weight"] > w):
+            g.add_edge(a, b, weight=w)
+    comps = list(nx.connected_components(g))
+    big = max(len(c) for c in comps)
+    ok_nodes = set().union(*[c for c in comps if len(c) >= min(50, big)])
+    usable = np.array([keys[e] in ok_nodes for e in range(m)])
+    tree = shapely.STRtree(lines[usable])
+    uidx = np.flatnonzero(usable)
+
+    def snap(pts):
+        p = gpd.GeoSeries(pts, crs=4326).to_crs(crs).values
+        nearest = tree.query_nearest(p, all_matches=False)
+        e = np.empty(len(p), dtype=np.int64)
+        e[nearest[0]] = uidx[nearest[1]]
+        d = shapely.distance(p, lines[e])
+        s = shapely.line_locate_point(lines[e], p)
+        return e, s, d
+
+    se, ss, sd = snap(stations.geometry.values)
+    h = nx.Graph(g)
+    srcs = []
+    for k, (e, s, d) in enumerate(zip(se, ss, sd)):
+        if d > 300:
+            continue
+        L = float(shapely.length(lines[e]))
+        h.add_edge(("s", k), keys[e], weight=(d + s) / WALK)
+        h.add_edge(("s", k), keys[m + e], weight=(d + L - s) / WALK)
+        srcs.append(("s", k))
+    dist = nx.multi_source_dijkstra_path_length(h, srcs)
+    de, ds, dd = snap(dw.geometry.values)
+    t = np.full(len(dw), np.inf)
+    for i, (e, s, d) in enumerate(zip(de, ds, dd)):
+        if d > 300:
+            continue
+        L = float(shapely.length(lines[e]))
+        best = min(dist.get(keys[e], np.inf) + s / WALK, dist.get(keys[m + e], np.inf) + (L - s) / WALK)
+        for k in np.flatnonzero((se == e) & (sd <= 300)):  # a station on the same street
+            best = min(best, (sd[k] + abs(ss[k] - s)) / WALK)
+        t[i] = best + d / WALK
+    fb = dw["community_code"].isin(bare).to_numpy()
+    sxy = np.c_[shapely.get_coordinates(stations.to_crs(crs).geometry.values)]
+    dxy = shapely.get_coordinates(dw.to_crs(crs).geometry.values)
+    straight = np.sqrt(((dxy[fb][:, None, :] - sxy[None]) ** 2).sum(-1)).min(axis=1) * 1.3 / WALK
+    t[fb] = straight
+    t[t > BUDGET + 1e-6] = np.inf
+    return pd.DataFrame({"time_s": t, "households": dw["households"].to_numpy(), "grid_code": dw["grid_code"].to_numpy(),
+                         "fallback": fb}, index=dw["id"].to_numpy())
+
+
+# -- tests ------------------------------------------------------------------------------------------
+def test_coverage_equals_independent_networkx(client, world, db):
+    ref = reference_times(db)
+    r = client.get("/coverage?level=grid")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    cov = ref["time_s"] <= BUDGET + 1e-6
+    exp = ref.assign(c=ref["households"] * cov).groupby("grid_code")[["households", "c"]].sum()
+    got = pd.DataFrame(body["rows"]).set_index("code")
+    assert set(got.index) == set(exp.index)
+    assert (got.loc[exp.index, "households"] == exp["households"]).all()
+    assert (got.loc[exp.index, "covered_households"] == exp["c"]).all()
+    assert body["totals"]["covered_households"] == int(ref["households"][cov].sum())
+    assert body["totals"]["households"] == int(ref["households"].sum())
+    assert 0 < body["totals"]["covered_households"] < body["totals"]["households"]
+    # per-dwelling times, including the straight-line ones
+    d = client.get("/coverage/dwellings?limit=100000").json()
+    times = pd.Series({f["properties"]["id"]: f["properties"]["time_s"] for f in d["features"]}, dtype=float)
+    mine = ref["time_s"].where(np.isfinite(ref["time_s"]))
+    both = mine.notna() & times.reindex(mine.index).notna()
+    assert (mine.notna() == times.reindex(mine.index).notna()).all()
+    assert np.allclose(times[both.index[both]], mine[both], atol=2e-3)
+    methods = {f["properties"]["id"]: f["properties"]["method"] for f in d["features"]}
+    assert {methods[i] for i in ref.index[ref["fallback"]]} == {"straight_line"}
+    # community and town rows add up to the grid rows
+    town = client.get("/coverage?level=town").json()["rows"]
+    assert [(r["code"], r["covered_households"]) for r in town] == [("T1", body["totals"]["covered_households"])]
+    comm = client.get("/coverage?level=community&area=T1").json()["rows"]
+    assert sum(r["households"] for r in comm) == body["totals"]["households"]
+
+
+def test_fallback_is_labelled_everywhere(client, world):
+    east = client.get("/coverage?level=grid&area=C5").json()
+    assert east["fallback"]["used"] and east["fallback"]["households"] > 0 and "note" in east["fallback"]
+    assert east["rows"][0]["code"] == "G5" and east["rows"][0]["straight_line_households"] > 0
+    csv = client.get("/coverage?format=csv&level=grid")
+    assert csv.headers["x-straight-line-fallback"] == "yes" and "straight_line_households" in csv.text
+    for url in ("/coverage/gaps", "/coverage/areas?by=community", "/coverage/dwellings?limit=5"):
+        assert client.get(url).json()["fallback"]["used"], url
+    st = client.get("/collections/stations/items?source_id=east").json()["features"][0]["id"]
+    reach = client.get(f"/stations/{st}/reach").json()
+    assert reach["fallback"]["used"] and reach["features"][0]["properties"]["method"] == "network+straight_line"
+
+
+def test_cache_reuse_and_invalidation_by_a_station_write(client, world, db):
+    first = client.get("/coverage").json()
+    again = client.get("/coverage").json()
+    assert not first["cached"] and again["cached"] and again["run_id"] == first["run_id"]
+    with db.connect() as conn:
+        stored = conn.execute(text("SELECT count(*), max(params_hash) FROM coverage_runs")).one()
+    assert stored[0] == 1
+    # a new station in the largest gap
+    gap = client.get("/coverage/gaps").json()["features"][0]
+    c = shapely.geometry.shape(gap["geometry"]).representative_point()
+    r = client.post("/stations", json={"type": "Feature", "geometry": {"type": "Point", "coordinates": [c.x, c.y]},
+                                       "properties": {"source_id": "new1", "name": "新站", "kind": "grid_station"}})
+    assert r.status_code == 201, r.text
+    after = client.get("/coverage").json()
+    assert not after["cached"] and after["run_id"] != first["run_id"]
+    assert after["data_versions"]["stations"] != first["data_versions"]["stations"]
+    assert after["totals"]["covered_households"] > first["totals"]["covered_households"]
+    assert after["totals"]["stations"] == first["totals"]["stations"] + 1
+    # the stored summary is served to a fresh process (a new service on the same database)
+    from api.settings import Settings
+
+    svc = CoverageService(db)
+    s = svc.summary(Jurisdiction(), CoverageParams(minutes=8.0, at=pd.Timestamp.today().date()))
+    assert s["cached"] and s["run_id"] == after["run_id"] and svc.stats["runs_computed"] == 0
+    assert Settings  # imported for the defaults the service mirrors
+
+
+def test_network_and_snap_reused_when_only_stations_change(db, world):
+    svc = CoverageService(db)
+    p = CoverageParams()
+    a = svc.run(Jurisdiction(), p)
+    with db.begin() as conn:
+        conn.execute(text("UPDATE stations SET closed_on = '2000-01-01' WHERE source_id = 'st0'"))
+    b = svc.run(Jurisdiction(), p)
+    assert b is not a and svc.stats == {**svc.stats, "runs_computed": 2, "networks_built": 1, "snaps": 1}
+    assert len(b.reach.station_ids) == len(a.reach.station_ids)  # at=None: closed stations still count
+    c = svc.run(Jurisdiction(), CoverageParams(at=pd.Timestamp("2020-01-01").date()))
+    assert len(c.reach.station_ids) == len(a.reach.station_ids) - 1
+
+
+def test_what_if_add_equals_recompute_with_the_station(client, world):
+    base = client.get("/coverage").json()
+    gap = client.get("/coverage/gaps").json()["features"][0]
+    p = shapely.geometry.shape(gap["geometry"]).representative_point()
+    w = client.post("/coverage/what-if", json={"action": "add", "lon": p.x, "lat": p.y, "kind": "grid_station"})
+    assert w.status_code == 200, w.text
+    w = w.json()
+    assert w["covered_before"] == base["totals"]["covered_households"] and w["delta"] > 0
+    assert gap["properties"]["gap_id"] in w["gaps_removed"]
+    assert client.post("/stations", json={"type": "Feature", "geometry": {"type": "Point", "coordinates": [p.x, p.y]},
+                                          "properties": {"source_id": "wf", "name": "试点",
+                                                         "kind": "grid_station"}}).status_code == 201
+    full = client.get("/coverage").json()
+    assert full["totals"]["covered_households"] == w["covered_after"]
+    rows = {r["code"]: r for r in full["rows"]}
+    for g in w["grids"]:
+        assert rows[g["grid_code"]]["covered_households"] == g["covered_after"]
+        gl = client.get(f"/coverage/gaps?grid={g['grid_code']}").json()
+        assert sorted(x["households"] for x in g["gaps_after"]) == sorted(
+            f["properties"]["households"] for f in gl["features"])
+    changed = {g["grid_code"] for g in w["grids"] if g["delta"]}
+    before = {r["code"]: r["covered_households"] for r in base["rows"]}
+    assert changed == {c for c, r in rows.items() if r["covered_households"] != before.get(c)}
+
+
+def test_what_if_close_equals_recompute_without_the_station(client, world):
+    sts = client.get("/collections/stations/items?limit=100").json()["features"]
+    sid = next(f["id"] for f in sts if f["properties"]["source_id"] == "st3")
+    w = client.post("/coverage/what-if", json={"action": "close", "station_id": sid}).json()
+    assert w["delta"] < 0
+    assert client.delete(f"/stations/{sid}").status_code == 204
+    full = client.get("/coverage").json()
+    assert full["totals"]["covered_households"] == w["covered_after"]
+
+
+def test_station_reach_polygons_and_households(client, world, db):
+    sts = client.get("/collections/stations/items?limit=100").json()["features"]
+    sid = next(f["id"] for f in sts if f["properties"]["source_id"] == "st1")
+    r = client.get(f"/stations/{sid}/reach?breaks=5,8,15")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/geo+json")
+    b = r.json()
+    assert [f["properties"]["minutes"] for f in b["features"]] == [5, 8, 15]
+    hh = [f["properties"]["households"] for f in b["features"]]
+    assert hh[0] <= hh[1] <= hh[2] and hh[1] == b["households"]["within"] > 0
+    areas = [shapely.geometry.shape(f["geometry"]).area for f in b["features"]]
+    assert areas[0] < areas[1] < areas[2]
+    h = b["households"]
+    assert h["exclusive"] + h["overlapping"] == h["within"] and 0 < h["own"] <= h["within"]
+    # own = dwellings whose nearest station it is; exclusive = the loss if it closed
+    d = client.get("/coverage/dwellings?limit=100000").json()["features"]
+    own = sum(f["properties"]["households"] for f in d
+              if f["properties"]["nearest_station"] == sid and f["properties"]["covered"] == "yes")
+    assert own == h["own"]
+    w = client.post("/coverage/what-if", json={"action": "close", "station_id": sid}).json()
+    assert -w["delta"] == h["exclusive"]
+    rings = client.get(f"/stations/{sid}/reach?breaks=5,8&shape=ring").json()["features"]
+    r5, r8 = (shapely.geometry.shape(f["geometry"]) for f in rings)
+    assert r5.intersection(r8).area < 1e-12
+
+
+def test_gaps_and_areas(client, world):
+    g = client.get("/coverage/gaps").json()
+    tot = client.get("/coverage").json()["totals"]
+    hh = [f["properties"]["households"] for f in g["features"]]
+    assert hh == sorted(hh, reverse=True) and [f["properties"]["rank"] for f in g["features"]][:3] == [1, 2, 3]
+    assert sum(hh) == tot["households"] - tot["covered_households"] == g["uncovered_households"]
+    code = g["features"][0]["properties"]["grids"][0]
+    one = client.get(f"/coverage/gaps?grid={code}").json()
+    assert one["grid"]["code"] == code and one["grid"]["gap_ids"]
+    assert all(code in f["properties"]["grids"] for f in one["features"])
+    a = client.get("/coverage/areas?by=station&breaks=5,8").json()
+    assert len(a["features"]) == 2 * tot["stations"] and {f["properties"]["minutes"] for f in a["features"]} == {5, 8}
+    u = client.get("/coverage/areas?by=community&breaks=8,15&shape=ring").json()
+    assert {f["properties"]["code"] for f in u["features"]} == {"C1", "C2", "C3", "C4", "C5"}
+    assert all(0 <= (f["properties"]["covered_pct"] or 0) <= 100 for f in u["features"])
+
+
+def test_scope_limits_the_households(db, world):
+    svc = CoverageService(db)
+    only = svc.run(Jurisdiction(frozenset({"C1"})), CoverageParams())
+    with db.connect() as conn:
+        hh = conn.execute(text("SELECT sum(households) FROM dwellings WHERE community_code = 'C1'")).scalar_one()
+    assert only.totals["households"] == hh
+    assert set(only.tables["grid"]["code"]) <= {"G00", "G01", "G10", "G11"}
+
+
+@pytest.mark.parametrize("url,status", [
+    ("/coverage?minutes=0", 422), ("/coverage?minutes=abc", 422), ("/coverage?mode=fly", 422),
+    ("/coverage?level=street", 422), ("/coverage?area=NOPE", 404), ("/coverage?at=yesterday", 422),
+    ("/stations/999999/reach", 404), ("/stations/1/reach?breaks=1,2,3,4,5", 422),
+    ("/stations/1/reach?breaks=x", 422), ("/coverage/gaps?grid=NOPE", 404),
+    ("/coverage/areas?station=999999", 404), ("/coverage?region=12", 422),
+])
+def test_bad_parameters(client, world, url, status):
+    r = client.get(url)
+    assert r.status_code == status, (url, r.text)
+    assert r.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize("body,status", [
+    ({"action": "add"}, 422), ({"action": "close"}, 422), ({"action": "move", "station_id": 1}, 422),
+    ({"action": "close", "station_id": 999999}, 404), ({"action": "teleport"}, 422),
+    ({"action": "add", "lon": 500, "lat": 31.9}, 422),
+    ({"action": "add", "lon": 120.08, "lat": 31.9, "kinds": ["service_centre"], "kind": "grid_station"}, 422),
+])
+def test_bad_what_if(client, world, body, status):
+    r = client.post("/coverage/what-if", json=body)
+    assert r.status_code == status, (body, r.text)
+    assert r.headers["content-type"].startswith("application/problem+json")
