@@ -20,7 +20,7 @@ from geo.layers import INCIDENT_CATEGORIES
 
 LON0, LAT0 = 120.20, 31.80
 DEG_LON, DEG_LAT = 1 / 94_700, 1 / 110_900  # degrees per metre near 31.8N
-COMMUNITY_M = 1_000.0  # side of a community, metres
+COMMUNITY_M = 1_600.0  # side of a community, metres (stations sit in its middle: fringes stay gaps)
 HOUSEHOLDS_PER_COMMUNITY = 1_500
 STREET_M = 45.0
 END = pd.Timestamp("2026-10-31T23:59:59", tz="Asia/Shanghai")
@@ -212,9 +212,10 @@ def make_district(households: int = 12_000, seed: int = 0, incident_years: float
     for c in range(n_comm):
         m = np.flatnonzero(comm == c)
         x0, y0 = (c % cols) * COMMUNITY_M, (c // cols) * COMMUNITY_M
-        inner = m[(np.abs(px[m] - x0 - 500) < 330) & (np.abs(py[m] - y0 - 500) < 330)]
+        half = COMMUNITY_M / 2
+        inner = m[(np.abs(px[m] - x0 - half) < 0.3 * COMMUNITY_M) & (np.abs(py[m] - y0 - half) < 0.3 * COMMUNITY_M)]
         pool = inner if len(inner) >= 14 else m
-        centre = pool[np.argmin(np.hypot(px[pool] - x0 - 500, py[pool] - y0 - 500))]
+        centre = pool[np.argmin(np.hypot(px[pool] - x0 - half, py[pool] - y0 - half))]
         others = rng.choice(pool[pool != centre], size=min(13, len(pool) - 1), replace=False)
         for j, d in enumerate(np.concatenate([[centre], others])):
             st_rows.append((c, kinds[j], px[d] + 6, py[d] + 6, j))
