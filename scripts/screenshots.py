@@ -1,0 +1,33 @@
+"""Take the README's screenshots from a running gridmap (``gridmap demo``) in headless Chromium.
+
+    .venv/bin/python scripts/screenshots.py http://127.0.0.1:8000
+"""
+
+import sys
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+OUT = Path(__file__).resolve().parents[1] / "docs" / "img"
+PAGES = {"map": "/map", "coverage": "/coverage/map", "heatmap": "/incidents/heatmap",
+         "hotspots": "/incidents/hotspots/map"}
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+def main(base: str) -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        for name, path in PAGES.items():
+            page = browser.new_page(viewport={"width": 1280, "height": 860}, locale="zh-CN")
+            page.goto(base + path, wait_until="networkidle")
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(OUT / f"{name}.png"))
+            print("saved", OUT / f"{name}.png")
+            page.close()
+        browser.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8000")
