@@ -344,3 +344,44 @@ def test_bad_what_if(client, world, body, status):
     r = client.post("/coverage/what-if", json=body)
     assert r.status_code == status, (body, r.text)
     assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_cli_table_and_outputs(world, db, pg_url, monkeypatch, tmp_path):
+    import pyogrio
+    from typer.testing import CliRunner
+
+    from api.cli import app
+    from api.settings import get_settings
+
+    monkeypatch.setenv("GRIDMAP_DATABASE_URL", pg_url)
+    get_settings.cache_clear()
+    try:
+        out = tmp_path / "cov.gpkg"
+        res = CliRunner().invoke(app, ["coverage", "--level", "community", "--breaks", "5,8", "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        csv = tmp_path / "cov.csv"
+        res2 = CliRunner().invoke(app, ["coverage", "--area", "C1", "--out", str(csv)])
+        assert res2.exit_code == 0, res2.output
+        bad = CliRunner().invoke(app, ["coverage", "--mode", "fly"])
+        assert bad.exit_code == 2
+    finally:
+        get_settings.cache_clear()
+    ref = reference_times(db)
+    cov = ref["time_s"] <= BUDGET + 1e-6
+    assert "straight-line" in res.output and "C1" in res.output and ">8" in res.output
+    table = pyogrio.read_dataframe(out, layer="coverage")
+    exp = ref.assign(c=ref["households"] * cov)
+    with db.connect() as conn:
+        comm = dict(conn.execute(text("SELECT id, community_code FROM dwellings")).all())
+    exp = exp.assign(comm=[comm[i] for i in exp.index]).groupby("comm")["c"].sum()
+    assert dict(zip(table["code"], table["covered_households"])) == exp.to_dict()
+    assert (table["covered_5min"] <= table["covered_8min"]).all()
+    assert (table["covered_8min"] == table["covered_households"]).all()
+    dw = pyogrio.read_dataframe(out, layer="dwellings").set_index("id")
+    assert np.allclose(dw.loc[ref.index, "time_s"].fillna(-1), ref["time_s"].replace(np.inf, np.nan).fillna(-1),
+                       atol=1e-6)
+    gaps = pyogrio.read_dataframe(out, layer="gaps")
+    assert gaps["households"].sum() == int(ref["households"][~cov].sum())
+    grid_csv = pd.read_csv(csv)
+    assert set(grid_csv["code"]) == {"G00", "G01", "G10", "G11"}
+    assert (tmp_path / "cov_gaps.csv").exists() and (tmp_path / "cov_dwellings.csv").exists()
