@@ -150,25 +150,20 @@ def _names_sql(level: str) -> str:
     return f"SELECT DISTINCT ON (code) code, name FROM areas WHERE level = '{level}' ORDER BY code"
 
 
-_AGG = f"""
+_COUNTS = f"""
     count(*) AS incidents,
     count(*) FILTER (WHERE status IN {CLOSED}) AS closed,
     count(*) FILTER (WHERE status = 'resolved') AS resolved,
     count(*) FILTER (WHERE status = 'closed_other') AS closed_other,
     count(*) FILTER (WHERE status IN {OPEN} AND due_at < :as_of) AS overdue,
-    count(*) FILTER (WHERE closed_at > due_at) AS closed_late,
+    count(*) FILTER (WHERE closed_at > due_at) AS closed_late,"""
+
+_AGG = _COUNTS + """
     percentile_cont(0.5) WITHIN GROUP (ORDER BY hours) AS median_hours_to_close,
     percentile_cont(0.9) WITHIN GROUP (ORDER BY hours) AS p90_hours_to_close,
     percentile_cont(0.5) WITHIN GROUP (ORDER BY rhours) AS median_hours_to_resolve"""
 
-
-_AGG_NO_PCT = f"""
-    count(*) AS incidents,
-    count(*) FILTER (WHERE status IN {CLOSED}) AS closed,
-    count(*) FILTER (WHERE status = 'resolved') AS resolved,
-    count(*) FILTER (WHERE status = 'closed_other') AS closed_other,
-    count(*) FILTER (WHERE status IN {OPEN} AND due_at < :as_of) AS overdue,
-    count(*) FILTER (WHERE closed_at > due_at) AS closed_late,
+_AGG_NO_PCT = _COUNTS + """
     NULL::float8 AS median_hours_to_close, NULL::float8 AS p90_hours_to_close,
     NULL::float8 AS median_hours_to_resolve"""
 
