@@ -35,28 +35,6 @@ def _breaks(raw: str | None, minutes: float) -> tuple[float, ...]:
     return tuple(vals)
 
 
-def area_frame(run, level: str, breaks: tuple[float, ...], area: str | None = None) -> gpd.GeoDataFrame:
-    """The run's table for ``level`` with names, parent codes, ``covered_<b>min`` per break and each
-    area's polygon (EPSG:4326); only rows in ``area`` (a town, community or grid code) when given."""
-    from geo.coverage import coverage_table
-
-    summary = run.summary()
-    df = pd.DataFrame(summary["levels"][level])
-    if len(df):
-        for b in breaks:
-            t = coverage_table(run.reach, run.assignment, level, budget_s=b * 60.0).set_index("code")
-            df[f"covered_{b:g}min"] = df["code"].map(t["covered_households"]).astype("Int64")
-    if area and len(df):
-        keep = (df["code"] == area)
-        for c in ("community_code", "town_code"):
-            if c in df:
-                keep |= df[c] == area
-        df = df[keep]
-    src = run.inputs.grids if level == "grid" else run.inputs.areas[run.inputs.areas["level"] == level]
-    geom = dict(zip(src["code"], src.geometry))
-    return gpd.GeoDataFrame(df, geometry=[geom.get(c) for c in df.get("code", [])], crs=4326)
-
-
 def dwellings_frame(run) -> gpd.GeoDataFrame:
     """Every dwelling with its time (s), nearest station id and name, covered flag and method."""
     r, d = run.reach, run.inputs.dwellings
@@ -122,7 +100,7 @@ def coverage(
     out: Path = typer.Option(None, help="Write the table, gaps and dwellings: FILE.gpkg, .geojson or .csv."),
 ) -> None:
     """Households within the service circle per area, gaps, and (with --out) every dwelling's time."""
-    from api.db.coverage import CoverageParams, CoverageService
+    from api.db.coverage import CoverageParams, CoverageService, area_frame, gaps_frame
     from api.settings import get_settings
     from geo.gaps import find_gaps
 
@@ -183,8 +161,6 @@ def coverage(
     if len(unsnapped):
         console.print(f"[yellow]{len(unsnapped)} stations are too far from a street to be reached by it[/]")
     if out:
-        from api.routes.coverage import gaps_frame
-
         files = write_outputs(run, out, frame, gaps_frame(run, gaps))
         console.print("wrote " + ", ".join(str(f) for f in files))
 

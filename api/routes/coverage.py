@@ -20,7 +20,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from api import deps
-from api.db.coverage import CoverageParams, CoverageService, Run, dwelling_index, records, service_for
+from api.db.coverage import (CoverageParams, CoverageService, Run, area_frame, dwelling_index, gaps_frame, records,
+                              service_for)
 from api.errors import Conflict, NotFound, ValidationFailed
 from api.jurisdiction import Jurisdiction
 from geo.errors import Problem
@@ -93,9 +94,16 @@ def coverage(request: Request, minutes: float | None = _MINUTES, mode: str = _MO
              level: Literal["grid", "community", "town"] = "grid",
              area: str | None = Query(None, description="Only rows in this town, community or grid code."),
              kinds: str | None = _KINDS, at: dt.date | None = _AT, region: str | None = _REGION,
-             format: Literal["json", "csv"] = "json",
+             format: Literal["json", "csv", "geojson"] = "json",
              scope: Jurisdiction = Depends(deps.jurisdiction), svc: CoverageService = Depends(service)) -> Response:
     p = params(request, minutes, mode, kinds, at, region)
+    if format == "geojson":  # rows with their area's polygon and a coverage band (0: <50% ... 4: 100%)
+        run = svc.run(scope, p)
+        frame = area_frame(run, level, area=area)
+        if area and not len(frame):
+            raise NotFound(f"no {level} with households in or named {area!r} in your jurisdiction")
+        return _feature_collection(frame[frame.geometry.notna()], {**_head(run), "level": level,
+                                                                    "totals": run.totals})
     s = svc.summary(scope, p)
     rows = s["levels"][level]
     if area:
@@ -223,20 +231,6 @@ def coverage_dwellings(request: Request, minutes: float | None = _MINUTES, mode:
 def run_gaps(run: Run, link_m: float = 100.0):
     return run.lazy(("gaps", link_m), lambda: find_gaps(run.reach, budget_s=run.params.budget_s, link_m=link_m,
                                                          grid_codes=run.assignment["grid_code"].to_numpy(dtype=object)))
-
-
-def gaps_frame(run: Run, gaps, frame=None):
-    """Gap rows ready to serve: station names, minutes, whether straight-line times were used."""
-    f = (gaps.frame if frame is None else frame).copy()
-    info = run.inputs.station_info()
-    f["nearest_station_name"] = f["nearest_station"].map(lambda s: info["name"].get(s) if s is not None else None)
-    f["nearest_time_min"] = f["nearest_time_s"] / 60.0
-    f["nearest_station"] = f["nearest_station"].map(lambda s: int(s) if s is not None and s == s else None)
-    sl = run.reach.method == "straight_line"
-    lab = gaps.label
-    has = set(np.unique(lab[(lab >= 0) & sl]).tolist())
-    f["method"] = ["straight_line" if g in has else "network" for g in f["gap_id"]]
-    return f
 
 
 @router.get("/coverage/gaps", summary="Coverage gaps: uncovered households clustered, ranked",
@@ -399,14 +393,15 @@ def what_if(request: Request, body: WhatIf, scope: Jurisdiction = Depends(deps.j
 @router.get("/coverage/map", response_class=HTMLResponse, tags=["pages"],
             summary="Coverage map (HTML; ?lang=zh|en)")
 def coverage_map_page(request: Request, minutes: float | None = _MINUTES, mode: str = _MODE,
-                      kinds: str | None = _KINDS, scope: Jurisdiction = Depends(deps.jurisdiction),
-                      svc: CoverageService = Depends(service)) -> HTMLResponse:
+                      kinds: str | None = _KINDS, scope: Jurisdiction = Depends(deps.jurisdiction)
+                      ) -> HTMLResponse:
     from api import i18n
     from api.pages.base import page_response
     from api.pages.coverage import coverage_map
 
     settings = request.app.state.settings
     lang = i18n.request_lang(request, settings.language)
-    m = coverage_map(request.app.state.engine, settings, scope, lang,
-                     minutes=float(minutes if minutes is not None else settings.minutes), mode=mode, kinds=kinds)
-    return page_response(m, i18n.t("coverage.title", lang), lang)
+    m_ = float(minutes if minutes is not None else settings.minutes)
+    with request.app.state.engine.connect() as conn:
+        m = coverage_map(conn, settings, scope, lang, minutes=m_, mode=mode, kinds=kinds)
+    return page_response(m, i18n.t("coverage.title", lang).format(minutes=f"{m_:g}"), lang)

@@ -1,0 +1,141 @@
+"""The coverage map (``/coverage/map``): who is within the service circle, offline.
+
+Layers, each filled by the browser from the coverage API (nothing is baked into the page):
+
+* grid coverage choropleth (``/coverage?format=geojson``, households covered %, five bands);
+* service areas per station coloured by kind (``/coverage/areas?by=station``);
+* dwellings coloured covered / uncovered (``/coverage/dwellings``, an even sample above
+  :data:`DWELLING_LIMIT`);
+* gap polygons with their household counts (``/coverage/gaps``);
+* the stations by kind (features API).
+
+The server only lays the page out: the extent of the data and the station kinds present.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import folium
+from sqlalchemy import Connection
+
+from api import i18n
+from api.db import features as fdb
+from api.jurisdiction import Jurisdiction
+from api.pages.base import RemoteGeoJson, add_legend, add_title, offline_map
+from api.pages.overview import KIND_RADIUS, kind_colours
+from api.settings import Settings
+from geo.layers import STATION_KINDS
+
+DWELLING_LIMIT = 20_000
+#: Grid coverage bands (``band`` property of ``/coverage?format=geojson``): <50%, 50-80, 80-95, 95-100, 100%.
+BAND_COLOURS = {"0": "#d7191c", "1": "#fdae61", "2": "#ffffbf", "3": "#a6d96a", "4": "#1a9641"}
+COVERED, UNCOVERED = "#2b83ba", "#e31a1c"
+GAP_STYLE = {"color": "#40004b", "weight": 2, "fillColor": "#7b3294", "fillOpacity": 0.45, "dashArray": "5 4"}
+
+i18n.add({
+    "coverage.title": {"zh": "{minutes} 分钟服务圈覆盖图", "en": "{minutes}-minute service circle coverage"},
+    "coverage.grids": {"zh": "网格覆盖率", "en": "Grid coverage"},
+    "coverage.areas": {"zh": "站点服务范围", "en": "Station service areas"},
+    "coverage.dwellings": {"zh": "住宅 (是否覆盖)", "en": "Dwellings (covered or not)"},
+    "coverage.gaps": {"zh": "覆盖盲区", "en": "Coverage gaps"},
+    "coverage.covered": {"zh": "{minutes} 分钟内可达", "en": "within {minutes} min"},
+    "coverage.uncovered": {"zh": "{minutes} 分钟内不可达", "en": "not within {minutes} min"},
+    "coverage.band.0": {"zh": "网格覆盖 < 50%", "en": "grid covered < 50%"},
+    "coverage.band.1": {"zh": "网格覆盖 50–80%", "en": "grid covered 50–80%"},
+    "coverage.band.2": {"zh": "网格覆盖 80–95%", "en": "grid covered 80–95%"},
+    "coverage.band.3": {"zh": "网格覆盖 95–100%", "en": "grid covered 95–100%"},
+    "coverage.band.4": {"zh": "网格全覆盖", "en": "grid fully covered"},
+    "coverage.f.covered_households": {"zh": "覆盖户数", "en": "Households covered"},
+    "coverage.f.covered_pct": {"zh": "覆盖率 %", "en": "Covered %"},
+    "coverage.f.mean_time_s": {"zh": "平均时间 (秒)", "en": "Mean time (s)"},
+    "coverage.f.p90_time_s": {"zh": "90% 分位时间 (秒)", "en": "90th percentile time (s)"},
+    "coverage.f.stations": {"zh": "站点数", "en": "Stations"},
+    "coverage.f.straight_line": {"zh": "直线距离估算户数", "en": "Households by straight-line estimate"},
+    "coverage.f.rank": {"zh": "排名", "en": "Rank"},
+    "coverage.f.dwellings": {"zh": "住宅数", "en": "Dwellings"},
+    "coverage.f.nearest": {"zh": "最近站点", "en": "Nearest station"},
+    "coverage.f.nearest_min": {"zh": "最近站点时间 (分钟)", "en": "Time to nearest (min)"},
+    "coverage.f.time_s": {"zh": "到最近站点 (秒)", "en": "To nearest station (s)"},
+    "coverage.f.method": {"zh": "计算方式", "en": "Method"},
+    "coverage.f.minutes": {"zh": "分钟", "en": "Minutes"},
+    "coverage.f.station": {"zh": "站点", "en": "Station"},
+})
+
+
+def _url(path: str, base: dict, **extra) -> str:
+    q = {k: v for k, v in {**base, **extra}.items() if v is not None}
+    return f"{path}?{urlencode(q)}"
+
+
+def coverage_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang: str, *, minutes: float,
+                 mode: str = "walk", kinds: str | None = None) -> folium.Map:
+    """Build the coverage page for ``scope``: layers point at the coverage API with the same
+    ``minutes``, ``mode`` and ``kinds``."""
+    bounds = None
+    for cid in ("grids", "areas", "dwellings", "stations"):
+        bounds = fdb.extent(conn, fdb.COLLECTIONS[cid], scope)
+        if bounds:
+            break
+    counts = fdb.kind_counts(conn, scope)
+    present = [k for k in STATION_KINDS if k in counts] + [k for k in counts if k not in STATION_KINDS]
+    colours = kind_colours(present)
+    base = {"minutes": f"{minutes:g}", "mode": mode, "kinds": kinds}
+    mins = f"{minutes:g}"
+    t = lambda key, **kw: i18n.t(key, lang).format(**kw)  # noqa: E731
+    f = lambda key: i18n.t(f"field.{key}", lang)  # noqa: E731
+
+    m = offline_map(settings, bounds=tuple(bounds) if bounds else None,
+                    location=None if bounds else (31.9, 120.28), zoom_start=13, lang=lang)
+    RemoteGeoJson(
+        _url("/coverage", base, format="geojson", level="grid"), t("coverage.grids"),
+        style={"color": "#555555", "weight": 1, "fillOpacity": 0.4},
+        style_by=("band", {b: {"fillColor": c} for b, c in BAND_COLOURS.items()}, {"fillColor": "#cccccc"}),
+        popup=[("code", f("code")), ("name", f("name")), ("households", f("households")),
+               ("covered_households", t("coverage.f.covered_households")),
+               ("covered_pct", t("coverage.f.covered_pct")), ("mean_time_s", t("coverage.f.mean_time_s")),
+               ("p90_time_s", t("coverage.f.p90_time_s")), ("stations", t("coverage.f.stations")),
+               ("straight_line_households", t("coverage.f.straight_line"))],
+        tooltip="name", pane=("gridmap-coverage-grids", 405),
+    ).add_to(m)
+    RemoteGeoJson(
+        _url("/coverage/areas", base, by="station"), t("coverage.areas"),
+        style={"weight": 1.2, "opacity": 0.9, "fillOpacity": 0.03},
+        style_by=("kind", {k: {"color": c, "fillColor": c} for k, c in colours.items()}, {"color": "#7f7f7f"}),
+        popup=[("name", t("coverage.f.station")), ("kind", f("kind")), ("minutes", t("coverage.f.minutes")),
+               ("method", t("coverage.f.method"))],
+        pane=("gridmap-coverage-areas", 410), show=True,
+    ).add_to(m)
+    RemoteGeoJson(
+        _url("/coverage/gaps", base), t("coverage.gaps"), style=GAP_STYLE,
+        popup=[("rank", t("coverage.f.rank")), ("households", f("households")),
+               ("dwellings", t("coverage.f.dwellings")), ("nearest_station_name", t("coverage.f.nearest")),
+               ("nearest_time_min", t("coverage.f.nearest_min")), ("method", t("coverage.f.method"))],
+        tooltip="households", pane=("gridmap-coverage-gaps", 420),
+    ).add_to(m)
+    RemoteGeoJson(
+        _url("/coverage/dwellings", base, limit=DWELLING_LIMIT), t("coverage.dwellings"),
+        style={"stroke": False, "fillOpacity": 0.8},
+        style_by=("covered", {"yes": {"fillColor": COVERED}, "no": {"fillColor": UNCOVERED}}, {}),
+        point={"radius": 2.5},
+        popup=[("source_id", f("code")), ("households", f("households")), ("time_s", t("coverage.f.time_s")),
+               ("grid_code", i18n.t("layer.grids", lang)), ("method", t("coverage.f.method"))],
+        pane=("gridmap-coverage-dwellings", 430),
+    ).add_to(m)
+    for kind in present:
+        RemoteGeoJson(
+            f"/collections/stations/items?{urlencode({'kind': kind, 'limit': 10_000})}",
+            f"{i18n.kind_label(kind, lang)} ({counts[kind]})",
+            style={"color": "#ffffff", "weight": 1.5, "fillColor": colours[kind], "fillOpacity": 0.95},
+            point={"radius": KIND_RADIUS.get(kind, 6)},
+            popup=[("name", f("name")), ("kind", f("kind")), ("address", f("address"))],
+            tooltip="name", pane=("gridmap-coverage-stations", 440),
+        ).add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    add_title(m, t("coverage.title", minutes=mins))
+    legend = [(colours[k], i18n.kind_label(k, lang)) for k in present]
+    legend += [(COVERED, t("coverage.covered", minutes=mins)), (UNCOVERED, t("coverage.uncovered", minutes=mins)),
+               (GAP_STYLE["fillColor"], t("coverage.gaps"))]
+    legend += [(c, t(f"coverage.band.{b}")) for b, c in BAND_COLOURS.items()]
+    add_legend(m, i18n.t("map.legend", lang), legend)
+    return m
