@@ -112,6 +112,7 @@ def coverage(
     with user_errors():
         engine = migrated_engine()
         svc = CoverageService.from_settings(engine, settings)
+        svc.warm_polygons = False  # a one-shot command draws no station polygons
         try:
             p = CoverageParams(minutes=m, mode=mode, region=region,
                                kinds=tuple(sorted(k.strip() for k in kinds.split(",") if k.strip())) if kinds else None,

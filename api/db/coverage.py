@@ -40,12 +40,14 @@ from api.jurisdiction import Jurisdiction
 from geo.coverage import LEVELS, assign_to_grids, coverage_table
 from geo.network import MODES, Network, build_network
 from geo.reach import DETOUR_FACTOR, EPS_S, DwellingIndex, Reach, compute_reach, no_street_regions, select_stations
+from geo.service_area import station_polygons
 from geo.snap import Snap, snap_frame
 
 #: Layers a coverage result depends on.
 LAYERS = ("streets", "stations", "dwellings", "grids", "areas")
 MAX_RUNS = 6
 MAX_MINUTES = 120.0
+MAX_CACHED_POLYGONS = 50_000
 FALLBACK_NOTE = (f"straight-line fallback: where an area has no streets, time = straight distance x "
                  f"{DETOUR_FACTOR} (detour factor) / speed")
 
@@ -241,6 +243,10 @@ class Run:
     seconds: float = 0.0
     _lazy: dict = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
+    _polys: dict = field(default_factory=dict)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    warmed: threading.Event = field(default_factory=threading.Event)
+    warm_seconds: float | None = None
 
     def lazy(self, key, make: Callable[[], Any]):
         """A value computed once per run (gaps, planner, polygons...)."""
@@ -263,7 +269,26 @@ class Run:
         return out
 
     def summary(self) -> dict:
-        """The JSON summary stored in ``coverage_runs`` and served by ``GET /coverage``."""
+        """The JSON summary stored in ``coverage_runs`` and served by ``GET /coverage`` (built once)."""
+        return self.lazy("summary", self._summary)
+
+    def station_polygons(self, j: int, breaks_s: tuple[float, ...], rings: bool = False) -> list:
+        """:func:`geo.service_area.station_polygons` of counted station ``j`` (metric CRS), cached per
+        run: drawing one station's reach (a GEOS union of its street buffers) is the slow part of
+        ``/stations/{id}/reach``, so the budget's disks are drawn ahead (:meth:`CoverageService.warm`)."""
+        key = (int(j), tuple(float(b) for b in breaks_s), bool(rings))
+        with self._lock:
+            hit = self._polys.get(key)
+        if hit is not None:
+            return hit
+        polys = station_polygons(self.net, self.reach, int(j), list(key[1]), rings=rings)
+        with self._lock:
+            if len(self._polys) > MAX_CACHED_POLYGONS:
+                self._polys.clear()
+            self._polys[key] = polys
+        return polys
+
+    def _summary(self) -> dict:
         names = self.inputs.names
         levels = {}
         g = self.inputs.grids
@@ -312,8 +337,10 @@ class CoverageService:
     """
 
     def __init__(self, engine: Engine, *, walk_speed_kmh: float = 5.0, bike_speed_kmh: float = 15.0,
-                 max_snap_m: float = 300.0):
+                 max_snap_m: float = 300.0, warm_polygons: bool = True):
         self.engine = engine
+        self.warm_polygons = warm_polygons
+        self._warming: dict[str, Run] = {}
         self.speeds = {"walk": walk_speed_kmh, "bike": bike_speed_kmh, "drive": None}
         self.max_snap_m = max_snap_m
         self._inputs = _Keyed(2)
@@ -427,7 +454,34 @@ class CoverageService:
                 params={**params.as_dict(), "scope": sorted(scope.codes) if scope.codes is not None else None},
                 params_hash=h, data_versions=versions, summary=run.summary()).returning(coverage_runs.c.id)
             ).scalar_one()
+        if self.warm_polygons:
+            self.warm(run)
         return run
+
+    def warm(self, run: Run) -> threading.Thread:
+        """Draw every counted station's budget disk for ``run`` in a background thread, so that
+        ``/stations/{id}/reach`` is served from memory; a newer run of the same parameters cancels
+        the older run's warm-up.  ``run.warmed`` is set (and ``run.warm_seconds``) when done."""
+        old = self._warming.get(run.params_hash)
+        if old is not None and old is not run:
+            old.cancel.set()
+        self._warming[run.params_hash] = run
+
+        def work():
+            import time
+
+            t0 = time.perf_counter()
+            for j in range(len(run.reach.station_ids)):
+                if run.cancel.is_set():
+                    return
+                if run.reach.station_snap.ok[j]:
+                    run.station_polygons(j, (run.params.budget_s,))
+            run.warm_seconds = time.perf_counter() - t0
+            run.warmed.set()
+
+        th = threading.Thread(target=work, name=f"coverage-warm-{run.run_id}", daemon=True)
+        th.start()
+        return th
 
 
 def dwelling_index(run: Run) -> DwellingIndex:

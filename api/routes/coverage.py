@@ -27,7 +27,7 @@ from api.jurisdiction import Jurisdiction
 from geo.errors import Problem
 from geo.gaps import find_gaps, grid_gaps
 from geo.reach import station_dwellings
-from geo.service_area import MAX_BREAKS, service_areas, station_polygons, union_by_area
+from geo.service_area import MAX_BREAKS, service_areas, union_by_area
 from geo.whatif import Planner
 
 router = APIRouter(tags=["coverage"])
@@ -152,7 +152,7 @@ def station_reach(request: Request, station_id: int, minutes: float | None = _MI
     run = svc.run(scope, p)
     j = _station_index(run, station_id)
     net, reach = run.net, run.reach
-    polys = station_polygons(net, reach, j, [b * 60 for b in bks], rings=shape == "ring")
+    polys = run.station_polygons(j, tuple(b * 60 for b in bks), rings=shape == "ring")
     index = dwelling_index(run)
     hh = reach.households
     info = run.inputs.station_info().loc[str(station_id)]

@@ -385,3 +385,21 @@ def test_cli_table_and_outputs(world, db, pg_url, monkeypatch, tmp_path):
     grid_csv = pd.read_csv(csv)
     assert set(grid_csv["code"]) == {"G00", "G01", "G10", "G11"}
     assert (tmp_path / "cov_gaps.csv").exists() and (tmp_path / "cov_dwellings.csv").exists()
+
+
+def test_station_polygons_are_drawn_ahead_and_served_from_memory(client, world):
+    import datetime as dt
+
+    from api.db.coverage import service_for
+    from geo.service_area import station_polygons
+
+    body = client.get("/coverage").json()
+    svc = service_for(client.app.state.engine, client.app.state.settings)
+    run = svc.run(Jurisdiction(), CoverageParams(minutes=8.0, at=dt.date.today()))
+    assert run.run_id == body["run_id"] and run.warmed.wait(60)
+    assert len(run._polys) == int(run.reach.station_snap.ok.sum())
+    j = int(np.flatnonzero(run.reach.station_snap.ok)[0])
+    sid = int(run.reach.station_ids[j])
+    served = shapely.geometry.shape(client.get(f"/stations/{sid}/reach").json()["features"][0]["geometry"])
+    fresh = gpd.GeoSeries([station_polygons(run.net, run.reach, j, (BUDGET,))[0][0]], crs=run.net.crs).to_crs(4326)[0]
+    assert served.symmetric_difference(fresh).area < 1e-12 and served.area > 0
