@@ -141,21 +141,24 @@ class Inputs:
                              "source_id": s["source_id"].to_numpy()}, index=s["id"].astype(str).to_numpy())
 
 
-def load_inputs(conn: Connection, scope: Jurisdiction, region: str | None = None) -> Inputs:
+def load_inputs(conn: Connection, scope: Jurisdiction, region: str | None = None,
+                read: Callable[[str, Jurisdiction], gpd.GeoDataFrame] | None = None) -> Inputs:
     """Read every layer coverage needs for ``scope`` (and ``region``, a county code) from PostGIS.
 
     Grids are the current versions; a grid without ``town_code`` takes its community's parent.
     Streets carry only a county code, so for a scope narrower than a county they are read for the
     counties of the in-scope grids and dwellings: people walk the county's streets (the streets
-    are shared infrastructure; every other layer stays within ``scope``).
+    are shared infrastructure; every other layer stays within ``scope``).  ``read(layer, scope)``
+    replaces the reading of one layer (the service passes a per-layer cache).
     """
-    f = {layer: layer_frame(conn, layer, scope, area=region) for layer in LAYERS if layer != "streets"}
+    read = read or (lambda layer, sc: layer_frame(conn, layer, sc, area=region))
+    f = {layer: read(layer, scope) for layer in LAYERS if layer != "streets"}
     street_scope = scope
     if not scope.everywhere:
         counties = set(f["grids"]["region_code"]) | set(f["dwellings"]["region_code"])
         street_scope = Jurisdiction(frozenset(str(c) for c in counties))
-    f["streets"] = layer_frame(conn, "streets", street_scope, area=region)
-    areas, grids = f["areas"], f["grids"]
+    f["streets"] = read("streets", street_scope)
+    areas, grids = f["areas"], f["grids"].copy()
     parent = dict(zip(areas["code"], areas["parent_code"]))
     if len(grids):
         town = grids["town_code"].astype(object)
@@ -344,7 +347,8 @@ class CoverageService:
         self.speeds = {"walk": walk_speed_kmh, "bike": bike_speed_kmh, "drive": None}
         self.max_snap_m = max_snap_m
         self._inputs = _Keyed(2)
-        self._nets = _Keyed(4)
+        self._layers = _Keyed(2 * len(LAYERS))
+        self._nets = _Keyed(8)
         self._snaps = _Keyed(4)
         self._runs = _Keyed(MAX_RUNS)
         self.stats = {"runs_computed": 0, "networks_built": 0, "snaps": 0, "summaries_from_db": 0}
@@ -356,23 +360,32 @@ class CoverageService:
 
     # -- cached pieces ------------------------------------------------------------------
     def inputs(self, conn: Connection, scope: Jurisdiction, region: str | None, versions: dict) -> Inputs:
+        """The layers, each read again only when its own version moved (a station write does not
+        re-read 700,000 streets)."""
+        def read(layer: str, sc: Jurisdiction) -> gpd.GeoDataFrame:
+            return self._layers.get((sc.codes, region, layer, versions[layer]),
+                                    lambda: layer_frame(conn, layer, sc, area=region))
+
         key = (scope.codes, region, tuple(sorted(versions.items())))
-        return self._inputs.get(key, lambda: load_inputs(conn, scope, region))
+        return self._inputs.get(key, lambda: load_inputs(conn, scope, region, read))
 
     def network(self, inputs: Inputs, scope: Jurisdiction, region: str | None, mode: str,
                 versions: dict) -> tuple[Network, gpd.GeoDataFrame]:
-        """The street graph for ``mode`` and the community areas (or grids) without streets."""
-        key = (scope.codes, region, mode, self.speeds[mode], versions["streets"], versions["areas"],
-               versions["grids"])
+        """The street graph for ``mode`` (rebuilt only when streets change) and the community
+        areas (or grids) without streets, where the straight-line fallback applies."""
+        key = (scope.codes, region, mode, self.speeds[mode], versions["streets"])
 
         def make():
             self.stats["networks_built"] += 1
-            net = build_network(inputs.streets, mode, speed_kmh=self.speeds[mode])
-            comm = inputs.areas[inputs.areas["level"] == "community"]
-            regions = comm if len(comm) else inputs.grids
-            return net, no_street_regions(regions, net)
+            return build_network(inputs.streets, mode, speed_kmh=self.speeds[mode])
 
-        return self._nets.get(key, make)
+        net = self._nets.get(key, make)
+
+        def bare():
+            comm = inputs.areas[inputs.areas["level"] == "community"]
+            return no_street_regions(comm if len(comm) else inputs.grids, net)
+
+        return net, self._nets.get((*key, versions["areas"], versions["grids"]), bare)
 
     def dwelling_snap(self, net: Network, inputs: Inputs, versions: dict) -> Snap:
         def make():

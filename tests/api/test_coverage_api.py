@@ -230,6 +230,7 @@ def test_network_and_snap_reused_when_only_stations_change(db, world):
         conn.execute(text("UPDATE stations SET closed_on = '2000-01-01' WHERE source_id = 'st0'"))
     b = svc.run(Jurisdiction(), p)
     assert b is not a and svc.stats == {**svc.stats, "runs_computed": 2, "networks_built": 1, "snaps": 1}
+    assert b.inputs.streets is a.inputs.streets and b.inputs.stations is not a.inputs.stations  # only stations re-read
     assert len(b.reach.station_ids) == len(a.reach.station_ids)  # at=None: closed stations still count
     c = svc.run(Jurisdiction(), CoverageParams(at=pd.Timestamp("2020-01-01").date()))
     assert len(c.reach.station_ids) == len(a.reach.station_ids) - 1
