@@ -1,12 +1,22 @@
-"""A deterministic, fictional sample district (示例镇) that scales to a county-level city.
+"""A deterministic, fictional sample district (示例) that scales to a county-level city.
 
-Structure follows ``shared/domain.md``: about 1,500 households per community, communities cut into
-grids of about 300 households by weighted bisection (grids tile their community and never cross
-it), 1 service centre + 3 grid stations + 10 neighbourhood points per community, a jittered street
-lattice (45 m spacing) with missing links, dead ends and a river crossed by a few bridges, and about
-0.19 incidents per household per year.  It sits near Jiangyin (120.2E, 31.8N) but is invented.
+:func:`make_district` builds the six stored layers around Jiangyin (centred on 120.35E, 31.875N)
+from a seeded generator; the same arguments always give identical frames.  Structure follows
+``shared/domain.md``:
 
-Everything is EPSG:4326 with the columns of :data:`geo.layers.LAYERS`.
+* ~1,500 households per community (12,000 -> 8 communities; 500,000 -> 333), ~20 communities per
+  town (1 town for the default; 17 at 500,000).  Towns are Voronoi cells of the district, communities
+  Voronoi cells of their town (urban 社区 near the town centre, villages 村 around them), all convex;
+  codes: town = region + 3 digits, community = town + 3 digits (:mod:`geo.sample_layout`).
+* A street lattice with a road hierarchy, missing links, dead ends and a meandering river crossed
+  only by primary and secondary roads, one row per edge between junctions (:mod:`geo.sample_streets`).
+* Apartment blocks (12-120 households) in urban communities, houses (1-3) in village hamlets,
+  12-32 m off a street; grids of ~300 households by weighted bisection, nested in their community
+  (:mod:`geo.sample_dwellings`); 1 + 3 + 10 stations per community, none on the fringes
+  (:mod:`geo.sample_stations`); incidents at the Jiangyin rate (:mod:`geo.sample_incidents`).
+
+Everything is built in metres in the CGCS2000 Gauss-Kruger zone of the centre (EPSG:4549) and
+returned in EPSG:4326 with exactly the columns of :data:`geo.layers.LAYERS` plus ``geometry``.
 """
 
 from __future__ import annotations
@@ -15,91 +25,77 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from pyproj import Transformer
 
-from geo.layers import INCIDENT_CATEGORIES
+from geo.crs import WGS84, metric_crs
+from geo.errors import InvalidInput, Problem
+from geo.layers import LAYERS
+from geo.sample_dwellings import make_dwellings, make_grids, make_hamlets, context_fn
+from geo.sample_incidents import END, count_for, make_incidents
+from geo.sample_layout import make_layout
+from geo.sample_names import numbered, pad, person_names, phones, place_names
+from geo.sample_stations import KINDS, pick_stations, station_points
+from geo.sample_streets import make_lattice, make_streets
 
-LON0, LAT0 = 120.20, 31.80
-DEG_LON, DEG_LAT = 1 / 94_700, 1 / 110_900  # degrees per metre near 31.8N
-COMMUNITY_M = 1_600.0  # side of a community, metres (stations sit in its middle: fringes stay gaps)
+LON0, LAT0 = 120.35, 31.875
 HOUSEHOLDS_PER_COMMUNITY = 1_500
-STREET_M = 45.0
-END = pd.Timestamp("2026-10-31T23:59:59", tz="Asia/Shanghai")
-CATEGORY_WEIGHTS = {"environment": 0.22, "dispute": 0.14, "safety_hazard": 0.13, "property": 0.12,
-                    "parking": 0.12, "street_light": 0.08, "illegal_construction": 0.07,
-                    "elderly_care": 0.06, "other": 0.06}
-SURNAMES = np.array(list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"))
-GIVEN = np.array(["伟", "芳", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "霞"])
+COMMUNITIES_PER_TOWN = 20
+STATION_LABEL = {"service_centre": "党群服务中心", "grid_station": "网格党建先锋站", "neighbourhood_point": "邻里服务点"}
 
 
-def _lonlat(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return LON0 + x * DEG_LON, LAT0 + y * DEG_LAT
+def _check(households, incident_years, incidents, region_code) -> None:
+    problems = []
+    if not isinstance(households, (int, np.integer)) or households < 300:
+        problems.append(Problem("must be a whole number of at least 300", field="households"))
+    if not (incident_years > 0):
+        problems.append(Problem("must be positive", field="incident_years"))
+    if incidents is not None and incidents < 0:
+        problems.append(Problem("must not be negative", field="incidents"))
+    if not (isinstance(region_code, str) and len(region_code) == 6 and region_code.isdigit()):
+        problems.append(Problem("must be a 6-digit administrative code", field="region_code"))
+    if problems:
+        raise InvalidInput("cannot generate the sample district", problems)
 
 
-def _box(x0, y0, x1, y1):
-    a, b = _lonlat(np.asarray(x0), np.asarray(y0))
-    c, d = _lonlat(np.asarray(x1), np.asarray(y1))
-    return shapely.multipolygons(shapely.box(a, b, c, d).reshape(-1, 1))
+def _to_lonlat(geoms: np.ndarray) -> np.ndarray:
+    """Local metres (origin at the district centre) -> EPSG:4326 lon/lat, vectorised."""
+    crs = metric_crs(LON0, LAT0)
+    x0, y0 = Transformer.from_crs(WGS84, crs, always_xy=True).transform(LON0, LAT0)
+    back = Transformer.from_crs(crs, WGS84, always_xy=True)
+
+    def f(c):
+        lon, lat = back.transform(c[:, 0] + x0, c[:, 1] + y0)
+        return np.column_stack([lon, lat])
+
+    return shapely.transform(np.asarray(geoms, dtype=object), f)
 
 
-def _names(rng: np.random.Generator, n: int) -> np.ndarray:
-    return np.char.add(rng.choice(SURNAMES, n), rng.choice(GIVEN, n))
+def _multi(geoms: np.ndarray) -> np.ndarray:
+    """Polygonal parts of each geometry as one MultiPolygon per input."""
+    parts, index = shapely.get_parts(geoms, return_index=True)
+    poly = shapely.get_type_id(parts) == 3
+    out = shapely.multipolygons(parts[poly], indices=index[poly])
+    bad = ~shapely.is_valid(out)
+    if bad.any():
+        out[bad] = _multi(shapely.make_valid(out[bad]))
+    return out
 
 
-def _streets(rng, width_m, height_m, region):
-    nx, ny = int(width_m // STREET_M) + 1, int(height_m // STREET_M) + 1
-    gx, gy = np.meshgrid(np.arange(nx) * STREET_M, np.arange(ny) * STREET_M)
-    jitter = rng.uniform(-8, 8, size=(2, ny, nx))
-    inner = np.zeros((ny, nx), bool)
-    inner[1:-1, 1:-1] = True
-    X, Y = gx + np.where(inner, jitter[0], 0), gy + np.where(inner, jitter[1], 0)
-    idx = np.arange(nx * ny).reshape(ny, nx)
-    a = np.concatenate([idx[:, :-1].ravel(), idx[:-1, :].ravel()])
-    b = np.concatenate([idx[:, 1:].ravel(), idx[1:, :].ravel()])
-    horiz = np.concatenate([np.ones(ny * (nx - 1), bool), np.zeros((ny - 1) * nx, bool)])
-    row = np.concatenate([np.repeat(np.arange(ny), nx - 1), np.repeat(np.arange(ny - 1), nx)])
-    col = np.concatenate([np.tile(np.arange(nx - 1), ny), np.tile(np.arange(nx), ny - 1)])
-    keep = rng.random(len(a)) > 0.12  # missing links and dead ends
-    river = nx // 2 + 3  # horizontal edges crossing between columns river-1 and river: bridges only
-    crossing = horiz & (col == river - 1)
-    keep &= ~crossing | (row % 11 == 5)
-    main = np.where(horiz, row, col) % 8 == 0
-    keep |= main & ~crossing
-    a, b, horiz, row, col, main = a[keep], b[keep], horiz[keep], row[keep], col[keep], main[keep]
-    xs, ys = X.ravel(), Y.ravel()
-    lon, lat = _lonlat(xs, ys)
-    coords = np.stack([np.column_stack([lon[a], lat[a]]), np.column_stack([lon[b], lat[b]])], axis=1)
-    cls = np.where(main, np.where(np.where(horiz, row, col) % 24 == 0, "primary", "secondary"),
-                   np.where(rng.random(len(a)) < 0.08, "footway", "residential"))
-    drive = cls != "footway"
-    oneway = np.where(drive & (cls == "residential") & (rng.random(len(a)) < 0.05), 1, 0)
-    speed = pd.Series(cls).map({"primary": 50.0, "secondary": 40.0, "residential": 25.0}).to_numpy()
-    n = len(a)
-    return gpd.GeoDataFrame({
-        "region_code": region, "source_id": np.char.add("street-", np.arange(n).astype(str)),
-        "name": None, "road_class": cls, "walk": True, "bike": cls != "footway", "drive": drive,
-        "oneway": oneway, "speed_kmh": speed,
-    }, geometry=shapely.linestrings(coords), crs=4326), (xs[a], ys[a], xs[b], ys[b])
+def _frame(layer: str, data: dict, geometry, n: int) -> gpd.GeoDataFrame:
+    cols = {}
+    for c in LAYERS[layer].columns:
+        v = data.get(c.name)
+        cols[c.name] = np.full(n, None, dtype=object) if v is None else v
+    return gpd.GeoDataFrame(pd.DataFrame(cols), geometry=gpd.GeoSeries(_to_lonlat(geometry), crs=WGS84))
 
 
-def _bisect(x, y, w, box, k, out):
-    """Split points (weights w) inside box into k groups of equal weight; append (box, mask idx)."""
-    if k <= 1 or len(x) < 2:
-        out.append((box, None))
-        return
-    x0, y0, x1, y1 = box
-    horizontal = (x1 - x0) >= (y1 - y0)
-    v = x if horizontal else y
-    order = np.argsort(v, kind="stable")
-    k1 = k // 2
-    cum = np.cumsum(w[order])
-    i = int(np.searchsorted(cum, cum[-1] * k1 / k))
-    i = min(max(i, 0), len(order) - 2)
-    cut = (v[order[i]] + v[order[i + 1]]) / 2
-    left = v <= cut
-    b1 = (x0, y0, cut, y1) if horizontal else (x0, y0, x1, cut)
-    b2 = (cut, y0, x1, y1) if horizontal else (x0, cut, x1, y1)
-    _bisect(x[left], y[left], w[left], b1, k1, out)
-    _bisect(x[~left], y[~left], w[~left], b2, k - k1, out)
+def _shares(rng, n: int, total: int) -> np.ndarray:
+    """``n`` integers near ``total / n`` (+-20%) summing exactly to ``total``."""
+    w = rng.uniform(0.8, 1.2, n)
+    s = w / w.sum() * total
+    out = np.floor(s).astype(int)
+    out[np.argsort(-(s - out), kind="stable")[: total - out.sum()]] += 1
+    return out
 
 
 def make_district(households: int = 12_000, seed: int = 0, incident_years: float = 1.0,
@@ -109,193 +105,132 @@ def make_district(households: int = 12_000, seed: int = 0, incident_years: float
     Parameters
     ----------
     households : int
-        Total households (12,000: one town of 8 communities and ~40 grids; 500,000: a county-level
-        city of ~333 communities, ~1,700 grids, >150,000 street nodes, >4,600 stations).
+        Total households, exactly (12,000: one town of 8 communities and 40 grids; 500,000: a
+        county-level city of 17 towns, 333 communities, ~1,670 grids, >4,600 stations).
     seed : int
         Random seed; the same arguments give identical frames.
     incident_years : float
-        Years of incidents ending 2026-10-31, at 0.19 per household per year.
+        Years of incidents ending 2026-10-31 (local time), at 95,399 per 500,000 households a year.
     incidents : int, optional
-        Exact number of incidents instead.
+        Exactly this many incidents instead (over ``incident_years`` years).
     region_code : str
-        6-digit county code.
+        6-digit county code; town codes add 3 digits, community codes 3 more.
 
     Returns
     -------
-    dict of str to GeoDataFrame
-        ``areas``, ``grids``, ``dwellings``, ``stations``, ``streets``, ``incidents`` in EPSG:4326.
+    dict of str to geopandas.GeoDataFrame
+        ``areas``, ``grids``, ``dwellings``, ``stations``, ``streets``, ``incidents``, EPSG:4326,
+        columns of :data:`geo.layers.LAYERS` plus ``geometry``.
+
+    Raises
+    ------
+    geo.errors.InvalidInput
+        For fewer than 300 households, a non-positive period or a malformed region code.
     """
-    rng = np.random.default_rng(seed)
+    _check(households, incident_years, incidents, region_code)
+    households = int(households)
+
+    def rng(stage: int) -> np.random.Generator:
+        return np.random.default_rng([int(seed), stage])
+
     n_comm = max(1, round(households / HOUSEHOLDS_PER_COMMUNITY))
-    cols = int(np.ceil(np.sqrt(n_comm)))
-    rows = int(np.ceil(n_comm / cols))
-    per_town = 24
-    ci = np.arange(n_comm)
-    cx, cy = ci % cols, ci // cols
-    town = cx // max(1, int(np.ceil(per_town / rows)))
-    n_town = int(town.max()) + 1
-    town_codes = np.array([f"{region_code}{t + 1:03d}" for t in range(n_town)])
-    comm_codes = np.array([f"{town_codes[town[c]]}{c + 1:03d}" for c in ci])
-    urban = (cx + cy) % 3 != 2
+    n_town = max(1, round(n_comm / COMMUNITIES_PER_TOWN))
+    layout = make_layout(rng(1), households, n_comm, n_town)
+    targets = _shares(rng(2), n_comm, households)
+    hamlets = make_hamlets(rng(3), layout, targets)
+    lattice = make_lattice(rng(4), layout)
+    streets = make_streets(rng(5), lattice, layout, context_fn(layout, hamlets))
+    dw = make_dwellings(rng(6), layout, targets, hamlets, streets, lattice)
+    grid_geom, grid_comm, grid_of = make_grids(layout, dw)
+    picks = pick_stations(rng(7), dw, grid_of, grid_comm, n_comm)
+    n_inc = count_for(households, incident_years) if incidents is None else int(incidents)
 
-    streets, (sx0, sy0, sx1, sy1) = _streets(rng, cols * COMMUNITY_M, rows * COMMUNITY_M, region_code)
+    names = rng(8)
+    town_code = numbered(region_code, n_town, 3)
+    within = pd.Series(layout.community_town).groupby(layout.community_town).cumcount().to_numpy() + 1
+    comm_code = np.char.add(town_code[layout.community_town], pad(within, 3))
+    places = place_names(names, n_town + n_comm)
+    town_name = np.char.add(np.char.add("示例", places[:n_town]),
+                            np.where((np.arange(n_town) == 0) & (n_town > 1), "街道", "镇"))
+    comm_name = np.char.add(places[n_town:], np.where(layout.urban, "社区", "村"))
+    inc = make_incidents(rng(9), n_inc, incident_years, dw, layout.outline, comm_name)
+    R = region_code
 
-    # Dwellings: along random streets, 12-40 m off the kerb; apartments in urban communities.
-    est = int(households / 1.5) + 2000
-    e = rng.integers(0, len(sx0), est)
-    t = rng.uniform(0.15, 0.85, est)
-    dx, dy = sx1[e] - sx0[e], sy1[e] - sy0[e]
-    ln = np.hypot(dx, dy)
-    off = rng.uniform(12, 40, est) * rng.choice([-1, 1], est)
-    px = np.clip(sx0[e] + t * dx - dy / ln * off, 1, cols * COMMUNITY_M - 1)
-    py = np.clip(sy0[e] + t * dy + dx / ln * off, 1, rows * COMMUNITY_M - 1)
-    comm = (px // COMMUNITY_M).astype(int) + cols * (py // COMMUNITY_M).astype(int)
-    ok = comm < n_comm
-    px, py, comm = px[ok], py[ok], comm[ok]
-    hh = np.where(urban[comm], rng.integers(2, 13, len(px)) * 6, rng.integers(1, 4, len(px)))
-    # Cap every community at its share so communities hold ~1,500 households each.
-    share = np.full(n_comm, households // n_comm)
-    share[: households % n_comm] += 1
-    order = np.lexsort((np.arange(len(px)), comm))
-    cum = np.cumsum(hh[order])
-    start = np.searchsorted(comm[order], np.arange(n_comm))
-    base = np.concatenate([[0], cum])[start]
-    within = cum - base[comm[order]]
-    keep_o = within <= share[comm[order]]
-    sel = np.sort(order[keep_o])
-    px, py, comm, hh = px[sel], py[sel], comm[sel], hh[sel]
-    nd = len(px)
-    levels = np.where(hh >= 12, np.maximum(3, hh // 6), rng.integers(1, 4, nd))
+    areas = _frame("areas", {
+        "region_code": R, "code": np.concatenate([town_code, comm_code]),
+        "name": np.concatenate([town_name, comm_name]),
+        "level": np.array(["town"] * n_town + ["community"] * n_comm),
+        "parent_code": np.concatenate([np.full(n_town, None, dtype=object), town_code[layout.community_town]]),
+    }, _multi(np.concatenate([layout.towns, layout.communities])), n_town + n_comm)
 
-    # Grids: weighted bisection of each community's dwellings into ~300-household cells.
-    grid_geoms, grid_codes, grid_comm = [], [], []
-    grid_of = np.empty(nd, dtype=object)
-    for c in range(n_comm):
-        m = np.flatnonzero(comm == c)
-        k = max(1, int(round(hh[m].sum() / 300)))
-        x0, y0 = (c % cols) * COMMUNITY_M, (c // cols) * COMMUNITY_M
-        cells: list = []
-        _bisect(px[m], py[m], hh[m], (x0, y0, x0 + COMMUNITY_M, y0 + COMMUNITY_M), k, cells)
-        for g, (bx, _) in enumerate(cells):
-            code = f"{comm_codes[c]}-{g + 1:02d}"
-            inside = (px[m] >= bx[0]) & (px[m] <= bx[2]) & (py[m] >= bx[1]) & (py[m] <= bx[3])
-            free = m[inside]
-            free = free[grid_of[free] == None]  # noqa: E711 (object array)
-            grid_of[free] = code
-            grid_geoms.append(bx)
-            grid_codes.append(code)
-            grid_comm.append(c)
-    gb = np.array(grid_geoms)
-    ng = len(gb)
-    gcomm = np.array(grid_comm)
-    grids = gpd.GeoDataFrame({
-        "region_code": region_code, "code": grid_codes, "name": [f"第{int(c[-2:])}网格" for c in grid_codes],
-        "community_code": comm_codes[gcomm], "town_code": town_codes[town[gcomm]],
-        "chief": _names(rng, ng), "worker": _names(rng, ng),
-        "phone": [f"1{rng.integers(30, 90)}{rng.integers(0, 10**8):08d}" for _ in range(ng)],
-        "valid_from": pd.Timestamp("2024-01-01", tz="Asia/Shanghai"), "valid_to": pd.NaT,
-    }, geometry=_box(gb[:, 0], gb[:, 1], gb[:, 2], gb[:, 3]), crs=4326)
+    ng = len(grid_comm)
+    g_no = pd.Series(grid_comm).groupby(grid_comm).cumcount().to_numpy() + 1
+    g_code = np.char.add(np.char.add(comm_code[grid_comm], "-"), pad(g_no, 2))
+    valid_from = pd.Timestamp(f"{(END - pd.Timedelta(days=round(incident_years * 365))).year}-01-01",
+                              tz="Asia/Shanghai").tz_convert("UTC")
+    grids = _frame("grids", {
+        "region_code": R, "code": g_code, "name": np.char.add(comm_name[grid_comm], np.char.add(np.char.add("第", g_no.astype(str)), "网格")),
+        "community_code": comm_code[grid_comm], "town_code": town_code[layout.community_town[grid_comm]],
+        "chief": person_names(names, ng), "worker": person_names(names, ng), "phone": phones(names, ng),
+        "valid_from": pd.Series(valid_from, index=range(ng)),
+        "valid_to": pd.Series(pd.NaT, index=range(ng), dtype="datetime64[ns, UTC]"),
+    }, _multi(grid_geom), ng)
 
-    lon, lat = _lonlat(px, py)
-    dwellings = gpd.GeoDataFrame({
-        "region_code": region_code, "source_id": np.char.add("bldg-", np.arange(nd).astype(str)),
-        "households": hh, "name": None, "address": None,
-        "population": np.round(hh * rng.uniform(2.2, 3.0, nd)).astype(int), "levels": levels,
-        "building_type": np.where(hh >= 12, "apartments", "house"),
-        "community_code": comm_codes[comm], "grid_code": grid_of,
-    }, geometry=shapely.points(lon, lat), crs=4326)
+    nd = len(dw["x"])
+    dc = dw["community"]
+    apt = dw["type"] == "apartments"
+    k = pd.DataFrame({"c": dc, "g": dw["group"]}).groupby(["c", "g"]).cumcount().to_numpy() + 1
+    where = np.char.add(town_name[layout.community_town[dc]], comm_name[dc])
+    k_s = k.astype(str)
+    dwellings = _frame("dwellings", {
+        "region_code": R, "source_id": numbered("DW", nd, 7), "households": dw["households"].astype(np.int64),
+        "name": np.where(apt, np.char.add(np.char.add(comm_name[dc], k_s), "幢"), None),
+        "address": np.where(apt, np.char.add(np.char.add(where, k_s), "幢"),
+                            np.char.add(np.char.add(np.char.add(where, dw["group"].astype(str)), "组"),
+                                        np.char.add(k_s, "号"))).astype(object),
+        "population": (2 * dw["households"] + names.binomial(dw["households"], 0.6)).astype(np.int64),
+        "levels": dw["levels"].astype(np.int64), "building_type": dw["type"].astype(object),
+        "community_code": comm_code[dc], "grid_code": g_code[grid_of],
+    }, shapely.points(dw["x"], dw["y"]), nd)
 
-    # Stations: 1 + 3 + 10 per community at dwellings in the community's inner part (fringes stay gaps).
-    st_rows = []
-    kinds = ["service_centre"] + ["grid_station"] * 3 + ["neighbourhood_point"] * 10
-    labels = {"service_centre": "党群服务中心", "grid_station": "网格先锋站", "neighbourhood_point": "邻里服务点"}
-    for c in range(n_comm):
-        m = np.flatnonzero(comm == c)
-        x0, y0 = (c % cols) * COMMUNITY_M, (c // cols) * COMMUNITY_M
-        half = COMMUNITY_M / 2
-        inner = m[(np.abs(px[m] - x0 - half) < 0.3 * COMMUNITY_M) & (np.abs(py[m] - y0 - half) < 0.3 * COMMUNITY_M)]
-        pool = inner if len(inner) >= 14 else m
-        centre = pool[np.argmin(np.hypot(px[pool] - x0 - half, py[pool] - y0 - half))]
-        others = rng.choice(pool[pool != centre], size=min(13, len(pool) - 1), replace=False)
-        for j, d in enumerate(np.concatenate([[centre], others])):
-            st_rows.append((c, kinds[j], px[d] + 6, py[d] + 6, j))
-    sc, sk, sxx, syy, sj = map(np.array, zip(*st_rows))
-    ns = len(sc)
-    slon, slat = _lonlat(sxx, syy)
-    stations = gpd.GeoDataFrame({
-        "region_code": region_code, "source_id": np.char.add("station-", np.arange(ns).astype(str)),
-        "name": [f"社区{c + 1}{labels[k]}{'' if k == 'service_centre' else j}" for c, k, j in zip(sc, sk, sj)],
-        "kind": sk, "community_code": comm_codes[sc],
-        "capacity": np.where(sk == "service_centre", 200, np.where(sk == "grid_station", 40, None)),
-        "opening_hours": np.where(sk == "neighbourhood_point", "Mo-Fr 09:00-17:00", "Mo-Su 08:30-17:30"),
-        "opened_on": pd.Timestamp("2023-06-01").date(), "closed_on": None, "address": None,
-    }, geometry=shapely.points(slon, slat), crs=4326)
+    ns = len(picks)
+    kind = np.tile(np.array(KINDS), n_comm)
+    sc = np.repeat(np.arange(n_comm), len(KINDS))
+    nth = np.tile(np.array([0, 1, 2, 3] + list(range(1, 11))), n_comm).astype(str)
+    label = np.array([STATION_LABEL[x] for x in kind])
+    s_rng = rng(10)
+    cap = np.select([kind == "service_centre", kind == "grid_station"],
+                    [s_rng.integers(80, 301, ns), s_rng.integers(20, 61, ns)], s_rng.integers(8, 21, ns))
+    cap = pd.array(np.where((kind == "neighbourhood_point") & (s_rng.random(ns) < 0.6), -1, cap), dtype="Int64")
+    cap[cap == -1] = pd.NA
+    hours = np.select([kind == "service_centre", kind == "grid_station"],
+                      ["Mo-Fr 08:30-17:30; Sa 09:00-12:00", "Mo-Fr 09:00-17:00"], "Mo-Su 09:00-11:30,14:00-17:00")
+    opened = pd.Timestamp("2018-01-01") + pd.to_timedelta(s_rng.integers(0, 7 * 365, ns), unit="D")
+    sx, sy = station_points(dw, picks, streets["coords"])
+    stations = _frame("stations", {
+        "region_code": R, "source_id": numbered("ST", ns, 6),
+        "name": np.char.add(np.char.add(comm_name[sc], np.where(kind == "service_centre", "", np.char.add("第", nth))),
+                            np.where(kind == "service_centre", label, np.char.add("号", label))),
+        "kind": kind.astype(object), "community_code": comm_code[sc], "capacity": cap,
+        "opening_hours": np.where((kind == "neighbourhood_point") & (s_rng.random(ns) < 0.5), None, hours),
+        "opened_on": np.array(opened.date, dtype=object), "address": dwellings["address"].to_numpy()[picks],
+    }, shapely.points(sx, sy), ns)
 
-    # Areas: communities tile their town, towns tile the district.
-    cxs, cys = (ci % cols) * COMMUNITY_M, (ci // cols) * COMMUNITY_M
-    comm_geom = _box(cxs, cys, cxs + COMMUNITY_M, cys + COMMUNITY_M)
-    town_geom = [shapely.multipolygons(shapely.get_parts(shapely.union_all(comm_geom[town == tt])))
-                 for tt in range(n_town)]
-    areas = gpd.GeoDataFrame({
-        "region_code": region_code,
-        "code": np.concatenate([town_codes, comm_codes]),
-        "name": [f"示例{'一二三四五六七八九十'[tt % 10]}{'' if tt < 10 else tt}镇" for tt in range(n_town)]
-        + [f"示例社区{c + 1}" for c in ci],
-        "level": ["town"] * n_town + ["community"] * n_comm,
-        "parent_code": [None] * n_town + list(town_codes[town]),
-    }, geometry=np.concatenate([np.array(town_geom, dtype=object), comm_geom]), crs=4326)
+    n_st = len(streets["u"])
+    street_frame = _frame("streets", {
+        "region_code": R, "source_id": numbered("SR", n_st, 7), "name": streets["name"],
+        "road_class": streets["road_class"].astype(object), "walk": streets["walk"], "bike": streets["bike"],
+        "drive": streets["drive"], "oneway": streets["oneway"].astype(np.int64), "speed_kmh": streets["speed_kmh"],
+    }, shapely.linestrings(streets["coords"]), n_st)
 
-    inc = _incidents(rng, px, py, hh, cols, rows, region_code,
-                     incidents if incidents is not None else int(round(0.19 * households * incident_years)),
-                     incident_years)
+    incidents_frame = _frame("incidents", {
+        "region_code": R, **{c: inc[c] for c in ("external_id", "category", "description", "reporter_kind",
+                                                   "status", "escalation_level", "close_reason")},
+        "reported_at": pd.Series(inc["reported_at"]), "closed_at": pd.Series(inc["closed_at"]),
+    }, shapely.points(inc["x"], inc["y"]), n_inc)
+    for f in (areas, grids, dwellings, stations, street_frame, incidents_frame):
+        for c in f.columns:
+            if f[c].dtype.kind == "U":
+                f[c] = f[c].astype(object)
     return {"areas": areas, "grids": grids, "dwellings": dwellings, "stations": stations,
-            "streets": streets, "incidents": inc}
-
-
-def _incidents(rng, px, py, hh, cols, rows, region, n, years):
-    """Incidents at households (weighted), in hotspots, and ~0.2% just outside every grid."""
-    p = hh / hh.sum()
-    at = rng.choice(len(px), n, p=p)
-    x, y = px[at] + rng.normal(0, 25, n), py[at] + rng.normal(0, 25, n)
-    hot = rng.random(n) < 0.25
-    centres = rng.uniform(0, [cols * COMMUNITY_M, rows * COMMUNITY_M], size=(max(3, cols * rows // 4), 2))
-    h = rng.integers(0, len(centres), n)
-    x = np.where(hot, centres[h, 0] + rng.normal(0, 120, n), x)
-    y = np.where(hot, centres[h, 1] + rng.normal(0, 120, n), y)
-    x = np.clip(x, 1, cols * COMMUNITY_M - 1)
-    y = np.clip(y, 1, rows * COMMUNITY_M - 1)
-    out = rng.random(n) < 0.002
-    x = np.where(out, -rng.uniform(20, 200, n), x)
-    lon, lat = _lonlat(x, y)
-    span_h = years * 365 * 24
-    hours = rng.uniform(0, span_h, n)
-    hour_of_day = rng.choice(24, n, p=_day_profile())
-    reported = (END - pd.to_timedelta(np.floor(hours / 24) * 24 + 24, unit="h")).floor("D")
-    reported = reported + pd.to_timedelta(hour_of_day * 60 + rng.integers(0, 60, n), unit="min")
-    cats = rng.choice(list(CATEGORY_WEIGHTS), n, p=np.array(list(CATEGORY_WEIGHTS.values())))
-    age_d = (END - reported).days.to_numpy()
-    u = rng.random(n)
-    closed = np.where(age_d > 30, u < 0.9891, u < np.clip(age_d / 35, 0.1, 0.95))
-    other = closed & (rng.random(n) < 0.06)
-    open_states = rng.choice(["reported", "dispatched", "accepted", "in_progress"], n, p=[.2, .2, .2, .4])
-    status = np.where(closed, np.where(other, "closed_other", "resolved"), open_states)
-    sla = np.array([INCIDENT_CATEGORIES[c][2] for c in cats], float)
-    dur_h = np.minimum(rng.lognormal(np.log(sla * 0.5), 0.9), age_d * 24.0)
-    closed_at = pd.Series(reported + pd.to_timedelta(np.maximum(dur_h, 0.2), unit="h")).where(closed)
-    level = rng.choice(["grid", "community", "town", "department"], n, p=[.82, .12, .04, .02])
-    year = reported.year.to_numpy()
-    return gpd.GeoDataFrame({
-        "region_code": region,
-        "external_id": [f"INC-{yy}-{i:07d}" for i, yy in enumerate(year)],
-        "category": cats, "reported_at": reported,
-        "description": None,
-        "reporter_kind": rng.choice(["grid_worker", "hotline_12345", "resident", "volunteer", "mobile_sentinel"],
-                                    n, p=[.45, .2, .15, .12, .08]),
-        "status": status, "escalation_level": level, "closed_at": closed_at.to_numpy(),
-        "close_reason": np.where(other, rng.choice(["duplicate", "not_responsible", "no_action_possible"], n), None),
-    }, geometry=shapely.points(lon, lat), crs=4326)
-
-
-def _day_profile() -> np.ndarray:
-    w = np.array([1, .6, .4, .4, .5, 1, 2, 4, 6, 7, 7, 6, 5, 6, 7, 7, 6, 6, 5, 4, 3, 2, 1.5, 1.2])
-    return w / w.sum()
+            "streets": street_frame, "incidents": incidents_frame}
