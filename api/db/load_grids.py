@@ -1,0 +1,192 @@
+"""Loading grids: the community checks and the versioned upsert (grid history), with a replace mode.
+
+A grid's boundary is versioned (``valid_from``/``valid_to``, at most one version of a code valid at
+any instant): :func:`upsert_grids` keeps a grid whose boundary is unchanged in place (attributes
+updated when they differ), closes the current version of a grid whose boundary changed
+(``valid_to`` = the new ``valid_from``, default ``now()``) and inserts the new version.  With
+``replace=True`` the file is taken as the complete set of grids of every community it names:
+the current grids of those communities that are missing from it are closed (``valid_to = now()``),
+in the same transaction.  Grids of communities the file does not name are never touched.
+Dwellings are not re-attributed here (see :func:`api.db.load_attribution.reattribute_dwellings`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, text
+
+from geo.errors import InvalidInput, Problem
+
+__all__ = ["check_grids", "upsert_grids", "GridChanges", "GRID_TOLERANCE_M", "GRID_TOLERANCE_SHARE"]
+
+#: A grid may stick out of its community by this much (metres) along the boundary ...
+GRID_TOLERANCE_M = 1.0
+#: ... plus this share of its own area, before the import is refused.
+GRID_TOLERANCE_SHARE = 0.005
+
+
+def check_grids(conn: Connection, tmp: str) -> list[Problem]:
+    """Every staged grid whose community is unknown, not a community, or that reaches outside it.
+
+    A grid may stick out of its community by :data:`GRID_TOLERANCE_M` metres along the boundary
+    plus :data:`GRID_TOLERANCE_SHARE` of its own area (areas measured on the spheroid, m2).
+    Returns one :class:`~geo.errors.Problem` per fault, by file row; empty when all fit.
+    """
+    rows = conn.execute(text(f"""
+        WITH c AS (
+            SELECT a.region_code, a.code, a.level, a.geom,
+                   ST_Buffer(a.geom::geography, :tol)::geometry AS buf
+            FROM areas a
+            WHERE (a.region_code, a.code) IN (SELECT DISTINCT region_code, community_code FROM {tmp})
+        ),
+        j AS (
+            SELECT t._row, t.code, t.community_code, c.code AS found, c.level, t.geom AS g, c.buf,
+                   c.buf IS NOT NULL AND NOT ST_CoveredBy(t.geom, c.buf) AS sticks_out
+            FROM {tmp} t LEFT JOIN c ON c.region_code = t.region_code AND c.code = t.community_code
+        ),
+        d AS (
+            SELECT j.*, CASE WHEN sticks_out THEN ST_Difference(g, buf) END AS outside FROM j
+        )
+        SELECT _row, code, community_code, found, level,
+               ST_Area(g::geography) AS area_m2,
+               CASE WHEN sticks_out THEN ST_Area(outside::geography) END AS outside_m2,
+               CASE WHEN sticks_out AND NOT ST_IsEmpty(outside) THEN ST_X(ST_PointOnSurface(outside)) END AS x,
+               CASE WHEN sticks_out AND NOT ST_IsEmpty(outside) THEN ST_Y(ST_PointOnSurface(outside)) END AS y,
+               (SELECT string_agg(o.code, ', ' ORDER BY o.code) FROM areas o
+                 WHERE sticks_out AND o.level = 'community' AND o.code <> d.community_code
+                   AND ST_Intersects(o.geom, d.outside)
+                   AND ST_Area(ST_Intersection(o.geom, d.outside)::geography) > :tol) AS others
+        FROM d
+        WHERE found IS NULL OR level <> 'community' OR sticks_out
+        ORDER BY _row
+    """), {"tol": GRID_TOLERANCE_M}).all()
+    problems = []
+    for r in rows:
+        if r.found is None:
+            problems.append(Problem(
+                f"community {r.community_code!r} is not among the stored areas; import the areas first",
+                row=r._row, field="community_code", feature_id=r.code))
+        elif r.level != "community":
+            problems.append(Problem(
+                f"{r.community_code!r} is a {r.level}, not a community", row=r._row, field="community_code",
+                feature_id=r.code))
+        elif r.outside_m2 is not None and r.outside_m2 > GRID_TOLERANCE_SHARE * r.area_m2:
+            across = f"; that part lies in community {r.others}" if r.others else ""
+            problems.append(Problem(
+                f"the grid reaches outside its community {r.community_code!r}: {r.outside_m2:,.0f} m2 of its "
+                f"{r.area_m2:,.0f} m2 ({100 * r.outside_m2 / r.area_m2:.1f}%) lie more than {GRID_TOLERANCE_M:g} m "
+                f"beyond the community boundary, e.g. at lon/lat ({r.x:.6f}, {r.y:.6f}){across}",
+                row=r._row, field="geometry", feature_id=r.code))
+    return problems
+
+
+@dataclass(frozen=True)
+class GridChanges:
+    """What :func:`upsert_grids` did, in grids (codes).
+
+    Attributes
+    ----------
+    added : int
+        Codes with no current version: inserted.
+    new_versions : int
+        Grids whose boundary changed: current version closed, new version inserted.
+    updated : int
+        Same boundary, other attributes changed: updated in place.
+    unchanged : int
+        Stored exactly as given.
+    closed : int
+        Current grids of the file's communities missing from the file, closed (``replace`` only).
+    """
+
+    added: int = 0
+    new_versions: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    closed: int = 0
+
+
+def _close_missing(conn: Connection, tmp: str) -> int:
+    """Close (``valid_to = now()``) the current grids of the staged communities absent from ``tmp``."""
+    missing = f"""
+        FROM grids g
+        WHERE g.valid_to IS NULL
+          AND (g.region_code, g.community_code) IN (SELECT DISTINCT region_code, community_code FROM {tmp})
+          AND NOT EXISTS (SELECT 1 FROM {tmp} t WHERE t.region_code = g.region_code AND t.code = g.code)
+    """
+    future = conn.execute(text(f"SELECT g.code, g.community_code, g.valid_from {missing} "
+                               "AND g.valid_from >= now() ORDER BY g.code")).all()
+    if future:
+        raise InvalidInput("Grids missing from the file cannot be closed now; nothing was imported", [
+            Problem(f"grid {r.code!r} of community {r.community_code!r} is not in the file, so --replace would "
+                    f"close it, but its current version only starts at {r.valid_from.isoformat()}",
+                    field="code", feature_id=r.code) for r in future])
+    return conn.execute(text(f"""
+        UPDATE grids SET valid_to = now()
+        WHERE id IN (SELECT g.id {missing})
+    """)).rowcount
+
+
+def upsert_grids(conn: Connection, tmp: str, cols: list[str], *, replace: bool = False) -> GridChanges:
+    """Write the staged grids of ``tmp`` with history, inside the caller's transaction.
+
+    Parameters
+    ----------
+    conn : sqlalchemy.Connection
+        Inside a transaction; nothing is committed here.
+    tmp : str
+        The staging table (:func:`api.db.load_stage.stage`), already checked by :func:`check_grids`.
+    cols : list of str
+        The grid layer's columns present in ``tmp``.
+    replace : bool
+        Close the current grids of the staged communities that the file does not contain.
+
+    Returns
+    -------
+    GridChanges
+
+    Raises
+    ------
+    geo.errors.InvalidInput
+        A boundary change whose ``valid_from`` is not after the current version's; with
+        ``replace``, a grid to close whose current version starts in the future.  Raised before
+        any grid is written.
+    """
+    attrs = [c for c in cols if c not in ("region_code", "code", "valid_from", "valid_to")]
+    conn.execute(text(f"""
+        ALTER TABLE {tmp} ADD COLUMN cur_id bigint, ADD COLUMN cur_from timestamptz, ADD COLUMN same_geom boolean;
+        UPDATE {tmp} t SET cur_id = g.id, cur_from = g.valid_from, same_geom = ST_Equals(g.geom, t.geom)
+        FROM grids g WHERE g.region_code = t.region_code AND g.code = t.code AND g.valid_to IS NULL;
+    """))
+    bad = conn.execute(text(f"""
+        SELECT _row, code, cur_from, COALESCE(valid_from, now()) AS new_from FROM {tmp}
+        WHERE cur_id IS NOT NULL AND NOT same_geom AND COALESCE(valid_from, now()) <= cur_from ORDER BY _row
+    """)).all()
+    if bad:
+        raise InvalidInput("Grid boundary changes that do not start after the current version", [
+            Problem(f"the boundary changed but its valid_from {r.new_from.isoformat()} is not after the current "
+                    f"version's valid_from {r.cur_from.isoformat()}", row=r._row, field="valid_from", feature_id=r.code)
+            for r in bad])
+    closed = _close_missing(conn, tmp) if replace else 0
+    sets = ", ".join(f"{c} = t.{c}" for c in attrs)
+    old = ", ".join(f"g.{c}" for c in attrs)
+    new = ", ".join(f"t.{c}" for c in attrs)
+    updated = conn.execute(text(f"""
+        UPDATE grids g SET {sets} FROM {tmp} t
+        WHERE g.id = t.cur_id AND t.same_geom AND ({old}) IS DISTINCT FROM ({new})
+    """)).rowcount
+    new_versions = conn.execute(text(f"""
+        UPDATE grids g SET valid_to = COALESCE(t.valid_from, now()) FROM {tmp} t
+        WHERE g.id = t.cur_id AND NOT t.same_geom
+    """)).rowcount
+    ins_cols = ", ".join(["region_code", "code", *attrs, "valid_from", "valid_to", "geom"])
+    ins_vals = ", ".join(["region_code", "code", *attrs,
+                          "COALESCE(valid_from, CASE WHEN cur_id IS NULL THEN '-infinity'::timestamptz ELSE now() END)",
+                          "valid_to", "geom"])
+    inserted = conn.execute(text(f"""
+        INSERT INTO grids ({ins_cols}) SELECT {ins_vals} FROM {tmp} WHERE cur_id IS NULL OR NOT same_geom
+    """)).rowcount
+    total = conn.execute(text(f"SELECT count(*) FROM {tmp}")).scalar_one()
+    added = inserted - new_versions
+    return GridChanges(added=added, new_versions=new_versions, updated=updated,
+                       unchanged=total - inserted - updated, closed=closed)
