@@ -29,6 +29,12 @@ COORDS_HELP = (
     "data traced on a Chinese web map is 100-700 m off unless you say so."
 )
 
+REPLACE_HELP = (
+    "The file holds ALL the grids of every community it names (a redraw): close (valid_to = now) "
+    "the current grids of those communities that are missing from it, in the same transaction. "
+    "Without it no grid is closed except by a boundary change. Dwellings are not re-attributed."
+)
+
 
 def _progress(total: int) -> tuple[Progress, Callable[[int], None]]:
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -37,20 +43,27 @@ def _progress(total: int) -> tuple[Progress, Callable[[int], None]]:
     return bar, lambda n: bar.advance(task, n)
 
 
-def _print_report(layer: str, report) -> None:
-    parts = [f"{report.inserted} inserted", f"{report.updated} updated"]
-    if getattr(report, "unchanged", 0):
-        parts.append(f"{report.unchanged} unchanged")
+def _print_report(layer: str, report, *, replace: bool = False) -> None:
     if layer == "grids":
-        parts.append(f"{report.versions_closed} old version(s) closed")
+        parts = [f"{report.added} added", f"{report.new_versions} changed (new version)",
+                 f"{report.updated} updated in place", f"{report.unchanged} unchanged",
+                 f"{report.closed} closed" + (" (missing from the file)" if replace else "")]
+    else:
+        parts = [f"{report.inserted} inserted", f"{report.updated} updated"]
+        if getattr(report, "unchanged", 0):
+            parts.append(f"{report.unchanged} unchanged")
     console.print(f"[green]{layer}[/]: " + ", ".join(parts))
 
 
 def run_import(layer: str, file: Path, *, file_layer: str | None = None, encoding: str | None = None,
                crs: str | None = None, coords: str = "wgs84", column_map: list[str] | None = None,
                lon: str | None = None, lat: str | None = None, region: str | None = None,
-               fix: bool = False) -> None:
-    """Read, validate and load one file into ``layer`` (the body of ``gridmap import LAYER``)."""
+               fix: bool = False, replace: bool = False) -> None:
+    """Read, validate and load one file into ``layer`` (the body of ``gridmap import LAYER``).
+
+    ``replace`` (grids only): the file holds ALL the grids of every community it names; the
+    current grids of those communities that it lacks are closed (``valid_to = now()``).
+    """
     from api.db.load import load_frame
     from geo.io import parse_column_map, read_layer
     from geo.validate import validate_frame
@@ -84,8 +97,8 @@ def run_import(layer: str, file: Path, *, file_layer: str | None = None, encodin
         engine = migrated_engine()
         bar, advance = _progress(len(clean))
         with bar, engine.begin() as conn:
-            report = load_frame(conn, layer, clean, region_code=region, progress=advance)
-        _print_report(layer, report)
+            report = load_frame(conn, layer, clean, region_code=region, progress=advance, replace=replace)
+        _print_report(layer, report, replace=replace)
 
 
 def _layer_command(layer: str) -> Callable:
@@ -100,9 +113,13 @@ def _layer_command(layer: str) -> Callable:
         lat: str = typer.Option(None, help="Latitude column of a table (auto: lat/latitude/y/纬度)."),
         region: str = typer.Option(None, help="6-digit county code for rows without region_code (default GRIDMAP_REGION_CODE)."),
         fix: bool = typer.Option(False, "--fix", help="Repair invalid polygons with make_valid instead of refusing them."),
+        replace: bool = typer.Option(False, "--replace", help=REPLACE_HELP, hidden=layer != "grids"),
     ) -> None:
+        if replace and layer != "grids":
+            console.print("[red]--replace applies to grids only[/]")
+            raise typer.Exit(2)
         run_import(layer, file, file_layer=layer_, encoding=encoding, crs=crs, coords=coords, column_map=map_,
-                   lon=lon, lat=lat, region=region, fix=fix)
+                   lon=lon, lat=lat, region=region, fix=fix, replace=replace)
 
     command.__doc__ = (f"Import {layer} from FILE (all or nothing; every problem listed; exit 2 on bad input). "
                        f"Coordinates: --coords {'|'.join(SYSTEMS)}, wgs84 by default.")

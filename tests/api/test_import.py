@@ -180,7 +180,7 @@ def test_reimport_is_idempotent(cli, db, tmp_path):
     assert "0 inserted, 0 updated, 40 unchanged" in r.output
     assert counts(db) == before
     r = cli("import", "grids", grids_file(tmp_path), "--layer", "网格")
-    assert "0 inserted, 0 updated, 3 unchanged" in r.output
+    assert "0 added, 0 changed (new version), 0 updated in place, 3 unchanged, 0 closed" in " ".join(r.output.split())
     assert counts(db) == before
     with db.connect() as conn:
         assert conn.execute(text("SELECT max(updated_at) FROM dwellings")).scalar_one() == stamp
@@ -205,7 +205,7 @@ def test_grid_boundary_change_makes_a_new_version(cli, db, tmp_path):
     frame = grids_frame(changed)
     r = cli("import", "grids", grids_file(tmp_path, frame, "g2.gpkg"), "--layer", "网格")
     assert r.exit_code == 0, r.output
-    assert "2 inserted, 0 updated, 1 unchanged, 2 old version(s) closed" in r.output
+    assert "0 added, 2 changed (new version), 0 updated in place, 1 unchanged, 0 closed" in " ".join(r.output.split())
     with db.connect() as conn:
         rows = conn.execute(text("SELECT code, valid_from, valid_to, ST_AsText(geom) FROM grids ORDER BY code, id")).all()
         current = conn.execute(text("SELECT code, ST_AsText(geom) FROM current_grids ORDER BY code")).all()

@@ -62,6 +62,18 @@ def test_reimporting_the_same_files_moves_no_version(cli, db, tmp_path):
     assert grid_rows(db) == grids_before  # no new grid version, nothing touched
 
 
+def test_reimporting_incidents_moves_no_version(cli, db, tmp_path):
+    import_all(cli, {k: v for k, v in files(tmp_path).items() if k in ("areas", "grids")})
+    (tmp_path / "inc.csv").write_text(
+        "external_id,category,reported_at,经度,纬度\n"
+        "12345-1,parking,2025-03-01 09:30,120.01,31.01\n")
+    assert cli("import", "incidents", tmp_path / "inc.csv").exit_code == 0
+    before = versions(db)
+    r = cli("import", "incidents", tmp_path / "inc.csv")
+    assert r.exit_code == 0 and "1 duplicate" in r.output
+    assert versions(db) == before
+
+
 def test_a_changed_row_moves_only_its_layer(cli, db, tmp_path):
     fs = files(tmp_path)
     import_all(cli, fs)

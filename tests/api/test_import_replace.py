@@ -1,0 +1,181 @@
+"""``gridmap import grids FILE --replace`` / ``load_frame(..., replace=True)``: the file is the whole set
+of grids of every community it names; the current grids of those communities missing from it are
+closed in the same transaction, nothing else is (real PostGIS, the CLI through typer's CliRunner)."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import pytest
+import shapely
+from sqlalchemy import text
+
+from api.db.load import load_frame, reattribute_dwellings
+from geo.validate import validate_frame
+from test_import import (  # noqa: F401 (cli: fixture)
+    GRIDS, REGION, cli, counts, dwellings_csv, grids_file, grids_frame, load_base,
+)
+
+#: The redraw of community C1: G1 kept as is, G2 dropped, G4 new (G2's old area); C2 not in the file.
+REDRAW = {"G1": GRIDS["G1"][0], "G4": shapely.box(120.0, 31.05, 120.05, 31.1)}
+
+
+def redraw_frame(geoms=REDRAW, community="C1"):
+    n = len(geoms)
+    return gpd.GeoDataFrame(
+        {"code": list(geoms), "name": [f"网格{k}" for k in geoms], "community_code": [community] * n,
+         "town_code": ["T1"] * n, "chief": ["张三"] * n},
+        geometry=list(geoms.values()), crs=4326)
+
+
+def flat(output: str) -> str:
+    """The CLI's output with rich's line wrapping undone."""
+    return " ".join(output.split())
+
+
+def grid_state(engine) -> dict:
+    """code -> list of (valid_to is None, geometry WKT) per version, by id; plus the current codes."""
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT region_code, code, valid_to, ST_AsText(geom) AS wkt FROM grids "
+                                 "ORDER BY id")).all()
+        current = set(conn.execute(text("SELECT region_code || ':' || code FROM current_grids")).scalars())
+    return {"rows": [tuple(r) for r in rows], "current": current}
+
+
+def versions(engine) -> dict:
+    with engine.connect() as conn:
+        return dict(conn.execute(text("SELECT layer, version FROM data_versions")).all())
+
+
+def other_region_grid(engine) -> None:
+    """A current grid with the same community code C1 in ANOTHER county: replace must not see it."""
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO grids (region_code, code, name, community_code, geom) VALUES "
+            "('320282', 'G2', 'x', 'C1', ST_Multi(ST_GeomFromText(:w, 4326)))"),
+            {"w": GRIDS["G2"][0].wkt})
+
+
+def expected_closed(file_codes: set[str], file_communities: set[str]) -> set[str]:
+    """Brute force from the base layout: current grids of the file's communities not in the file."""
+    return {k for k, (_, comm) in GRIDS.items() if comm in file_communities and k not in file_codes}
+
+
+def test_replace_closes_the_grids_missing_from_their_community(cli, db, tmp_path):
+    load_base(cli, tmp_path)
+    other_region_grid(db)
+    frame = redraw_frame()
+    assert list(frame["code"]) == ["G1", "G4"] and set(frame["community_code"]) == {"C1"}
+    path = grids_file(tmp_path, frame, "redraw.gpkg")
+    r = cli("import", "grids", path, "--layer", "网格", "--replace")
+    assert r.exit_code == 0, r.output
+    closed = expected_closed(set(frame["code"]), set(frame["community_code"]))
+    assert closed == {"G2"}
+    assert (f"1 added, 0 changed (new version), 0 updated in place, 1 unchanged, {len(closed)} closed "
+            "(missing from the file)") in flat(r.output)
+    with db.connect() as conn:
+        rows = conn.execute(text("SELECT code, valid_to, ST_AsText(geom) FROM grids WHERE region_code = :r "
+                                 "ORDER BY code, id"), {"r": REGION}).all()
+        now_ = conn.execute(text("SELECT now()")).scalar_one()
+    by_code = {code: [(vt, wkt) for c, vt, wkt in rows if c == code] for code in {r_[0] for r_ in rows}}
+    assert set(by_code) == {"G1", "G2", "G3", "G4"}
+    assert all(len(v) == 1 for v in by_code.values())  # no new version of anything: G2 closed, not replaced
+    g2_to = by_code["G2"][0][0]
+    assert g2_to is not None and g2_to <= now_
+    assert all(by_code[c][0][0] is None for c in ("G1", "G3", "G4"))
+    assert shapely.from_wkt(by_code["G4"][0][1]).equals(REDRAW["G4"])
+    current = grid_state(db)["current"]
+    assert current == {f"{REGION}:G1", f"{REGION}:G3", f"{REGION}:G4", "320282:G2"}
+
+
+def test_without_replace_nothing_is_closed(cli, db, tmp_path):
+    load_base(cli, tmp_path)
+    path = grids_file(tmp_path, redraw_frame(), "redraw.gpkg")
+    r = cli("import", "grids", path, "--layer", "网格")
+    assert r.exit_code == 0, r.output
+    assert "1 added, 0 changed (new version), 0 updated in place, 1 unchanged, 0 closed" in flat(r.output)
+    assert "missing from the file" not in flat(r.output)
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM grids WHERE valid_to IS NOT NULL")).scalar_one() == 0
+    assert {c.split(":")[1] for c in grid_state(db)["current"]} == {"G1", "G2", "G3", "G4"}
+
+
+def test_replace_with_a_changed_boundary_and_dwellings_kept_until_reattributed(cli, db, tmp_path):
+    load_base(cli, tmp_path)
+    path, _ = dwellings_csv(tmp_path)
+    assert cli("import", "dwellings", path, "--map", "source_id=编号").exit_code == 0
+    with db.connect() as conn:
+        attributed = dict(conn.execute(text("SELECT source_id, grid_code FROM dwellings")).all())
+    before = versions(db)
+    # C1 redrawn as one grid G1 over the whole community (boundary change), G2 dropped
+    whole = {"G1": shapely.box(120.0, 31.0, 120.05, 31.1)}
+    r = cli("import", "grids", grids_file(tmp_path, grids_frame(whole), "one.gpkg"), "--layer", "网格", "--replace")
+    assert r.exit_code == 0, r.output
+    assert "0 added, 1 changed (new version), 0 updated in place, 0 unchanged, 1 closed" in flat(r.output)
+    after = versions(db)
+    assert after["grids"] > before["grids"]
+    assert after["dwellings"] == before["dwellings"]  # the grid import writes no dwelling
+    with db.connect() as conn:
+        assert dict(conn.execute(text("SELECT source_id, grid_code FROM dwellings")).all()) == attributed
+        g1_new_from = conn.execute(text("SELECT valid_from FROM grids WHERE code='G1' AND valid_to IS NULL")
+                                   ).scalar_one()
+        g2_to = conn.execute(text("SELECT valid_to FROM grids WHERE code='G2'")).scalar_one()
+    assert g2_to == g1_new_from  # one instant: the redraw's transaction time
+    # the rules of today: reattribute_dwellings puts every dwelling in the first current grid covering it
+    with db.begin() as conn:
+        n = reattribute_dwellings(conn, REGION)
+        pts = dict(conn.execute(text("SELECT source_id, ST_AsText(geom) FROM dwellings")).all())
+        got = dict(conn.execute(text("SELECT source_id, grid_code FROM dwellings")).all())
+    now_grids = {"G1": whole["G1"], "G3": GRIDS["G3"][0]}
+    expect = {sid: min(k for k, g in now_grids.items() if g.covers(shapely.from_wkt(w))) for sid, w in pts.items()}
+    assert got == expect
+    assert n == sum(attributed[s] != expect[s] for s in pts) > 0
+    assert "G2" not in set(got.values())
+
+
+def test_a_failed_replace_changes_nothing(cli, db, tmp_path):
+    load_base(cli, tmp_path)
+    path, _ = dwellings_csv(tmp_path)
+    assert cli("import", "dwellings", path, "--map", "source_id=编号").exit_code == 0
+    base_counts, base_grids, base_versions = counts(db), grid_state(db), versions(db)
+
+    # 1. a grid of the redraw reaches far into community C2: refused before anything is written
+    bad = dict(REDRAW, G4=shapely.box(120.0, 31.05, 120.08, 31.1))
+    r = cli("import", "grids", grids_file(tmp_path, redraw_frame(bad), "bad.gpkg"), "--layer", "网格", "--replace")
+    assert r.exit_code == 2, r.output
+    assert "outside its community" in flat(r.output)
+    assert counts(db) == base_counts and grid_state(db) == base_grids and versions(db) == base_versions
+
+    # 2. a grid to close whose current version starts tomorrow cannot be closed now
+    with db.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO grids (region_code, code, name, community_code, valid_from, geom) VALUES "
+            "(:r, 'G9', 'later', 'C1', now() + interval '1 day', ST_Multi(ST_GeomFromText(:w, 4326)))"),
+            {"r": REGION, "w": shapely.box(120.0, 31.0, 120.01, 31.01).wkt})
+    base_counts, base_grids, base_versions = counts(db), grid_state(db), versions(db)
+    r = cli("import", "grids", grids_file(tmp_path, redraw_frame(), "redraw.gpkg"), "--layer", "网格", "--replace")
+    assert r.exit_code == 2, r.output
+    assert "G9" in flat(r.output) and "cannot be closed" in flat(r.output)
+    assert counts(db) == base_counts and grid_state(db) == base_grids and versions(db) == base_versions
+
+    # 3. a failure later in the caller's transaction undoes the closing too
+    with db.begin() as conn:
+        conn.execute(text("DELETE FROM grids WHERE code = 'G9'"))
+    base_counts, base_grids, base_versions = counts(db), grid_state(db), versions(db)
+    clean = validate_frame("grids", redraw_frame())
+    with pytest.raises(RuntimeError), db.begin() as conn:
+        report = load_frame(conn, "grids", clean, region_code=REGION, replace=True)
+        assert (report.added, report.unchanged, report.closed, report.inserted) == (1, 1, 1, 1)
+        assert conn.execute(text("SELECT valid_to FROM grids WHERE code='G2'")).scalar_one() is not None
+        raise RuntimeError("a later step of the same transaction failed")
+    assert counts(db) == base_counts and grid_state(db) == base_grids and versions(db) == base_versions
+
+
+def test_replace_is_for_grids_only(cli, db, tmp_path):
+    load_base(cli, tmp_path)
+    path, _ = dwellings_csv(tmp_path)
+    before = counts(db)
+    r = cli("import", "dwellings", path, "--map", "source_id=编号", "--replace")
+    assert r.exit_code == 2 and "grids only" in flat(r.output)
+    assert counts(db) == before
+    with pytest.raises(ValueError), db.begin() as conn:
+        load_frame(conn, "stations", grids_frame(), replace=True)
