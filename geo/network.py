@@ -227,7 +227,8 @@ class Network:
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        for k in ("graph", "graph_t", "node_edges", "segment_index", "_edge_base", "_node_dirs"):
+        for k in ("graph", "graph_t", "node_edges", "segment_index", "_edge_base", "_node_dirs", "_node_tree",
+                  "_max_speed"):
             state.pop(k, None)  # rebuilt on demand; keeps pickles small
         return state
 
