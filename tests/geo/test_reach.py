@@ -150,3 +150,20 @@ def test_station_filters_and_straight_line_fallback():
     r = compute_reach(net, _points([(1100, 0)], "st"), dw, fallback_regions=empty)
     assert r.method.tolist() == ["straight_line", "network"]
     assert r.time_s[0] == pytest.approx(100 * 1.3 / WALK, abs=1e-6)
+
+
+def test_every_name_the_engine_and_api_use_is_importable_from_geo_reach():
+    """geo.reach is split into geo/reach_*.py; callers keep importing from geo.reach (one object each)."""
+    import geo.reach as reach
+    import geo.reach_result as result
+    import geo.reach_search as search
+    import geo.reach_stations as stations
+
+    for mod, names in ((result, ("EPS_S", "DETOUR_FACTOR", "METHODS", "Reach")),
+                       (search, ("_part", "_ranges", "source_arcs", "node_times", "station_node_times",
+                                 "point_times")),
+                       (stations, ("DwellingIndex", "station_dwellings", "station_catchments"))):
+        for name in names:
+            assert getattr(reach, name) is getattr(mod, name), name
+    for name in ("compute_reach", "select_stations", "no_street_regions"):
+        assert callable(getattr(reach, name)), name
