@@ -1,0 +1,151 @@
+"""One computed coverage run (:class:`Run`) and the JSON summary built from it.
+
+A run holds the reach of every dwelling, the per-area tables and, built lazily once per run, the
+summary served by ``GET /coverage`` and stored in ``coverage_runs``, the gaps, the what-if
+planners and each station's service-area polygons (cached, drawn ahead by
+:meth:`api.db.coverage.CoverageService.warm`).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from api.db.coverage_inputs import Inputs
+from api.db.coverage_params import CoverageParams
+from geo.coverage import coverage_table
+from geo.network import Network
+from geo.reach import DETOUR_FACTOR, Reach
+from geo.service_area import station_polygons
+
+MAX_CACHED_POLYGONS = 50_000
+FALLBACK_NOTE = (f"straight-line fallback: where an area has no streets, time = straight distance x "
+                 f"{DETOUR_FACTOR} (detour factor) / speed")
+
+
+def _jsonable(v):
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (np.floating, float)):
+        return None if not math.isfinite(float(v)) else round(float(v), 3)
+    if isinstance(v, (np.bool_,)):
+        return bool(v)
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return [_jsonable(x) for x in v]
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return None
+    return v
+
+
+def records(df: pd.DataFrame) -> list[dict]:
+    """DataFrame rows as JSON-safe dicts (NaN/inf -> None, numpy scalars -> Python)."""
+    cols = [c for c in df.columns if c != "geometry"]
+    return [{c: _jsonable(v) for c, v in zip(cols, row)} for row in df[cols].itertuples(index=False, name=None)]
+
+
+@dataclass
+class Run:
+    """One computed coverage: the reach and the per-area tables, plus lazily built extras.
+
+    ``reach.station_ids`` are the stations' database ids as text.
+    """
+
+    params: CoverageParams
+    versions: dict[str, str]
+    params_hash: str
+    net: Network
+    reach: Reach
+    inputs: Inputs
+    counted: gpd.GeoDataFrame  # the stations that count, in reach order
+    assignment: pd.DataFrame  # grid/community/town code of every dwelling
+    tables: dict[str, pd.DataFrame]
+    totals: dict
+    run_id: int | None = None
+    seconds: float = 0.0
+    _lazy: dict = field(default_factory=dict)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+    _polys: dict = field(default_factory=dict)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    warmed: threading.Event = field(default_factory=threading.Event)
+    warm_seconds: float | None = None
+
+    def lazy(self, key, make: Callable[[], Any]):
+        """A value computed once per run (gaps, planner, polygons...)."""
+        with self._lock:
+            if key not in self._lazy:
+                self._lazy[key] = make()
+            return self._lazy[key]
+
+    @property
+    def straight_line_households(self) -> int:
+        return int(self.reach.households[self.reach.method == "straight_line"].sum())
+
+    def fallback(self) -> dict:
+        """The straight-line label every response carries."""
+        n = self.straight_line_households
+        out = {"used": n > 0, "households": n, "detour_factor": self.reach.detour_factor,
+               "speed_kmh": round(self.reach.fallback_speed_mps * 3.6, 3)}
+        if n:
+            out["note"] = FALLBACK_NOTE
+        return out
+
+    def summary(self) -> dict:
+        """The JSON summary stored in ``coverage_runs`` and served by ``GET /coverage`` (built once)."""
+        return self.lazy("summary", self._summary)
+
+    def station_polygons(self, j: int, breaks_s: tuple[float, ...], rings: bool = False) -> list:
+        """:func:`geo.service_area.station_polygons` of counted station ``j`` (metric CRS), cached per
+        run: drawing one station's reach (a GEOS union of its street buffers) is the slow part of
+        ``/stations/{id}/reach``, so the budget's disks are drawn ahead (:meth:`api.db.coverage.CoverageService.warm`)."""
+        key = (int(j), tuple(float(b) for b in breaks_s), bool(rings))
+        with self._lock:
+            hit = self._polys.get(key)
+        if hit is not None:
+            return hit
+        polys = station_polygons(self.net, self.reach, int(j), list(key[1]), rings=rings)
+        with self._lock:
+            if len(self._polys) > MAX_CACHED_POLYGONS:
+                self._polys.clear()
+            self._polys[key] = polys
+        return polys
+
+    def _summary(self) -> dict:
+        names = self.inputs.names
+        levels = {}
+        g = self.inputs.grids
+        parents = {"grid": {"community_code": dict(zip(g["code"], g["community_code"])),
+                            "town_code": dict(zip(g["code"], g["town_code"]))},
+                   "community": {"town_code": dict(zip(g["community_code"], g["town_code"]))}, "town": {}}
+        for lv, df in self.tables.items():
+            d = df.copy()
+            d.insert(1, "name", d["code"].map(names))
+            for pos, (col, mapping) in enumerate(parents[lv].items()):
+                d.insert(2 + pos, col, d["code"].map(mapping))
+            levels[lv] = records(d)
+        return {"params": self.params.as_dict(), "data_versions": self.versions, "totals": self.totals,
+                "levels": levels, "fallback": self.fallback(), "network": _jsonable_dict(self.net.summary()),
+                "unsnapped_stations": records(self.reach.unsnapped_stations()),
+                "islands": int(len(self.net.islands())), "seconds": round(self.seconds, 3)}
+
+
+def _jsonable_dict(d: dict) -> dict:
+    return {k: _jsonable(v) for k, v in d.items()}
+
+
+def _totals(reach: Reach, counted: gpd.GeoDataFrame, budget_s: float) -> dict:
+    """The whole scope as one area: the same household-weighted figures as each table row."""
+    one = pd.DataFrame({"all_code": np.full(len(reach.households), "all", dtype=object)})
+    st = pd.DataFrame({"all_code": np.full(len(counted), "all", dtype=object)})
+    t = coverage_table(reach, one, "all", budget_s=budget_s, station_assignment=st if len(counted) else None)
+    row = records(t)[0] if len(t) else {"households": 0, "covered_households": 0}
+    row.pop("code", None)
+    kinds = pd.Series(counted["kind"] if len(counted) else [], dtype=object).value_counts()
+    row["stations_by_kind"] = {str(k): int(v) for k, v in kinds.items()}
+    row["stations"] = int(len(counted))
+    return row
