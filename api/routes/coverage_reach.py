@@ -1,0 +1,160 @@
+"""Coverage API: one station's reach, every dwelling's travel time, and service-area polygons."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Literal
+
+import geopandas as gpd
+import numpy as np
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from api import deps
+from api.db.coverage import CoverageService, Run, dwelling_index
+from api.jurisdiction import Jurisdiction
+from api.routes.coverage_params import (_AT, _BREAKS, _KINDS, _MINUTES, _MODE, _REGION, GEOJSON, _feature_collection,
+                                        _head, _station_index, params, parse_breaks, service)
+from geo.reach import station_dwellings
+from geo.service_area import MAX_BREAKS, service_areas, union_by_area
+from geo.whatif import Planner
+
+router = APIRouter(tags=["coverage"])
+
+
+def _plain_planner(run: Run) -> Planner:
+    return run.lazy("planner_plain", lambda: Planner(run.net, run.reach, budget_s=run.params.budget_s))
+
+
+@router.get("/stations/{station_id}/reach", summary="One station's reach: polygons and households within",
+            description="GeoJSON polygon(s) of the ground reachable from the station within each break "
+                        "(disks, or rings with `shape=ring`), the households within each break, and at the "
+                        "budget its own households (it is their nearest), those only it covers and those "
+                        "other stations cover too.")
+def station_reach(request: Request, station_id: int, minutes: float | None = _MINUTES, mode: str = _MODE,
+                  breaks: str | None = _BREAKS, shape: Literal["disk", "ring"] = "disk",
+                  kinds: str | None = _KINDS, at: dt.date | None = _AT, region: str | None = _REGION,
+                  scope: Jurisdiction = Depends(deps.jurisdiction), svc: CoverageService = Depends(service)
+                  ) -> JSONResponse:
+    p = params(request, minutes, mode, kinds, at, region)
+    bks = parse_breaks(breaks, p.minutes)
+    run = svc.run(scope, p)
+    j = _station_index(run, station_id)
+    net, reach = run.net, run.reach
+    polys = run.station_polygons(j, tuple(b * 60 for b in bks), rings=shape == "ring")
+    index = dwelling_index(run)
+    hh = reach.households
+    info = run.inputs.station_info().loc[str(station_id)]
+    from shapely import to_geojson
+
+    geoms = gpd.GeoSeries([g for g, _ in polys], crs=net.crs).to_crs(4326).values
+    features = []
+    for b, g, (_, fb) in zip(bks, geoms, polys):
+        idx, _ = station_dwellings(net, reach, index, j, b * 60)
+        features.append({"type": "Feature", "geometry": json.loads(to_geojson(g)),
+                         "properties": {"station_id": station_id, "minutes": b, "shape": shape,
+                                        "method": "network+straight_line" if fb else "network",
+                                        "households": int(hh[idx].sum()), "dwellings": int(idx.size)}})
+    budget = p.budget_s
+    idx, t = station_dwellings(net, reach, index, j, budget)
+    within = int(hh[idx].sum())
+    own = int(hh[(reach.nearest == j) & (reach.time_s <= budget + 1e-6)].sum())
+    closed = _plain_planner(run).close(str(station_id)).changed
+    lost = closed[(closed["time_before_s"] <= budget + 1e-6) & ~(closed["time_after_s"] <= budget + 1e-6)]
+    exclusive = int(hh[lost["dwelling"].to_numpy(dtype=np.int64)].sum())
+    body = {"type": "FeatureCollection", "features": features, **_head(run),
+            "station": {"id": station_id, "name": info["name"], "kind": info["kind"], "source_id": info["source_id"],
+                        "snapped": bool(reach.station_snap.ok[j]),
+                        "access_m": float(reach.station_snap.dist_m[j]) if reach.station_snap.ok[j] else None},
+            "households": {"minutes": p.minutes, "within": within, "own": own, "exclusive": exclusive,
+                           "overlapping": within - exclusive}}
+    return JSONResponse(body, media_type=GEOJSON)
+
+
+# -- GET /coverage/dwellings -------------------------------------------------------------------
+@router.get("/coverage/dwellings", summary="Dwellings with their travel time to the nearest station",
+            description="GeoJSON points: `time_s` (null when no station within the search limit), `covered`, "
+                        "nearest station, `method` (network, straight_line or unreachable).  Above `limit` an "
+                        "evenly spaced sample is returned (`sampled`).")
+def coverage_dwellings(request: Request, minutes: float | None = _MINUTES, mode: str = _MODE,
+                       uncovered: bool = Query(False, description="Only dwellings not covered."),
+                       grid: str | None = Query(None, description="Only this grid's dwellings."),
+                       limit: int = Query(20_000, ge=1, le=1_000_000), kinds: str | None = _KINDS,
+                       at: dt.date | None = _AT, region: str | None = _REGION,
+                       scope: Jurisdiction = Depends(deps.jurisdiction), svc: CoverageService = Depends(service)
+                       ) -> JSONResponse:
+    run = svc.run(scope, params(request, minutes, mode, kinds, at, region))
+    r = run.reach
+    d = run.inputs.dwellings
+    cov = r.time_s <= run.params.budget_s + 1e-6
+    keep = np.ones(len(d), dtype=bool)
+    if uncovered:
+        keep &= ~cov
+    codes = run.assignment["grid_code"].to_numpy(dtype=object)
+    if grid is not None:
+        keep &= codes == grid
+    idx = np.flatnonzero(keep)
+    total = int(idx.size)
+    if idx.size > limit:
+        idx = idx[np.linspace(0, idx.size - 1, limit).round().astype(np.int64)]
+    xy = d.geometry.values[idx]
+    import shapely
+
+    lon, lat = shapely.get_x(xy), shapely.get_y(xy)
+    t = r.time_s[idx]
+    near = r.nearest[idx]
+    feats = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [round(float(x), 7), round(float(y), 7)]},
+              "properties": {"id": int(i), "source_id": sid, "households": int(h),
+                             "time_s": round(float(tt), 4) if np.isfinite(tt) else None,
+                             "covered": "yes" if c else "no",
+                             "nearest_station": int(r.station_ids[n]) if n >= 0 else None,
+                             "method": mth, "grid_code": g}}
+             for i, sid, h, tt, c, n, mth, g, x, y in zip(
+                 d["id"].to_numpy()[idx], d["source_id"].to_numpy()[idx], r.households[idx], t, cov[idx], near,
+                 r.method[idx], codes[idx], lon, lat)]
+    return JSONResponse({"type": "FeatureCollection", "features": feats, **_head(run), "matched": total,
+                         "sampled": total > len(feats)}, media_type=GEOJSON)
+
+
+
+# -- GET /coverage/areas -----------------------------------------------------------------------
+@router.get("/coverage/areas", summary="Service-area polygons per station, or their union per area",
+            description="`by=station`: each station's own service area per break (overlaps kept); "
+                        "`by=community|town|grid`: the union of all service areas clipped to each area. "
+                        f"Up to {MAX_BREAKS} breaks, as disks or rings (`shape=ring`), holes kept.")
+def coverage_areas(request: Request, minutes: float | None = _MINUTES, mode: str = _MODE,
+                   by: Literal["station", "grid", "community", "town"] = "station",
+                   breaks: str | None = _BREAKS, shape: Literal["disk", "ring"] = "disk",
+                   station: int | None = Query(None, description="Only this station (by=station)."),
+                   kinds: str | None = _KINDS, at: dt.date | None = _AT, region: str | None = _REGION,
+                   scope: Jurisdiction = Depends(deps.jurisdiction), svc: CoverageService = Depends(service)
+                   ) -> JSONResponse:
+    m = float(minutes if minutes is not None else request.app.state.settings.minutes)
+    bks = parse_breaks(breaks, m)
+    secs = tuple(b * 60 for b in bks)
+    rings = shape == "ring"
+    if by == "station":
+        run = svc.run(scope, params(request, minutes, mode, kinds, at, region))
+        if station is not None:
+            j = _station_index(run, station)
+            frame = service_areas(run.net, run.reach, secs, rings=rings, stations=[j])
+        else:
+            frame = run.lazy(("areas", secs, rings), lambda: service_areas(run.net, run.reach, secs, rings=rings))
+        info = run.inputs.station_info()
+        frame = frame.copy()
+        frame["name"] = frame["station"].map(info["name"])
+        frame["station"] = frame["station"].astype(int)
+    else:
+        run = svc.run(scope, params(request, minutes, mode, kinds, at, region, limit_minutes=max(bks)))
+        if by == "grid":
+            areas = run.inputs.grids[["code", "geometry"]]
+        else:
+            areas = run.inputs.areas[run.inputs.areas["level"] == by][["code", "geometry"]]
+        frame = run.lazy(("union", by, secs, rings),
+                         lambda: union_by_area(run.net, run.reach, areas, secs, rings=rings))
+        frame = frame.copy()
+        frame["name"] = frame["code"].map(run.inputs.names)
+        frame["method"] = "network+straight_line" if run.reach.fallback_geom is not None else "network"
+    frame["minutes"] = frame["break_s"] / 60.0
+    return _feature_collection(frame, {**_head(run), "by": by, "breaks": list(bks), "shape": shape})
