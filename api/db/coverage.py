@@ -68,7 +68,12 @@ class _Keyed:
             with self.lock:
                 if key in self.items:
                     return self.items[key]
-            value = make()
+            try:
+                value = make()
+            except BaseException:
+                with self.lock:  # a failed key leaves no lock behind; the next request tries again
+                    self.building.pop(key, None)
+                raise
             with self.lock:
                 self.items[key] = value
                 self.items.move_to_end(key)
@@ -102,7 +107,8 @@ class CoverageService:
                  max_snap_m: float = 300.0, warm_polygons: bool = True):
         self.engine = engine
         self.warm_polygons = warm_polygons
-        self._warming: dict[str, Run] = {}
+        self._warming: dict[str, Run] = {}  # params hash -> the run whose warm-up is under way
+        self._warming_lock = threading.Lock()
         self.speeds = {"walk": walk_speed_kmh, "bike": bike_speed_kmh, "drive": None}
         self.max_snap_m = max_snap_m
         self._inputs = _Keyed(2)
@@ -159,7 +165,7 @@ class CoverageService:
         """The coverage for ``params`` on the current data (cached; computed when data changed)."""
         with self.engine.connect() as conn:
             versions = data_versions(conn)
-            h = params_hash(params, scope, self.speeds[params.mode])
+            h = params_hash(params, scope, self.speeds[params.mode], self.max_snap_m)
             key = (h, tuple(sorted(versions.items())))
             return self._runs.get(key, lambda: self._compute(conn, scope, params, versions, h, progress))
 
@@ -167,7 +173,7 @@ class CoverageService:
         """The in-memory run for ``params`` if it is current, else None (no computation)."""
         with self.engine.connect() as conn:
             versions = data_versions(conn)
-        h = params_hash(params, scope, self.speeds[params.mode])
+        h = params_hash(params, scope, self.speeds[params.mode], self.max_snap_m)
         return self._runs.peek((h, tuple(sorted(versions.items()))))
 
     def summary(self, scope: Jurisdiction, params: CoverageParams) -> dict:
@@ -175,7 +181,7 @@ class CoverageService:
         data versions, else computed (and stored)."""
         with self.engine.connect() as conn:
             versions = data_versions(conn)
-            h = params_hash(params, scope, self.speeds[params.mode])
+            h = params_hash(params, scope, self.speeds[params.mode], self.max_snap_m)
             run = self._runs.peek((h, tuple(sorted(versions.items()))))
             if run is not None:
                 return {**run.summary(), "run_id": run.run_id, "cached": True}
@@ -233,23 +239,30 @@ class CoverageService:
     def warm(self, run: Run) -> threading.Thread:
         """Draw every counted station's budget disk for ``run`` in a background thread, so that
         ``/stations/{id}/reach`` is served from memory; a newer run of the same parameters cancels
-        the older run's warm-up.  ``run.warmed`` is set (and ``run.warm_seconds``) when done."""
-        old = self._warming.get(run.params_hash)
-        if old is not None and old is not run:
-            old.cancel.set()
-        self._warming[run.params_hash] = run
+        the older run's warm-up.  ``run.warmed`` is set (and ``run.warm_seconds``) when done.
+        The service lets go of the run when its warm-up ends (an evicted run is not kept alive)."""
+        with self._warming_lock:
+            old = self._warming.get(run.params_hash)
+            if old is not None and old is not run:
+                old.cancel.set()
+            self._warming[run.params_hash] = run
 
         def work():
             import time
 
-            t0 = time.perf_counter()
-            for j in range(len(run.reach.station_ids)):
-                if run.cancel.is_set():
-                    return
-                if run.reach.station_snap.ok[j]:
-                    run.station_polygons(j, (run.params.budget_s,))
-            run.warm_seconds = time.perf_counter() - t0
-            run.warmed.set()
+            try:
+                t0 = time.perf_counter()
+                for j in range(len(run.reach.station_ids)):
+                    if run.cancel.is_set():
+                        return
+                    if run.reach.station_snap.ok[j]:
+                        run.station_polygons(j, (run.params.budget_s,))
+                run.warm_seconds = time.perf_counter() - t0
+                run.warmed.set()
+            finally:
+                with self._warming_lock:
+                    if self._warming.get(run.params_hash) is run:
+                        del self._warming[run.params_hash]
 
         th = threading.Thread(target=work, name=f"coverage-warm-{run.run_id}", daemon=True)
         th.start()

@@ -87,8 +87,10 @@ class CoverageParams:
                 "limit_minutes": float(self.limit_minutes or self.minutes)}
 
 
-def params_hash(params: CoverageParams, scope: Jurisdiction, speed_kmh: float | None) -> str:
-    """SHA-256 of the parameters, the scope and the mode speed (the key of a stored run)."""
+def params_hash(params: CoverageParams, scope: Jurisdiction, speed_kmh: float | None,
+                max_snap_m: float | None = None) -> str:
+    """SHA-256 of the parameters, the scope, the mode speed and the maximum snap distance, metres
+    (the key of a stored run: every setting that changes its result is part of it)."""
     key = {**params.as_dict(), "scope": sorted(scope.codes) if scope.codes is not None else None,
-           "speed_kmh": speed_kmh}
+           "speed_kmh": speed_kmh, "max_snap_m": max_snap_m}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
