@@ -194,3 +194,18 @@ def test_parse_column_map():
     assert parse_column_map(["code=编码", " name = 名称 "]) == {"code": "编码", "name": "名称"}
     with pytest.raises(InvalidInput):
         parse_column_map(["code"])
+
+
+def test_public_names_stay_importable_from_geo_io():
+    """geo/io.py was split into io_vector / io_tables / io_columns: every public name is still in geo.io."""
+    import geo.io as io
+    import geo.io_columns as io_columns
+    import geo.io_tables as io_tables
+    import geo.io_vector as io_vector
+
+    for mod in (io_columns, io_tables, io_vector):
+        for name in mod.__all__:
+            assert getattr(io, name) is getattr(mod, name), name
+    for name in ("read_layer", "parse_column_map", "FORMATS", "LON_NAMES", "LAT_NAMES", "WKT_NAMES", "HEADER_ALIASES"):
+        assert name in io.__all__
+    assert io.LON_NAMES[0] == "lon" and io.HEADER_ALIASES["households"] == ("户数",)
