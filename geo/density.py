@@ -35,6 +35,26 @@ def _crs_for(lon: np.ndarray, lat: np.ndarray, crs: CRS | None) -> CRS:
     return metric_crs((np.nanmin(lon) + np.nanmax(lon)) / 2, (np.nanmin(lat) + np.nanmax(lat)) / 2)
 
 
+def project(lon, lat, crs: CRS | None = None) -> tuple[np.ndarray, np.ndarray, CRS]:
+    """Longitude/latitude degrees (EPSG:4326) -> ``(x, y, crs)``: metres in ``crs`` (default
+    :func:`geo.crs.metric_crs` at the centre of the points)."""
+    lon, lat, _ = _check(lon, lat, None)
+    crs = _crs_for(lon, lat, crs)
+    x, y = _transformer(WGS84, crs).transform(lon, lat)
+    return np.asarray(x), np.asarray(y), crs
+
+
+def _xy(lon, lat, crs, xy):
+    if xy is None:
+        return project(lon, lat, crs)
+    if crs is None:
+        raise InvalidInput("missing CRS", [Problem("projected xy needs the crs it is in")])
+    x, y = np.asarray(xy[0], dtype=float), np.asarray(xy[1], dtype=float)
+    if x.shape != lon.shape or y.shape != lon.shape:
+        raise InvalidInput("bad coordinates", [Problem("xy must have one x and one y per point")])
+    return x, y, crs
+
+
 def _check(lon, lat, weight):
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
@@ -72,7 +92,8 @@ class Bins:
         return len(self.weight)
 
 
-def bin_points(lon, lat, weight=None, *, cell_m: float, frame=None, crs: CRS | None = None) -> Bins:
+def bin_points(lon, lat, weight=None, *, cell_m: float, frame=None, crs: CRS | None = None,
+               xy: tuple[np.ndarray, np.ndarray] | None = None) -> Bins:
     """Sum point weights into square cells of ``cell_m`` metres (per frame when ``frame`` is given).
 
     Parameters
@@ -87,6 +108,9 @@ def bin_points(lon, lat, weight=None, *, cell_m: float, frame=None, crs: CRS | N
         Time-step index of each point; bins are kept apart per frame.
     crs : pyproj.CRS, optional
         Metric CRS (default: :func:`geo.crs.metric_crs` at the centre of the points).
+    xy : (ndarray, ndarray), optional
+        The points already projected to ``crs`` (metres; see :func:`project`), to skip projecting
+        them again; ``crs`` is then required.
     """
     lon, lat, w = _check(lon, lat, weight)
     fr = np.zeros(len(lon), dtype=np.int64) if frame is None else np.asarray(frame, dtype=np.int64)
@@ -95,17 +119,18 @@ def bin_points(lon, lat, weight=None, *, cell_m: float, frame=None, crs: CRS | N
         return Bins(e, e, e, e.astype(np.int64), float(cell_m))
     if cell_m <= 0:
         raise InvalidInput("bad cell size", [Problem(f"cell_m must be positive, not {cell_m}")])
-    crs = _crs_for(lon, lat, crs)
-    fwd = _transformer(WGS84, crs)
-    x, y = fwd.transform(lon, lat)
-    ix = np.floor(x / cell_m).astype(np.int64)
-    iy = np.floor(y / cell_m).astype(np.int64)
-    keys = np.stack([fr, ix, iy], axis=1)
-    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+    x, y, crs = _xy(lon, lat, crs, xy)
+    ix = np.floor(np.asarray(x) / cell_m).astype(np.int64)
+    iy = np.floor(np.asarray(y) / cell_m).astype(np.int64)
+    # one int64 key per (frame, column, row): a 1-D unique is ~10x faster than np.unique(axis=0)
+    x0, y0, f0 = ix.min(), iy.min(), fr.min()
+    nx, ny = int(ix.max() - x0) + 1, int(iy.max() - y0) + 1
+    key = ((fr - f0) * nx + (ix - x0)) * ny + (iy - y0)
+    uniq, inv = np.unique(key, return_inverse=True)
     sums = np.bincount(inv.ravel(), weights=w, minlength=len(uniq))
-    inv_t = _transformer(crs, WGS84)
-    clon, clat = inv_t.transform((uniq[:, 1] + 0.5) * cell_m, (uniq[:, 2] + 0.5) * cell_m)
-    return Bins(np.asarray(clon), np.asarray(clat), sums, uniq[:, 0], float(cell_m))
+    cx, rest = uniq // ny % nx + x0, uniq % ny + y0
+    clon, clat = _transformer(crs, WGS84).transform((cx + 0.5) * cell_m, (rest + 0.5) * cell_m)
+    return Bins(np.asarray(clon), np.asarray(clat), sums, uniq // (ny * nx) + f0, float(cell_m))
 
 
 def _n_bins(fr: np.ndarray, x: np.ndarray, y: np.ndarray, cell: float) -> int:
@@ -113,15 +138,16 @@ def _n_bins(fr: np.ndarray, x: np.ndarray, y: np.ndarray, cell: float) -> int:
     iy = np.floor(y / cell).astype(np.int64)
     ix -= ix.min()
     iy -= iy.min()
-    key = (fr * (int(ix.max()) + 1) + ix) * (int(iy.max()) + 1) + iy
-    return len(np.unique(key))
+    key = np.sort((fr * (int(ix.max()) + 1) + ix) * (int(iy.max()) + 1) + iy)
+    return int(np.count_nonzero(key[1:] != key[:-1])) + 1  # sorting beats np.unique's hash ~4x here
 
 
 def choose_cell_size(lon, lat, *, budget: int, frame=None, start_m: float = 100.0, factor: float = 2.0,
-                     crs: CRS | None = None) -> float:
+                     crs: CRS | None = None, xy: tuple[np.ndarray, np.ndarray] | None = None) -> float:
     """Smallest cell side ``start_m * factor**k`` (metres) whose non-empty (frame, cell) count is
     at most ``budget``.  Always ends: at a side larger than the data's extent each frame holds one
-    cell, so any ``budget`` >= the number of frames is met."""
+    cell, so any ``budget`` >= the number of frames is met.  ``crs`` and ``xy`` as in
+    :func:`bin_points`."""
     lon, lat, _ = _check(lon, lat, None)
     if len(lon) == 0:
         return start_m
@@ -129,8 +155,7 @@ def choose_cell_size(lon, lat, *, budget: int, frame=None, start_m: float = 100.
     n_frames = len(np.unique(fr))
     if budget < n_frames:
         raise InvalidInput("budget too small", [Problem(f"{n_frames} frames need a budget of at least {n_frames}")])
-    crs = _crs_for(lon, lat, crs)
-    x, y = _transformer(WGS84, crs).transform(lon, lat)
+    x, y, crs = _xy(lon, lat, crs, xy)
     if factor <= 1:
         raise InvalidInput("bad factor", [Problem(f"factor must be > 1, not {factor}")])
     fr = fr - fr.min()

@@ -15,29 +15,27 @@ from __future__ import annotations
 
 import html
 import json
+import threading
+import time
+from collections import OrderedDict
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import folium
-import folium.plugins
 import numpy as np
 import pandas as pd
-from branca.element import Element
 from folium.utilities import JsCode
-from shapely.geometry import shape
 from sqlalchemy import Connection, text
 
 from api import i18n
-from api.incidents.stats import TIMEZONE, _filters, _grid_scope, area_stats, hotspots, no_jit
+from api.incidents.heat import POINT_BUDGET, STATIC_BUDGET, heat_frames  # noqa: F401 (re-exported)
+from api.incidents.stats import TIMEZONE, _filters, _grid_scope, area_stats, hotspots
 from api.jurisdiction import Jurisdiction
-from api.pages.base import add_legend, add_title, offline_map
+from api.pages.base import add_legend, add_title, offline_map, render_page
+from api.pages.incident_layers import HeatFrames, InlineGeoJson, PageData, RawHtml, WindowHeat, to_js_json
 from api.settings import Settings
-from geo.density import bin_points, choose_cell_size
 from geo.errors import InvalidInput
 
-POINT_BUDGET = 30_000  # weighted points over all frames of the time-slider layer
-STATIC_BUDGET = 6_000  # weighted points of the whole-window layer
-SQL_MIN_CELL_M = 100.0  # finest cell the server bins incidents into
 RATE_COLOURS = ("#ffffcc", "#fed976", "#fd8d3c", "#e31a1c", "#800026")
 HOT_COLOURS = {3: "#b2182b", 2: "#ef8a62", 1: "#fddbc7", 0: "#f7f7f7", -1: "#d1e5f0", -2: "#67a9cf", -3: "#2166ac"}
 
@@ -106,97 +104,6 @@ def default_window(conn: Connection, scope: Jurisdiction, start: datetime | None
     return start, end
 
 
-def _periods(conn: Connection, start: datetime, end: datetime, period: str) -> list[datetime]:
-    return list(conn.execute(text(
-        "SELECT t AT TIME ZONE :tz FROM generate_series(date_trunc(:p, CAST(:s AS timestamptz) AT TIME ZONE :tz), "
-        "CAST(:e AS timestamptz) AT TIME ZONE :tz, CAST('1 ' || :p AS interval)) AS t"),
-        {"p": period, "s": start, "e": end, "tz": TIMEZONE}).scalars())
-
-
-def heat_frames(conn: Connection, settings: Settings, scope: Jurisdiction, *, start: datetime, end: datetime,
-                category: list[str] | None, period: str) -> dict:
-    """The heat layers' data: frames of ``[lat, lon, weight]`` (weights scaled to (0, 1]).
-
-    Returns a dict with ``mode`` ("raw", "binned" or "empty"), ``n`` (incidents), ``cell_m``,
-    ``labels`` (one a frame), ``frames`` and ``window`` (the whole-window layer's points).
-    """
-    no_jit(conn)
-    where, params = _filters(scope, start, end, category, None)
-    params.update(p=period, tz=TIMEZONE)
-    periods = _periods(conn, start, end, period)
-    local = [p.astimezone(ZoneInfo(TIMEZONE)) for p in periods]
-    labels = [p.strftime("%Y-%m-%d") if period == "week" else p.strftime("%Y-%m") for p in local]
-    # Only whether n exceeds the limit matters here: count at most limit + 1 rows (the binned
-    # query below sums the exact n).
-    params["lim"] = settings.heatmap_max_points + 1
-    n = conn.execute(text(f"SELECT count(*) FROM (SELECT 1 FROM incidents WHERE {where} LIMIT :lim) s"),
-                     params).scalar_one()
-    out = {"n": n, "labels": labels, "frames": [[] for _ in periods], "window": [], "cell_m": None,
-           "mode": "empty" if n == 0 else ("raw" if n <= settings.heatmap_max_points else "binned")}
-    if n == 0:
-        return out
-    index = {p: i for i, p in enumerate(periods)}
-    if out["mode"] == "raw":
-        rows = conn.execute(text(f"""
-            SELECT ST_X(incidents.geom) AS lon, ST_Y(incidents.geom) AS lat,
-                   date_trunc(:p, incidents.reported_at, :tz) AS per, 1 AS w
-            FROM incidents WHERE {where}"""), params).all()
-    else:
-        # Bin in SQL at a cell size that keeps (cells x frames) near the budget even if every cell
-        # of the extent were occupied, so the transfer is bounded whatever the number of incidents;
-        # geo.density then re-bins those centres in metres and enforces the budget exactly.
-        x0, y0, x1, y1 = conn.execute(text(
-            f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-            f"(SELECT ST_Extent(g.geom) AS e FROM current_grids g WHERE {_grid_scope(scope)}) s")).one()
-        if x0 is None:
-            x0, y0, x1, y1 = conn.execute(text(
-                f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-                f"(SELECT ST_Extent(incidents.geom) AS e FROM incidents WHERE {where}) s"), params).one()
-        mid = float(np.radians((y0 + y1) / 2))
-        area_m2 = max((x1 - x0) * 111_320 * np.cos(mid) * (y1 - y0) * 110_574, 1.0)
-        cell0 = max(SQL_MIN_CELL_M, float(np.sqrt(area_m2 * len(periods) / POINT_BUDGET)))
-        params["dx"] = float(cell0 / (111_320 * np.cos(mid)))
-        params["dy"] = cell0 / 110_574
-        rows = conn.execute(text(f"""
-            SELECT ((floor(ST_X(incidents.geom) / :dx) + 0.5) * :dx)::float8 AS lon,
-                   ((floor(ST_Y(incidents.geom) / :dy) + 0.5) * :dy)::float8 AS lat,
-                   date_trunc(:p, incidents.reported_at, :tz) AS per, count(*) AS w
-            FROM incidents WHERE {where} GROUP BY 1, 2, 3"""), params).all()
-    lon = np.array([r.lon for r in rows])
-    lat = np.array([r.lat for r in rows])
-    w = np.array([float(r.w) for r in rows])
-    fr = np.array([index.get(r.per, 0) for r in rows], dtype=np.int64)
-    if out["mode"] == "raw":
-        frames = [[] for _ in periods]
-        for a, b, f in zip(np.round(lat, 5), np.round(lon, 5), fr):
-            frames[f].append([float(a), float(b)])
-        out["frames"] = frames
-        out["window"] = [[float(a), float(b)] for a, b in zip(np.round(lat, 5), np.round(lon, 5))]
-        return out
-    cell = choose_cell_size(lon, lat, budget=max(POINT_BUDGET, len(periods)), frame=fr, start_m=cell0,
-                            factor=np.sqrt(2))
-    out["n"] = int(w.sum())
-    b = bin_points(lon, lat, w, cell_m=cell, frame=fr)
-    top = b.weight.max()
-    frames = [[] for _ in periods]
-    for a, c, wt, f in zip(np.round(b.lat, 5), np.round(b.lon, 5), np.round(b.weight / top, 3), b.frame):
-        frames[f].append([float(a), float(c), max(float(wt), 0.001)])
-    cell_w = choose_cell_size(lon, lat, budget=STATIC_BUDGET, start_m=cell, factor=np.sqrt(2))
-    bw = bin_points(lon, lat, w, cell_m=cell_w)
-    out["window"] = [[float(a), float(c), max(float(x), 0.001)] for a, c, x in
-                     zip(np.round(bw.lat, 5), np.round(bw.lon, 5), np.round(bw.weight / bw.weight.max(), 3))]
-    out.update(frames=frames, cell_m=int(cell))
-    return out
-
-
-def _grid_shapes(conn: Connection, scope: Jurisdiction) -> dict[str, dict]:
-    """Current grid polygons in scope as GeoJSON geometries, simplified (~2 m) with 5 decimals."""
-    rows = conn.execute(text(f"""
-        SELECT g.code, ST_AsGeoJSON(ST_SimplifyPreserveTopology(g.geom, 0.00002), 5) AS gj
-        FROM current_grids g WHERE {_grid_scope(scope)}""")).all()
-    return {r.code: json.loads(r.gj) for r in rows}
-
-
 def _breaks(values: pd.Series, k: int = len(RATE_COLOURS)) -> list[float]:
     v = values.dropna()
     if v.empty:
@@ -228,7 +135,7 @@ def _local(t: datetime) -> datetime:
 
 
 def _note(m: folium.Map, text_: str) -> None:
-    m.get_root().html.add_child(Element(
+    m.get_root().html.add_child(RawHtml(
         f'<div class="gridmap-incident-mode" style="position:fixed;top:96px;left:54px;z-index:1000;'
         f'background:rgba(255,255,255,.94);padding:4px 10px;border-radius:4px;font-size:13px">'
         f'{html.escape(text_)}</div>'))
@@ -239,61 +146,76 @@ def _categories(conn: Connection, lang: str) -> list[tuple[str, str]]:
     return [tuple(r) for r in conn.execute(text(f"SELECT code, {col} FROM incident_categories ORDER BY code"))]
 
 
-def _bounds(shapes: dict[str, dict], frames: dict) -> tuple[float, float, float, float] | None:
-    xs, ys = [], []
-    for g in shapes.values():
-        x0, y0, x1, y1 = shape(g).bounds
-        xs += [x0, x1]
-        ys += [y0, y1]
-    if not xs and frames["window"]:
-        w = np.array([p[:2] for p in frames["window"]])
-        ys, xs = [w[:, 0].min(), w[:, 0].max()], [w[:, 1].min(), w[:, 1].max()]
-    return (min(xs), min(ys), max(xs), max(ys)) if xs else None
+def _extent(conn: Connection, scope: Jurisdiction) -> tuple[float, float, float, float] | None:
+    """(min lon, min lat, max lon, max lat) of the current grids in scope, or None."""
+    e = conn.execute(text(f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
+                          f"(SELECT ST_Extent(g.geom) AS e FROM current_grids g WHERE {_grid_scope(scope)}) s")).one()
+    return None if e[0] is None else tuple(float(v) for v in e)
+
+
+def _bounds(conn: Connection, scope: Jurisdiction, points: list) -> tuple[float, float, float, float] | None:
+    """The grids' extent, else that of the heat points (``[lat, lon, ...]``), else None."""
+    e = _extent(conn, scope)
+    if e is None and points:
+        w = np.array([p[:2] for p in points])
+        e = (w[:, 1].min(), w[:, 0].min(), w[:, 1].max(), w[:, 0].max())
+    return e
+
+
+def _grid_features(conn: Connection, scope: Jurisdiction, stats: pd.DataFrame, breaks: list[float]) -> str:
+    """The current grids in scope as a GeoJSON FeatureCollection (JSON text): geometry simplified
+    (~2 m, 5 decimals) straight from PostGIS, the grid's figures and fill colour as properties."""
+    rows = conn.execute(text(f"""
+        SELECT g.code, ST_AsGeoJSON(ST_SimplifyPreserveTopology(g.geom, 0.00002), 5) AS gj
+        FROM current_grids g WHERE {_grid_scope(scope)} ORDER BY g.code""")).all()
+    codes = [r.code for r in rows]
+    s = stats.reindex(codes)
+
+    def col(name, nd=None, kind=float):
+        v = s[name].astype(float).to_numpy()
+        out = np.round(v, nd) if nd is not None else v
+        return [None if np.isnan(x) else kind(x) for x in out]
+
+    rate = col("rate_per_100_households", 2)
+    fill = np.where(np.isnan(s["rate_per_100_households"].astype(float).to_numpy()), "#dddddd",
+                    np.array(RATE_COLOURS)[np.searchsorted(breaks, np.nan_to_num(
+                        s["rate_per_100_households"].astype(float).to_numpy()), side="right")])
+    props = zip(codes, s["name"].where(s["name"].notna(), None).tolist(), fill.tolist(),
+                [x or 0 for x in col("incidents", kind=int)], col("households", kind=int), rate,
+                col("closure_rate", 3), col("resolution_rate", 3), [x or 0 for x in col("overdue", kind=int)])
+    keys = ("code", "name", "fill", "incidents", "households", "rate", "closure", "resolution", "overdue")
+    feats = [f'{{"type":"Feature","geometry":{r.gj},"properties":{to_js_json(dict(zip(keys, p)))}}}'
+             for r, p in zip(rows, props)]
+    return '{"type":"FeatureCollection","features":[' + ",".join(feats) + "]}"
 
 
 def heatmap_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang: str, *,
                 start: datetime | None = None, end: datetime | None = None, category: list[str] | None = None,
                 period: str = "month") -> tuple[folium.Map, dict]:
-    """Build the heatmap page's map; returns ``(map, info)`` (``info``: mode, n, cell_m, frames)."""
+    """Build the heatmap page's map; returns ``(map, info)`` (``info``: mode, n, cell_m, frames).
+
+    The data (grid choropleth, heat frames, whole-window heat) is embedded once as JSON in the
+    page head (:class:`api.pages.incident_layers.PageData`); the layers refer to it by name.
+    """
     start, end = default_window(conn, scope, start, end, period)
     heat = heat_frames(conn, settings, scope, start=start, end=end, category=category, period=period)
     stats = area_stats(conn, scope, level="grid", start=start, end=end, category=category, period=None,
                        min_count=0, with_totals=False, percentiles=False).rows.set_index("code")
-    shapes = _grid_shapes(conn, scope)
-    m = offline_map(settings, bounds=_bounds(shapes, heat), lang=lang, zoom_start=12)
-    add_title(m, i18n.t("incidents.heatmap.title", lang))
     breaks = _breaks(stats["rate_per_100_households"])
-    feats = []
-    by_code = stats.to_dict("index")
-    for code, geom in shapes.items():
-        s = by_code.get(code)
-        rate = None if s is None or pd.isna(s["rate_per_100_households"]) else float(s["rate_per_100_households"])
-        colour = "#dddddd" if rate is None else RATE_COLOURS[int(np.searchsorted(breaks, rate, side="right"))]
-
-        def num(v, nd=2):
-            return None if v is None or pd.isna(v) else round(float(v), nd)
-        feats.append({"type": "Feature", "geometry": geom, "properties": {
-            "code": code, "name": None if s is None else s["name"], "fill": colour,
-            "incidents": 0 if s is None else int(s["incidents"]),
-            "households": None if s is None or pd.isna(s["households"]) else int(s["households"]),
-            "rate": None if rate is None else round(rate, 2),
-            "closure": None if s is None else num(s["closure_rate"], 3),
-            "resolution": None if s is None else num(s["resolution_rate"], 3),
-            "overdue": 0 if s is None else int(s["overdue"])}})
-    fields = ["code", "name", "incidents", "households", "rate", "closure", "resolution", "overdue"]
+    m = offline_map(settings, bounds=_bounds(conn, scope, heat["window"]), lang=lang, zoom_start=12)
+    add_title(m, i18n.t("incidents.heatmap.title", lang))
+    data = PageData("gridmapHeat_" + m.get_name(), {
+        "grids": _grid_features(conn, scope, stats, breaks),
+        "frames": to_js_json(heat["frames"]), "window": to_js_json(heat["window"])}).add_to_page(m)
     keys = ["code", "name", "incidents", "households", "rate", "closure", "resolution", "overdue"]
-    folium.GeoJson(
-        {"type": "FeatureCollection", "features": feats}, name=i18n.t("incidents.rate.layer", lang),
-        on_each_feature=_fill_from_properties({"color": "#555", "weight": 0.8, "fillOpacity": 0.3}),
-        popup=folium.GeoJsonPopup(fields=fields, aliases=[i18n.t(f"incidents.f.{k}", lang) for k in keys]),
-    ).add_to(m)
+    InlineGeoJson(f"{data.var}.grids", name=i18n.t("incidents.rate.layer", lang), fields=keys,
+                  aliases=[i18n.t(f"incidents.f.{k}", lang) for k in keys],
+                  style={"color": "#555", "weight": 0.8, "fillOpacity": 0.3}).add_to(m)
     if heat["n"]:
-        folium.plugins.HeatMapWithTime(
-            heat["frames"], index=heat["labels"], name=i18n.t("incidents.heat.layer", lang), radius=18,
-            auto_play=False, max_opacity=0.8, use_local_extrema=False, position="bottomleft",
-        ).add_to(m)
-        folium.plugins.HeatMap(heat["window"], name=i18n.t("incidents.heat.window", lang), radius=14,
-                               blur=12, show=False).add_to(m)
+        HeatFrames(f"{data.var}.frames", heat["labels"], name=i18n.t("incidents.heat.layer", lang), radius=18,
+                   auto_play=False, max_opacity=0.8, use_local_extrema=False, position="bottomleft").add_to(m)
+        WindowHeat(f"{data.var}.window", name=i18n.t("incidents.heat.window", lang), radius=14, blur=12,
+                   show=False).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
     lo = [0.0] + breaks
     items = [(c, f"≥ {lo[i]:g}") for i, c in enumerate(RATE_COLOURS[: len(lo)])] + \
@@ -307,9 +229,48 @@ def heatmap_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang:
     else:
         note = i18n.t("incidents.mode.empty", lang)
     _note(m, f"{note} · {_local(start):%Y-%m-%d} – {_local(end):%Y-%m-%d}")
-    m.get_root().html.add_child(Element(_form(lang, _categories(conn, lang), category, start, end, period,
+    m.get_root().html.add_child(RawHtml(_form(lang, _categories(conn, lang), category, start, end, period,
                                               "/incidents/heatmap")))
     return m, {"mode": heat["mode"], "n": heat["n"], "cell_m": heat["cell_m"], "frames": len(heat["frames"])}
+
+
+#: A rendered heatmap page is reused for at most this many seconds, and only while the versions
+#: of :data:`CACHE_LAYERS` stay put (the overdue counts in the popups move with the clock).
+CACHE_SECONDS = 60.0
+CACHE_LAYERS = ("areas", "dwellings", "grids", "incidents")
+_PAGES: OrderedDict[tuple, tuple[float, str, dict]] = OrderedDict()
+_PAGES_LOCK = threading.Lock()
+
+
+def heatmap_html(conn: Connection, settings: Settings, scope: Jurisdiction, lang: str, *,
+                 start: datetime | None = None, end: datetime | None = None, category: list[str] | None = None,
+                 period: str = "month") -> tuple[str, dict]:
+    """The heatmap page as HTML and its ``info`` (as :func:`heatmap_map`'s, plus ``cache``: "hit"
+    or "miss").
+
+    Pages are kept per process (16 at most), keyed by the request, the settings that shape the
+    page and the ``data_versions`` (version and time of change) of :data:`CACHE_LAYERS`: any write
+    to incidents, grids, dwellings or areas makes the next request build the page afresh.
+    """
+    # changed_at as well: a version number alone repeats if data_versions is ever emptied
+    versions = tuple(conn.execute(text(
+        "SELECT layer, version, changed_at FROM data_versions WHERE layer = ANY(:l) ORDER BY layer"),
+        {"l": list(CACHE_LAYERS)}).all())
+    key = (conn.engine.url.render_as_string(hide_password=True), versions, scope.codes, lang, start, end,
+           tuple(category or ()), period, settings.heatmap_max_points, settings.tile_url, settings.tile_attribution)
+    now = time.monotonic()
+    with _PAGES_LOCK:
+        hit = _PAGES.get(key)
+        if hit is not None and now - hit[0] <= CACHE_SECONDS:
+            _PAGES.move_to_end(key)
+            return hit[1], {**hit[2], "cache": "hit"}
+    m, info = heatmap_map(conn, settings, scope, lang, start=start, end=end, category=category, period=period)
+    page = render_page(m, i18n.t("incidents.heatmap.title", lang), lang)
+    with _PAGES_LOCK:
+        _PAGES[key] = (now, page, info)
+        while len(_PAGES) > 16:
+            _PAGES.popitem(last=False)
+    return page, {**info, "cache": "miss"}
 
 
 def hotspots_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang: str, *,
@@ -318,7 +279,6 @@ def hotspots_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang
                  min_incidents: int = 30) -> folium.Map:
     """Hot and cold spots (Gi*, FDR-corrected) as a coloured layer with z, p and counts in popups."""
     start, end = default_window(conn, scope, start, end)
-    shapes = _grid_shapes(conn, scope)
     feats, note = [], ""
     try:
         res, geoms = hotspots(conn, scope, level=level, resolution=resolution, start=start, end=end,
@@ -333,7 +293,7 @@ def hotspots_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang
         note = i18n.t("incidents.hot.note", lang, units=len(res), n=int(res["count"].sum()), sig=sig)
     except InvalidInput as exc:
         note = i18n.t("incidents.hot.too_few", lang, reason=str(exc))
-    m = offline_map(settings, bounds=_bounds(shapes, {"window": []}), lang=lang, zoom_start=12)
+    m = offline_map(settings, bounds=_bounds(conn, scope, []), lang=lang, zoom_start=12)
     add_title(m, i18n.t("incidents.hotspots.title", lang))
     if feats:
         folium.GeoJson(

@@ -326,17 +326,15 @@ def heatmap_page(request: Request, from_: datetime | None = Query(None, alias="f
                  category: str | None = None, period: Literal["week", "month"] = "month",
                  engine: Engine = Depends(deps.engine), settings: Settings = Depends(deps.settings),
                  scope: Jurisdiction = Depends(deps.jurisdiction)):
-    from api import i18n
-    from api.pages.base import page_response
-    from api.pages.incidents import heatmap_map
+    from fastapi.responses import HTMLResponse
+
+    from api.pages.incidents import heatmap_html
 
     lang = _lang(request, settings)
     with engine.connect() as conn:
-        m, info = heatmap_map(conn, settings, scope, lang, start=from_, end=to, category=_csv_list(category),
-                              period=period)
-    resp = page_response(m, i18n.t("incidents.heatmap.title", lang), lang)
-    resp.headers["X-Gridmap-Heatmap-Mode"] = info["mode"]
-    return resp
+        page, info = heatmap_html(conn, settings, scope, lang, start=from_, end=to, category=_csv_list(category),
+                                  period=period)
+    return HTMLResponse(page, headers={"X-Gridmap-Heatmap-Mode": info["mode"], "X-Gridmap-Cache": info["cache"]})
 
 
 @router.get("/incidents/hotspots/map", response_class=Response, tags=["pages"],

@@ -139,6 +139,10 @@ def test_pages_render_offline_in_chromium(db, settings):
         assert page.locator(".leaflet-control-timecontrol").count() > 0  # the time slider
         assert page.locator("canvas").count() >= 1  # the heat layer
         screenshot(page, "heatmap")
+        page.locator("path.leaflet-interactive").first.dispatch_event("click")  # a grid's popup
+        page.wait_for_selector(".leaflet-popup-content table")
+        popup = page.locator(".leaflet-popup-content").inner_text()
+        assert "Households" in popup and "Per 100 households" in popup and re.search(r"G\d\d", popup)
         page.context.close()
         page, report = open_page(b, base + "/incidents/hotspots/map?lang=en")
         report.assert_clean()
