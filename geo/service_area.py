@@ -9,8 +9,10 @@ hull, and unreached blocks stay holes.  Two drawings of that rule:
 - ``method="grid"`` (default, :mod:`geo.service_area_grid`): the filled contour of a travel-time
   grid (7.5 m cells by default); ~10 ms a station at 8 minutes, used for every station at once.
 - ``method="vector"`` (:mod:`geo.service_area_vector`): buffers of the reached stretches, tapering
-  along the last stretch, unioned in GEOS; exact to the rule but 10-50 times slower.  The
-  multi-source union (:func:`coverage_polygons`, :func:`union_by_area`) uses it.
+  along the last stretch, unioned in GEOS; exact to the rule but 10-50 times slower.
+
+The union over all stations (:func:`coverage_polygons`, :func:`union_by_area`) is drawn from the
+multi-source times the same two ways (the grid one per area or 2 km tile).
 
 Households are never decided by these polygons (see :mod:`geo.reach`); :func:`polygon_disagreement`
 measures how far the drawing departs from the exact decision.
@@ -32,7 +34,7 @@ import shapely
 from geo.errors import InvalidInput, Problem
 from geo.network import Network
 from geo.reach import EPS_S, Reach, _ranges
-from geo.service_area_grid import CELL_M, grid_polygon, station_times_local
+from geo.service_area_grid import CELL_M, clipped_polygons, grid_polygon, station_times_local, tiles
 from geo.service_area_vector import intervals_polygon
 
 __all__ = ["MAX_BREAKS", "METHODS", "reach_intervals", "intervals_polygon", "grid_polygon", "station_polygons",
@@ -117,8 +119,7 @@ def station_polygons(net: Network, reach: Reach, j: int, breaks_s=None, *, side_
     (:mod:`geo.service_area_vector`, exact drawing, 10-50 times slower).
     """
     breaks = _check_breaks(breaks_s or reach.breaks_s)
-    if method not in METHODS:
-        raise InvalidInput("unknown drawing method", [Problem(f"method must be one of {METHODS}", field="method")])
+    _check_method(method)
     st = reach.station_snap
     d = station_times_local(net, st, j, breaks[-1])
     edges = _edges_near(net, d, st.edge[[j]][st.ok[[j]]])
@@ -203,42 +204,112 @@ def _valid(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return frame
 
 
-def coverage_polygons(net: Network, reach: Reach, breaks_s=None, *, side_m: float = 40.0, quad_segs: int = 4,
-                      rings: bool = False) -> list[object]:
-    """Union of all stations' service areas per break (metric), from the multi-source node times."""
-    breaks = _check_breaks(breaks_s or reach.breaks_s)
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise InvalidInput("unknown drawing method", [Problem(f"method must be one of {METHODS}", field="method")])
+
+
+def _check_budget(reach: Reach, breaks) -> None:
     if breaks[-1] > reach.limit_s + EPS_S:
         raise InvalidInput("break beyond the search limit", [Problem("recompute reach with a larger limit_s")])
+
+
+def _fallback_union(reach: Reach, budget_s: float, quad_segs: int):
+    if reach.fallback_geom is None:
+        return None
+    fbs = [f for j in range(len(reach.station_ids)) if (f := _fallback_disk(reach, j, budget_s, quad_segs)) is not None]
+    return shapely.union_all(fbs) if fbs else None
+
+
+def _pieces(net: Network, reach: Reach, clips, breaks, side_m: float, cell_m: float, quad_segs: int) -> list[list]:
+    """Grid drawing of the multi-source reach clipped to each of ``clips``: ``[break][clip]`` disks."""
+    allst = np.arange(len(reach.station_ids))
+    out = []
+    for b in breaks:
+        iv = reach_intervals(net, reach.node_time, reach, allst, b, np.arange(net.n_edges))
+        pieces = clipped_polygons(net, iv, b, clips, side_m, cell_m)
+        fb = _fallback_union(reach, b, quad_segs)
+        if fb is not None:
+            pieces = [shapely.union(p, shapely.intersection(fb, c)) for p, c in zip(pieces, clips)]
+        if out:
+            pieces = [shapely.union(p, q) for p, q in zip(pieces, out[-1])]
+        out.append(pieces)
+    return out
+
+
+def _join(pieces: list):
+    """Union of tile pieces that only share edges (a coverage: fast), or a full union if they overlap."""
+    pieces = [p for p in pieces if not shapely.is_empty(p)]
+    if not pieces:
+        return shapely.Polygon()
+    try:
+        joined = shapely.coverage_union_all(pieces)
+        if shapely.is_valid(joined):
+            return joined
+    except shapely.errors.GEOSException:  # pieces not noded alike along a tile edge
+        pass
+    return shapely.union_all(pieces)
+
+
+def _rings(polys: list) -> list:
+    return [polys[0]] + [shapely.difference(polys[i], polys[i - 1]) for i in range(1, len(polys))]
+
+
+def coverage_polygons(net: Network, reach: Reach, breaks_s=None, *, side_m: float = 40.0, quad_segs: int = 4,
+                      rings: bool = False, method: str = "grid", cell_m: float = CELL_M) -> list[object]:
+    """Union of all stations' service areas per break (metric), from the multi-source node times.
+
+    ``method="grid"`` draws 2 km tiles and joins them; ``"vector"`` one GEOS union of every reached
+    street's buffer (exact drawing, minutes for a county-level city).
+    """
+    breaks = _check_breaks(breaks_s or reach.breaks_s)
+    _check_budget(reach, breaks)
+    _check_method(method)
+    if method == "grid":
+        box = shapely.bounds(shapely.multipoints(net.node_xy[np.isfinite(reach.node_time)])) \
+            if np.isfinite(reach.node_time).any() else None
+        if box is None or not np.isfinite(box).all():
+            out = [shapely.Polygon()] * len(breaks)
+        else:
+            pad = side_m + 2 * cell_m
+            clips = tiles((box[0] - pad, box[1] - pad, box[2] + pad, box[3] + pad))
+            out = [_join(p) for p in _pieces(net, reach, clips, breaks, side_m, cell_m, quad_segs)]
+        return _rings(out) if rings else out
     allst = np.arange(len(reach.station_ids))
     out = []
     for b in breaks:
         g = intervals_polygon(net, reach_intervals(net, reach.node_time, reach, allst, b, np.arange(net.n_edges)),
                               b, side_m, quad_segs)
-        if reach.fallback_geom is not None:
-            fbs = [f for j in allst if (f := _fallback_disk(reach, j, b, quad_segs)) is not None]
-            if fbs:
-                g = shapely.union_all([g, *fbs])
+        fb = _fallback_union(reach, b, quad_segs)
+        if fb is not None:
+            g = shapely.union(g, fb)
         if out:
             g = shapely.union(g, out[-1])
         out.append(g)
-    if rings:
-        out = [out[0]] + [shapely.difference(out[i], out[i - 1]) for i in range(1, len(out))]
-    return out
+    return _rings(out) if rings else out
 
 
 def union_by_area(net: Network, reach: Reach, areas: gpd.GeoDataFrame, breaks_s=None, *, side_m: float = 40.0,
-                  rings: bool = False, code_col: str = "code") -> gpd.GeoDataFrame:
+                  rings: bool = False, code_col: str = "code", method: str = "grid",
+                  cell_m: float = CELL_M) -> gpd.GeoDataFrame:
     """Covered ground per area (community, town or grid) and break: the union of every station's
     service area (stations outside the area included: residents cross boundaries) clipped to it.
 
     Columns: ``code, break_s, shape, covered_m2, area_m2, covered_pct``, geometry (EPSG:4326).
     """
-    polys = coverage_polygons(net, reach, breaks_s, side_m=side_m, rings=rings)
     breaks = _check_breaks(breaks_s or reach.breaks_s)
+    _check_budget(reach, breaks)
+    _check_method(method)
     ag = areas.geometry.to_crs(net.crs).values
+    if method == "grid":
+        per = _pieces(net, reach, list(ag), breaks, side_m, cell_m, 4)
+    else:
+        per = [list(shapely.intersection(ag, g)) for g in coverage_polygons(net, reach, breaks, side_m=side_m,
+                                                                             method="vector")]
+    if rings:
+        per = [per[0]] + [list(shapely.difference(per[i], per[i - 1])) for i in range(1, len(per))]
     rows = []
-    for k, (b, g) in enumerate(zip(breaks, polys)):
-        clip = shapely.intersection(ag, g)
+    for k, (b, clip) in enumerate(zip(breaks, per)):
         for code, a, c in zip(areas[code_col].to_numpy(), ag, clip):
             rows.append((code, b, "ring" if rings and k else "disk", shapely.area(c), shapely.area(a), c))
     df = pd.DataFrame(rows, columns=["code", "break_s", "shape", "covered_m2", "area_m2", "geometry"])

@@ -153,3 +153,37 @@ def grid_polygon(net: Network, iv, budget_s: float, side_m: float = 40.0, cell_m
         return shapely.Polygon()
     gx, gy, g = _field(xy[keep], t[keep], v[keep], budget_s, side_m, cell_m)
     return _contour(gx, gy, g, budget_s + EPS_S)
+
+
+def clipped_polygons(net: Network, iv, budget_s: float, clips, side_m: float = 40.0,
+                     cell_m: float = CELL_M) -> list:
+    """The drawing of reached stretches ``iv`` (usually from every station at once) clipped to each
+    of ``clips`` (metric polygons, e.g. communities or tiles): one grid per clip, so a whole city
+    never needs one huge grid.  Returns one (possibly empty) geometry per clip, metric."""
+    out = [shapely.Polygon()] * len(clips)
+    if iv[0].size == 0:
+        return out
+    xy, t, v = _samples(net, iv, cell_m / 2)
+    keep = t <= budget_s + EPS_S
+    xy, t, v = xy[keep], t[keep], v[keep]
+    order = np.argsort(xy[:, 0], kind="stable")
+    xs = xy[order, 0]
+    pad = side_m + 2 * cell_m
+    for k, geom in enumerate(clips):
+        if geom is None or shapely.is_empty(geom):
+            continue
+        x0, y0, x1, y1 = shapely.bounds(geom)
+        sel = order[np.searchsorted(xs, x0 - pad):np.searchsorted(xs, x1 + pad, "right")]
+        sel = sel[(xy[sel, 1] >= y0 - pad) & (xy[sel, 1] <= y1 + pad)]
+        if sel.size:
+            g = _contour(*_field(xy[sel], t[sel], v[sel], budget_s, side_m, cell_m), budget_s + EPS_S)
+            out[k] = shapely.intersection(g, geom)
+    return out
+
+
+def tiles(bounds, size_m: float = 2000.0) -> list:
+    """Square metric boxes of ``size_m`` covering ``bounds`` (minx, miny, maxx, maxy)."""
+    x0, y0, x1, y1 = bounds
+    xs = np.arange(np.floor(x0 / size_m) * size_m, x1 + size_m, size_m)
+    ys = np.arange(np.floor(y0 / size_m) * size_m, y1 + size_m, size_m)
+    return [shapely.box(a, b, a + size_m, b + size_m) for a in xs[:-1] for b in ys[:-1]]
