@@ -14,7 +14,6 @@ shows.
 from __future__ import annotations
 
 import html
-import json
 import threading
 import time
 from collections import OrderedDict
@@ -24,7 +23,6 @@ from zoneinfo import ZoneInfo
 import folium
 import numpy as np
 import pandas as pd
-from folium.utilities import JsCode
 from sqlalchemy import Connection, text
 
 from api import i18n
@@ -78,14 +76,6 @@ i18n.add({
                            "en": "{units} units, {n} incidents, significant: {sig}"},
     "incidents.hot.too_few": {"zh": "无法分析: {reason}", "en": "Cannot analyse: {reason}"},
 })
-
-
-#: Each feature's fill colour comes from its ``fill`` property, set in the browser: folium's
-#: Python ``style_function`` builds a per-feature style table through a template (~0.1 s for
-#: 1,600 grids).
-def _fill_from_properties(style: dict) -> JsCode:
-    return JsCode("function (feature, layer) { layer.setStyle(Object.assign(" + json.dumps(style)
-                  + ", {fillColor: feature.properties.fill})); }")
 
 
 def default_window(conn: Connection, scope: Jurisdiction, start: datetime | None, end: datetime | None,
@@ -284,7 +274,7 @@ def hotspots_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang
         res, geoms = hotspots(conn, scope, level=level, resolution=resolution, start=start, end=end,
                               category=category, min_incidents=min_incidents)
         for unit, r in res.iterrows():
-            feats.append({"type": "Feature", "geometry": json.loads(json.dumps(geoms[unit].__geo_interface__)),
+            feats.append({"type": "Feature", "geometry": geoms[unit].__geo_interface__,
                           "properties": {"code": str(unit), "incidents": int(r["count"]),
                                          "z": None if pd.isna(r.z) else round(float(r.z), 2),
                                          "p": None if pd.isna(r.p) else float(f"{r.p:.3g}"),
@@ -296,13 +286,12 @@ def hotspots_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang
     m = offline_map(settings, bounds=_bounds(conn, scope, []), lang=lang, zoom_start=12)
     add_title(m, i18n.t("incidents.hotspots.title", lang))
     if feats:
-        folium.GeoJson(
-            {"type": "FeatureCollection", "features": feats}, name=i18n.t("incidents.hot.layer", lang),
-            on_each_feature=_fill_from_properties({"color": "#666", "weight": 1, "fillOpacity": 0.7}),
-            popup=folium.GeoJsonPopup(fields=["code", "incidents", "z", "p", "class"],
-                                      aliases=[i18n.t(f"incidents.f.{k}", lang) for k in
-                                               ("code", "incidents", "z", "p", "class")]),
-        ).add_to(m)
+        data = PageData("gridmapHot_" + m.get_name(), {
+            "units": to_js_json({"type": "FeatureCollection", "features": feats})}).add_to_page(m)
+        keys = ["code", "incidents", "z", "p", "class"]
+        InlineGeoJson(f"{data.var}.units", name=i18n.t("incidents.hot.layer", lang), fields=keys,
+                      aliases=[i18n.t(f"incidents.f.{k}", lang) for k in keys],
+                      style={"color": "#666", "weight": 1, "fillOpacity": 0.7}).add_to(m)
         folium.LayerControl(collapsed=False).add_to(m)
     labels = {3: "hot 99%", 2: "hot 95%", 1: "hot 90%", 0: "not significant", -1: "cold 90%", -2: "cold 95%",
               -3: "cold 99%"}
