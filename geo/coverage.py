@@ -1,9 +1,10 @@
 """Household coverage per grid, community and town from a :class:`geo.reach.Reach`.
 
 Households are decided by their exact network time (``time <= budget``, see :mod:`geo.reach`),
-never by a polygon.  Times are weighted by households: the mean is over households with a time
-within the search limit; the 90th percentile is over all households and is NaN (with
-``p90_beyond_limit`` set) when it lies beyond the search limit.
+never by a polygon.  Times are weighted by households: the mean is over the covered households
+(within the budget, so it does not depend on the search limit or on other breaks asked for); the
+90th percentile is over all households and is NaN (with ``p90_beyond_limit`` set) when it lies
+beyond the search limit.
 """
 
 from __future__ import annotations
@@ -100,10 +101,10 @@ def coverage_table(reach: Reach, assignment: pd.DataFrame, level: str = "grid", 
         return np.bincount(g, weights=hh * mask, minlength=k)
 
     total = sums(np.ones_like(hh))
-    cov = sums(t <= b + EPS_S)
-    fin = np.isfinite(t)
-    tw = np.bincount(g, weights=np.where(fin, t, 0.0) * hh, minlength=k)
-    fw = sums(fin)
+    covered = t <= b + EPS_S
+    cov = sums(covered)
+    tw = np.bincount(g, weights=np.where(covered, t, 0.0) * hh, minlength=k)
+    fw = cov
     p90 = _weighted_p(g, k, t, hh, 0.9)
     out = pd.DataFrame({
         "code": uniq, "households": total.astype(np.int64), "covered_households": cov.astype(np.int64),

@@ -3,8 +3,10 @@
 Two uncovered dwellings belong to the same gap when a chain of uncovered dwellings links them with
 steps of at most ``link_m`` metres (single linkage: ``cKDTree.query_pairs`` + connected components).
 A gap's polygon is the union of its dwellings buffered by ``pad_m`` (default ``link_m / 2``, so a
-gap is one connected shape); its nearest station is the one of its quickest-reached dwelling
-(NaN/None when no station is within the search limit).
+gap is one connected shape); its nearest station is the one of its quickest-reached dwelling, and
+its time that dwelling's time.  Uncovered dwellings lie beyond the budget, so given the network
+:func:`find_gaps` searches on to a horizon (default twice the budget) for them; NaN/None when no
+station is within it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from geo.reach import Reach
+from geo.network import Network
+from geo.reach import Reach, node_times, point_times
 
 COLUMNS = ["gap_id", "rank", "households", "dwellings", "nearest_station", "nearest_time_s", "grids", "geometry"]
 
@@ -74,7 +77,8 @@ def _finish(df: pd.DataFrame, crs) -> gpd.GeoDataFrame:
 
 
 def find_gaps(reach: Reach, *, budget_s: float | None = None, link_m: float = 100.0, pad_m: float | None = None,
-              grid_codes: np.ndarray | None = None) -> Gaps:
+              grid_codes: np.ndarray | None = None, net: Network | None = None,
+              horizon_s: float | None = None) -> Gaps:
     """Cluster the dwellings not covered within ``budget_s`` (default the first break) into gaps.
 
     Parameters
@@ -87,6 +91,11 @@ def find_gaps(reach: Reach, *, budget_s: float | None = None, link_m: float = 10
         Buffer of each dwelling in the gap polygon, metres (default ``link_m / 2``).
     grid_codes : ndarray, optional
         Grid code of each dwelling (``assign_to_grids(...)["grid_code"]``) to list the grids a gap touches.
+    net : Network, optional
+        The network of ``reach``: with it, uncovered dwellings beyond the search limit of ``reach``
+        get their nearest station and time from one more multi-source pass up to ``horizon_s``.
+    horizon_s : float, optional
+        How far (seconds) to look for a gap's nearest station; default ``2 * budget_s``.
 
     Returns
     -------
@@ -99,12 +108,31 @@ def find_gaps(reach: Reach, *, budget_s: float | None = None, link_m: float = 10
     unc = np.flatnonzero(~reach.covered(b) & np.isfinite(reach.dwelling_xy).all(axis=1))
     lab = cluster(reach.dwelling_xy[unc], link_m)
     crs = _crs(reach)
-    df = gap_rows(crs, reach.dwelling_xy, reach.households, reach.time_s, reach.nearest, reach.station_ids,
+    time_s, nearest = reach.time_s, reach.nearest
+    horizon = 2.0 * b if horizon_s is None else float(horizon_s)
+    if net is not None and horizon > reach.limit_s and unc.size:
+        time_s, nearest = _beyond_limit(net, reach, unc, horizon)
+    df = gap_rows(crs, reach.dwelling_xy, reach.households, time_s, nearest, reach.station_ids,
                   grid_codes, unc, lab, pad)
     frame = _finish(df, crs)
     label = np.full(len(reach.time_s), -1, dtype=np.int64)
     label[unc] = lab  # cluster label == gap_id (rows were numbered by label order)
     return Gaps(frame=frame, label=label, budget_s=b, link_m=link_m, pad_m=pad)
+
+
+def _beyond_limit(net: Network, reach: Reach, which: np.ndarray, horizon_s: float):
+    """Times and nearest stations with ``which`` dwellings re-timed by a search up to ``horizon_s``."""
+    if net.fingerprint != reach.net_fingerprint:
+        raise ValueError("the network is not the one the reach was computed on")
+    st = reach.station_snap
+    d, near = node_times(net, st, horizon_s)
+    net_dw = which[reach.method[which] == "network"]
+    t, who = point_times(net, reach.dwelling_snap, d, near, st, np.arange(len(st)), which=net_dw)
+    far = t > horizon_s
+    t[far], who[far] = np.inf, -1
+    time_s, nearest = reach.time_s.copy(), reach.nearest.copy()
+    time_s[net_dw], nearest[net_dw] = t, who
+    return time_s, nearest
 
 
 def _crs(reach: Reach):

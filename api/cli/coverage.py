@@ -121,7 +121,7 @@ def coverage(
             with console.status("coverage: starting") as status:
                 run = svc.run(EVERYWHERE, p, progress=lambda msg: status.update(f"coverage: {msg}"))
                 status.update("coverage: clustering gaps")
-                gaps = find_gaps(run.reach, budget_s=p.budget_s,
+                gaps = find_gaps(run.reach, budget_s=p.budget_s, net=run.net,
                                  grid_codes=run.assignment["grid_code"].to_numpy(dtype=object))
         except (GridmapError, ValueError) as exc:
             err_console.print(f"[bold red]error:[/] {getattr(exc, 'detail', exc)}")

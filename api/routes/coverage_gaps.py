@@ -20,8 +20,9 @@ router = APIRouter(tags=["coverage"])
 
 # -- GET /coverage/gaps ------------------------------------------------------------------------
 def run_gaps(run: Run, link_m: float = 100.0):
-    return run.lazy(("gaps", link_m), lambda: find_gaps(run.reach, budget_s=run.params.budget_s, link_m=link_m,
-                                                         grid_codes=run.assignment["grid_code"].to_numpy(dtype=object)))
+    return run.lazy(("gaps", link_m), lambda: find_gaps(
+        run.reach, budget_s=run.params.budget_s, link_m=link_m, net=run.net,
+        grid_codes=run.assignment["grid_code"].to_numpy(dtype=object)))
 
 
 @router.get("/coverage/gaps", summary="Coverage gaps: uncovered households clustered, ranked",

@@ -404,3 +404,12 @@ def test_station_polygons_are_drawn_ahead_and_served_from_memory(client, world):
     served = shapely.geometry.shape(client.get(f"/stations/{sid}/reach").json()["features"][0]["geometry"])
     fresh = gpd.GeoSeries([station_polygons(run.net, run.reach, j, (BUDGET,))[0][0]], crs=run.net.crs).to_crs(4326)[0]
     assert served.symmetric_difference(fresh).area < 1e-12 and served.area > 0
+
+
+def test_gaps_name_their_nearest_station_and_time_at_default_settings(client, world):
+    gaps = client.get("/coverage/gaps").json()["features"]
+    assert gaps
+    named = [g["properties"] for g in gaps if g["properties"]["nearest_station"] is not None]
+    assert named, "every gap lacks its nearest station"
+    for p in named:
+        assert 480 < p["nearest_time_s"] <= 960  # beyond the 8-minute budget, within the 16-minute horizon

@@ -45,8 +45,11 @@ def test_coverage_tables_match_an_independent_groupby(world):
             assert row["households"] == g["households"].sum()
             assert row["covered_households"] == g.loc[g["cov"], "households"].sum()
             assert row["covered_300s"] == g.loc[g["t"] <= 300 + 1e-6, "households"].sum()
-            fin = np.isfinite(g["t"])
-            assert row["mean_time_s"] == pytest.approx(np.average(g["t"][fin], weights=g["households"][fin]))
+            cv = g["cov"]
+            if cv.any():
+                assert row["mean_time_s"] == pytest.approx(np.average(g["t"][cv], weights=g["households"][cv]))
+            else:
+                assert np.isnan(row["mean_time_s"])
             srt = g.sort_values("t")
             cw = srt["households"].cumsum()
             p90 = srt["t"].to_numpy()[np.searchsorted(cw.to_numpy(), 0.9 * cw.iloc[-1])]
@@ -100,6 +103,39 @@ def test_station_service_areas_contain_their_households(world):
         by_area = union_by_area(net, r, grids, (480,), method=method)
         assert by_area["covered_m2"].sum() == pytest.approx(shapely.intersection(c, shapely.union_all(whole)).area,
                                                             rel=2e-3 if method == "grid" else 1e-6)
+
+
+def test_mean_time_does_not_depend_on_the_search_limit(world):
+    L, net, grids, r = world
+    narrow = compute_reach(net, L["stations"], L["dwellings"], breaks_s=(480,))
+    a = coverage_report(narrow, L["dwellings"], grids, L["stations"], budget_s=480)["grid"]
+    b = coverage_report(r, L["dwellings"], grids, L["stations"], budget_s=480)["grid"]
+    assert r.limit_s > narrow.limit_s
+    assert np.allclose(a["mean_time_s"], b["mean_time_s"], equal_nan=True)
+    assert (a["covered_households"] == b["covered_households"]).all()
+
+
+def test_gaps_name_their_nearest_station_beyond_the_budget(world):
+    L, net, grids, r = world
+    narrow = compute_reach(net, L["stations"], L["dwellings"], breaks_s=(300,))  # search stops at 5 min
+    wide = compute_reach(net, L["stations"], L["dwellings"], breaks_s=(300,), limit_s=600)  # independent
+    blind = find_gaps(narrow, budget_s=300, link_m=100).frame
+    assert blind["nearest_time_s"].isna().all()
+    gaps = find_gaps(narrow, budget_s=300, link_m=100, net=net)
+    f = gaps.frame.set_index("gap_id")
+    named = 0
+    for gid, row in f.iterrows():
+        members = np.flatnonzero(gaps.label == gid)
+        t = wide.time_s[members]
+        if np.isfinite(t).any():
+            k = members[np.argmin(t)]
+            assert row["nearest_time_s"] == pytest.approx(wide.time_s[k])
+            assert row["nearest_station"] == wide.station_ids[wide.nearest[k]]
+            assert 300 < row["nearest_time_s"] <= 600
+            named += 1
+        else:
+            assert np.isnan(row["nearest_time_s"]) and row["nearest_station"] is None
+    assert named > 0
 
 
 def test_gaps_cluster_the_uncovered(world):
