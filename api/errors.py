@@ -6,6 +6,7 @@ pure layer is mapped here too.  :func:`install` registers the handlers on the ap
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -102,6 +103,15 @@ def install(app: FastAPI) -> None:
         ]
         return problem_response(422, ValidationFailed.slug, ValidationFailed.title,
                                 "The request does not match the expected shape.", request.url.path, problems)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        # a bug or an outage, not the caller's fault: log the traceback, tell the caller in problem+json
+        logging.getLogger("gridmap").exception("unexpected error on %s %s", request.method, request.url.path)
+        return problem_response(500, "internal-error", "Internal error",
+                                "gridmap hit an unexpected error; nothing was changed by this request "
+                                "(writes run in one transaction). The server log has the details.",
+                                request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
