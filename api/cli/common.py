@@ -12,7 +12,8 @@ from sqlalchemy import Engine
 from api.db.embedded import EmbeddedError
 from geo.errors import InvalidInput
 
-console = Console()
+# piped to a file, rich would wrap tables at 80 columns and cut codes; give them room instead
+console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True)
 
 

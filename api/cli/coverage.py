@@ -116,7 +116,7 @@ def coverage(
         try:
             p = CoverageParams(minutes=m, mode=mode, region=region,
                                kinds=tuple(sorted(k.strip() for k in kinds.split(",") if k.strip())) if kinds else None,
-                               at=dt.date.fromisoformat(at) if at else dt.date.today(),
+                               at=_date(at, "--at") if at else dt.date.today(),
                                limit_minutes=max(bks) if max(bks) > m else None)
             with console.status("coverage: starting") as status:
                 run = svc.run(EVERYWHERE, p, progress=lambda msg: status.update(f"coverage: {msg}"))
@@ -140,7 +140,8 @@ def coverage(
             ("straight-line", "straight_line_households")]
     cols = [(h, k) for h, k in cols if k in frame.columns]
     for head, _ in cols:
-        table.add_column(head, justify="left" if head in ("code", "name") else "right")
+        table.add_column(head, justify="left" if head in ("code", "name") else "right",
+                         no_wrap=head == "code", overflow="fold")
     for r in frame.to_dict("records"):
         vals = []
         for _, k in cols:
@@ -168,3 +169,10 @@ def coverage(
 
 def register(app: typer.Typer) -> None:
     app.command(name="coverage")(coverage)
+
+
+def _date(value: str, option: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option) from None

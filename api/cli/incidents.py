@@ -15,10 +15,14 @@ from api.jurisdiction import EVERYWHERE
 incidents_app = typer.Typer(help="Incidents: statistics and hotspots.", no_args_is_help=True)
 
 
-def _when(value: str | None) -> datetime | None:
+def _when(value: str | None, option: str = "--from") -> datetime | None:
     if not value:
         return None
-    t = datetime.fromisoformat(value)
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date or time (YYYY-MM-DD or YYYY-MM-DDTHH:MM[+08:00])",
+                                 param_hint=option) from None
     return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
@@ -47,7 +51,7 @@ def stats(
         engine = migrated_engine()
         try:
             with engine.connect() as conn:
-                s = area_stats(conn, EVERYWHERE, level=level, start=_when(from_), end=_when(to),
+                s = area_stats(conn, EVERYWHERE, level=level, start=_when(from_), end=_when(to, "--to"),
                                category=category or None, area=area, min_count=min_count, period=None)
         except GridmapError as exc:
             err_console.print(f"[bold red]error:[/] {exc.detail}")
@@ -58,7 +62,8 @@ def stats(
             ("resolution", "resolution_rate"), ("median h", "median_hours_to_close"),
             ("p90 h", "p90_hours_to_close"), ("overdue", "overdue")]
     for head, _ in cols:
-        table.add_column(head, justify="left" if head in ("code", "name") else "right")
+        table.add_column(head, justify="left" if head in ("code", "name") else "right",
+                         no_wrap=head == "code", overflow="fold")
     for r in s.rows.to_dict("records"):
         table.add_row(*[_fmt(r[k], pct=k in ("closure_rate", "resolution_rate"), nd=2 if "rate" in k else 1)
                         for _, k in cols])
@@ -87,7 +92,7 @@ def hotspots(
         engine = migrated_engine()
         with engine.connect() as conn:
             res, _ = compute(conn, EVERYWHERE, level=level, resolution=resolution, start=_when(from_),
-                             end=_when(to), category=category or None, min_incidents=min_incidents)
+                             end=_when(to, "--to"), category=category or None, min_incidents=min_incidents)
     sig = res[res["bin"] != 0].sort_values("z", ascending=False)
     table = Table(title=f"Hot and cold spots ({len(sig)} of {len(res)} units significant)")
     for c in ("unit", "incidents", "z", "p", "class"):
