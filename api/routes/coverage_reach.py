@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Literal
 
 import geopandas as gpd
@@ -14,8 +13,9 @@ from fastapi.responses import JSONResponse
 from api import deps
 from api.db.coverage import CoverageService, Run, dwelling_index
 from api.jurisdiction import Jurisdiction
-from api.routes.coverage_params import (_AT, _BREAKS, _KINDS, _MINUTES, _MODE, _REGION, GEOJSON, _feature_collection,
-                                        _head, _station_index, params, parse_breaks, service)
+from api.routes.coverage_params import (_AT, _BREAKS, _KINDS, _MINUTES, _MODE, _REGION, COORD_DECIMALS, GEOJSON,
+                                        _feature_collection, _head, _station_index, geojson_geometries, params,
+                                        parse_breaks, service)
 from geo.reach import station_dwellings
 from geo.service_area import MAX_BREAKS, service_areas, union_by_area
 from geo.whatif import Planner
@@ -46,13 +46,11 @@ def station_reach(request: Request, station_id: int, minutes: float | None = _MI
     index = dwelling_index(run)
     hh = reach.households
     info = run.inputs.station_info().loc[str(station_id)]
-    from shapely import to_geojson
-
-    geoms = gpd.GeoSeries([g for g, _ in polys], crs=net.crs).to_crs(4326).values
+    geoms = geojson_geometries(gpd.GeoSeries([g for g, _ in polys], crs=net.crs).to_crs(4326).values)
     features = []
     for b, g, (_, fb) in zip(bks, geoms, polys):
         idx, _ = station_dwellings(net, reach, index, j, b * 60)
-        features.append({"type": "Feature", "geometry": json.loads(to_geojson(g)),
+        features.append({"type": "Feature", "geometry": g,
                          "properties": {"station_id": station_id, "minutes": b, "shape": shape,
                                         "method": "network+straight_line" if fb else "network",
                                         "households": int(hh[idx].sum()), "dwellings": int(idx.size)}})
@@ -104,7 +102,9 @@ def coverage_dwellings(request: Request, minutes: float | None = _MINUTES, mode:
     lon, lat = shapely.get_x(xy), shapely.get_y(xy)
     t = r.time_s[idx]
     near = r.nearest[idx]
-    feats = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [round(float(x), 7), round(float(y), 7)]},
+    nd = COORD_DECIMALS
+    feats = [{"type": "Feature",
+              "geometry": {"type": "Point", "coordinates": [round(float(x), nd), round(float(y), nd)]},
               "properties": {"id": int(i), "source_id": sid, "households": int(h),
                              "time_s": round(float(tt), 4) if np.isfinite(tt) else None,
                              "covered": "yes" if c else "no",

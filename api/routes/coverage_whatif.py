@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Literal
 
 import pandas as pd
@@ -16,7 +15,7 @@ from api.db.coverage import CoverageService, Run, gaps_frame, records
 from api.errors import ValidationFailed
 from api.jurisdiction import Jurisdiction
 from api.routes.coverage_gaps import run_gaps
-from api.routes.coverage_params import _head, _station_index, params, service
+from api.routes.coverage_params import _head, _station_index, feature_collection, params, service
 from geo.errors import Problem
 from geo.gaps import grid_gaps
 from geo.whatif import Planner
@@ -99,8 +98,7 @@ def what_if(request: Request, body: WhatIf, scope: Jurisdiction = Depends(deps.j
         grids.append({"grid_code": code, "name": run.inputs.names.get(code), "covered_before": cb,
                       "covered_after": ca, "delta": ca - cb, "gaps_before": lists.get(code, []),
                       "gaps_after": [rows_by_id[g] for g in gl]})
-    gaps_added = json.loads(added.to_json(drop_id=True, na="null")) if len(added) else {
-        "type": "FeatureCollection", "features": []}
+    gaps_added = feature_collection(added)
     return JSONResponse({**_head(run), "action": body.action, "station_id": body.station_id,
                          "lon": body.lon, "lat": body.lat, "kind": body.kind, "minutes": p.minutes,
                          "households": int(run.reach.households.sum()),

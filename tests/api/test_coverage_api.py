@@ -21,6 +21,7 @@ import netgen  # noqa: E402
 from api.db.coverage import CoverageParams, CoverageService  # noqa: E402
 from api.db.load import load_frame  # noqa: E402
 from api.jurisdiction import Jurisdiction  # noqa: E402
+from api.routes.coverage_params import COORD_DECIMALS, rounded  # noqa: E402
 from geo.crs import metric_crs_for  # noqa: E402
 from geo.validate import validate_frame  # noqa: E402
 
@@ -293,7 +294,9 @@ def test_station_reach_polygons_and_households(client, world, db):
     assert -w["delta"] == h["exclusive"]
     rings = client.get(f"/stations/{sid}/reach?breaks=5,8&shape=ring").json()["features"]
     r5, r8 = (shapely.geometry.shape(f["geometry"]) for f in rings)
-    assert r5.intersection(r8).area < 1e-12
+    # they share the 5-minute edge; rounding each to 1e-6 degree (a vertex moves <= 0.71e-6) leaves
+    # at most slivers along it, not a real overlap (a 5-minute disk instead of a ring: ~1e-5 deg2)
+    assert r5.intersection(r8).area <= 1e-6 * r5.length and r8.area > 0
 
 
 def test_gaps_and_areas(client, world):
@@ -403,7 +406,7 @@ def test_station_polygons_are_drawn_ahead_and_served_from_memory(client, world):
     sid = int(run.reach.station_ids[j])
     served = shapely.geometry.shape(client.get(f"/stations/{sid}/reach").json()["features"][0]["geometry"])
     fresh = gpd.GeoSeries([station_polygons(run.net, run.reach, j, (BUDGET,))[0][0]], crs=run.net.crs).to_crs(4326)[0]
-    assert served.symmetric_difference(fresh).area < 1e-12 and served.area > 0
+    assert served.symmetric_difference(rounded([fresh])[0]).area < 1e-14 and served.area > 0
 
 
 def test_gaps_name_their_nearest_station_and_time_at_default_settings(client, world):
@@ -413,3 +416,84 @@ def test_gaps_name_their_nearest_station_and_time_at_default_settings(client, wo
     assert named, "every gap lacks its nearest station"
     for p in named:
         assert 480 < p["nearest_time_s"] <= 960  # beyond the 8-minute budget, within the 16-minute horizon
+
+
+def test_a_stored_run_is_not_served_for_another_snap_distance(db, world):
+    """max_snap_m is part of a stored run's key: a summary computed with 300 m was once served as
+    cached to a service set to 0.5 m (52,561 covered households instead of 744)."""
+    p = CoverageParams()
+    wide = CoverageService(db, max_snap_m=300.0, warm_polygons=False).summary(Jurisdiction(), p)
+    tight_svc = CoverageService(db, max_snap_m=0.5, warm_polygons=False)
+    tight = tight_svc.summary(Jurisdiction(), p)
+    assert not wide["cached"] and not tight["cached"] and tight["run_id"] != wide["run_id"]
+    assert tight_svc.stats["summaries_from_db"] == 0 and tight_svc.stats["runs_computed"] == 1
+    # independent: with 0.5 m only dwellings (and stations) lying on a street count at all
+    assert tight["totals"]["covered_households"] < wide["totals"]["covered_households"]
+    again = CoverageService(db, max_snap_m=0.5, warm_polygons=False).summary(Jurisdiction(), p)
+    assert again["cached"] and again["run_id"] == tight["run_id"]
+    assert again["totals"]["covered_households"] == tight["totals"]["covered_households"]
+
+
+def _coords(geom: dict) -> np.ndarray:
+    return shapely.get_coordinates(shapely.geometry.shape(geom))
+
+
+def test_geojson_coordinates_are_rounded_and_valid(client, world):
+    import datetime as dt
+
+    from api.db.coverage import service_for
+    from geo.service_area import service_areas
+
+    scale = 10.0 ** COORD_DECIMALS
+    st = client.get("/collections/stations/items?source_id=st1").json()["features"][0]["id"]
+    urls = ["/coverage/areas?by=station&breaks=5,8", "/coverage/areas?by=community&breaks=8,15&shape=ring",
+            "/coverage/areas?by=town", f"/stations/{st}/reach?breaks=5,8,15", "/coverage/gaps",
+            "/coverage?format=geojson&level=grid", "/coverage/dwellings?limit=50"]
+    bodies = {}
+    for url in urls:
+        r = client.get(url)
+        assert r.status_code == 200, (url, r.text)
+        bodies[url] = b = r.json()
+        geoms = [f["geometry"] for f in b["features"] if f["geometry"] is not None]
+        assert geoms, url
+        xy = np.concatenate([_coords(g) for g in geoms])
+        assert np.abs(xy * scale - np.rint(xy * scale)).max() < 1e-6, url  # no digit beyond the 6th decimal
+        assert all(shapely.geometry.shape(g).is_valid for g in geoms), url
+    # the served station areas are the unrounded drawing moved by no more than the rounding
+    svc = service_for(client.app.state.engine, client.app.state.settings)
+    run = svc.run(Jurisdiction(), CoverageParams(minutes=8.0, at=dt.date.today()))
+    exact = service_areas(run.net, run.reach, (300.0, 480.0), workers=1).set_index(["station", "break_s"])
+    for f in bodies[urls[0]]["features"]:
+        pr = f["properties"]
+        g = shapely.geometry.shape(f["geometry"])
+        e = exact.loc[(str(pr["station"]), pr["minutes"] * 60), "geometry"]
+        assert g.symmetric_difference(e).area <= 1e-6 * e.length and g.area > 0
+    raw = shapely.get_coordinates(exact.geometry.values) * scale
+    assert np.abs(raw - np.rint(raw)).max() > 1e-3  # the drawing itself is off the grid: the routes rounded it
+
+
+def test_rounding_repairs_what_it_breaks():
+    x0, y0 = 120.0, 31.0
+    shell = [(x0, y0), (x0 + 1e-3, y0), (x0 + 1e-3, y0 + 1e-3), (x0, y0 + 1e-3)]
+    # a hole 0.4e-6 degree (~4 cm) above the shell's bottom edge: rounded, they share an edge
+    hole = [(x0 + 4e-4, y0 + 4e-7), (x0 + 6e-4, y0 + 4e-7), (x0 + 5e-4, y0 + 2e-4)]
+    # a hole smaller than the rounding step: it collapses to a point
+    speck = [(x0 + 5e-4 + 1e-7, y0 + 5e-4 + 1e-7), (x0 + 5e-4 + 3e-7, y0 + 5e-4 + 1e-7),
+             (x0 + 5e-4 + 2e-7, y0 + 5e-4 + 3e-7)]
+    a = shapely.Polygon(shell, [hole])
+    b = shapely.Polygon(shell, [speck])
+    c = shapely.MultiPolygon([shapely.box(x0 + 2e-3, y0, x0 + 3e-3, y0 + 1e-3), a])
+    src = np.array([a, b, None, c, shapely.Polygon()], dtype=object)
+    assert shapely.is_valid(src[[0, 1, 3]]).all()
+    plain = shapely.transform(src, lambda xy: np.round(xy, COORD_DECIMALS))
+    assert not shapely.is_valid(plain[[0, 1, 3]]).any()  # plain rounding breaks all three
+    out = rounded(src)
+    assert out[2] is None and out[4].is_empty
+    for k in (0, 1, 3):
+        g = out[k]
+        assert g.is_valid and g.geom_type in ("Polygon", "MultiPolygon"), k
+        assert abs(g.area - src[k].area) <= 1e-6 * src[k].length, k
+        xy = shapely.get_coordinates(g) * 10.0 ** COORD_DECIMALS
+        assert np.abs(xy - np.rint(xy)).max() < 1e-6, k
+    assert out[1].equals(shapely.Polygon(np.round(shell, COORD_DECIMALS)))  # the speck is filled
+
