@@ -6,11 +6,12 @@ from datetime import datetime, timezone
 
 from sqlalchemy import Connection, text
 
-from api.errors import BadRequest, Conflict, NotFound
+from api.errors import BadRequest, Conflict, NotFound, ValidationFailed
 from api.incidents import workflow
 from api.incidents.stats import no_jit, scope_sql
 from api.db.models import incidents
 from api.jurisdiction import Jurisdiction
+from geo.errors import Problem
 from geo.layers import INCIDENT_STATUSES
 
 _FIELDS = """incidents.id, incidents.region_code, incidents.external_id, incidents.category,
@@ -112,10 +113,18 @@ def transition(conn: Connection, scope: Jurisdiction, incident_id: int, *, actio
 
     Raises
     ------
+    ValidationFailed
+        422 with ``errors`` (field and reason) and ``allowed_values`` when the request is malformed
+        (unknown action, missing/unknown/misplaced ``close_reason``), before any lookup.
     Conflict
-        409 with ``allowed`` (the actions possible now) when the action is not.
+        409 with ``allowed`` (the actions possible now) when a valid action is not possible now.
     NotFound
     """
+    try:
+        workflow.check_request(action, close_reason)
+    except workflow.InvalidRequest as exc:
+        raise ValidationFailed(exc.reason, [Problem(exc.reason, field=exc.field)],
+                               allowed_values={exc.field: exc.allowed}) from None
     inc = get_incident(conn, scope, incident_id, lock=True)
     try:
         t = workflow.apply(inc["status"], inc["escalation_level"], action, close_reason)

@@ -66,6 +66,40 @@ PATH_TO: dict[str, tuple[tuple[str, str, str], ...]] = {
 }
 
 
+class InvalidRequest(ValueError):
+    """The request itself is malformed whatever the case's state: an unknown ``action`` or a
+    missing, unknown or misplaced ``close_reason``.  ``field`` names the culprit and ``allowed``
+    the values it may take (empty when it must be left out)."""
+
+    def __init__(self, reason: str, field: str, allowed: list[str]):
+        super().__init__(reason)
+        self.reason = reason
+        self.field = field
+        self.allowed = allowed
+
+
+def check_request(action: str, close_reason: str | None = None) -> None:
+    """Refuse a malformed request before looking at any case.
+
+    Raises
+    ------
+    InvalidRequest
+        ``action`` is not one of :data:`ACTIONS`; ``close`` without a ``close_reason`` from
+        ``geo.layers.CLOSE_REASONS``; a ``close_reason`` given to another action.
+    """
+    if action not in ACTIONS:
+        raise InvalidRequest(f"unknown action {action!r}; actions are {', '.join(ACTIONS)}", "action", list(ACTIONS))
+    if action == "close":
+        if close_reason is None:
+            raise InvalidRequest(f"close needs close_reason, one of {', '.join(CLOSE_REASONS)}", "close_reason",
+                                 list(CLOSE_REASONS))
+        if close_reason not in CLOSE_REASONS:
+            raise InvalidRequest(f"close_reason {close_reason!r} is not one of {', '.join(CLOSE_REASONS)}",
+                                 "close_reason", list(CLOSE_REASONS))
+    elif close_reason is not None:
+        raise InvalidRequest(f"close_reason is only for the close action, not {action}", "close_reason", [])
+
+
 class InvalidTransition(ValueError):
     """``action`` is not possible from the case's state; ``allowed`` lists what is."""
 
@@ -119,26 +153,19 @@ def apply(status: str, level: str, action: str, close_reason: str | None = None)
 
     Raises
     ------
+    InvalidRequest
+        When the action is unknown, or ``close_reason`` is missing, unknown or given to an action
+        that does not close (:func:`check_request`; a request error, whatever the state).
     InvalidTransition
-        When the action is unknown, impossible from this state, or ``close_reason`` is missing,
-        unknown or given to an action that does not close.
+        When the action is impossible from this state.
     """
     if status not in INCIDENT_STATUSES or level not in ESCALATION_LEVELS:
         raise ValueError(f"unknown state {status!r} / level {level!r}")
+    check_request(action, close_reason)
     allowed = allowed_actions(status, level)
-
-    def refuse(reason: str) -> InvalidTransition:
-        return InvalidTransition(reason, status, level, allowed)
-
-    if action not in ACTIONS:
-        raise refuse(f"unknown action {action!r}; actions are {', '.join(ACTIONS)}")
     if action not in allowed:
-        raise refuse(f"cannot {action} an incident that is {status} at {level} level")
-    if action == "close":
-        if close_reason not in CLOSE_REASONS:
-            raise refuse(f"close needs close_reason, one of {', '.join(CLOSE_REASONS)}")
-    elif close_reason is not None:
-        raise refuse(f"close_reason is only for the close action, not {action}")
+        raise InvalidTransition(f"cannot {action} an incident that is {status} at {level} level", status, level,
+                                allowed)
 
     to_status, to_level = status, level
     if action in STATUS_MOVES:

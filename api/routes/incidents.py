@@ -282,8 +282,13 @@ def get_incident(incident_id: int, engine: Engine = Depends(deps.engine),
 
 
 @router.post("/incidents/{incident_id:int}/transitions",
-             description=(workflow.__doc__ or "") + "\nA refused action answers 409 with `allowed`.",
-             responses={409: {"description": "Not possible from the current state; `allowed` lists what is."}})
+             description=(workflow.__doc__ or "") + (
+                 "\nA malformed request (unknown `action`; `close` without a known `close_reason`; a "
+                 "`close_reason` on another action) answers 422 with `errors` (field, reason) and "
+                 "`allowed_values`.  A valid action that the current state does not allow answers 409 with "
+                 "`allowed` (the actions possible now)."),
+             responses={409: {"description": "Not possible from the current state; `allowed` lists what is."},
+                        422: {"description": "Unknown action or bad close_reason; `errors` and `allowed_values`."}})
 def transition(incident_id: int, body: TransitionIn, engine: Engine = Depends(deps.engine),
                scope: Jurisdiction = Depends(deps.jurisdiction)):
     with engine.begin() as conn:

@@ -112,7 +112,7 @@ def test_every_allowed_transition(world, key):
     ("reported", "grid", "accept"), ("reported", "grid", "resolve"), ("dispatched", "grid", "start"),
     ("in_progress", "grid", "dispatch"), ("resolved", "grid", "close"), ("resolved", "grid", "escalate"),
     ("closed_other", "grid", "resolve"), ("reported", "grid", "deescalate"),
-    ("dispatched", "department", "escalate"), ("reported", "grid", "fly"),
+    ("dispatched", "department", "escalate"),
 ])
 def test_forbidden_transition_is_409_with_allowed(world, status, level, action):
     iid = _new(world)
@@ -129,12 +129,39 @@ def test_forbidden_transition_is_409_with_allowed(world, status, level, action):
     assert len(after["events"]) == n_events
 
 
+@pytest.mark.parametrize("body, field, allowed", [
+    ({"action": "fly"}, "action", list(STATUS_RULES["reported"]) + ["accept", "decline", "start", "resolve",
+                                                                    "reopen", "escalate", "deescalate"]),
+    ({"action": "close"}, "close_reason", ["duplicate", "not_responsible", "no_action_possible"]),
+    ({"action": "close", "close_reason": "bogus"}, "close_reason",
+     ["duplicate", "not_responsible", "no_action_possible"]),
+    ({"action": "dispatch", "close_reason": "duplicate"}, "close_reason", []),
+])
+@pytest.mark.parametrize("state", [("reported", "grid"), ("resolved", "grid")])
+def test_malformed_request_is_422_with_errors_whatever_the_state(world, body, field, allowed, state):
+    iid = _new(world)
+    for step in ROUTE[state]:
+        _act(world, iid, step)
+    n_events = len(world.get(f"/incidents/{iid}").json()["events"])
+    r = world.post(f"/incidents/{iid}/transitions", json={"actor": "a", **body})
+    assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json"), r.text
+    got = r.json()
+    assert [e["field"] for e in got["errors"]] == [field] and got["errors"][0]["reason"]
+    assert sorted(got["allowed_values"][field]) == sorted(allowed)
+    assert "allowed" not in got  # 'allowed' is the 409's list of actions possible now
+    assert len(world.get(f"/incidents/{iid}").json()["events"]) == n_events
+    # the same request on an unknown incident is still a request error, not a 404
+    assert world.post("/incidents/999999/transitions", json={"actor": "a", **body}).status_code == 422
+
+
 def test_close_needs_a_valid_reason_and_resolve_refuses_one(world):
     iid = _new(world)
     r = world.post(f"/incidents/{iid}/transitions", json={"action": "close", "actor": "a"})
-    assert r.status_code == 409 and "close_reason" in r.json()["detail"]
-    assert _act(world, iid, "close", close_reason="bored").status_code == 409
+    assert r.status_code == 422 and "close_reason" in r.json()["detail"]
+    assert _act(world, iid, "close", close_reason="bored").status_code == 422
     assert _act(world, iid, "close", close_reason="duplicate").json()["close_reason"] == "duplicate"
+    again = _act(world, iid, "close", close_reason="duplicate")  # valid request, impossible now
+    assert again.status_code == 409 and again.json()["allowed"] == ["reopen"]
     assert world.post("/incidents/999999/transitions", json={"action": "dispatch", "actor": "a"}).status_code == 404
 
 
