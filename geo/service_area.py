@@ -144,32 +144,46 @@ POOL_MIN_STATIONS = 32
 _POOL_JOB: tuple | None = None  # (net, reach, breaks, options) inherited by forked workers
 
 
-def _pool_chunk(js: list[int]) -> list[list[tuple[bytes, bool]]]:
+def _draw(net: Network, reach: Reach, js, breaks, opts: dict):
+    """Polygons of stations ``js`` per break, flattened station-major: ``(geometry EPSG:4326 (valid),
+    area_m2, straight_line_used)`` arrays.  Reprojection happens here so that workers share it."""
+    polys = [station_polygons(net, reach, int(j), breaks, **opts) for j in js]
+    metric = np.array([g for p in polys for g, _ in p], dtype=object)
+    fb = np.array([f for p in polys for _, f in p], dtype=bool)
+    geo = gpd.GeoSeries(metric, crs=net.crs).to_crs(4326).values
+    bad = ~shapely.is_valid(geo)
+    if bad.any():  # repair the rare self-touching ring that reprojection can produce
+        geo[bad] = shapely.make_valid(geo[bad], method="structure", keep_collapsed=False)
+    return np.asarray(geo, dtype=object), shapely.area(metric), fb
+
+
+def _pool_chunk(js: list[int]):
     net, reach, breaks, opts = _POOL_JOB
-    return [[(shapely.to_wkb(g), fb) for g, fb in station_polygons(net, reach, j, breaks, **opts)] for j in js]
+    g, area, fb = _draw(net, reach, js, breaks, opts)
+    return shapely.to_wkb(g), area, fb
 
 
-def _all_station_polygons(net, reach, idx: np.ndarray, breaks, opts: dict, workers: int) -> list:
-    """``station_polygons`` for every station in ``idx``: in ``workers`` forked processes when there
-    are many (the grid drawing is numpy/scipy work that holds the GIL; GEOS releases it, so the
-    vector drawing uses threads), else in this thread."""
-    one = lambda j: station_polygons(net, reach, int(j), breaks, **opts)  # noqa: E731
+def _all_station_polygons(net, reach, idx: np.ndarray, breaks, opts: dict, workers: int):
+    """:func:`_draw` for every station in ``idx``: in ``workers`` forked processes when there are many
+    (the grid drawing is numpy/scipy work that holds the GIL; GEOS releases it, so the vector drawing
+    uses threads), else in this thread."""
     if workers <= 1 or idx.size < POOL_MIN_STATIONS:
-        return [one(j) for j in idx]
+        return _draw(net, reach, idx, breaks, opts)
+    chunks = [list(map(int, c)) for c in np.array_split(idx, max(workers * 8, idx.size // 64))]
     if opts.get("method", "grid") == "vector" or "fork" not in mp.get_all_start_methods():
         with ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(one, idx, chunksize=16))
-    global _POOL_JOB
-    chunks = [list(map(int, c)) for c in np.array_split(idx, max(workers * 8, idx.size // 64))]
-    _POOL_JOB = (net, reach, breaks, opts)
-    try:
-        with warnings.catch_warnings():  # fork from a threaded server: the workers only compute and return
-            warnings.simplefilter("ignore", DeprecationWarning)
-            with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
-                parts = list(pool.map(_pool_chunk, chunks))
-    finally:
-        _POOL_JOB = None
-    return [[(shapely.from_wkb(w), fb) for w, fb in polys] for part in parts for polys in part]
+            parts = list(pool.map(lambda c: _draw(net, reach, c, breaks, opts), chunks))
+    else:
+        global _POOL_JOB
+        _POOL_JOB = (net, reach, breaks, opts)
+        try:
+            with warnings.catch_warnings():  # fork from a threaded server: the workers only compute, return
+                warnings.simplefilter("ignore", DeprecationWarning)
+                with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+                    parts = [(shapely.from_wkb(w), a, f) for w, a, f in pool.map(_pool_chunk, chunks)]
+        finally:
+            _POOL_JOB = None
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
 
 
 def service_areas(net: Network, reach: Reach, breaks_s=None, *, side_m: float = 40.0, quad_segs: int = 4,
@@ -184,13 +198,14 @@ def service_areas(net: Network, reach: Reach, breaks_s=None, *, side_m: float = 
     breaks = _check_breaks(breaks_s or reach.breaks_s)
     idx = np.arange(len(reach.station_ids)) if stations is None else np.asarray(stations, dtype=np.int64)
     opts = dict(side_m=side_m, quad_segs=quad_segs, rings=rings, method=method, cell_m=cell_m)
-    res = _all_station_polygons(net, reach, idx, breaks, opts, workers)
-    rows = [(reach.station_ids[j], reach.station_kind[j], b, "ring" if rings and k else "disk",
-             "network+straight_line" if fb else "network", g)
-            for j, polys in zip(idx, res) for k, (b, (g, fb)) in enumerate(zip(breaks, polys))]
-    df = pd.DataFrame(rows, columns=["station", "kind", "break_s", "shape", "method", "geometry"])
-    df["area_m2"] = shapely.area(df["geometry"].to_numpy()) if len(df) else []
-    return _valid(gpd.GeoDataFrame(df, geometry="geometry", crs=net.crs).to_crs(4326))
+    geom, area, fb = _all_station_polygons(net, reach, idx, breaks, opts, workers)
+    nb = len(breaks)
+    j = np.repeat(idx, nb)
+    df = pd.DataFrame({
+        "station": reach.station_ids[j], "kind": reach.station_kind[j], "break_s": np.tile(breaks, idx.size),
+        "shape": np.where(rings & (np.tile(np.arange(nb), idx.size) > 0), "ring", "disk"),
+        "method": np.where(fb, "network+straight_line", "network"), "area_m2": area})
+    return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geom if len(df) else [], crs=4326).values, crs=4326)
 
 
 def _valid(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
