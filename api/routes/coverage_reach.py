@@ -17,7 +17,7 @@ from api.jurisdiction import Jurisdiction
 from api.routes.coverage_params import (_AT, _BREAKS, _KINDS, _MINUTES, _MODE, _REGION, COORD_DECIMALS, GEOJSON,
                                         _feature_collection, _head, _station_index, geojson_geometries, params,
                                         parse_breaks, service)
-from geo.reach import station_dwellings
+from geo.reach import EPS_S, station_dwellings
 from geo.service_area import MAX_BREAKS, service_areas, union_by_area
 from geo.whatif import Planner
 
@@ -59,16 +59,22 @@ def station_reach(request: Request, station_id: int, minutes: float | None = _MI
     hh = reach.households
     info = run.inputs.station_info().loc[str(station_id)]
     geoms = geojson_geometries(_valid_4326(gpd.GeoSeries([g for g, _ in polys], crs=net.crs)))
-    features = []
+    budget = p.budget_s
+    # one bounded search to the farthest time asked for; each break (and the budget) filters it
+    far, t_far = station_dwellings(net, reach, index, j, max(max(bks) * 60, budget))
+    features, prev_hh, prev_dw = [], 0, 0
     for b, g, (_, fb) in zip(bks, geoms, polys):
-        idx, _ = station_dwellings(net, reach, index, j, b * 60)
+        inside = t_far <= b * 60 + EPS_S
+        cum_hh, cum_dw = int(hh[far[inside]].sum()), int(inside.sum())
+        # a ring holds the households reached after the previous break and by this one
+        own_hh, own_dw = (cum_hh - prev_hh, cum_dw - prev_dw) if shape == "ring" else (cum_hh, cum_dw)
         features.append({"type": "Feature", "geometry": g,
                          "properties": {"station_id": station_id, "minutes": b, "shape": shape,
                                         "method": "network+straight_line" if fb else "network",
-                                        "households": int(hh[idx].sum()), "dwellings": int(idx.size)}})
-    budget = p.budget_s
-    idx, t = station_dwellings(net, reach, index, j, budget)
-    within = int(hh[idx].sum())
+                                        "households": own_hh, "dwellings": own_dw,
+                                        "households_cumulative": cum_hh, "dwellings_cumulative": cum_dw}})
+        prev_hh, prev_dw = cum_hh, cum_dw
+    within = int(hh[far[t_far <= budget + EPS_S]].sum())
     own = int(hh[(reach.nearest == j) & (reach.time_s <= budget + 1e-6)].sum())
     closed = _plain_planner(run).close(str(station_id)).changed
     lost = closed[(closed["time_before_s"] <= budget + 1e-6) & ~(closed["time_after_s"] <= budget + 1e-6)]

@@ -46,3 +46,24 @@ def test_reach_polygons_are_valid_for_disks_and_rings(client, sample):  # audit 
     assert n > 100
     assert not bad, bad[:5]
 
+
+def test_ring_households_are_those_inside_the_ring(client, sample):  # audit item 24
+    ids = _station_ids(client, 6)
+    checked = 0
+    for sid in ids:
+        disk = client.get(f"/stations/{sid}/reach?breaks=5,8,15")
+        if disk.status_code == 409:
+            continue
+        ring = client.get(f"/stations/{sid}/reach?breaks=5,8,15&shape=ring")
+        d = [f["properties"] for f in disk.json()["features"]]
+        r = [f["properties"] for f in ring.json()["features"]]
+        cum = [p["households"] for p in d]
+        assert cum[0] <= cum[1] <= cum[2]
+        # a ring holds what the disk of its break adds to the previous disk
+        assert [p["households"] for p in r] == [cum[0], cum[1] - cum[0], cum[2] - cum[1]]
+        assert [p["dwellings"] for p in r] == [d[0]["dwellings"], d[1]["dwellings"] - d[0]["dwellings"],
+                                               d[2]["dwellings"] - d[1]["dwellings"]]
+        assert [p["households_cumulative"] for p in r] == cum == [p["households_cumulative"] for p in d]
+        assert disk.json()["households"]["within"] == cum[1]  # the 8-minute budget
+        checked += cum[2] > cum[0]
+    assert checked
