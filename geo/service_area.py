@@ -7,7 +7,7 @@ reachable street segments, including the reachable part of partially reached edg
 hull, and unreached blocks stay holes.  Two drawings of that rule:
 
 - ``method="grid"`` (default, :mod:`geo.service_area_grid`): the filled contour of a travel-time
-  grid (7.5 m cells by default); ~10 ms a station at 8 minutes, used for every station at once.
+  grid (10 m cells by default; its edge is interpolated within a cell); ~7 ms a station at 8 minutes, used for every station at once.
 - ``method="vector"`` (:mod:`geo.service_area_vector`): buffers of the reached stretches, tapering
   along the last stretch, unioned in GEOS; exact to the rule but 10-50 times slower.
 

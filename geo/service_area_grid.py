@@ -3,7 +3,7 @@
 The drawn region follows the access model of :mod:`geo.service_area`: a point ``p`` is served when
 its nearest reachable street point ``q`` satisfies ``t(q) + |pq| / v <= T`` and ``|pq| <= side_m``
 (``v`` the speed of ``q``'s street, ``T`` the budget).  Here that rule is evaluated on a square grid
-of ``cell_m`` metres (default 7.5 m) around the station's reach and the region is the filled contour
+of ``cell_m`` metres (default 10 m) around the station's reach and the region is the filled contour
 of the continuous field
 
     ``g(p) = max(t(q) + |pq| / v,  T + (|pq| - side_m) / v)``
@@ -36,7 +36,7 @@ from geo.service_area_vector import _points_at
 from geo.snap import Snap
 
 #: Default grid spacing, metres.
-CELL_M = 7.5
+CELL_M = 10.0
 
 
 def station_times_local(net: Network, st: Snap, j: int, limit_s: float) -> np.ndarray:
