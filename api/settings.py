@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -40,6 +40,10 @@ class Settings(BaseSettings):
 
     region_code: str = Field(default="320281", description="Default 6-digit county code for imports that carry none.")
     language: Literal["zh", "en"] = Field(default="zh", description="Language of pages and messages.")
+    timezone: str = Field(
+        default="Asia/Shanghai",
+        description="IANA time zone for times written without a UTC offset (CSV/JSON intake, CLI and query dates).",
+    )
 
     tile_url: str | None = Field(
         default=None,
@@ -57,6 +61,17 @@ class Settings(BaseSettings):
     bike_speed_kmh: float = 15.0
     minutes: float = Field(default=8.0, description="Default time budget of the service circle, minutes.")
     max_snap_m: float = Field(default=300.0, description="Farther than this from any street a point is unreachable.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (an IANA name such as Asia/Shanghai or UTC)") from None
+        return v
 
 
 @lru_cache

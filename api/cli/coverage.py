@@ -75,7 +75,7 @@ def write_outputs(run, out: Path, table: gpd.GeoDataFrame, gaps: gpd.GeoDataFram
                 plain["lon"], plain["lat"] = frame.geometry.x.round(8), frame.geometry.y.round(8)
             else:
                 plain["geometry"] = frame.geometry.to_wkt(rounding_precision=8)
-            plain.to_csv(path, index=False, encoding="utf-8")
+            plain.to_csv(path, index=False, encoding="utf-8-sig")  # with a BOM, so Excel reads UTF-8
         else:
             pyogrio.write_dataframe(frame, path, driver="GeoJSON", layer_options={"RFC7946": "YES"})
         written.append(path)

@@ -14,6 +14,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from api.cli.common import console, migrated_engine, user_errors
+from api.cli.incidents import IMPORT_TIME_NOTE, PARTIAL_HELP
 from geo.coords import SYSTEMS
 
 imp = typer.Typer(
@@ -58,8 +59,11 @@ def _print_report(layer: str, report, *, replace: bool = False) -> None:
 def run_import(layer: str, file: Path, *, file_layer: str | None = None, encoding: str | None = None,
                crs: str | None = None, coords: str = "wgs84", column_map: list[str] | None = None,
                lon: str | None = None, lat: str | None = None, region: str | None = None,
-               fix: bool = False, replace: bool = False) -> None:
+               fix: bool = False, replace: bool = False, partial: bool = False) -> None:
     """Read, validate and load one file into ``layer`` (the body of ``gridmap import LAYER``).
+
+    ``partial`` (incidents only): write the good rows, list the bad ones by row
+    (:func:`api.cli.incidents.import_frame`).
 
     ``replace`` (grids only): the file holds ALL the grids of every community it names; the
     current grids of those communities that it lacks are closed (``valid_to = now()``).
@@ -77,19 +81,9 @@ def run_import(layer: str, file: Path, *, file_layer: str | None = None, encodin
                       + (" (the default: pass --coords gcj02 or bd09 for data from AMap/Tencent or Baidu maps)"
                          if coords == "wgs84" else ", converted to WGS84"))
         if layer == "incidents":
-            try:
-                from api.incidents.intake import ingest_frame
-            except ImportError:
-                console.print("[red]incident intake (api.incidents.intake) is not available in this build[/]")
-                raise typer.Exit(1)
-            from api.settings import get_settings
+            from api.cli.incidents import import_frame
 
-            engine = migrated_engine()
-            with engine.begin() as conn:
-                report = ingest_frame(conn, frame, region_code=region or get_settings().region_code,
-                                      actor="import", all_or_nothing=True)
-            console.print(f"[green]incidents[/]: {report.inserted} inserted, {report.duplicates} duplicate(s) "
-                          f"skipped, {report.outside_grid} outside every grid (kept, flagged)")
+            import_frame(frame, region=region, partial=partial)
             return
         clean = validate_frame(layer, frame, fix=fix)
         for f in clean.attrs.get("fixes", []):
@@ -114,15 +108,22 @@ def _layer_command(layer: str) -> Callable:
         region: str = typer.Option(None, help="6-digit county code for rows without region_code (default GRIDMAP_REGION_CODE)."),
         fix: bool = typer.Option(False, "--fix", help="Repair invalid polygons with make_valid instead of refusing them."),
         replace: bool = typer.Option(False, "--replace", help=REPLACE_HELP, hidden=layer != "grids"),
+        partial: bool = typer.Option(False, "--partial", help=PARTIAL_HELP, hidden=layer != "incidents"),
     ) -> None:
         if replace and layer != "grids":
             console.print("[red]--replace applies to grids only[/]")
             raise typer.Exit(2)
+        if partial and layer != "incidents":
+            console.print("[red]--partial applies to incidents only[/]")
+            raise typer.Exit(2)
         run_import(layer, file, file_layer=layer_, encoding=encoding, crs=crs, coords=coords, column_map=map_,
-                   lon=lon, lat=lat, region=region, fix=fix, replace=replace)
+                   lon=lon, lat=lat, region=region, fix=fix, replace=replace, partial=partial)
 
     command.__doc__ = (f"Import {layer} from FILE (all or nothing; every problem listed; exit 2 on bad input). "
                        f"Coordinates: --coords {'|'.join(SYSTEMS)}, wgs84 by default.")
+    if layer == "incidents":
+        command.__doc__ = command.__doc__.replace("(all or nothing;", "(all or nothing unless --partial;") \
+            + " " + IMPORT_TIME_NOTE
     return command
 
 

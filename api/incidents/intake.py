@@ -19,7 +19,9 @@ Attribution rules
   else the ``region_code`` argument, else the settings' default;
 - ``due_at`` = ``reported_at`` + the category's SLA hours.
 
-Times without a UTC offset are taken as UTC.  ``reported_at`` may be at most
+Times without a UTC offset are wall-clock times in ``GRIDMAP_TIMEZONE`` (default Asia/Shanghai;
+:mod:`api.incidents.times`).  A point at exactly (0, 0) is refused (a missing position written as
+zeros).  ``reported_at`` may be at most
 :data:`CLOCK_SKEW` in the future.
 """
 
@@ -36,6 +38,7 @@ import pandas as pd
 import shapely
 from sqlalchemy import Connection, text
 
+from api.incidents.times import column_times, local_zone
 from api.incidents.workflow import CLOSED_STATUSES, PATH_TO
 from geo.errors import InvalidInput, Problem
 from geo.layers import CLOSE_REASONS, ESCALATION_LEVELS, INCIDENT_STATUSES, REPORTER_KINDS
@@ -96,28 +99,10 @@ def _text(frame: pd.DataFrame, col: str) -> pd.Series:
     return pd.Series(s, index=frame.index, dtype=object)
 
 
-def _times(frame: pd.DataFrame, col: str) -> tuple[pd.Series, pd.Series]:
-    """(parsed UTC times, mask of values given but unreadable)."""
-    if col not in frame.columns:
-        empty = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[us, UTC]")
-        return empty, pd.Series(False, index=frame.index)
-    raw = frame[col]
-    given = raw.notna()
-    if not pd.api.types.is_datetime64_any_dtype(raw.dtype):
-        given &= raw.astype(str).str.strip() != ""
-    if isinstance(raw.dtype, pd.DatetimeTZDtype):
-        parsed = raw.dt.tz_convert("UTC")
-    elif pd.api.types.is_datetime64_any_dtype(raw.dtype):
-        parsed = raw.dt.tz_localize("UTC")
-    else:
-        parsed = pd.to_datetime(raw, utc=True, errors="coerce", format="ISO8601")
-    parsed = parsed.astype("datetime64[us, UTC]")
-    return parsed, given & parsed.isna()
-
-
-def validate_incidents(frame: gpd.GeoDataFrame, categories: dict[str, int],
-                       now: pd.Timestamp | None = None) -> tuple[pd.DataFrame, list[Problem]]:
-    """Check every row of an incident frame (EPSG:4326 points).
+def validate_incidents(frame: gpd.GeoDataFrame, categories: dict[str, int], now: pd.Timestamp | None = None,
+                       tz: str | None = None) -> tuple[pd.DataFrame, list[Problem]]:
+    """Check every row of an incident frame (EPSG:4326 points); times without an offset are read in
+    ``tz`` (default: the settings' ``timezone``).
 
     Returns
     -------
@@ -126,6 +111,7 @@ def validate_incidents(frame: gpd.GeoDataFrame, categories: dict[str, int],
         UTC microseconds since the epoch, ``lon``/``lat`` in degrees); ``problems`` every fault.
     """
     now = now or pd.Timestamp.now(tz="UTC")
+    tz = local_zone(tz)
     n = len(frame)
     if frame.crs is not None and frame.crs.to_epsg() != 4326 and n:
         frame = frame.to_crs(4326)
@@ -156,6 +142,8 @@ def validate_incidents(frame: gpd.GeoDataFrame, categories: dict[str, int],
     flag(out, "geometry", lambda i: (
         f"coordinates ({lon[i]}, {lat[i]}) are not a longitude/latitude pair in range "
         "(lon -180..180, lat -90..90; order is lon, lat)"))
+    flag(is_point & (lon == 0) & (lat == 0), "geometry",
+         "coordinates (0, 0) are a missing position written as zeros ('Null Island'), not a place")
 
     no_id = pd.isna(ids).astype(bool)
     flag(no_id, "external_id", "external_id is required")
@@ -191,13 +179,13 @@ def validate_incidents(frame: gpd.GeoDataFrame, categories: dict[str, int],
          "region_code",
          lambda i: f"region_code {reg[i]!r} is not a 6-digit county code")
 
-    reported, unreadable = _times(frame, "reported_at")
+    reported, unreadable = column_times(frame, "reported_at", tz)
     flag(unreadable.to_numpy(), "reported_at", "reported_at is not a readable time (ISO 8601)")
     flag((reported.isna() & ~unreadable).to_numpy(), "reported_at", "reported_at is required")
     limit = now + CLOCK_SKEW
     flag((reported > limit).to_numpy(), "reported_at",
          lambda i: f"reported_at {reported.iloc[i].isoformat()} is in the future (now {now.isoformat()})")
-    closed, unreadable_c = _times(frame, "closed_at")
+    closed, unreadable_c = column_times(frame, "closed_at", tz)
     flag(unreadable_c.to_numpy(), "closed_at", "closed_at is not a readable time (ISO 8601)")
     flag((closed > limit).to_numpy(), "closed_at", "closed_at is in the future")
     flag((closed < reported).to_numpy(), "closed_at", "closed_at is before reported_at")
@@ -339,7 +327,7 @@ def _copy(conn: Connection, clean: pd.DataFrame) -> None:
 
 def ingest_frame(conn: Connection, frame: gpd.GeoDataFrame, *, region_code: str | None = None,
                  actor: str = "import", all_or_nothing: bool = True,
-                 default_region: str | None = None) -> IngestReport:
+                 default_region: str | None = None, timezone: str | None = None) -> IngestReport:
     """Validate, attribute and insert incidents, inside the caller's transaction.
 
     Parameters
@@ -360,6 +348,8 @@ def ingest_frame(conn: Connection, frame: gpd.GeoDataFrame, *, region_code: str 
         is written.  False: good rows are written and the bad ones listed in ``rejected``.
     default_region : str, optional
         Last fallback for ``region_code``; the settings' ``region_code`` when omitted.
+    timezone : str, optional
+        IANA zone of times given without a UTC offset; the settings' ``timezone`` when omitted.
 
     Returns
     -------
@@ -374,7 +364,7 @@ def ingest_frame(conn: Connection, frame: gpd.GeoDataFrame, *, region_code: str 
         raise InvalidInput("bad region_code", [Problem(f"{region!r} is not a 6-digit county code",
                                                        field="region_code")])
     categories = known_categories(conn)
-    clean, problems = validate_incidents(frame, categories)
+    clean, problems = validate_incidents(frame, categories, tz=timezone)
     if problems and all_or_nothing:
         raise InvalidInput(
             f"{len({p.row for p in problems})} of {len(frame)} incidents are invalid; nothing was written",

@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql
 
 from api.db.models import dwellings, incidents
 from api.errors import BadRequest
+from api.incidents.filters import check_filters, unit_codes
 from api.jurisdiction import Jurisdiction
 
 TIMEZONE = "Asia/Shanghai"
@@ -210,9 +211,12 @@ def area_stats(conn: Connection, scope: Jurisdiction, *, level: str = "grid", st
     -------
     Stats
         ``rows`` has :data:`COLUMNS` (rates are fractions 0..1, hours are hours), sorted by rank then
-        code; ``totals`` covers every incident in the window, those outside every grid included.
+        code, one row for every unit of ``level`` in scope (and in ``area``), those with no
+        incident in the window included (counts 0, rate 0 where they have households; closure
+        rates and hours empty); ``totals`` covers every incident in the window, those outside every grid included.
     """
     col = _check(level, period)
+    check_filters(conn, scope, start=start, end=end, category=category, area=area)
     no_jit(conn)
     where, params = _filters(scope, start, end, category, area)
     params["as_of"] = as_of or datetime.now(timezone.utc)
@@ -230,6 +234,7 @@ def area_stats(conn: Connection, scope: Jurisdiction, *, level: str = "grid", st
     """
     got = pd.DataFrame(conn.execute(text(sql), params).mappings().all(),
                        columns=[c for c in COLUMNS[:-1] if c not in ("households", "rate_per_100_households")])
+    got = _with_zero_units(conn, scope, level, area, got)
     hh = households(conn, scope, level)
     got["households"] = got["code"].map(hh).astype("Int64") if len(got) else pd.Series(dtype="Int64")
     hhf = got["households"].astype("Float64")
@@ -253,6 +258,30 @@ def area_stats(conn: Connection, scope: Jurisdiction, *, level: str = "grid", st
     trend_df = trend(conn, scope, level=level, period=period, start=start, end=end, category=category,
                      area=area) if period else pd.DataFrame()
     return Stats(level=level, rows=rows, totals=totals, trend=trend_df)
+
+
+_ZERO = ("incidents", "closed", "resolved", "closed_other", "overdue", "closed_late")
+
+
+def _with_zero_units(conn: Connection, scope: Jurisdiction, level: str, area: str | None,
+                     got: pd.DataFrame) -> pd.DataFrame:
+    """``got`` plus a zero row for every unit of ``level`` (in scope and area) without incidents."""
+    missing = sorted(set(unit_codes(conn, scope, level, area)) - set(got["code"]))
+    if not missing:
+        return got
+    names = dict(conn.execute(text(f"SELECT code, name FROM ({_names_sql(level)}) n WHERE code = ANY(:c)"),
+                              {"c": missing}).all())
+    zero = pd.DataFrame({"code": missing, "name": [names.get(c) for c in missing]})
+    for c in _ZERO:
+        zero[c] = 0
+    out = pd.concat([got, zero.reindex(columns=got.columns)], ignore_index=True) if len(got) else \
+        zero.reindex(columns=got.columns)
+    for c in _ZERO:
+        out[c] = out[c].astype("int64")
+    for c in ("closure_rate", "resolution_rate", "median_hours_to_close", "p90_hours_to_close",
+              "median_hours_to_resolve"):
+        out[c] = out[c].astype(float)
+    return out
 
 
 def trend(conn: Connection, scope: Jurisdiction, *, level: str = "town", period: str = "month",
@@ -295,6 +324,7 @@ def hotspots(conn: Connection, scope: Jurisdiction, *, level: str = "grid", reso
 
     if level not in ("grid", "h3"):
         raise BadRequest(f"level must be grid or h3, not {level!r}")
+    check_filters(conn, scope, start=start, end=end, category=category, area=area)
     no_jit(conn)
     where, params = _filters(scope, start, end, category, area)
     if level == "grid":

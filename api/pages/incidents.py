@@ -26,6 +26,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from api import i18n
+from api.incidents.filters import check_filters
 from api.incidents.heat import POINT_BUDGET, STATIC_BUDGET, heat_frames  # noqa: F401 (re-exported)
 from api.incidents.stats import TIMEZONE, _filters, _grid_scope, area_stats, hotspots
 from api.jurisdiction import Jurisdiction
@@ -187,6 +188,7 @@ def heatmap_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang:
     The data (grid choropleth, heat frames, whole-window heat) is embedded once as JSON in the
     page head (:class:`api.pages.incident_layers.PageData`); the layers refer to it by name.
     """
+    check_filters(conn, scope, start=start, end=end, category=category)  # 4xx before any work
     start, end = default_window(conn, scope, start, end, period)
     heat = heat_frames(conn, settings, scope, start=start, end=end, category=category, period=period)
     stats = area_stats(conn, scope, level="grid", start=start, end=end, category=category, period=None,

@@ -57,7 +57,7 @@ def coverage(request: Request, minutes: float | None = _MINUTES, mode: str = _MO
     if format == "csv":
         buf = io.StringIO()
         pd.DataFrame(rows).to_csv(buf, index=False)
-        return Response(buf.getvalue(), media_type="text/csv; charset=utf-8", headers={
+        return Response("\ufeff" + buf.getvalue(), media_type="text/csv; charset=utf-8", headers={  # BOM: Excel
             "Content-Disposition": f'attachment; filename="coverage_{level}.csv"',
             "X-Straight-Line-Fallback": "yes" if s["fallback"]["used"] else "no"})
     return JSONResponse({k: s[k] for k in ("run_id", "cached", "params", "data_versions", "totals", "fallback",

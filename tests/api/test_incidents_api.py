@@ -90,7 +90,8 @@ def test_bulk_ndjson_streamed(world, db):
     r = world.post("/incidents/bulk", content=lines.encode(), headers={"content-type": "application/x-ndjson"})
     assert r.status_code == 200 and r.json()["inserted"] == 50
     bad = world.post("/incidents/bulk", content=b'{"a": 1}\n{oops\n', headers={"content-type": "application/x-ndjson"})
-    assert bad.status_code == 400 and "line 2" in bad.json()["detail"]
+    assert bad.status_code == 422  # all_or_nothing: the unreadable line is listed like any bad row
+    assert any(e["row"] == 2 and "line 2 is not JSON" in e["reason"] for e in bad.json()["errors"])
     assert _count(db) == (50, 50)
 
 
@@ -127,7 +128,8 @@ def test_stats_json_and_csv(world):
     assert by["G1"]["rate_per_100_households"] == pytest.approx(7 / 300 * 100)
     r = world.get("/incidents/stats", params={"level": "community", "format": "csv"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert r.content.startswith("\ufeff".encode())  # UTF-8 BOM for Excel
+    rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
     assert {x["code"]: int(x["incidents"]) for x in rows} == {"C1": 7, "C2": 2}
     assert world.get("/incidents/stats", params={"level": "county"}).status_code == 422
 
