@@ -102,6 +102,16 @@ class Planner:
         self._unc_tree = None
         self._to_metric = Transformer.from_crs(WGS84, net.crs, always_xy=True)
         _ = net.graph_t  # warm caches outside the timed calls
+        # the base answer's whole-scope parts, once: each question then costs only what it changes
+        self._fallback = np.flatnonzero(reach.method == "straight_line")
+        self._covered = reach.covered(self.budget)
+        self._covered_hh = int(reach.households[self._covered].sum())
+        if self.grid_codes is not None:  # grid of each dwelling as a position in _grid_u (-1: none)
+            self._grid_inv, uniq = pd.factorize(pd.Series(self.grid_codes, dtype=object))
+            self._grid_u = np.asarray(uniq, dtype=object)
+            ok = self._grid_inv >= 0
+            self._grid_cov = np.bincount(self._grid_inv[ok], weights=(reach.households * self._covered)[ok],
+                                         minlength=len(self._grid_u)).astype(np.int64)
 
     # -- the searches -------------------------------------------------------------------
     def _station(self, station_id) -> int:
@@ -122,7 +132,7 @@ class Planner:
             cand = self.index.near_nodes(np.flatnonzero(np.isfinite(d)), snap.edge[:1])
             cand = cand[r.method[cand] == "network"]
             t, _ = point_times(net, r.dwelling_snap, d, None, snap, np.array([0]), which=cand, fixed=0)
-        fb = np.flatnonzero(r.method == "straight_line")
+        fb = self._fallback
         if fb.size:
             tf = np.hypot(*(r.dwelling_xy[fb] - [x, y]).T) * r.detour_factor / r.fallback_speed_mps
             cand, t = np.r_[cand, fb], np.r_[t, tf]
@@ -222,8 +232,7 @@ class Planner:
         diff = ~((before == t_after) | (np.abs(before - t_after) <= EPS_S))
         idx, before, t_after, st_after = idx[diff], before[diff], t_after[diff], np.asarray(st_after, dtype=object)[diff]
         hh = r.households
-        cov_b = r.covered(b)
-        cb = int(hh[cov_b].sum())
+        cb = self._covered_hh
         was, now = before <= b + EPS_S, t_after <= b + EPS_S
         ca = cb + int(hh[idx][now & ~was].sum()) - int(hh[idx][was & ~now].sum())
         changed = pd.DataFrame({"dwelling": idx, "time_before_s": before, "time_after_s": t_after,
@@ -231,15 +240,15 @@ class Planner:
         per_grid = pd.DataFrame(columns=["grid_code", "covered_before", "covered_after", "delta"])
         flip = was != now
         if self.grid_codes is not None and flip.any():
-            g = self.grid_codes[idx[flip]]
-            w = np.where(now[flip], 1, -1) * hh[idx[flip]]
-            delta = pd.Series(w).groupby(pd.Series(g, dtype=object)).sum()
-            codes = delta.index.to_numpy(dtype=object)
-            base = pd.Series(hh * cov_b).groupby(pd.Series(self.grid_codes, dtype=object)).sum()
-            cbg = base.reindex(codes).fillna(0).to_numpy(dtype=np.int64)
-            per_grid = pd.DataFrame({"grid_code": codes, "covered_before": cbg,
-                                     "covered_after": cbg + delta.to_numpy(dtype=np.int64),
-                                     "delta": delta.to_numpy(dtype=np.int64)})
+            gi = self._grid_inv[idx[flip]]
+            w = (np.where(now[flip], 1, -1) * hh[idx[flip]])[gi >= 0]
+            u, inv = np.unique(gi[gi >= 0], return_inverse=True)  # only the grids that changed
+            delta = np.bincount(inv, weights=w, minlength=u.size).astype(np.int64)
+            cbg = self._grid_cov[u]
+            order = np.argsort(self._grid_u[u].astype(str), kind="stable")  # by code, as a groupby gives
+            per_grid = pd.DataFrame({"grid_code": self._grid_u[u][order],
+                                     "covered_before": cbg[order], "covered_after": (cbg + delta)[order],
+                                     "delta": delta[order]})
         res = WhatIfResult(action=action, budget_s=b, covered_before=cb, covered_after=ca, changed=changed,
                            per_grid=per_grid)
         if self.gaps is not None and flip.any():

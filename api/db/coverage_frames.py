@@ -46,14 +46,23 @@ def area_frame(run: Run, level: str, breaks: tuple[float, ...] = (), area: str |
 
 
 def gaps_frame(run: Run, gaps, frame=None) -> gpd.GeoDataFrame:
-    """Gap rows ready to serve: station names, minutes, whether straight-line times were used."""
+    """Gap rows ready to serve: station names, minutes, whether straight-line times were used.
+
+    ``frame`` (default the run's gaps) may be gaps the what-if planner re-clustered; the work is
+    proportional to its rows (the per-run parts are cached on ``run``)."""
     f = (gaps.frame if frame is None else frame).copy()
-    info = run.inputs.station_info()
-    f["nearest_station_name"] = f["nearest_station"].map(lambda s: info["name"].get(s) if s is not None else None)
+    names = run.lazy("station_names", lambda: dict(zip(run.inputs.stations["id"].astype(str),
+                                                       run.inputs.stations["name"])))
+    near = f["nearest_station"].to_numpy(dtype=object)
+    f["nearest_station_name"] = [names.get(s) if isinstance(s, str) else None for s in near]
     f["nearest_time_min"] = f["nearest_time_s"] / 60.0
-    f["nearest_station"] = f["nearest_station"].map(lambda s: int(s) if s is not None and s == s else None)
-    sl = run.reach.method == "straight_line"
-    lab = gaps.label
-    has = set(np.unique(lab[(lab >= 0) & sl]).tolist())
+    f["nearest_station"] = pd.Series([(int(s) if s.isdigit() else s) if isinstance(s, str) else None
+                                      for s in near], index=f.index, dtype=object)
+    has = run.lazy(("straight_line_gaps", gaps.link_m), lambda: _straight_line_gaps(run, gaps))
     f["method"] = ["straight_line" if g in has else "network" for g in f["gap_id"]]
     return f
+
+
+def _straight_line_gaps(run: Run, gaps) -> frozenset:
+    lab = gaps.label
+    return frozenset(np.unique(lab[(lab >= 0) & (run.reach.method == "straight_line")]).tolist())

@@ -67,3 +67,46 @@ def test_ring_households_are_those_inside_the_ring(client, sample):  # audit ite
         assert disk.json()["households"]["within"] == cum[1]  # the 8-minute budget
         checked += cum[2] > cum[0]
     assert checked
+
+
+def _gap_lists_after(client, grids):
+    return {c: sorted(f["properties"]["households"] for f in client.get(f"/coverage/gaps?grid={c}").json()["features"])
+            for c in grids}
+
+
+def test_what_if_close_and_move_grids_equal_a_recompute(client, sample):  # per-run caching of the what-if
+    base = {r["code"]: r["covered_households"] for r in client.get("/coverage").json()["rows"]}
+    sts = client.get("/collections/stations/items?limit=10000").json()["features"]
+    # the station whose closing loses the most: many grids and gaps change
+    best = None
+    for f in sts[:25]:
+        w = client.post("/coverage/what-if", json={"action": "close", "station_id": f["id"]})
+        if w.status_code == 200 and (best is None or w.json()["delta"] < best[1]["delta"]):
+            best = (f, w.json())
+    f, w = best
+    assert w["delta"] < 0 and w["gaps_added"]["features"]
+    far = sts[-1]["geometry"]["coordinates"]
+    mv = client.post("/coverage/what-if", json={"action": "move", "station_id": f["id"], "lon": far[0],
+                                                "lat": far[1]}).json()
+    assert client.delete(f"/stations/{f['id']}").status_code == 204
+    full = client.get("/coverage").json()
+    rows = {r["code"]: r["covered_households"] for r in full["rows"]}
+    assert full["totals"]["covered_households"] == w["covered_after"]
+    assert {g["grid_code"] for g in w["grids"] if g["delta"]} == {c for c in rows if rows[c] != base.get(c)}
+    after = _gap_lists_after(client, [g["grid_code"] for g in w["grids"]])
+    for g in w["grids"]:
+        assert g["covered_before"] == base[g["grid_code"]] and g["covered_after"] == rows[g["grid_code"]]
+        assert sorted(x["households"] for x in g["gaps_after"]) == after[g["grid_code"]], g["grid_code"]
+        assert [x["households"] for x in g["gaps_after"]] == sorted((x["households"] for x in g["gaps_after"]),
+                                                                    reverse=True)
+    # the move = that closing plus a station at the new place: recompute with it added there
+    props = {k: f["properties"][k] for k in ("name", "kind")}
+    assert client.post("/stations", json={"type": "Feature", "geometry": {"type": "Point", "coordinates": far},
+                                          "properties": {**props, "source_id": "moved"}}).status_code == 201
+    full = client.get("/coverage").json()
+    rows = {r["code"]: r["covered_households"] for r in full["rows"]}
+    assert full["totals"]["covered_households"] == mv["covered_after"]
+    after = _gap_lists_after(client, [g["grid_code"] for g in mv["grids"]])
+    for g in mv["grids"]:
+        assert g["covered_after"] == rows[g["grid_code"]]
+        assert sorted(x["households"] for x in g["gaps_after"]) == after[g["grid_code"]], g["grid_code"]
