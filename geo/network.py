@@ -298,6 +298,10 @@ def build_network(
     geoms = streets.geometry
     if geoms.crs is None:
         geoms = geoms.set_crs(WGS84)
+    if len(streets) == 0:
+        raise InvalidInput("no streets", [Problem(
+            "no streets are loaded here: import them (gridmap import streets FILE, or gridmap import osm "
+            "FILE.osm.pbf) before computing network reach", field="streets")])
     problems = []
     if len(streets):
         gtype = shapely.get_type_id(geoms.values)

@@ -112,3 +112,12 @@ def test_island_components_are_reported():
     net = build_network(streets, "walk")
     assert net.islands()["nodes"].tolist() == [2]
     assert build_network(streets, "walk", min_component_nodes=2).islands().empty
+
+
+def test_no_streets_at_all_is_a_clear_input_error():
+    from geo.errors import InvalidInput
+
+    L = netgen.lattice(5, 5)
+    with pytest.raises(InvalidInput) as exc:
+        build_network(L["streets"].iloc[:0], "walk")
+    assert "import" in str(exc.value.problems[0])
