@@ -116,7 +116,8 @@ def coverage_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang
     RemoteGeoJson(
         _url("/coverage/dwellings", base, limit=DWELLING_LIMIT), t("coverage.dwellings"),
         style={"stroke": False, "fillOpacity": 0.8},
-        style_by=("covered", {"yes": {"fillColor": COVERED}, "no": {"fillColor": UNCOVERED}}, {}),
+        # ``covered`` is a JSON boolean; the page's script looks its value up as a key ("true"/"false")
+        style_by=("covered", {"true": {"fillColor": COVERED}, "false": {"fillColor": UNCOVERED}}, {}),
         point={"radius": 2.5},
         popup=[("source_id", f("code")), ("households", f("households")), ("time_s", t("coverage.f.time_s")),
                ("grid_code", i18n.t("layer.grids", lang)), ("method", t("coverage.f.method"))],

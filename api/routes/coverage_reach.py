@@ -125,7 +125,7 @@ def coverage_dwellings(request: Request, minutes: float | None = _MINUTES, mode:
               "geometry": {"type": "Point", "coordinates": [round(float(x), nd), round(float(y), nd)]},
               "properties": {"id": int(i), "source_id": sid, "households": int(h),
                              "time_s": round(float(tt), 4) if np.isfinite(tt) else None,
-                             "covered": "yes" if c else "no",
+                             "covered": bool(c),
                              "nearest_station": int(r.station_ids[n]) if n >= 0 else None,
                              "method": mth, "grid_code": g}}
              for i, sid, h, tt, c, n, mth, g, x, y in zip(

@@ -288,7 +288,7 @@ def test_station_reach_polygons_and_households(client, world, db):
     # own = dwellings whose nearest station it is; exclusive = the loss if it closed
     d = client.get("/coverage/dwellings?limit=100000").json()["features"]
     own = sum(f["properties"]["households"] for f in d
-              if f["properties"]["nearest_station"] == sid and f["properties"]["covered"] == "yes")
+              if f["properties"]["nearest_station"] == sid and f["properties"]["covered"] is True)
     assert own == h["own"]
     w = client.post("/coverage/what-if", json={"action": "close", "station_id": sid}).json()
     assert -w["delta"] == h["exclusive"]

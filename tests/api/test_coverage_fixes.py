@@ -110,3 +110,15 @@ def test_what_if_close_and_move_grids_equal_a_recompute(client, sample):  # per-
     for g in mv["grids"]:
         assert g["covered_after"] == rows[g["grid_code"]]
         assert sorted(x["households"] for x in g["gaps_after"]) == after[g["grid_code"]], g["grid_code"]
+
+
+def test_dwellings_covered_is_a_boolean(client, sample):  # audit item 14
+    feats = client.get("/coverage/dwellings?limit=1000000").json()["features"]
+    flags = [f["properties"]["covered"] for f in feats]
+    assert all(isinstance(v, bool) for v in flags) and any(flags) and not all(flags)
+    # a client writing `if covered` counts exactly the covered households of the summary
+    covered = sum(f["properties"]["households"] for f in feats if f["properties"]["covered"])
+    assert covered == client.get("/coverage").json()["totals"]["covered_households"]
+    budget = 8 * 60
+    assert all(f["properties"]["covered"] == (f["properties"]["time_s"] is not None
+                                              and f["properties"]["time_s"] <= budget + 1e-6) for f in feats)
