@@ -100,7 +100,7 @@ def coverage(
     out: Path = typer.Option(None, help="Write the table, gaps and dwellings: FILE.gpkg, .geojson or .csv."),
 ) -> None:
     """Households within the service circle per area, gaps, and (with --out) every dwelling's time."""
-    from api.db.coverage import CoverageParams, CoverageService, area_frame, gaps_frame
+    from api.db.coverage import CoverageParams, CoverageService, area_frame, area_totals, gaps_frame
     from api.settings import get_settings
     from geo.gaps import find_gaps
 
@@ -130,7 +130,10 @@ def coverage(
     if area and len(frame) == 0:
         err_console.print(f"[bold red]error:[/] no {level} in or named {area!r}")
         raise typer.Exit(2)
-    t = run.totals
+    t = area_totals(run, area) if area else run.totals
+    if t is None:
+        err_console.print(f"[bold red]error:[/] no households in {area!r}")
+        raise typer.Exit(2)
     title = (f"{m:g}-minute {mode} coverage per {level}"
              + (f" in {area}" if area else "") + f" ({t['stations']} stations)")
     table = Table(title=title)
@@ -153,9 +156,16 @@ def coverage(
             vals.append(_fmt(v))
         table.add_row(*vals)
     console.print(table)
-    console.print(f"total: {t['covered_households']:,} of {t['households']:,} households covered "
+    n_gaps = len(gaps.frame)
+    where = ""
+    if area:  # the area's own totals and the gaps touching its grids, not the whole district's
+        a = run.assignment
+        grids = set(a["grid_code"][(a[f"{t['area_level']}_code"] == area).to_numpy()].dropna())
+        n_gaps = int(sum(bool(grids.intersection(g)) for g in gaps.frame["grids"]))
+        where = f" in {t['area_level']} {area}" + (f" {t['area_name']}" if t.get("area_name") else "")
+    console.print(f"total{where}: {t['covered_households']:,} of {t['households']:,} households covered "
                   f"({_fmt(t['covered_pct'])}%), mean {_fmt((t['mean_time_s'] or 0) / 60)} min; "
-                  f"{len(gaps.frame)} gaps; computed in {run.seconds:.2f} s")
+                  f"{n_gaps} gaps; computed in {run.seconds:.2f} s")
     fb = run.fallback()
     if fb["used"]:
         console.print(f"[yellow]{fb['households']:,} households use the {fb['note']}[/]")

@@ -44,7 +44,7 @@ from api.db.coverage_frames import area_frame, covered_mask, dwelling_index, gap
 from api.db.coverage_inputs import Inputs, load_inputs  # noqa: F401
 from api.db.coverage_params import LAYERS, MAX_MINUTES, CoverageParams, data_versions, params_hash  # noqa: F401
 from api.db.coverage_runs import (FALLBACK_NOTE, MAX_CACHED_POLYGONS, Run, _jsonable, _jsonable_dict,  # noqa: F401
-                                  _totals, records)
+                                  _totals, area_totals, records)
 
 MAX_RUNS = 6
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from api.db.coverage_inputs import Inputs
 from api.db.coverage_params import CoverageParams
-from geo.coverage import coverage_table
+from geo.coverage import assign_to_grids, coverage_table
 from geo.network import Network
 from geo.reach import DETOUR_FACTOR, Reach
 from geo.service_area import station_polygons
@@ -140,14 +140,40 @@ def _jsonable_dict(d: dict) -> dict:
     return {k: _jsonable(v) for k, v in d.items()}
 
 
-def _totals(reach: Reach, counted: gpd.GeoDataFrame, budget_s: float) -> dict:
-    """The whole scope as one area: the same household-weighted figures as each table row."""
-    one = pd.DataFrame({"all_code": np.full(len(reach.households), "all", dtype=object)})
-    st = pd.DataFrame({"all_code": np.full(len(counted), "all", dtype=object)})
-    t = coverage_table(reach, one, "all", budget_s=budget_s, station_assignment=st if len(counted) else None)
+def _totals(reach: Reach, counted: gpd.GeoDataFrame, budget_s: float, dwellings: np.ndarray | None = None,
+            stations: np.ndarray | None = None) -> dict:
+    """The whole scope (or the ``dwellings`` and ``stations`` masks of one area) as one area: the
+    same household-weighted figures as each table row."""
+    n, m = len(reach.households), len(counted)
+    dw = np.ones(n, dtype=bool) if dwellings is None else np.asarray(dwellings, dtype=bool)
+    st_in = np.ones(m, dtype=bool) if stations is None else np.asarray(stations, dtype=bool)
+    one = pd.DataFrame({"all_code": np.where(dw, "all", None).astype(object)})
+    st = pd.DataFrame({"all_code": np.where(st_in, "all", None).astype(object)})
+    t = coverage_table(reach, one, "all", budget_s=budget_s, station_assignment=st if m else None)
     row = records(t)[0] if len(t) else {"households": 0, "covered_households": 0}
     row.pop("code", None)
-    kinds = pd.Series(counted["kind"] if len(counted) else [], dtype=object).value_counts()
+    kinds = pd.Series(counted["kind"].to_numpy()[st_in] if m else [], dtype=object).value_counts()
     row["stations_by_kind"] = {str(k): int(v) for k, v in kinds.items()}
-    row["stations"] = int(len(counted))
+    row["stations"] = int(st_in.sum())
     return row
+
+
+def area_totals(run: Run, area: str) -> dict | None:
+    """:func:`_totals` of one town, community or grid (its code): its dwellings and the counted
+    stations inside it; with ``area``, ``area_name`` and ``area_level``.  None when no dwelling of
+    the run lies in it."""
+    a = run.assignment
+    level = next((lv for lv in ("grid", "community", "town") if (a[f"{lv}_code"] == area).any()), None)
+    if level is None:
+        return None
+    dw = (a[f"{level}_code"] == area).to_numpy()
+    sa = run.lazy("station_assignment", lambda: _station_assignment(run))
+    st = (sa[f"{level}_code"] == area).to_numpy() if sa is not None else np.zeros(len(run.counted), dtype=bool)
+    return {"area": area, "area_name": run.inputs.names.get(area), "area_level": level,
+            **_totals(run.reach, run.counted, run.params.budget_s, dw, st)}
+
+
+def _station_assignment(run: Run) -> pd.DataFrame | None:
+    if not len(run.counted) or not len(run.inputs.grids):
+        return None
+    return assign_to_grids(run.counted, run.inputs.grids, use_column=None)

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from api import deps
-from api.db.coverage import CoverageService, area_frame
+from api.db.coverage import CoverageService, Run, area_frame, area_totals
 from api.errors import NotFound
 from api.jurisdiction import Jurisdiction
 from api.routes.coverage_params import (_AT, _KINDS, _MINUTES, _MODE, _REGION, _feature_collection, _head, params,
@@ -47,22 +47,35 @@ def coverage(request: Request, minutes: float | None = _MINUTES, mode: str = _MO
         if area and not len(frame):
             raise NotFound(f"no {level} with households in or named {area!r} in your jurisdiction")
         return _feature_collection(frame[frame.geometry.notna()], {**_head(run), "level": level,
-                                                                    "totals": run.totals})
+                                                                    **_area_totals(run, area)})
     s = svc.summary(scope, p)
     rows = s["levels"][level]
+    totals = {"totals": s["totals"]}
     if area:
         rows = [r for r in rows if area in (r["code"], r.get("community_code"), r.get("town_code"))]
         if not rows:
             raise NotFound(f"no {level} with households in or named {area!r} in your jurisdiction")
+        totals = _area_totals(svc.run(scope, p), area)
     if format == "csv":
         buf = io.StringIO()
         pd.DataFrame(rows).to_csv(buf, index=False)
         return Response("\ufeff" + buf.getvalue(), media_type="text/csv; charset=utf-8", headers={  # BOM: Excel
             "Content-Disposition": f'attachment; filename="coverage_{level}.csv"',
             "X-Straight-Line-Fallback": "yes" if s["fallback"]["used"] else "no"})
-    return JSONResponse({k: s[k] for k in ("run_id", "cached", "params", "data_versions", "totals", "fallback",
+    return JSONResponse({k: s[k] for k in ("run_id", "cached", "params", "data_versions", "fallback",
                                            "network", "unsnapped_stations")}
-                        | {"level": level, "area": area, "rows": rows})
+                        | totals | {"level": level, "area": area, "rows": rows})
+
+
+def _area_totals(run: Run, area: str | None) -> dict:
+    """``totals`` of the area asked for (its code, name and level in it) and the whole scope's as
+    ``scope_totals``; just ``totals`` without an area."""
+    if not area:
+        return {"totals": run.totals}
+    t = area_totals(run, area)
+    if t is None:
+        raise NotFound(f"no households in {area!r} in your jurisdiction")
+    return {"totals": t, "scope_totals": run.totals}
 
 
 # -- GET /coverage/map -------------------------------------------------------------------------

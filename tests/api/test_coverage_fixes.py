@@ -122,3 +122,47 @@ def test_dwellings_covered_is_a_boolean(client, sample):  # audit item 14
     budget = 8 * 60
     assert all(f["properties"]["covered"] == (f["properties"]["time_s"] is not None
                                               and f["properties"]["time_s"] <= budget + 1e-6) for f in feats)
+
+
+def _cli(pg_url, monkeypatch, *args):
+    from typer.testing import CliRunner
+
+    from api.cli import app
+    from api.settings import get_settings
+
+    monkeypatch.setenv("GRIDMAP_DATABASE_URL", pg_url)
+    get_settings.cache_clear()
+    try:
+        return CliRunner().invoke(app, ["coverage", *args], terminal_width=200)
+    finally:
+        get_settings.cache_clear()
+
+
+def test_area_totals_are_the_areas(client, sample, db, pg_url, monkeypatch):  # audit item 9
+    from sqlalchemy import text
+
+    whole = client.get("/coverage").json()["totals"]
+    comm = client.get("/coverage?level=community").json()["rows"][1]
+    code = comm["code"]
+    r = client.get(f"/coverage?area={code}").json()
+    t = r["totals"]
+    assert r["scope_totals"] == whole and t["area"] == code and t["area_level"] == "community"
+    assert t["area_name"] == comm["name"]
+    with db.connect() as conn:  # independent: the stored dwellings of that community
+        hh = conn.execute(text("SELECT sum(households) FROM dwellings WHERE community_code = :c"), {"c": code}).scalar()
+    feats = client.get("/coverage/dwellings?limit=1000000").json()["features"]
+    with db.connect() as conn:
+        ids = set(conn.execute(text("SELECT id FROM dwellings WHERE community_code = :c"), {"c": code}).scalars())
+    covered = sum(f["properties"]["households"] for f in feats if f["properties"]["id"] in ids
+                  and f["properties"]["covered"])
+    assert t["households"] == hh < whole["households"] and t["covered_households"] == covered
+    assert t["households"] == sum(x["households"] for x in r["rows"])  # its grids add up to it
+    for k in ("covered_pct", "mean_time_s", "p90_time_s", "stations"):
+        assert t[k] == comm[k], k  # the same figures as the community's own row
+    g = client.get(f"/coverage?format=geojson&area={code}").json()
+    assert g["totals"] == t
+    # the CLI says which area its total line is for, with the area's figures
+    res = _cli(pg_url, monkeypatch, "--area", code)
+    assert res.exit_code == 0, res.output
+    line = next(x for x in res.output.splitlines() if x.startswith("total"))
+    assert f"in community {code}" in line and f"{t['covered_households']:,} of {t['households']:,}" in line
