@@ -33,7 +33,8 @@ COORDS_HELP = (
 REPLACE_HELP = (
     "The file holds ALL the grids of every community it names (a redraw): close (valid_to = now) "
     "the current grids of those communities that are missing from it, in the same transaction. "
-    "Without it no grid is closed except by a boundary change. Dwellings are not re-attributed."
+    "Without it no grid is closed except by a boundary change. Dwellings and incidents whose grid "
+    "changed are re-attributed either way."
 )
 
 
@@ -49,10 +50,13 @@ def _print_report(layer: str, report, *, replace: bool = False) -> None:
         parts = [f"{report.added} added", f"{report.new_versions} changed (new version)",
                  f"{report.updated} updated in place", f"{report.unchanged} unchanged",
                  f"{report.closed} closed" + (" (missing from the file)" if replace else "")]
-    else:
-        parts = [f"{report.inserted} inserted", f"{report.updated} updated"]
-        if getattr(report, "unchanged", 0):
-            parts.append(f"{report.unchanged} unchanged")
+        console.print(f"[green]{layer}[/]: " + ", ".join(parts))
+        console.print(f"re-attributed: {report.dwellings_reattributed} dwelling(s), "
+                      f"{report.incidents_reattributed} incident(s)")
+        return
+    parts = [f"{report.inserted} inserted", f"{report.updated} updated"]
+    if getattr(report, "unchanged", 0):
+        parts.append(f"{report.unchanged} unchanged")
     console.print(f"[green]{layer}[/]: " + ", ".join(parts))
 
 

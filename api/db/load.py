@@ -18,7 +18,9 @@ Every import goes through :func:`load_frame`, inside the caller's transaction
    instead (:func:`api.db.load_grids.upsert_grids`): a grid whose current version has a different
    boundary is closed and a new version inserted; same boundary: attributes updated in place;
    with ``replace=True`` the current grids of the file's communities missing from the file are
-   closed.
+   closed;
+5. after a grid write, the dwellings and incidents whose grid it changed are re-attributed in
+   the same transaction (:mod:`api.db.load_reattribute`; incidents with intake's own rule).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 # re-exported: these names have always been importable from api.db.load
 from api.db.load_attribution import attribute_points, reattribute_dwellings
+from api.db.load_reattribute import reattribute_after_grid_write, snapshot_grids
 from api.db.load_grids import GRID_TOLERANCE_M, GRID_TOLERANCE_SHARE, check_grids, upsert_grids
 from api.db.load_stage import CHUNK_ROWS, stage
 from geo.errors import InvalidInput, Problem
@@ -68,6 +71,11 @@ class LoadReport:
     closed : int
         Grids only, ``replace=True``: current grids of the file's communities missing from the
         file, closed (``valid_to = now()``).
+    dwellings_reattributed : int
+        Grids only: dwellings whose grid/community changed with the grids (same transaction).
+    incidents_reattributed : int
+        Grids only: incidents re-attributed because the validity of the grid version they fall
+        in at their ``reported_at`` changed (:mod:`api.db.load_reattribute`).
     """
 
     inserted: int = 0
@@ -77,6 +85,8 @@ class LoadReport:
     added: int = 0
     new_versions: int = 0
     closed: int = 0
+    dwellings_reattributed: int = 0
+    incidents_reattributed: int = 0
 
 
 def _default_region() -> str:
@@ -168,9 +178,12 @@ def load_frame(
             if problems:
                 raise InvalidInput(f"{len(problems)} grid{'s' if len(problems) != 1 else ''} do not fit the "
                                    "stored communities; nothing was imported", problems)
+            snap = snapshot_grids(conn, tmp)
             g = upsert_grids(conn, tmp, cols, replace=replace)
+            moved = reattribute_after_grid_write(conn, snap)
             report = LoadReport(inserted=g.added + g.new_versions, updated=g.updated, versions_closed=g.new_versions,
-                                unchanged=g.unchanged, added=g.added, new_versions=g.new_versions, closed=g.closed)
+                                unchanged=g.unchanged, added=g.added, new_versions=g.new_versions, closed=g.closed,
+                                dwellings_reattributed=moved.dwellings, incidents_reattributed=moved.incidents)
         else:
             report = _upsert(conn, layer, tmp, cols, has_fp)
         conn.execute(text(f"DROP TABLE {tmp}"))

@@ -7,7 +7,8 @@ updated when they differ), closes the current version of a grid whose boundary c
 ``replace=True`` the file is taken as the complete set of grids of every community it names:
 the current grids of those communities that are missing from it are closed (``valid_to = now()``),
 in the same transaction.  Grids of communities the file does not name are never touched.
-Dwellings are not re-attributed here (see :func:`api.db.load_attribution.reattribute_dwellings`).
+Dwellings and incidents are not re-attributed here: :func:`api.db.load.load_frame` does it after
+this write, same transaction (:mod:`api.db.load_reattribute`).
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ record each case's path, in the caller's transaction.
 
 Attribution rules
 -----------------
+The SQL is :func:`api.db.load_attribution.incident_place_joins`, shared with the re-attribution
+after a grid change (:mod:`api.db.load_reattribute`), so the two never disagree:
+
 - grid, community: the grid version containing the point at ``reported_at`` (a point on a border
   shared by two grids goes to the grid whose code sorts first);
 - town: the grid's ``town_code``, else the parent of its community in ``areas``;
@@ -39,6 +42,7 @@ import shapely
 from sqlalchemy import Connection, text
 
 from api.incidents.times import column_times, local_zone
+from api.db.load_attribution import INCIDENT_PLACE_COLUMNS, incident_place_joins
 from api.incidents.workflow import CLOSED_STATUSES, PATH_TO
 from geo.errors import InvalidInput, Problem
 from geo.layers import CLOSE_REASONS, ESCALATION_LEVELS, INCIDENT_STATUSES, REPORTER_KINDS
@@ -257,27 +261,8 @@ WITH src AS (
            timestamptz 'epoch' + i.closed_us * interval '1 microsecond' AS closed_at
     FROM _incident_in i
 ), att AS (
-    SELECT s.*, g.id AS grid_id, g.code AS grid_code, g.region_code AS grid_region,
-           g.community_code AS g_comm, COALESCE(g.town_code, gc.parent_code) AS g_town,
-           oc.code AS o_comm, oc.region_code AS o_region, COALESCE(oc.parent_code, ot.code) AS o_town
-    FROM src s
-    LEFT JOIN LATERAL (
-        SELECT g.id, g.code, g.region_code, g.community_code, g.town_code FROM grids g
-        WHERE ST_Intersects(g.geom, s.pt) AND g.valid_from <= s.reported_at
-          AND (g.valid_to IS NULL OR g.valid_to > s.reported_at)
-        ORDER BY g.code, g.id LIMIT 1
-    ) g ON true
-    LEFT JOIN areas gc ON gc.region_code = g.region_code AND gc.code = g.community_code
-    LEFT JOIN LATERAL (
-        SELECT a.code, a.region_code, a.parent_code FROM areas a
-        WHERE g.id IS NULL AND a.level = 'community' AND ST_Intersects(a.geom, s.pt)
-        ORDER BY a.code LIMIT 1
-    ) oc ON true
-    LEFT JOIN LATERAL (
-        SELECT a.code FROM areas a
-        WHERE g.id IS NULL AND oc.parent_code IS NULL AND a.level = 'town' AND ST_Intersects(a.geom, s.pt)
-        ORDER BY a.code LIMIT 1
-    ) ot ON true
+    SELECT s.*, {INCIDENT_PLACE_COLUMNS}
+    FROM src s{incident_place_joins("s.pt", "s.reported_at")}
 ), ins AS (
     INSERT INTO incidents (region_code, external_id, category, description, reported_at, reporter_kind,
                            status, close_reason, escalation_level, grid_id, grid_code, community_code,

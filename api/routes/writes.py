@@ -12,6 +12,11 @@ version, so a PUT that moves a boundary answers with the new version's id.
   cannot change.  A grid's changed boundary closes the current version and starts a new one.
 - ``DELETE /stations/{id}``: delete.  ``DELETE /grids/{id}``: retire the current version
   (``valid_to = now()``); its history and the incidents attributed to it stay.
+
+Every grid write re-attributes, in its transaction, the dwellings and incidents whose grid it
+changed (:mod:`api.db.load_reattribute`) and says how many: headers ``Reattributed-Dwellings``
+and ``Reattributed-Incidents``, and in a returned Feature the foreign member
+``"reattributed": {"dwellings": n, "incidents": m}``.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from api import deps
 from api.db import features as fdb
 from api.db import idempotency
 from api.db.load import load_frame
+from api.db.load_reattribute import reattribute_after_grid_write, snapshot_grids
 from api.db.models import grids, stations
 from api.errors import Conflict, Forbidden, NotFound
 from api.jurisdiction import Jurisdiction
@@ -91,6 +97,10 @@ def _stored_feature(conn, layer: str, fid: int, scope: Jurisdiction) -> dict:
 
 def _respond(status: int, body: object, replayed: bool = False, layer: str | None = None) -> Response:
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    moved = body.get("reattributed") if isinstance(body, dict) else None
+    if isinstance(moved, dict):
+        headers["Reattributed-Dwellings"] = str(moved.get("dwellings", 0))
+        headers["Reattributed-Incidents"] = str(moved.get("incidents", 0))
     if status == 204:
         return Response(status_code=204, headers=headers)
     if status == 201 and layer and isinstance(body, dict):
@@ -99,8 +109,9 @@ def _respond(status: int, body: object, replayed: bool = False, layer: str | Non
 
 
 def _write(layer: str, feature: object, settings: Settings, scope: Jurisdiction, conn,
-           existing=None) -> int:
-    """Validate and store one feature; return its (new) id.  ``existing``: the row a PUT replaces."""
+           existing=None) -> tuple[int, dict | None]:
+    """Validate and store one feature; return its (new) id and, for grids, the re-attribution
+    counts ``{"dwellings": n, "incidents": m}``.  ``existing``: the row a PUT replaces."""
     table, key = _LAYERS[layer]
     frame, props = feature_frame(feature)
     if existing is not None:
@@ -125,10 +136,11 @@ def _write(layer: str, feature: object, settings: Settings, scope: Jurisdiction,
         if layer == "grids" and fdb.id_by_key(conn, table, key, region, value) is not None \
                 and clean["valid_from"].isna().iloc[0]:
             clean["valid_from"] = pd.Timestamp.now(tz="UTC")  # re-creating a retired grid code
-    load_frame(conn, layer, clean, region_code=region)
+    report = load_frame(conn, layer, clean, region_code=region)
     fid = fdb.id_by_key(conn, table, key, region, value, current=(layer == "grids"))
     assert fid is not None
-    return fid
+    moved = {"dwellings": report.dwellings_reattributed, "incidents": report.incidents_reattributed}
+    return fid, (moved if layer == "grids" else None)
 
 
 def _handle(layer: str, method: str, request: Request, feature, fid: int | None, key: str | None,
@@ -147,14 +159,20 @@ def _handle(layer: str, method: str, request: Request, feature, fid: int | None,
                 current = fdb.id_by_key(conn, grids, "code", existing.region_code, existing.code, current=True)
                 raise Conflict(f"Grid version {fid} is history (valid until {existing.valid_to.isoformat()}); "
                                + (f"the current version is {current}." if current else "the grid was retired."))
-        if method == "DELETE":
-            done = fdb.delete_station(conn, fid, scope) if layer == "stations" else fdb.retire_grid(conn, fid, scope)
-            if not done:
+        if method == "DELETE" and layer == "stations":
+            if not fdb.delete_station(conn, fid, scope):
                 raise Conflict(f"{layer[:-1]} {fid} could not be removed (it changed meanwhile).")
             status, body = 204, None
+        elif method == "DELETE":
+            snap = snapshot_grids(conn, [existing.region_code])
+            if not fdb.retire_grid(conn, fid, scope):
+                raise Conflict(f"{layer[:-1]} {fid} could not be removed (it changed meanwhile).")
+            status, body = 204, {"reattributed": reattribute_after_grid_write(conn, snap).as_dict()}
         else:
-            new_id = _write(layer, feature, settings, scope, conn, existing)
+            new_id, moved = _write(layer, feature, settings, scope, conn, existing)
             status, body = (201 if method == "POST" else 200), _stored_feature(conn, layer, new_id, scope)
+            if moved is not None:
+                body["reattributed"] = moved
         idempotency.save(conn, key, method, request.url.path, feature, status, body)
     return _respond(status, body, layer=layer)
 

@@ -99,7 +99,7 @@ def test_without_replace_nothing_is_closed(cli, db, tmp_path):
     assert {c.split(":")[1] for c in grid_state(db)["current"]} == {"G1", "G2", "G3", "G4"}
 
 
-def test_replace_with_a_changed_boundary_and_dwellings_kept_until_reattributed(cli, db, tmp_path):
+def test_replace_with_a_changed_boundary_reattributes_dwellings(cli, db, tmp_path):
     load_base(cli, tmp_path)
     path, _ = dwellings_csv(tmp_path)
     assert cli("import", "dwellings", path, "--map", "source_id=编号").exit_code == 0
@@ -111,25 +111,23 @@ def test_replace_with_a_changed_boundary_and_dwellings_kept_until_reattributed(c
     r = cli("import", "grids", grids_file(tmp_path, grids_frame(whole), "one.gpkg"), "--layer", "网格", "--replace")
     assert r.exit_code == 0, r.output
     assert "0 added, 1 changed (new version), 0 updated in place, 0 unchanged, 1 closed" in flat(r.output)
-    after = versions(db)
-    assert after["grids"] > before["grids"]
-    assert after["dwellings"] == before["dwellings"]  # the grid import writes no dwelling
     with db.connect() as conn:
-        assert dict(conn.execute(text("SELECT source_id, grid_code FROM dwellings")).all()) == attributed
+        pts = dict(conn.execute(text("SELECT source_id, ST_AsText(geom) FROM dwellings")).all())
+        got = dict(conn.execute(text("SELECT source_id, grid_code FROM dwellings")).all())
         g1_new_from = conn.execute(text("SELECT valid_from FROM grids WHERE code='G1' AND valid_to IS NULL")
                                    ).scalar_one()
         g2_to = conn.execute(text("SELECT valid_to FROM grids WHERE code='G2'")).scalar_one()
     assert g2_to == g1_new_from  # one instant: the redraw's transaction time
-    # the rules of today: reattribute_dwellings puts every dwelling in the first current grid covering it
-    with db.begin() as conn:
-        n = reattribute_dwellings(conn, REGION)
-        pts = dict(conn.execute(text("SELECT source_id, ST_AsText(geom) FROM dwellings")).all())
-        got = dict(conn.execute(text("SELECT source_id, grid_code FROM dwellings")).all())
+    # the same import put every dwelling in the first current grid covering it (brute force)
     now_grids = {"G1": whole["G1"], "G3": GRIDS["G3"][0]}
     expect = {sid: min(k for k, g in now_grids.items() if g.covers(shapely.from_wkt(w))) for sid, w in pts.items()}
-    assert got == expect
-    assert n == sum(attributed[s] != expect[s] for s in pts) > 0
-    assert "G2" not in set(got.values())
+    assert got == expect and "G2" not in set(got.values())
+    n = sum(attributed[s] != expect[s] for s in pts)
+    assert n > 0 and f"re-attributed: {n} dwelling(s), 0 incident(s)" in flat(r.output)
+    after = versions(db)
+    assert after["grids"] > before["grids"] and after["dwellings"] > before["dwellings"]
+    with db.begin() as conn:  # a whole-region pass finds nothing left to move
+        assert reattribute_dwellings(conn, REGION) == 0
 
 
 def test_a_failed_replace_changes_nothing(cli, db, tmp_path):
