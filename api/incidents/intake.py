@@ -41,8 +41,8 @@ import pandas as pd
 import shapely
 from sqlalchemy import Connection, text
 
-from api.incidents.times import column_times, local_zone
 from api.db.load_attribution import INCIDENT_PLACE_COLUMNS, incident_place_joins
+from api.incidents.times import column_times, local_zone
 from api.incidents.workflow import CLOSED_STATUSES, PATH_TO
 from geo.errors import InvalidInput, Problem
 from geo.layers import CLOSE_REASONS, ESCALATION_LEVELS, INCIDENT_STATUSES, REPORTER_KINDS
