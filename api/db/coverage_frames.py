@@ -45,6 +45,23 @@ def area_frame(run: Run, level: str, breaks: tuple[float, ...] = (), area: str |
     return gpd.GeoDataFrame(df, geometry=[geom.get(c) for c in df.get("code", [])], crs=4326)
 
 
+def break_columns(run: Run, level: str, breaks_min: tuple[float, ...]) -> dict[str, dict[str, int]]:
+    """Covered households per area of ``level`` within each break (minutes; the run must search
+    that far): ``{"covered_<seconds>s": {code: households}}``, each break computed once per run."""
+    def column(s: float) -> dict[str, int]:
+        t = coverage_table(run.reach, run.assignment, level, budget_s=s)
+        return dict(zip(t["code"], t["covered_households"].astype(int).tolist()))
+
+    secs = [float(b) * 60.0 for b in breaks_min]
+    return {f"covered_{s:g}s": run.lazy(("break_column", level, s), lambda s=s: column(s)) for s in secs}
+
+
+def break_totals(run: Run, breaks_min: tuple[float, ...], dwellings: np.ndarray | None = None) -> dict[str, int]:
+    """Covered households within each break (minutes) over the scope, or over the ``dwellings`` mask."""
+    hh = run.reach.households if dwellings is None else np.where(dwellings, run.reach.households, 0)
+    return {f"covered_{float(b) * 60:g}s": int(hh[covered_mask(run, float(b) * 60.0)].sum()) for b in breaks_min}
+
+
 def gaps_frame(run: Run, gaps, frame=None) -> gpd.GeoDataFrame:
     """Gap rows ready to serve: station names, minutes, whether straight-line times were used.
 

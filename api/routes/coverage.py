@@ -20,11 +20,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from api import deps
-from api.db.coverage import CoverageService, Run, area_frame, area_totals
+from api.db.coverage import CoverageService, Run, area_frame, area_totals, break_columns, break_totals
 from api.errors import NotFound
 from api.jurisdiction import Jurisdiction
-from api.routes.coverage_params import (_AT, _KINDS, _MINUTES, _MODE, _REGION, _feature_collection, _head, params,
-                                        service)
+from api.routes.coverage_params import (_AT, _BREAKS, _KINDS, _MINUTES, _MODE, _REGION, _feature_collection, _head,
+                                        params, parse_breaks, service)
 
 router = APIRouter(tags=["coverage"])
 
@@ -38,16 +38,24 @@ def coverage(request: Request, minutes: float | None = _MINUTES, mode: str = _MO
              level: Literal["grid", "community", "town"] = "grid",
              area: str | None = Query(None, description="Only rows in this town, community or grid code."),
              kinds: str | None = _KINDS, at: dt.date | None = _AT, region: str | None = _REGION,
-             format: Literal["json", "csv", "geojson"] = "json",
+             breaks: str | None = _BREAKS, format: Literal["json", "csv", "geojson"] = "json",
              scope: Jurisdiction = Depends(deps.jurisdiction), svc: CoverageService = Depends(service)) -> Response:
     p = params(request, minutes, mode, kinds, at, region)
+    bks = parse_breaks(breaks, p.minutes) if breaks is not None else ()
+    if bks:  # search as far as the largest break (as gridmap coverage --breaks does)
+        p = params(request, minutes, mode, kinds, at, region, limit_minutes=max(bks))
     if format == "geojson":  # rows with their area's polygon and a coverage band (0: <50% ... 4: 100%)
         run = svc.run(scope, p)
         frame = area_frame(run, level, area=area)
         if area and not len(frame):
             raise NotFound(f"no {level} with households in or named {area!r} in your jurisdiction")
-        return _feature_collection(frame[frame.geometry.notna()], {**_head(run), "level": level,
-                                                                    **_area_totals(run, area)})
+        frame = frame[frame.geometry.notna()]
+        if bks and len(frame):
+            per = break_columns(run, level, bks)
+            for col, vals in per.items():
+                frame[col] = frame["code"].map(vals).fillna(0).astype("int64")
+        return _feature_collection(frame, {**_head(run), "level": level, "breaks": list(bks),
+                                           **_area_totals(run, area, bks)})
     s = svc.summary(scope, p)
     rows = s["levels"][level]
     totals = {"totals": s["totals"]}
@@ -55,7 +63,12 @@ def coverage(request: Request, minutes: float | None = _MINUTES, mode: str = _MO
         rows = [r for r in rows if area in (r["code"], r.get("community_code"), r.get("town_code"))]
         if not rows:
             raise NotFound(f"no {level} with households in or named {area!r} in your jurisdiction")
-        totals = _area_totals(svc.run(scope, p), area)
+    if area or bks:
+        run = svc.run(scope, p)
+        totals = _area_totals(run, area, bks)
+        if bks:
+            per = break_columns(run, level, bks)
+            rows = [{**r, **{col: int(vals.get(r["code"], 0)) for col, vals in per.items()}} for r in rows]
     if format == "csv":
         buf = io.StringIO()
         pd.DataFrame(rows).to_csv(buf, index=False)
@@ -67,15 +80,19 @@ def coverage(request: Request, minutes: float | None = _MINUTES, mode: str = _MO
                         | totals | {"level": level, "area": area, "rows": rows})
 
 
-def _area_totals(run: Run, area: str | None) -> dict:
+def _area_totals(run: Run, area: str | None, breaks: tuple[float, ...] = ()) -> dict:
     """``totals`` of the area asked for (its code, name and level in it) and the whole scope's as
-    ``scope_totals``; just ``totals`` without an area."""
+    ``scope_totals``; just ``totals`` without an area.  With ``breaks`` (minutes) each gets a
+    ``covered_<seconds>s`` count of covered households."""
+    scope_t = {**run.totals, **break_totals(run, breaks)}
     if not area:
-        return {"totals": run.totals}
+        return {"totals": scope_t}
     t = area_totals(run, area)
     if t is None:
         raise NotFound(f"no households in {area!r} in your jurisdiction")
-    return {"totals": t, "scope_totals": run.totals}
+    a = run.assignment
+    inside = (a[f"{t['area_level']}_code"] == area).to_numpy()
+    return {"totals": {**t, **break_totals(run, breaks, inside)}, "scope_totals": scope_t}
 
 
 # -- GET /coverage/map -------------------------------------------------------------------------

@@ -166,3 +166,36 @@ def test_area_totals_are_the_areas(client, sample, db, pg_url, monkeypatch):  # 
     assert res.exit_code == 0, res.output
     line = next(x for x in res.output.splitlines() if x.startswith("total"))
     assert f"in community {code}" in line and f"{t['covered_households']:,} of {t['households']:,}" in line
+
+
+def test_coverage_breaks_give_covered_households_per_break(client, sample):  # audit item 11
+    r = client.get("/coverage?breaks=5,8,15&level=community")
+    assert r.status_code == 200, r.text
+    b = r.json()
+    # independent of the table: each dwelling's own time (searched to 15 minutes) against each break
+    times = client.get("/coverage/dwellings?limit=1000000&minutes=15").json()["features"]
+    t = {f["properties"]["id"]: f["properties"]["time_s"] for f in times}
+    comm = {f["properties"]["id"]: f["properties"]["grid_code"] for f in times}
+    grids = {g["properties"]["code"]: g["properties"]["community_code"]
+             for g in client.get("/collections/grids/items?limit=10000").json()["features"]}
+    for sec in (300, 480, 900):
+        col = f"covered_{sec}s"
+        exp: dict = {}
+        for f in times:
+            p = f["properties"]
+            if t[p["id"]] is not None and t[p["id"]] <= sec + 1e-6:
+                c = grids.get(comm[p["id"]])
+                exp[c] = exp.get(c, 0) + p["households"]
+        assert {row["code"]: row[col] for row in b["rows"]} == {row["code"]: exp.get(row["code"], 0)
+                                                                for row in b["rows"]}, col
+        assert b["totals"][col] == sum(exp.values()), col
+    assert all(r["covered_300s"] <= r["covered_480s"] <= r["covered_900s"] for r in b["rows"])
+    assert b["totals"]["covered_480s"] == b["totals"]["covered_households"]
+    csv = client.get("/coverage?breaks=5,15&format=csv").text
+    assert "covered_300s" in csv.splitlines()[0] and "covered_900s" in csv.splitlines()[0]
+    g = client.get("/coverage?breaks=5,15&format=geojson&level=town").json()
+    assert sum(f["properties"]["covered_900s"] for f in g["features"]) == g["totals"]["covered_900s"]
+    # validated like the CLI: 1 to 4 positive breaks up to 120 minutes
+    for bad in ("1,2,3,4,5", "-5,8", "0", "5,200", "a,b"):
+        e = client.get(f"/coverage?breaks={bad}")
+        assert e.status_code == 422 and e.json()["errors"][0]["field"] == "breaks", bad
