@@ -124,7 +124,9 @@ def coverage(
                 gaps = find_gaps(run.reach, budget_s=p.budget_s, net=run.net,
                                  grid_codes=run.assignment["grid_code"].to_numpy(dtype=object))
         except (GridmapError, ValueError) as exc:
-            err_console.print(f"[bold red]error:[/] {getattr(exc, 'detail', exc)}")
+            fields = sorted({p.field for p in getattr(exc, "problems", []) if p.field in ("kinds",)})
+            opt = "".join(f"--{f}: " for f in fields)  # the option at fault, when the error names one
+            err_console.print(f"[bold red]error:[/] {opt}{getattr(exc, 'detail', exc)}")
             raise typer.Exit(2)
     frame = area_frame(run, level, bks, area)
     if area and len(frame) == 0:

@@ -32,9 +32,11 @@ from sqlalchemy import Connection, Engine, insert, select
 
 from api.db.export import layer_frame
 from api.db.models import coverage_runs
-from api.errors import BadRequest
+from api.db.features import kind_counts
+from api.errors import BadRequest, ValidationFailed
 from api.jurisdiction import Jurisdiction
 from geo.coverage import LEVELS, assign_to_grids, coverage_table
+from geo.errors import Problem
 from geo.network import Network, build_network
 from geo.reach import compute_reach, no_street_regions, select_stations
 from geo.snap import Snap, snap_frame
@@ -161,10 +163,25 @@ class CoverageService:
         return self._snaps.get((net.fingerprint, versions["dwellings"], len(inputs.dwellings)), make)
 
     # -- runs ------------------------------------------------------------------------------
+    def check_kinds(self, conn: Connection, scope: Jurisdiction, params: CoverageParams) -> None:
+        """422 (``field="kinds"``, ``allowed_values``) when a kind asked for matches no station in
+        ``scope``: a misspelt kind would otherwise count no station and report 0% coverage."""
+        if not params.kinds:
+            return
+        present = kind_counts(conn, scope)
+        unknown = [k for k in params.kinds if k not in present]
+        if unknown:
+            raise ValidationFailed(
+                f"no station of kind {', '.join(map(repr, unknown))} in your jurisdiction; the kinds present "
+                f"are {', '.join(sorted(present)) or 'none'}",
+                [Problem(f"unknown station kind {k!r}", field="kinds") for k in unknown],
+                allowed_values=sorted(present))
+
     def run(self, scope: Jurisdiction, params: CoverageParams, *, progress: Callable[[str], None] | None = None
             ) -> Run:
         """The coverage for ``params`` on the current data (cached; computed when data changed)."""
         with self.engine.connect() as conn:
+            self.check_kinds(conn, scope, params)
             versions = data_versions(conn)
             h = params_hash(params, scope, self.speeds[params.mode], self.max_snap_m)
             key = (h, tuple(sorted(versions.items())))
@@ -181,6 +198,7 @@ class CoverageService:
         """The run's summary: from memory, else from ``coverage_runs`` if stored for the current
         data versions, else computed (and stored)."""
         with self.engine.connect() as conn:
+            self.check_kinds(conn, scope, params)
             versions = data_versions(conn)
             h = params_hash(params, scope, self.speeds[params.mode], self.max_snap_m)
             run = self._runs.peek((h, tuple(sorted(versions.items()))))

@@ -199,3 +199,23 @@ def test_coverage_breaks_give_covered_households_per_break(client, sample):  # a
     for bad in ("1,2,3,4,5", "-5,8", "0", "5,200", "a,b"):
         e = client.get(f"/coverage?breaks={bad}")
         assert e.status_code == 422 and e.json()["errors"][0]["field"] == "breaks", bad
+
+
+def test_unknown_station_kind_is_refused(client, sample, db, pg_url, monkeypatch):  # audit item 12
+    from sqlalchemy import text
+
+    with db.connect() as conn:
+        present = sorted(conn.execute(text("SELECT DISTINCT kind FROM stations")).scalars())
+    for url in ("/coverage?kinds=foo", f"/coverage?kinds={present[0]},foo", "/coverage/gaps?kinds=foo",
+                "/coverage/areas?kinds=foo", "/coverage/dwellings?kinds=foo"):
+        r = client.get(url)
+        assert r.status_code == 422, (url, r.text)
+        b = r.json()
+        assert b["allowed_values"] == present and [e["field"] for e in b["errors"]] == ["kinds"], url
+        assert "'foo'" in b["detail"] and all(k in b["detail"] for k in present)
+    w = client.post("/coverage/what-if", json={"action": "close", "station_id": 1, "kinds": ["foo"]})
+    assert w.status_code == 422
+    ok = client.get(f"/coverage?kinds={present[0]}").json()
+    assert ok["totals"]["stations"] > 0 and set(ok["totals"]["stations_by_kind"]) == {present[0]}
+    res = _cli(pg_url, monkeypatch, "--kinds", "foo")
+    assert res.exit_code == 2 and "--kinds" in res.output and "foo" in res.output and present[0] in res.output
