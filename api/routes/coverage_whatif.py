@@ -6,10 +6,13 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import pandas as pd
+import shapely
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from pyproj import Transformer
 
 from api import deps
 from api.db.coverage import CoverageService, Run, gaps_frame, records
@@ -19,6 +22,7 @@ from api.routes.coverage_gaps import run_gaps
 from api.routes.coverage_params import _head, _station_index, feature_collection, params, service
 from geo.errors import Problem
 from geo.gaps import grid_gaps
+from geo.snap import snap_points
 from geo.whatif import Planner
 
 router = APIRouter(tags=["coverage"])
@@ -80,10 +84,40 @@ def _added_gaps(run: Run, res) -> pd.DataFrame:
     return gaps_frame(run, run_gaps(run), res.gaps_added)
 
 
-def _planner(run: Run) -> Planner:
+def _planner(run: Run, max_snap_m: float) -> Planner:
     gaps = run_gaps(run)
     return run.lazy("planner", lambda: Planner(run.net, run.reach, gaps=gaps, budget_s=run.params.budget_s,
-                                               grid_codes=run.assignment["grid_code"].to_numpy(dtype=object)))
+                                               grid_codes=run.assignment["grid_code"].to_numpy(dtype=object),
+                                               max_snap_m=max_snap_m))
+
+
+def _check_site(run: Run, lon: float, lat: float, max_snap_m: float, field: str = "lon") -> None:
+    """422 when a new site is farther than ``max_snap_m`` from every usable street and outside the
+    areas without streets (where the straight-line fallback would reach it): such a station could
+    reach nobody, and the answer would be a silent delta of 0."""
+    to_metric = run.lazy("to_metric", lambda: Transformer.from_crs(4326, run.net.crs, always_xy=True))
+    xy = np.array([to_metric.transform(lon, lat)], dtype=float)
+    if not np.isfinite(xy).all():
+        raise ValidationFailed("The site cannot be placed.", [Problem("lon/lat outside the map projection",
+                                                                      field=field)])
+    snap = snap_points(run.net, xy, max_dist_m=max_snap_m)
+    if snap.ok[0]:
+        return
+    fb = run.reach.fallback_geom
+    if fb is not None and shapely.intersects(fb, shapely.Point(xy[0])):
+        return
+    far = snap_points(run.net, xy, max_dist_m=FAR_M)
+    d = float(far.dist_m[0])
+    said = f"{d:,.0f} m" if np.isfinite(d) else f"more than {FAR_M / 1000:,.0f} km"
+    raise ValidationFailed(
+        f"The site ({lon}, {lat}) is {said} from the nearest usable street; a station must be within "
+        f"{max_snap_m:g} m of one (GRIDMAP_MAX_SNAP_M) to reach anybody.",
+        [Problem(f"{said} from the nearest usable street (limit {max_snap_m:g} m)", field=field)],
+        distance_m=round(d, 1) if np.isfinite(d) else None, max_snap_m=max_snap_m)
+
+
+#: How far the what-if looks for a street to say how far off a rejected site is, metres.
+FAR_M = 100_000.0
 
 
 @router.post("/coverage/what-if", summary="Effect of adding, moving or closing one station",
@@ -105,7 +139,9 @@ def what_if(request: Request, body: WhatIf, scope: Jurisdiction = Depends(deps.j
         raise ValidationFailed("The added station would not count.",
                                [Problem(f"kind must be one of the counted kinds {list(p.kinds)}", field="kind")])
     run = svc.run(scope, p)
-    planner = _planner(run)
+    planner = _planner(run, svc.max_snap_m)
+    if need_point:
+        _check_site(run, body.lon, body.lat, svc.max_snap_m)
     if body.action == "add":
         res = planner.add(body.lon, body.lat, station_id="new")
     else:

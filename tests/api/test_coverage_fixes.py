@@ -219,3 +219,30 @@ def test_unknown_station_kind_is_refused(client, sample, db, pg_url, monkeypatch
     assert ok["totals"]["stations"] > 0 and set(ok["totals"]["stations_by_kind"]) == {present[0]}
     res = _cli(pg_url, monkeypatch, "--kinds", "foo")
     assert res.exit_code == 2 and "--kinds" in res.output and "foo" in res.output and present[0] in res.output
+
+
+def test_what_if_site_beyond_the_snap_distance_is_refused(client, sample, settings):  # audit item 13
+    from geo.crs import metric_crs_for
+
+    streets = sample["streets"]
+    x0, y0, x1, y1 = streets.total_bounds
+    site = shapely.Point(x1 + 0.01, (y0 + y1) / 2)  # ~1 km east of every street
+    crs = metric_crs_for(streets.geometry)
+    import geopandas as gpd
+
+    exact = float(streets.to_crs(crs).distance(gpd.GeoSeries([site], crs=4326).to_crs(crs).iloc[0]).min())
+    assert exact > settings.max_snap_m
+    r = client.post("/coverage/what-if", json={"action": "add", "lon": site.x, "lat": site.y})
+    assert r.status_code == 422, r.text
+    b = r.json()
+    assert b["max_snap_m"] == settings.max_snap_m and abs(b["distance_m"] - exact) < 1.0
+    assert b["errors"][0]["field"] == "lon" and f"{settings.max_snap_m:g} m" in b["detail"]
+    zero = client.post("/coverage/what-if", json={"action": "add", "lon": 0, "lat": 0})
+    assert zero.status_code == 422 and "street" in zero.json()["detail"]
+    sid = _station_ids(client, 1)[0]
+    mv = client.post("/coverage/what-if", json={"action": "move", "station_id": sid, "lon": site.x, "lat": site.y})
+    assert mv.status_code == 422
+    # a site on a street is answered
+    mid = streets.geometry.iloc[len(streets) // 2].interpolate(0.5, normalized=True)
+    ok = client.post("/coverage/what-if", json={"action": "add", "lon": mid.x, "lat": mid.y})
+    assert ok.status_code == 200, ok.text
