@@ -171,6 +171,12 @@ def coverage(
     fb = run.fallback()
     if fb["used"]:
         console.print(f"[yellow]{fb['households']:,} households use the {fb['note']}[/]")
+    islands = run.net.islands()
+    if len(islands):  # street fragments too small to snap to: nobody is routed over them
+        big = islands.iloc[0]
+        console.print(f"[yellow]{len(islands)} street islands skipped ({int(islands['nodes'].sum()):,} nodes, "
+                      f"{islands['length_m'].sum() / 1000:,.1f} km of street); largest {int(big['nodes'])} nodes "
+                      f"near {big['lon']:.5f}, {big['lat']:.5f}[/]")
     unsnapped = run.reach.unsnapped_stations()
     if len(unsnapped):
         console.print(f"[yellow]{len(unsnapped)} stations are too far from a street to be reached by it[/]")

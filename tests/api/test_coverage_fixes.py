@@ -246,3 +246,13 @@ def test_what_if_site_beyond_the_snap_distance_is_refused(client, sample, settin
     mid = streets.geometry.iloc[len(streets) // 2].interpolate(0.5, normalized=True)
     ok = client.post("/coverage/what-if", json={"action": "add", "lon": mid.x, "lat": mid.y})
     assert ok.status_code == 200, ok.text
+
+
+def test_cli_prints_the_islands_summary(client, sample, pg_url, monkeypatch):  # audit item 20
+    net = client.get("/coverage").json()["network"]
+    n_islands = net["components"] - net["snappable_components"]
+    assert n_islands > 0 and net["skipped_nodes"] > 0  # the sample district has street fragments
+    res = _cli(pg_url, monkeypatch)
+    assert res.exit_code == 0, res.output
+    line = next(x for x in res.output.splitlines() if "street islands" in x)
+    assert line.startswith(f"{n_islands} street islands skipped ({net['skipped_nodes']:,} nodes")
