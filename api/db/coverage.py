@@ -43,7 +43,7 @@ from geo.snap import Snap, snap_frame
 
 # The service's parts live in api/db/coverage_*.py; every name is importable from here as before.
 from api.db.coverage_frames import (area_frame, break_columns, break_totals, covered_mask, dwelling_index,  # noqa: F401
-                                     gaps_frame)
+                                     gaps_frame, station_areas, stations_in)
 from api.db.coverage_inputs import Inputs, load_inputs  # noqa: F401
 from api.db.coverage_params import LAYERS, MAX_MINUTES, CoverageParams, data_versions, params_hash  # noqa: F401
 from api.db.coverage_runs import (FALLBACK_NOTE, MAX_CACHED_POLYGONS, Run, _jsonable, _jsonable_dict,  # noqa: F401

@@ -5,10 +5,12 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
-from api.db.coverage_runs import Run
+from api.db.coverage_runs import Run, _station_assignment
 from geo.coverage import coverage_table
 from geo.reach import EPS_S, DwellingIndex
+from geo.service_area import service_areas
 
 
 def dwelling_index(run: Run) -> DwellingIndex:
@@ -83,3 +85,67 @@ def gaps_frame(run: Run, gaps, frame=None) -> gpd.GeoDataFrame:
 def _straight_line_gaps(run: Run, gaps) -> frozenset:
     lab = gaps.label
     return frozenset(np.unique(lab[(lab >= 0) & (run.reach.method == "straight_line")]).tolist())
+
+
+def stations_in(run: Run, area: str) -> np.ndarray | None:
+    """Positions (reach order) of the counted stations inside town, community or grid ``area``;
+    None when ``area`` is no code of the run's grids."""
+    g = run.inputs.grids
+    if not any((g[c] == area).any() for c in ("code", "community_code", "town_code") if c in g):
+        return None
+    sa = run.lazy("station_assignment", lambda: _station_assignment(run))
+    if sa is None:
+        return np.zeros(0, dtype=np.int64)
+    inside = np.zeros(len(sa), dtype=bool)
+    for c in ("grid_code", "community_code", "town_code"):
+        inside |= (sa[c] == area).to_numpy()
+    return np.flatnonzero(inside)
+
+
+def station_areas(run: Run, breaks_s: tuple[float, ...], rings: bool = False,
+                  stations: np.ndarray | None = None) -> gpd.GeoDataFrame:
+    """:func:`geo.service_area.service_areas` of the run's counted stations (all, or positions
+    ``stations``), EPSG:4326, reusing the polygons the run already holds: the warm-up
+    (:meth:`api.db.coverage.CoverageService.warm`) draws every station's budget disk, so
+    ``/coverage/areas?by=station`` at the budget only reprojects them.  Stations not drawn yet are
+    drawn (in worker processes when many) and the whole frame is cached per run."""
+    key = tuple(float(b) for b in breaks_s)
+    if stations is None:
+        return run.lazy(("areas", key, bool(rings)), lambda: _station_areas(run, key, rings, None))
+    return _station_areas(run, key, rings, np.asarray(stations, dtype=np.int64))
+
+
+def _station_areas(run: Run, breaks: tuple[float, ...], rings: bool, idx: np.ndarray | None) -> gpd.GeoDataFrame:
+    r = run.reach
+    idx = np.arange(len(r.station_ids)) if idx is None else idx
+    with run._lock:
+        have = {int(j): run._polys.get((int(j), breaks, bool(rings))) for j in idx}
+    missing = np.array([j for j, p in have.items() if p is None], dtype=np.int64)
+    drawn = None
+    if missing.size:
+        drawn = service_areas(run.net, r, breaks, rings=rings, stations=missing)
+    nb = len(breaks)
+    cached = np.array([j for j in idx if have[int(j)] is not None], dtype=np.int64)
+    parts = []
+    if cached.size:
+        metric = np.array([g for j in cached for g, _ in have[int(j)]], dtype=object)
+        fb = np.array([f for j in cached for _, f in have[int(j)]], dtype=bool)
+        geo = np.asarray(gpd.GeoSeries(metric, crs=run.net.crs).to_crs(4326).values, dtype=object)
+        bad = ~shapely.is_valid(geo) & ~shapely.is_missing(geo)
+        if bad.any():  # as geo.service_area does: reprojection can make a ring touch itself
+            geo[bad] = shapely.make_valid(geo[bad], method="structure", keep_collapsed=False)
+        j = np.repeat(cached, nb)
+        parts.append(gpd.GeoDataFrame(pd.DataFrame({
+            "station": r.station_ids[j], "kind": r.station_kind[j], "break_s": np.tile(breaks, cached.size),
+            "shape": np.where(rings & (np.tile(np.arange(nb), cached.size) > 0), "ring", "disk"),
+            "method": np.where(fb, "network+straight_line", "network"), "area_m2": shapely.area(metric)}),
+            geometry=gpd.GeoSeries(geo, crs=4326).values, crs=4326))
+    if drawn is not None:
+        parts.append(drawn)
+    if not parts:
+        return service_areas(run.net, r, breaks, rings=rings, stations=idx)
+    out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    # reach order, breaks ascending, as service_areas gives them
+    pos = {sid: i for i, sid in enumerate(r.station_ids)}
+    order = np.lexsort((out["break_s"].to_numpy(), out["station"].map(pos).to_numpy()))
+    return gpd.GeoDataFrame(out.iloc[order].reset_index(drop=True), geometry="geometry", crs=4326)

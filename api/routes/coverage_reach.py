@@ -12,13 +12,14 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from api import deps
-from api.db.coverage import CoverageService, Run, dwelling_index
+from api.db.coverage import CoverageService, Run, dwelling_index, station_areas, stations_in
+from api.errors import NotFound
 from api.jurisdiction import Jurisdiction
 from api.routes.coverage_params import (_AT, _BREAKS, _KINDS, _MINUTES, _MODE, _REGION, COORD_DECIMALS, GEOJSON,
                                         _feature_collection, _head, _station_index, geojson_geometries, params,
                                         parse_breaks, service)
 from geo.reach import EPS_S, station_dwellings
-from geo.service_area import MAX_BREAKS, service_areas, union_by_area
+from geo.service_area import MAX_BREAKS, union_by_area
 from geo.whatif import Planner
 
 router = APIRouter(tags=["coverage"])
@@ -145,6 +146,8 @@ def coverage_areas(request: Request, minutes: float | None = _MINUTES, mode: str
                    by: Literal["station", "grid", "community", "town"] = "station",
                    breaks: str | None = _BREAKS, shape: Literal["disk", "ring"] = "disk",
                    station: int | None = Query(None, description="Only this station (by=station)."),
+                   area: str | None = Query(None, description="Only the stations (by=station) or areas inside "
+                                                              "this town, community or grid code."),
                    kinds: str | None = _KINDS, at: dt.date | None = _AT, region: str | None = _REGION,
                    scope: Jurisdiction = Depends(deps.jurisdiction), svc: CoverageService = Depends(service)
                    ) -> JSONResponse:
@@ -155,10 +158,14 @@ def coverage_areas(request: Request, minutes: float | None = _MINUTES, mode: str
     if by == "station":
         run = svc.run(scope, params(request, minutes, mode, kinds, at, region))
         if station is not None:
-            j = _station_index(run, station)
-            frame = service_areas(run.net, run.reach, secs, rings=rings, stations=[j])
-        else:
-            frame = run.lazy(("areas", secs, rings), lambda: service_areas(run.net, run.reach, secs, rings=rings))
+            frame = station_areas(run, secs, rings, np.array([_station_index(run, station)]))
+        elif area is not None:
+            js = stations_in(run, area)
+            if js is None:
+                raise NotFound(f"no town, community or grid {area!r} in your jurisdiction")
+            frame = station_areas(run, secs, rings, js)
+        else:  # the budget disks the warm-up drew are reused
+            frame = station_areas(run, secs, rings)
         info = run.inputs.station_info()
         frame = frame.copy()
         frame["name"] = frame["station"].map(info["name"])
@@ -171,6 +178,16 @@ def coverage_areas(request: Request, minutes: float | None = _MINUTES, mode: str
             areas = run.inputs.areas[run.inputs.areas["level"] == by][["code", "geometry"]]
         frame = run.lazy(("union", by, secs, rings),
                          lambda: union_by_area(run.net, run.reach, areas, secs, rings=rings))
+        if area is not None:
+            g = run.inputs.grids
+            inside = np.zeros(len(g), dtype=bool)
+            for c in ("code", "community_code", "town_code"):
+                if c in g:
+                    inside |= (g[c] == area).to_numpy()
+            if not inside.any():
+                raise NotFound(f"no town, community or grid {area!r} in your jurisdiction")
+            col = {"grid": "code", "community": "community_code", "town": "town_code"}[by]
+            frame = frame[frame["code"].isin(set(g.loc[inside, col]) | {area})]
         frame = frame.copy()
         frame["name"] = frame["code"].map(run.inputs.names)
         frame["method"] = "network+straight_line" if run.reach.fallback_geom is not None else "network"

@@ -256,3 +256,46 @@ def test_cli_prints_the_islands_summary(client, sample, pg_url, monkeypatch):  #
     assert res.exit_code == 0, res.output
     line = next(x for x in res.output.splitlines() if "street islands" in x)
     assert line.startswith(f"{n_islands} street islands skipped ({net['skipped_nodes']:,} nodes")
+
+
+def test_station_areas_reuse_the_warm_up_and_filter_by_area(client, sample, monkeypatch):
+    import datetime as dt
+
+    import api.db.coverage_frames as frames
+    from api.db.coverage import CoverageParams, service_for
+    from api.jurisdiction import Jurisdiction
+    from api.routes.coverage_params import rounded
+    from geo.service_area import service_areas
+
+    client.get("/coverage")
+    svc = service_for(client.app.state.engine, client.app.state.settings)
+    run = svc.run(Jurisdiction(), CoverageParams(minutes=8.0, at=dt.date.today()))
+    assert run.warmed.wait(120)
+    drawn = []
+
+    def spy(net, reach, breaks, **kw):  # records which stations the route still has to draw
+        drawn.append(list(kw.get("stations")))
+        return service_areas(net, reach, breaks, **kw)
+
+    monkeypatch.setattr(frames, "service_areas", spy)
+    body = client.get("/coverage/areas?by=station").json()
+    unsnapped = set(np.flatnonzero(~run.reach.station_snap.ok).tolist())
+    assert sum(drawn, []) == sorted(unsnapped)  # every snapped station's disk came from the warm-up
+    # the same polygons a fresh drawing gives, station by station
+    fresh = service_areas(run.net, run.reach, (480.0,), workers=1)
+    assert [f["properties"]["station"] for f in body["features"]] == fresh["station"].astype(int).tolist()
+    exp = rounded(fresh.geometry.values)
+    for f, e in zip(body["features"], exp):
+        g = shapely.geometry.shape(f["geometry"]) if f["geometry"] else shapely.Polygon()
+        assert g.symmetric_difference(e).area <= 1e-12, f["properties"]["station"]
+    # area=: only the stations inside that community (point in polygon, independently)
+    comm = sample["areas"][sample["areas"]["level"] == "community"].iloc[0]
+    st = client.get("/collections/stations/items?limit=10000").json()["features"]
+    counted = {int(s) for s in run.reach.station_ids}
+    inside = {f["id"] for f in st if f["id"] in counted
+              and comm.geometry.covers(shapely.geometry.shape(f["geometry"]))}
+    part = client.get(f"/coverage/areas?by=station&area={comm['code']}").json()
+    assert {f["properties"]["station"] for f in part["features"]} == inside and inside
+    assert client.get("/coverage/areas?by=station&area=999999999").status_code == 404
+    towns = client.get(f"/coverage/areas?by=community&area={comm['code']}").json()
+    assert [f["properties"]["code"] for f in towns["features"]] == [comm["code"]]
