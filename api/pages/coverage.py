@@ -7,20 +7,24 @@ Layers, each filled by the browser from the coverage API (nothing is baked into 
 * dwellings coloured covered / uncovered (``/coverage/dwellings``, an even sample above
   :data:`DWELLING_LIMIT`);
 * gap polygons with their household counts (``/coverage/gaps``);
-* the stations by kind (features API).
+* the stations that count, by kind (``/coverage/stations``).
 
 The server only lays the page out: the extent of the data and the station kinds present.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import html
 from urllib.parse import urlencode
 
 import folium
-from sqlalchemy import Connection
+from branca.element import Element
+from sqlalchemy import Connection, exists, func, or_, select
 
 from api import i18n
 from api.db import features as fdb
+from api.db.models import grids, stations
 from api.jurisdiction import Jurisdiction
 from api.pages.base import RemoteGeoJson, add_legend, add_title, offline_map
 from api.pages.overview import KIND_RADIUS, kind_colours
@@ -28,6 +32,9 @@ from api.settings import Settings
 from geo.layers import STATION_KINDS
 
 DWELLING_LIMIT = 20_000
+#: Above this many counted stations the page draws station service areas only for one area
+#: (``?area=CODE``): the whole 500k-household sample city's are ~117 MB of GeoJSON.
+MAX_PAGE_STATIONS = 400
 #: Grid coverage bands (``band`` property of ``/coverage?format=geojson``): <50%, 50-80, 80-95, 95-100, 100%.
 BAND_COLOURS = {"0": "#d7191c", "1": "#fdae61", "2": "#ffffbf", "3": "#a6d96a", "4": "#1a9641"}
 COVERED, UNCOVERED = "#2b83ba", "#e31a1c"
@@ -60,7 +67,18 @@ i18n.add({
     "coverage.f.method": {"zh": "计算方式", "en": "Method"},
     "coverage.f.minutes": {"zh": "分钟", "en": "Minutes"},
     "coverage.f.station": {"zh": "站点", "en": "Station"},
+    "coverage.too_many": {"zh": "计入的站点超过 {n} 个: 站点服务范围仅按区域显示, 请在地址后加 ?area=社区或街道代码",
+                          "en": "More than {n} stations count: station service areas are shown for one area "
+                                "at a time; add ?area=COMMUNITY_OR_TOWN_CODE to the address"},
 })
+
+
+def add_note(m: folium.Map, text: str) -> None:
+    """A notice box under the page title (``gridmap-note``)."""
+    m.get_root().html.add_child(Element(
+        '<div class="gridmap-note" style="position:absolute;top:64px;left:60px;z-index:1000;max-width:28em;'
+        'background:#fff8e1;border:1px solid #e0b000;padding:6px 10px;font:13px sans-serif">'
+        f"{html.escape(text)}</div>"))
 
 
 def _url(path: str, base: dict, **extra) -> str:
@@ -68,19 +86,47 @@ def _url(path: str, base: dict, **extra) -> str:
     return f"{path}?{urlencode(q)}"
 
 
+def counted_kinds(conn: Connection, scope: Jurisdiction, *, kinds: tuple[str, ...] | None, at: dt.date,
+                  area: str | None = None) -> dict[str, int]:
+    """The stations the coverage counts, by kind, most numerous first: of ``kinds`` (all when None),
+    open on ``at`` (as :func:`geo.reach.select_stations`) and, with ``area``, inside a current grid
+    of that town, community or grid code."""
+    st = stations
+    conds = [scope.clause(st), or_(st.c.opened_on.is_(None), st.c.opened_on <= at),
+             or_(st.c.closed_on.is_(None), st.c.closed_on > at)]
+    if kinds:
+        conds.append(st.c.kind.in_(kinds))
+    if area:
+        g = grids
+        conds.append(exists().where(
+            func.ST_Within(st.c.geom, g.c.geom), g.c.valid_to.is_(None), g.c.valid_from <= func.now(),
+            or_(g.c.code == area, g.c.community_code == area, g.c.town_code == area)))
+    rows = conn.execute(select(st.c.kind, func.count()).where(*conds).group_by(st.c.kind)
+                        .order_by(func.count().desc(), st.c.kind))
+    return {k: int(n) for k, n in rows}
+
+
 def coverage_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang: str, *, minutes: float,
-                 mode: str = "walk", kinds: str | None = None) -> folium.Map:
+                 mode: str = "walk", kinds: str | None = None, at: dt.date | None = None,
+                 area: str | None = None) -> folium.Map:
     """Build the coverage page for ``scope``: layers point at the coverage API with the same
-    ``minutes``, ``mode`` and ``kinds``."""
+    ``minutes``, ``mode``, ``kinds`` and ``at``; the station markers and legend count only the
+    stations that count.  Station service areas are drawn for the whole scope up to
+    :data:`MAX_PAGE_STATIONS` counted stations, else only with ``area`` (a town, community or grid
+    code), and the page says so."""
     bounds = None
     for cid in ("grids", "areas", "dwellings", "stations"):
         bounds = fdb.extent(conn, fdb.COLLECTIONS[cid], scope)
         if bounds:
             break
-    counts = fdb.kind_counts(conn, scope)
+    day = at or dt.date.today()
+    kind_set = tuple(sorted({k.strip() for k in kinds.split(",") if k.strip()})) if kinds else None
+    counts = counted_kinds(conn, scope, kinds=kind_set, at=day, area=area)
     present = [k for k in STATION_KINDS if k in counts] + [k for k in counts if k not in STATION_KINDS]
     colours = kind_colours(present)
-    base = {"minutes": f"{minutes:g}", "mode": mode, "kinds": kinds}
+    base = {"minutes": f"{minutes:g}", "mode": mode, "kinds": kinds, "at": day.isoformat()}
+    in_area = {"area": area} if area else {}
+    too_many = not area and sum(counted_kinds(conn, scope, kinds=kind_set, at=day).values()) > MAX_PAGE_STATIONS
     mins = f"{minutes:g}"
     t = lambda key, **kw: i18n.t(key, lang).format(**kw)  # noqa: E731
     f = lambda key: i18n.t(f"field.{key}", lang)  # noqa: E731
@@ -98,14 +144,15 @@ def coverage_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang
                ("straight_line_households", t("coverage.f.straight_line"))],
         tooltip="name", pane=("gridmap-coverage-grids", 405),
     ).add_to(m)
-    RemoteGeoJson(
-        _url("/coverage/areas", base, by="station"), t("coverage.areas"),
-        style={"weight": 1.2, "opacity": 0.9, "fillOpacity": 0.03},
-        style_by=("kind", {k: {"color": c, "fillColor": c} for k, c in colours.items()}, {"color": "#7f7f7f"}),
-        popup=[("name", t("coverage.f.station")), ("kind", f("kind")), ("minutes", t("coverage.f.minutes")),
-               ("method", t("coverage.f.method"))],
-        pane=("gridmap-coverage-areas", 410), show=True,
-    ).add_to(m)
+    if not too_many:
+        RemoteGeoJson(
+            _url("/coverage/areas", base, by="station", **in_area), t("coverage.areas"),
+            style={"weight": 1.2, "opacity": 0.9, "fillOpacity": 0.03},
+            style_by=("kind", {k: {"color": c, "fillColor": c} for k, c in colours.items()}, {"color": "#7f7f7f"}),
+            popup=[("name", t("coverage.f.station")), ("kind", f("kind")), ("minutes", t("coverage.f.minutes")),
+                   ("method", t("coverage.f.method"))],
+            pane=("gridmap-coverage-areas", 410), show=True,
+        ).add_to(m)
     RemoteGeoJson(
         _url("/coverage/gaps", base), t("coverage.gaps"), style=GAP_STYLE,
         popup=[("rank", t("coverage.f.rank")), ("households", f("households")),
@@ -123,9 +170,9 @@ def coverage_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang
                ("grid_code", i18n.t("layer.grids", lang)), ("method", t("coverage.f.method"))],
         pane=("gridmap-coverage-dwellings", 430),
     ).add_to(m)
-    for kind in present:
+    for kind in present:  # only the stations that count (kinds, open on the day, in the area)
         RemoteGeoJson(
-            f"/collections/stations/items?{urlencode({'kind': kind, 'limit': 10_000})}",
+            _url("/coverage/stations", base, kind=kind, **in_area),
             f"{i18n.kind_label(kind, lang)} ({counts[kind]})",
             style={"color": "#ffffff", "weight": 1.5, "fillColor": colours[kind], "fillOpacity": 0.95},
             point={"radius": KIND_RADIUS.get(kind, 6)},
@@ -133,7 +180,9 @@ def coverage_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang
             tooltip="name", pane=("gridmap-coverage-stations", 440),
         ).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
-    add_title(m, t("coverage.title", minutes=mins))
+    add_title(m, t("coverage.title", minutes=mins) + (f" · {area}" if area else ""))
+    if too_many:  # at city scale every station's polygon is ~100 MB: one area at a time
+        add_note(m, t("coverage.too_many", n=f"{MAX_PAGE_STATIONS:,}"))
     legend = [(colours[k], i18n.kind_label(k, lang)) for k in present]
     legend += [(COVERED, t("coverage.covered", minutes=mins)), (UNCOVERED, t("coverage.uncovered", minutes=mins)),
                (GAP_STYLE["fillColor"], t("coverage.gaps"))]

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from pathlib import Path
 from typing import Literal
 
 import pandas as pd
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from api import deps
 from api.db.coverage import CoverageService, Run, area_frame, area_totals, break_columns, break_totals
@@ -99,8 +100,10 @@ def _area_totals(run: Run, area: str | None, breaks: tuple[float, ...] = ()) -> 
 @router.get("/coverage/map", response_class=HTMLResponse, tags=["pages"],
             summary="Coverage map (HTML; ?lang=zh|en)")
 def coverage_map_page(request: Request, minutes: float | None = _MINUTES, mode: str = _MODE,
-                      kinds: str | None = _KINDS, scope: Jurisdiction = Depends(deps.jurisdiction)
-                      ) -> HTMLResponse:
+                      kinds: str | None = _KINDS, at: dt.date | None = _AT,
+                      area: str | None = Query(None, description="Draw station service areas and markers only "
+                                                                 "inside this town, community or grid code."),
+                      scope: Jurisdiction = Depends(deps.jurisdiction)) -> HTMLResponse:
     from api import i18n
     from api.pages.base import page_response
     from api.pages.coverage import coverage_map
@@ -109,5 +112,14 @@ def coverage_map_page(request: Request, minutes: float | None = _MINUTES, mode: 
     lang = i18n.request_lang(request, settings.language)
     m_ = float(minutes if minutes is not None else settings.minutes)
     with request.app.state.engine.connect() as conn:
-        m = coverage_map(conn, settings, scope, lang, minutes=m_, mode=mode, kinds=kinds)
+        m = coverage_map(conn, settings, scope, lang, minutes=m_, mode=mode, kinds=kinds, at=at, area=area)
     return page_response(m, i18n.t("coverage.title", lang).format(minutes=f"{m_:g}"), lang)
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon() -> FileResponse:
+    """The site icon, so that no page logs a 404 for it (browsers ask for it on every page)."""
+    return FileResponse(FAVICON, media_type="image/x-icon", headers={"Cache-Control": "max-age=86400"})
+
+
+FAVICON = Path(__file__).resolve().parents[1] / "static" / "gridmap" / "favicon.ico"

@@ -89,6 +89,34 @@ def station_reach(request: Request, station_id: int, minutes: float | None = _MI
     return JSONResponse(body, media_type=GEOJSON)
 
 
+# -- GET /coverage/stations --------------------------------------------------------------------
+@router.get("/coverage/stations", summary="The stations that count under the coverage parameters",
+            description="GeoJSON points of the stations the coverage counts (of `kinds`, open on `at`): "
+                        "`kind=` one kind only, `area=` only inside a town, community or grid; whether each "
+                        "reaches a street (`snapped`, `access_m`).  The coverage map's station markers.")
+def coverage_stations(request: Request, minutes: float | None = _MINUTES, mode: str = _MODE,
+                      kind: str | None = Query(None, description="Only this kind."),
+                      area: str | None = Query(None, description="Only inside this town, community or grid code."),
+                      kinds: str | None = _KINDS, at: dt.date | None = _AT, region: str | None = _REGION,
+                      scope: Jurisdiction = Depends(deps.jurisdiction), svc: CoverageService = Depends(service)
+                      ) -> JSONResponse:
+    run = svc.run(scope, params(request, minutes, mode, kinds, at, region))
+    c = run.counted
+    js = np.arange(len(c))
+    if area is not None:
+        js = stations_in(run, area)
+        if js is None:
+            raise NotFound(f"no town, community or grid {area!r} in your jurisdiction")
+    if kind is not None:
+        js = js[c["kind"].to_numpy(dtype=object)[js] == kind]
+    snap = run.reach.station_snap
+    cols = [k for k in ("id", "source_id", "name", "kind", "address") if k in c]
+    frame = gpd.GeoDataFrame(c.iloc[js][cols].reset_index(drop=True), geometry=c.geometry.values[js], crs=4326)
+    frame["snapped"] = snap.ok[js]
+    frame["access_m"] = np.where(snap.ok[js], np.round(snap.dist_m[js], 1), np.nan)
+    return _feature_collection(frame, {**_head(run), "matched": int(len(frame))})
+
+
 # -- GET /coverage/dwellings -------------------------------------------------------------------
 @router.get("/coverage/dwellings", summary="Dwellings with their travel time to the nearest station",
             description="GeoJSON points: `time_s` (null when no station within the search limit), `covered`, "

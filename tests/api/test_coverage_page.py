@@ -69,3 +69,59 @@ def test_coverage_map_english(db, settings, browser, sample):
             assert "Coverage gaps" in page.locator(".leaflet-control-layers-overlays").inner_text()
         finally:
             page.context.close()
+
+
+@pytest.mark.browser
+def test_coverage_map_markers_follow_the_filters(db, settings, browser, sample, client, monkeypatch):
+    """Station markers and legend counts are the stations that count (kinds, at); the favicon is served;
+    above MAX_PAGE_STATIONS the service areas are drawn per area only, and the page says so."""
+    import api.pages.coverage as page_mod
+
+    kinds = sample["stations"]["kind"].value_counts()
+    kind = kinds.index[0]
+    # a closed station of that kind: never counts today
+    r = client.post("/stations", json={"type": "Feature", "geometry": sample["stations"].geometry.iloc[0].__geo_interface__,
+                                       "properties": {"source_id": "shut", "name": "已关闭", "kind": kind,
+                                                      "closed_on": "2001-01-01"}})
+    assert r.status_code == 201, r.text
+    counted = client.get(f"/coverage?kinds={kind}").json()["totals"]["stations_by_kind"]
+    assert counted == {kind: int(kinds[kind])}  # independent: the sample's own stations of that kind
+    fav = client.get("/favicon.ico")
+    assert fav.status_code == 200 and fav.headers["content-type"] == "image/x-icon" and fav.content[:4] == b"\0\0\1\0"
+    with live_server(settings) as url:
+        page, report = open_page(browser, url + f"/coverage/map?kinds={kind}", ready=READY, timeout_ms=60_000)
+        try:
+            report.assert_clean()
+            loaded = page.evaluate("gridmap.features")
+            label = next(k for k in loaded if k.endswith(f"({kinds[kind]})"))
+            assert loaded[label] == kinds[kind]  # the closed one is not a marker
+            assert sum(v for k, v in loaded.items() if k.endswith(")") and "(" in k and k != "住宅 (是否覆盖)") \
+                == kinds[kind]  # no other kind drawn
+            legend = page.locator(".gridmap-legend li").all_inner_texts()
+            assert len(legend) == 1 + 3 + 5
+            import httpx
+
+            assert httpx.get(url + "/favicon.ico").status_code == 200  # what browsers ask every page for
+        finally:
+            page.context.close()
+        # too many stations for the whole scope: no station areas, a note; with area= they come back
+        monkeypatch.setattr(page_mod, "MAX_PAGE_STATIONS", 5)
+        comm = sample["areas"][sample["areas"]["level"] == "community"]["code"].iloc[0]
+        page, report = open_page(browser, url + "/coverage/map", ready=READY, timeout_ms=60_000)
+        try:
+            report.assert_clean()
+            assert "站点服务范围" not in page.evaluate("gridmap.features")
+            assert "?area=" in page.locator(".gridmap-note").inner_text()
+        finally:
+            page.context.close()
+        page, report = open_page(browser, url + f"/coverage/map?area={comm}", ready=READY, timeout_ms=60_000)
+        try:
+            report.assert_clean()
+            loaded = page.evaluate("gridmap.features")
+            inside = client.get(f"/coverage/areas?by=station&area={comm}").json()["features"]
+            assert loaded["站点服务范围"] == len(inside) > 0
+            markers = sum(v for k, v in loaded.items() if k.endswith(")") and "(" in k and k != "住宅 (是否覆盖)")
+            assert markers == len(inside)
+            assert page.locator(".gridmap-note").count() == 0
+        finally:
+            page.context.close()
