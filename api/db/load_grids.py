@@ -25,6 +25,9 @@ __all__ = ["check_grids", "upsert_grids", "GridChanges", "GRID_TOLERANCE_M", "GR
 GRID_TOLERANCE_M = 1.0
 #: ... plus this share of its own area, before the import is refused.
 GRID_TOLERANCE_SHARE = 0.005
+#: A boundary that moved by less than this (degrees, about 0.1 m; the API serves 7 decimals) is the same
+#: boundary: a grid read from the API and written back unchanged gets no new version.
+SAME_BOUNDARY_DEG = 1e-6
 
 
 def check_grids(conn: Connection, tmp: str) -> list[Problem]:
@@ -156,7 +159,8 @@ def upsert_grids(conn: Connection, tmp: str, cols: list[str], *, replace: bool =
     attrs = [c for c in cols if c not in ("region_code", "code", "valid_from", "valid_to")]
     conn.execute(text(f"""
         ALTER TABLE {tmp} ADD COLUMN cur_id bigint, ADD COLUMN cur_from timestamptz, ADD COLUMN same_geom boolean;
-        UPDATE {tmp} t SET cur_id = g.id, cur_from = g.valid_from, same_geom = ST_Equals(g.geom, t.geom)
+        UPDATE {tmp} t SET cur_id = g.id, cur_from = g.valid_from,
+               same_geom = ST_Equals(g.geom, t.geom) OR ST_HausdorffDistance(g.geom, t.geom) < {SAME_BOUNDARY_DEG}
         FROM grids g WHERE g.region_code = t.region_code AND g.code = t.code AND g.valid_to IS NULL;
     """))
     bad = conn.execute(text(f"""

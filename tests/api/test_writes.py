@@ -213,6 +213,22 @@ def test_grid_create_update_version_retire(client, world, db):
     assert r.status_code == 201, r.text
 
 
+def test_a_grid_read_from_the_api_and_written_back_keeps_its_version(client, world, db):
+    fine = box(X0 + 0.000512345678901, Y0 + 0.000498765432109, X0 + 0.003012345678901, Y0 + 0.002987654321098)
+    g1 = client.post("/grids", json=grid(poly=fine)).json()
+    served = client.get(f"/collections/grids/items/{g1['id']}").json()
+    assert served["geometry"] != mapping(fine)  # the API rounds to 7 decimals
+    r = client.put(f"/grids/{g1['id']}", json=grid(poly=shape(served["geometry"]), chief="王五"))
+    assert r.status_code == 200, r.text
+    assert r.json()["id"] == g1["id"] and r.json()["properties"]["chief"] == "王五"
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM grids WHERE code='G99'")).scalar_one() == 1
+    # a real move (about 1 m) is still a new version
+    moved = box(X0 + 0.000522345678901, Y0 + 0.000498765432109, X0 + 0.003012345678901, Y0 + 0.002987654321098)
+    r = client.put(f"/grids/{g1['id']}", json=grid(poly=moved))
+    assert r.status_code == 200 and r.json()["id"] != g1["id"]
+
+
 @pytest.mark.parametrize("body, field, words", [
     (grid(poly=shape({"type": "Polygon", "coordinates": [[[X0, Y0], [X0 + CELL, Y0 + CELL], [X0 + CELL, Y0],
                                                           [X0, Y0 + CELL], [X0, Y0]]]})),
