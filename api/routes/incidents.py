@@ -21,7 +21,10 @@ from api.incidents.stats import area_stats
 from api.incidents.times import aware
 from api.jurisdiction import Jurisdiction
 from api.settings import Settings
-from geo.layers import CLOSE_REASONS
+from api.errors import ValidationFailed
+from api.incidents.filters import check_filters
+from geo.errors import Problem
+from geo.layers import CLOSE_REASONS, INCIDENT_STATUSES
 
 router = APIRouter(tags=["incidents"])
 
@@ -87,9 +90,16 @@ def list_incidents(request: Request,
                    limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
                    engine: Engine = Depends(deps.engine), settings: Settings = Depends(deps.settings),
                    scope: Jurisdiction = Depends(deps.jurisdiction)):
-    """Incidents, newest first, with paging links."""
+    """Incidents, newest first, with paging links.  An unknown status or category or a reversed
+    window is 422, an unknown area or grid 404."""
     from_, to = aware(from_, settings.timezone), aware(to, settings.timezone)
+    unknown = [s for s in _csv_list(status) or [] if s not in INCIDENT_STATUSES]
+    if unknown:
+        why = f"unknown status {', '.join(map(repr, unknown))}; statuses: {', '.join(INCIDENT_STATUSES)}"
+        raise ValidationFailed(why, [Problem(why, field="status")])
     with engine.connect() as conn:
+        for code in (area, grid):
+            check_filters(conn, scope, start=from_, end=to, category=_csv_list(category), area=code)
         total, items = cases.list_incidents(conn, scope, status=_csv_list(status), category=_csv_list(category),
                                             grid=grid, area=area, start=from_, end=to, overdue=overdue,
                                             limit=limit, offset=offset)

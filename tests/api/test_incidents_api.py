@@ -117,7 +117,7 @@ def test_list_filters_and_paging(world):
     assert world.get("/incidents", params={"grid": "G2"}).json()["numberMatched"] == 4
     assert world.get("/incidents", params={"category": "parking", "area": "C1"}).json()["numberMatched"] == 3
     assert world.get("/incidents", params={"status": "resolved"}).json()["numberMatched"] == 0
-    assert world.get("/incidents", params={"status": "nope"}).status_code == 400
+    assert world.get("/incidents", params={"status": "nope"}).status_code == 422
 
 
 def test_stats_json_and_csv(world):

@@ -149,3 +149,15 @@ def test_zero_rows_over_http_respect_area_window_and_min_count(world):
                                                   "to": "2024-02-01T00:00:00Z"}).json()
     assert {r["code"]: r["incidents"] for r in empty["rows"]} == {"C1": 0, "C2": 0}
     assert empty["totals"]["incidents"] == 0
+
+
+def test_the_incident_list_refuses_wrong_filters_too(world):
+    assert world.get("/incidents", params={"category": "parking"}).status_code == 200
+    body = _problem(world.get("/incidents", params={"category": "ufo"}), 422)
+    assert [e["field"] for e in body["errors"]] == ["category"]
+    body = _problem(world.get("/incidents", params={"status": "reported,lost"}), 422)
+    assert [e["field"] for e in body["errors"]] == ["status"] and "'lost'" in body["detail"]
+    _problem(world.get("/incidents", params={"area": "999"}), 404)
+    _problem(world.get("/incidents", params={"grid": "NOPE"}), 404)
+    _problem(world.get("/incidents", params={"from": "2025-05-01T00:00:00Z", "to": "2025-01-01T00:00:00Z"}), 422)
+    assert world.get("/incidents", params={"grid": CURRENT[0], "status": "reported"}).status_code == 200
