@@ -18,8 +18,8 @@ from issue 3 where it has one:
   has finished (every disk served from memory); against one ``pgr_drivingDistance`` call per
   station on the same graph and costs (node times only: baseline, on a sample);
 * ``GET /coverage/areas?by=community`` cold (union drawn) and warm (cached), with response size;
-* ``GET /coverage/areas?by=station`` (the API has no area scoping for it, only ``region``, a
-  whole county: so the whole city), time and response size;
+* ``GET /coverage/areas?by=station`` for the whole city and for one community (``area=CODE``, what the
+  coverage map asks for at city scale), time and response size;
 * the size of both ``/coverage/areas`` bodies as the routes wrote them before coordinates were
   rounded (``GeoDataFrame.to_json`` of the same cached frames), and gzip sizes;
 * ``POST /coverage/what-if`` (add at random dwellings, close random stations) p50/p95 (target
@@ -215,8 +215,13 @@ def main() -> None:
             sbody = r.json()
             nfeat, sta_head = len(sbody["features"]), {k: v for k, v in sbody.items() if k not in ("type", "features")}
             del sbody
-            print(f"GET /coverage/areas?by=station, whole city (the API has no area scoping for it): {s_time:.2f} s, "
+            print(f"GET /coverage/areas?by=station, whole city: {s_time:.2f} s, "
                   f"{nfeat:,} features, {mb(len(sta))} ({mb(gz(sta))} gzipped)")
+            del r
+            one = json.loads(comm)["features"][0]["properties"]["code"]
+            r, a_time = get(f"/coverage/areas?by=station&area={one}")
+            print(f"GET /coverage/areas?by=station&area={one} (one community, as the map asks at city scale): "
+                  f"{1000 * a_time:.0f} ms, {len(r.json()['features']):,} features, {mb(len(r.content))}")
             del r
 
             import shapely

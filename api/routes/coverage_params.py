@@ -68,7 +68,7 @@ def _head(run: Run) -> dict:
 
 
 #: Decimals of every lon/lat the coverage routes return: 1e-6 degree is 0.11 m of latitude (less of
-#: longitude), far below the 7.5 m drawing grid, and it halves the bytes of a coordinate.
+#: longitude), far below the 10 m drawing grid, and it halves the bytes of a coordinate.
 COORD_DECIMALS = 6
 
 
