@@ -227,8 +227,7 @@ class Network:
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        for k in ("graph", "graph_t", "node_edges", "segment_index", "_edge_base", "_node_dirs", "_node_tree",
-                  "_max_speed"):
+        for k in ("graph", "graph_t", "node_edges", "segment_index", "_edge_base", "_node_dirs", "_node_tree"):
             state.pop(k, None)  # rebuilt on demand; keeps pickles small
         return state
 
@@ -299,9 +298,8 @@ def build_network(
     if geoms.crs is None:
         geoms = geoms.set_crs(WGS84)
     if len(streets) == 0:
-        raise InvalidInput("no streets", [Problem(
-            "no streets are loaded here: import them (gridmap import streets FILE, or gridmap import osm "
-            "FILE.osm.pbf) before computing network reach", field="streets")])
+        raise InvalidInput("no streets", [Problem("no streets are loaded here: import them (gridmap import "
+                                                  "streets FILE, or osm FILE.osm.pbf) first", field="streets")])
     problems = []
     if len(streets):
         gtype = shapely.get_type_id(geoms.values)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
+from scipy.spatial import cKDTree
 
 from geo.network import Network, _csr
 from geo.reach_result import EPS_S
@@ -81,7 +82,12 @@ def node_times(net: Network, st: Snap, limit_s: float) -> tuple[np.ndarray, np.n
 
 
 def station_node_times(net: Network, st: Snap, j: int, limit_s: float) -> np.ndarray:
-    """Shortest times (n,) from station ``j`` alone to every node, ``inf`` beyond ``limit_s``."""
+    """Shortest times (n,) from station ``j`` alone to every node, ``inf`` beyond ``limit_s``.
+
+    Searches only the nodes that could be reached: those within ``limit_s * max_speed`` metres
+    (straight line) of the station's snapped point, since no street is faster than
+    :attr:`Network.max_speed` and no path is shorter than the straight line.
+    """
     d = np.full(net.n_nodes, np.inf)
     if not st.ok[j]:
         return d
@@ -90,10 +96,23 @@ def station_node_times(net: Network, st: Snap, j: int, limit_s: float) -> np.nda
     node, cost = node[keep], cost[keep]
     if node.size == 0:
         return d
-    rows = dijkstra(net.graph, directed=True, indices=node, limit=limit_s + EPS_S - cost.min())
-    d = (rows.reshape(node.size, -1) + cost[:, None]).min(axis=0)
-    d[d > limit_s + EPS_S] = np.inf
+    tree, vmax = _node_index(net)
+    sub = np.asarray(tree.query_ball_point(st.xy[j], (limit_s + EPS_S) * vmax + 1.0), dtype=np.int64)
+    sub = np.union1d(sub, node)
+    rows = dijkstra(net.graph[sub][:, sub], directed=True, indices=np.searchsorted(sub, node),
+                    limit=limit_s + EPS_S - cost.min())
+    t = (rows.reshape(node.size, -1) + cost[:, None]).min(axis=0)
+    t[t > limit_s + EPS_S] = np.inf
+    d[sub] = t
     return d
+
+
+def _node_index(net: Network):
+    """KD-tree of the nodes and the fastest speed (m/s), cached on ``net``."""
+    cached = net.__dict__.get("_node_tree")
+    if cached is None:
+        cached = net.__dict__["_node_tree"] = (cKDTree(net.node_xy), net.max_speed)
+    return cached
 
 
 def point_times(

@@ -33,8 +33,8 @@ import shapely
 
 from geo.errors import InvalidInput, Problem
 from geo.network import Network
-from geo.reach import EPS_S, Reach, _ranges
-from geo.service_area_grid import CELL_M, clipped_polygons, grid_polygon, station_times_local, tiles
+from geo.reach import EPS_S, Reach, _ranges, station_node_times
+from geo.service_area_grid import CELL_M, clipped_polygons, grid_polygon, tiles
 from geo.service_area_vector import intervals_polygon
 
 __all__ = ["MAX_BREAKS", "METHODS", "reach_intervals", "intervals_polygon", "grid_polygon", "station_polygons",
@@ -121,7 +121,7 @@ def station_polygons(net: Network, reach: Reach, j: int, breaks_s=None, *, side_
     breaks = _check_breaks(breaks_s or reach.breaks_s)
     _check_method(method)
     st = reach.station_snap
-    d = station_times_local(net, st, j, breaks[-1])
+    d = station_node_times(net, st, j, breaks[-1])
     edges = _edges_near(net, d, st.edge[[j]][st.ok[[j]]])
     out = []
     for b in breaks:

@@ -28,58 +28,13 @@ import contourpy
 import numpy as np
 import shapely
 from scipy import ndimage
-from scipy.sparse.csgraph import dijkstra
 
 from geo.network import Network
-from geo.reach import EPS_S, source_arcs
+from geo.reach import EPS_S
 from geo.service_area_vector import _points_at
-from geo.snap import Snap
 
 #: Default grid spacing, metres.
 CELL_M = 10.0
-
-
-def station_times_local(net: Network, st: Snap, j: int, limit_s: float) -> np.ndarray:
-    """Shortest times (n,) from station ``j`` alone, ``inf`` beyond ``limit_s`` (seconds).
-
-    Equal to :func:`geo.reach.station_node_times` but searches only the nodes that could be reached:
-    those within ``limit_s * max_speed`` metres (straight line) of the station's snapped point, since
-    no street is faster than :attr:`Network.max_speed` and no path is shorter than the straight line.
-    """
-    d = np.full(net.n_nodes, np.inf)
-    if not st.ok[j]:
-        return d
-    _, node, cost = source_arcs(net, st, np.array([j]))
-    keep = cost <= limit_s + EPS_S
-    node, cost = node[keep], cost[keep]
-    if node.size == 0:
-        return d
-    radius = (limit_s + EPS_S) * _max_speed(net) + 1.0
-    sub = np.sort(np.asarray(_node_tree(net).query_ball_point(st.xy[j], radius), dtype=np.int64))
-    sub = np.union1d(sub, node)
-    g = net.graph[sub][:, sub]
-    local = np.searchsorted(sub, node)
-    rows = dijkstra(g, directed=True, indices=local, limit=limit_s + EPS_S - cost.min())
-    t = (rows.reshape(node.size, -1) + cost[:, None]).min(axis=0)
-    t[t > limit_s + EPS_S] = np.inf
-    d[sub] = t
-    return d
-
-
-def _max_speed(net: Network) -> float:
-    v = net.__dict__.get("_max_speed")
-    if v is None:
-        v = net.__dict__["_max_speed"] = net.max_speed
-    return v
-
-
-def _node_tree(net: Network):
-    tree = net.__dict__.get("_node_tree")
-    if tree is None:
-        from scipy.spatial import cKDTree
-
-        tree = net.__dict__["_node_tree"] = cKDTree(net.node_xy)
-    return tree
 
 
 def _samples(net: Network, iv, step_m: float):
