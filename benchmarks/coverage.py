@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import io
 import resource
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,6 +24,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from scratch_db import scratch_postgis  # noqa: E402  (benchmarks/, the script's own directory)
 
 
 def data(households: int, seed: int):
@@ -170,13 +170,7 @@ def main() -> None:
     if not a.no_pgrouting:
         import psycopg2
 
-        from api.db.embedded import EmbeddedPostgres
-
-        home = Path(tempfile.mkdtemp(prefix="gridmap-bench-"))
-        home.chmod(0o755)
-        pg = EmbeddedPostgres(home)
-        try:
-            url = pg.start()
+        with scratch_postgis("gridmap-bench-") as (url, _home):
             conn = psycopg2.connect(url.replace("postgresql+psycopg2://", "postgresql://"))
             pg_load(conn, net, reach.station_snap)
             cur = conn.cursor()
@@ -202,9 +196,6 @@ def main() -> None:
                   f"{len(starts):,} stations: {per_st * len(starts):.0f} s; gridmap polygons for all: {scaled:.1f} s "
                   f"({per_st * len(starts) / scaled:.1f}x faster)")
             conn.close()
-        finally:
-            pg.destroy()
-            shutil.rmtree(home, ignore_errors=True)
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

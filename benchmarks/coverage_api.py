@@ -36,10 +36,8 @@ import gzip
 import json
 import os
 import resource
-import shutil
 import socket
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -49,6 +47,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from scratch_db import scratch_postgis  # noqa: E402
 
 
 def pct(xs, q):
@@ -114,7 +114,6 @@ def main() -> None:
 
     from api.app import create_app
     from api.db.coverage import CoverageParams, service_for
-    from api.db.embedded import EmbeddedPostgres
     from api.db.engine import make_engine
     from api.db.load import load_frame
     from api.db.migrate import upgrade
@@ -130,11 +129,7 @@ def main() -> None:
           f"{len(layers['stations']):,} stations, {len(layers['streets']):,} street edges, "
           f"{int((layers['areas']['level'] == 'community').sum()):,} communities ({time.perf_counter() - t:.1f} s)")
 
-    home = Path(tempfile.mkdtemp(prefix="gridmap-bench-api-"))
-    home.chmod(0o755)
-    pg = EmbeddedPostgres(home)
-    try:
-        url = pg.start()
+    with scratch_postgis("gridmap-bench-api-") as (url, home):
         engine = make_engine(url if "+" in url.split("://")[0] else url.replace("postgresql://", "postgresql+psycopg2://", 1))
         upgrade(engine)
         t = time.perf_counter()
@@ -296,9 +291,6 @@ def main() -> None:
                   f"{1000 * recompute:.0f} ms ({recompute / np.median(adds):.1f}x the add p50)")
             print(f"service: {svc.stats}")
         engine.dispose()
-    finally:
-        pg.destroy()
-        shutil.rmtree(home, ignore_errors=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"peak memory (ru_maxrss): this process (server included) {peak:,.0f} MB (target < 4 GB); largest child "

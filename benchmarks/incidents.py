@@ -23,10 +23,8 @@ Run:  .venv/bin/python benchmarks/incidents.py [--households 500000] [--incident
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -38,8 +36,8 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from api.db.embedded import EmbeddedPostgres  # noqa: E402
 from api.db.engine import make_engine  # noqa: E402
+from scratch_db import scratch_postgis  # noqa: E402  (benchmarks/, the script's own directory)
 from api.db.load import load_frame  # noqa: E402
 from api.db.migrate import upgrade  # noqa: E402
 from api.incidents.intake import ingest_frame, known_categories, validate_incidents  # noqa: E402
@@ -224,11 +222,7 @@ def main() -> None:
           f"communities, {len(layers['dwellings']):,} dwellings, {len(inc):,} incidents reported "
           f"{inc.reported_at.min():%Y-%m-%d} .. {inc.reported_at.max():%Y-%m-%d} (UTC)")
 
-    home = Path(tempfile.mkdtemp(prefix="gridmap-bench-inc-"))
-    home.chmod(0o755)
-    pg = EmbeddedPostgres(home)
-    try:
-        url = pg.start()
+    with scratch_postgis("gridmap-bench-inc-") as (url, home):
         engine = make_engine(url)
         upgrade(engine)
         load_city(engine, layers)
@@ -236,9 +230,6 @@ def main() -> None:
         del layers, inc
         stats(engine)
         heatmap(engine, url, home)
-    finally:
-        pg.destroy()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":
