@@ -3,6 +3,8 @@
 Prints the coverage per grid, community or town (rich table) with a status line while it
 computes; with ``--out`` writes the per-area table, the gap polygons and every dwelling's time
 (GeoPackage: three layers in one file; GeoJSON/CSV: ``FILE``, ``FILE_gaps``, ``FILE_dwellings``).
+``--service-areas`` adds every counted station's own service area per break (layer
+``service_areas``, or ``FILE_service_areas``; ``--rings`` for rings instead of disks).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 import typer
 from rich.table import Table
 
@@ -21,6 +24,8 @@ from api.errors import GridmapError
 from api.jurisdiction import EVERYWHERE
 
 OUT_FORMATS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON", ".csv": "CSV"}
+#: Degrees of the coordinates written: CSV WKT with 8 decimals, RFC 7946 GeoJSON with GDAL's 7.
+WRITTEN_GRID = {".csv": 1e-8, ".geojson": 1e-7, ".json": 1e-7}
 
 
 def _breaks(raw: str | None, minutes: float) -> tuple[float, ...]:
@@ -49,8 +54,57 @@ def dwellings_frame(run) -> gpd.GeoDataFrame:
     }, geometry=d.geometry.values, crs=4326)
 
 
-def write_outputs(run, out: Path, table: gpd.GeoDataFrame, gaps: gpd.GeoDataFrame) -> list[Path]:
-    """Write the table, gaps and dwellings; returns the files written."""
+#: Stations drawn per step of the progress bar (each step forks the drawing workers once).
+AREA_CHUNK = 256
+
+
+def service_area_frame(run, breaks_s: tuple[float, ...], *, rings: bool = False, stations: np.ndarray | None = None,
+                       advance=None) -> gpd.GeoDataFrame:
+    """Each counted station's own service area per break, EPSG:4326, one row per station and break.
+
+    Columns ``station, name, kind, break_s, shape, method, area_m2, households`` and geometry.
+    Polygons the run already holds are reused (:func:`api.db.coverage.station_areas`), the others
+    are drawn (in worker processes when many).  ``households``: the households of the network
+    dwellings within the break of that station alone (exact bounded search,
+    :func:`geo.reach.station_dwellings`; straight-line dwellings not counted), per ring with
+    ``rings``.  ``advance(n)`` is called as stations are done (progress).
+    """
+    from api.db.coverage import dwelling_index, station_areas
+    from geo.reach import EPS_S, station_dwellings
+
+    r = run.reach
+    idx = np.arange(len(r.station_ids)) if stations is None else np.unique(np.asarray(stations, dtype=np.int64))
+    breaks = tuple(sorted(float(b) for b in breaks_s))
+    parts, hh = [], []
+    index = dwelling_index(run) if idx.size else None
+    for lo in range(0, idx.size, AREA_CHUNK):
+        js = idx[lo:lo + AREA_CHUNK]
+        parts.append(station_areas(run, breaks, rings, js))
+        for j in js:  # one search to the largest break, split per break
+            dw, t = station_dwellings(run.net, r, index, int(j), breaks[-1])
+            h = r.households[dw]
+            cum = [int(h[t <= b + EPS_S].sum()) for b in breaks]
+            hh.extend(np.diff(cum, prepend=0).tolist() if rings else cum)
+        if advance is not None:
+            advance(len(js))
+    cols = ["station", "name", "kind", "break_s", "shape", "method", "area_m2", "households"]
+    if not parts:
+        empty = {c: pd.Series([], dtype=("int64" if c in ("station", "households") else
+                                        "float64" if c in ("break_s", "area_m2") else object)) for c in cols}
+        return gpd.GeoDataFrame(empty, geometry=gpd.GeoSeries([], crs=4326), crs=4326)
+    f = pd.concat(parts, ignore_index=True)
+    info = run.inputs.station_info()
+    # station_areas keeps the stations' order with breaks ascending: the same order as ``hh``
+    f["households"] = np.asarray(hh, dtype=np.int64)
+    f["name"] = f["station"].map(info["name"])
+    f["station"] = f["station"].map(lambda s: int(s) if str(s).isdigit() else s)
+    return gpd.GeoDataFrame(f[cols], geometry=f.geometry.values, crs=4326)
+
+
+def write_outputs(run, out: Path, table: gpd.GeoDataFrame, gaps: gpd.GeoDataFrame,
+                  areas: gpd.GeoDataFrame | None = None) -> list[Path]:
+    """Write the table, gaps, dwellings (and ``areas``, the station service areas, when given);
+    returns the files written."""
     import pyogrio
 
     suffix = out.suffix.lower()
@@ -58,6 +112,8 @@ def write_outputs(run, out: Path, table: gpd.GeoDataFrame, gaps: gpd.GeoDataFram
         raise typer.BadParameter(f"--out must end in one of {', '.join(OUT_FORMATS)}")
     dw = dwellings_frame(run)
     layers = {"coverage": table, "gaps": gaps.assign(grids=gaps["grids"].map(lambda g: ",".join(g))), "dwellings": dw}
+    if areas is not None:
+        layers["service_areas"] = areas
     written = []
     if suffix == ".gpkg":
         if out.exists():
@@ -69,6 +125,8 @@ def write_outputs(run, out: Path, table: gpd.GeoDataFrame, gaps: gpd.GeoDataFram
         path = out if name == "coverage" else out.with_name(f"{out.stem}_{name}{out.suffix}")
         if path.exists():
             path.unlink()
+        if name == "service_areas":  # snapped to the written precision, so the rounded rings stay valid
+            frame = frame.set_geometry(shapely.set_precision(frame.geometry.values, WRITTEN_GRID[suffix]))
         if suffix == ".csv":
             plain = pd.DataFrame(frame.drop(columns="geometry"))
             if name == "dwellings":
@@ -98,6 +156,9 @@ def coverage(
     at: str = typer.Option(None, help="Count stations open on this date (YYYY-MM-DD; default today)."),
     region: str = typer.Option(None, help="One county (6-digit code)."),
     out: Path = typer.Option(None, help="Write the table, gaps and dwellings: FILE.gpkg, .geojson or .csv."),
+    service_areas: bool = typer.Option(False, "--service-areas",
+                                       help="With --out: also each station's service area per break."),
+    rings: bool = typer.Option(False, "--rings", help="With --service-areas: rings between breaks, not disks."),
 ) -> None:
     """Households within the service circle per area, gaps, and (with --out) every dwelling's time."""
     from api.db.coverage import CoverageParams, CoverageService, area_frame, area_totals, gaps_frame
@@ -109,6 +170,12 @@ def coverage(
     settings = get_settings()
     m = float(minutes if minutes is not None else settings.minutes)
     bks = _breaks(breaks, m)
+    if service_areas and not out:
+        raise typer.BadParameter("--service-areas writes a layer: give --out FILE", param_hint="--service-areas")
+    if rings and not service_areas:
+        raise typer.BadParameter("--rings shapes the service areas: add --service-areas", param_hint="--rings")
+    if out and out.suffix.lower() not in OUT_FORMATS:
+        raise typer.BadParameter(f"--out must end in one of {', '.join(OUT_FORMATS)}", param_hint="--out")
     with user_errors():
         engine = migrated_engine()
         svc = CoverageService.from_settings(engine, settings)
@@ -181,8 +248,29 @@ def coverage(
     if len(unsnapped):
         console.print(f"[yellow]{len(unsnapped)} stations are too far from a street to be reached by it[/]")
     if out:
-        files = write_outputs(run, out, frame, gaps_frame(run, gaps))
+        sa = _draw_service_areas(run, bks, rings, area) if service_areas else None
+        files = write_outputs(run, out, frame, gaps_frame(run, gaps), sa)
         console.print("wrote " + ", ".join(str(f) for f in files))
+
+
+def _draw_service_areas(run, bks: tuple[float, ...], rings: bool, area: str | None) -> gpd.GeoDataFrame:
+    """The service areas of the counted stations (inside ``area`` when given), with a progress bar."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from api.db.coverage import stations_in
+
+    js = None
+    if area:
+        js = stations_in(run, area)
+        js = np.zeros(0, dtype=np.int64) if js is None else js
+    n = len(run.reach.station_ids) if js is None else len(js)
+    with Progress(SpinnerColumn(), TextColumn("coverage: drawing service areas"), BarColumn(),
+                  MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("areas", total=n)
+        sa = service_area_frame(run, tuple(b * 60.0 for b in bks), rings=rings,
+                                stations=js, advance=lambda k: bar.advance(task, k))
+    console.print(f"{n:,} station service areas ({len(sa):,} {'rings' if rings else 'disks'}) drawn")
+    return sa
 
 
 def register(app: typer.Typer) -> None:
