@@ -23,11 +23,13 @@ and its summary) and :mod:`api.db.coverage_frames` (a run's results as frames to
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from typing import Any, Callable
 
 import geopandas as gpd
+import numpy as np
 from sqlalchemy import Connection, Engine, insert, select
 
 from api.db.export import layer_frame
@@ -50,6 +52,8 @@ from api.db.coverage_runs import (FALLBACK_NOTE, MAX_CACHED_POLYGONS, Run, _json
                                   _totals, area_totals, records)
 
 MAX_RUNS = 6
+
+log = logging.getLogger(__name__)
 
 
 class _Keyed:
@@ -255,10 +259,32 @@ class CoverageService:
             self.warm(run)
         return run
 
+    def warm_whatif(self, run: Run) -> None:
+        """Build the what-if planner of ``run`` and its per-run parts (the gaps, the served gap rows,
+        the grids' gap lists) as ``POST /coverage/what-if`` would on its first request, and ask it one
+        dry question (adding a station at an uncovered dwelling: nothing is written) so that the
+        planner's own lazy parts exist too.  The builders are the what-if route's
+        (:mod:`api.routes.coverage_whatif`), imported here so that both build the same ``run.lazy``
+        entries.  The results are cached in the run; nothing else changes."""
+        from api.routes.coverage_whatif import _added_gaps, _check_site, _planner, _whatif_base
+
+        planner = _planner(run, self.max_snap_m)
+        _whatif_base(run)
+        uncovered = np.flatnonzero(~run.reach.covered(run.params.budget_s) & (run.reach.households > 0))
+        if uncovered.size and not run.cancel.is_set():
+            p = run.inputs.dwellings.geometry.values[int(uncovered[0])]
+            try:
+                _check_site(run, float(p.x), float(p.y), self.max_snap_m)
+            except ValidationFailed:  # too far from the streets: a real request would stop here too
+                return
+            _added_gaps(run, planner.add(float(p.x), float(p.y), station_id="new"))
+
     def warm(self, run: Run) -> threading.Thread:
-        """Draw every counted station's budget disk for ``run`` in a background thread, so that
-        ``/stations/{id}/reach`` is served from memory; a newer run of the same parameters cancels
-        the older run's warm-up.  ``run.warmed`` is set (and ``run.warm_seconds``) when done.
+        """Build the what-if planner (:meth:`warm_whatif`), then draw every counted station's budget
+        disk for ``run`` in a background thread, so that the first ``POST /coverage/what-if`` is as
+        fast as later ones and ``/stations/{id}/reach`` is served from memory; a newer run of the
+        same parameters cancels the older run's warm-up.  ``run.warmed`` is set (and
+        ``run.warm_seconds``; ``run.whatif_seconds`` for the planner) when done.
         The service lets go of the run when its warm-up ends (an evicted run is not kept alive)."""
         with self._warming_lock:
             old = self._warming.get(run.params_hash)
@@ -271,6 +297,11 @@ class CoverageService:
 
             try:
                 t0 = time.perf_counter()
+                try:
+                    self.warm_whatif(run)
+                except Exception:  # noqa: BLE001 - the first what-if builds them (and reports) instead
+                    log.exception("coverage warm-up: building the what-if planner of run %s failed", run.run_id)
+                run.whatif_seconds = time.perf_counter() - t0
                 for j in range(len(run.reach.station_ids)):
                     if run.cancel.is_set():
                         return

@@ -70,17 +70,37 @@ class Run:
     seconds: float = 0.0
     _lazy: dict = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
+    _building: dict = field(default_factory=dict)  # key -> the lock of its computation under way
     _polys: dict = field(default_factory=dict)
     cancel: threading.Event = field(default_factory=threading.Event)
     warmed: threading.Event = field(default_factory=threading.Event)
     warm_seconds: float | None = None
+    whatif_seconds: float | None = None  # the warm-up's building of the what-if planner
 
     def lazy(self, key, make: Callable[[], Any]):
-        """A value computed once per run (gaps, planner, polygons...)."""
+        """A value computed once per run (gaps, planner, polygons...).
+
+        Each key has its own lock while it is computed: the warm-up building the what-if planner
+        (or drawing every station's areas) does not hold up a request for another part of the run,
+        and concurrent requests for the same key compute it once."""
         with self._lock:
-            if key not in self._lazy:
-                self._lazy[key] = make()
-            return self._lazy[key]
+            if key in self._lazy:
+                return self._lazy[key]
+            klock = self._building.setdefault(key, threading.RLock())
+        with klock:
+            with self._lock:
+                if key in self._lazy:
+                    return self._lazy[key]
+            try:
+                value = make()
+            except BaseException:
+                with self._lock:  # a failed key leaves no lock behind; the next caller tries again
+                    self._building.pop(key, None)
+                raise
+            with self._lock:
+                self._lazy[key] = value
+                self._building.pop(key, None)
+            return value
 
     @property
     def straight_line_households(self) -> int:

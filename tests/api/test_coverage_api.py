@@ -497,3 +497,25 @@ def test_rounding_repairs_what_it_breaks():
         assert np.abs(xy - np.rint(xy)).max() < 1e-6, k
     assert out[1].equals(shapely.Polygon(np.round(shell, COORD_DECIMALS)))  # the speck is filled
 
+
+
+def test_warm_up_builds_the_what_if_planner_before_any_what_if(client, world, db):
+    import datetime as dt
+
+    from api.db.coverage import service_for
+
+    body = client.get("/coverage").json()
+    svc = service_for(client.app.state.engine, client.app.state.settings)
+    run = svc.run(Jurisdiction(), CoverageParams(minutes=8.0, at=dt.date.today()))
+    assert run.run_id == body["run_id"] and run.warmed.wait(60)
+    # no what-if was asked: the warm-up built the planner and the route's per-run parts
+    assert {"planner", "whatif_base", ("gaps", 100.0)} <= set(run._lazy) and run.whatif_seconds is not None
+    planner = run._lazy["planner"]
+    assert planner.close(str(run.reach.station_ids[0])).covered_before == body["totals"]["covered_households"]
+    with db.connect() as conn:  # the warm-up's dry question wrote nothing
+        assert conn.execute(text("SELECT count(*) FROM coverage_runs")).scalar_one() == 1
+        assert conn.execute(text("SELECT count(*) FROM stations")).scalar_one() == len(world["stations"])
+    sid = int(run.reach.station_ids[0])
+    w = client.post("/coverage/what-if", json={"action": "close", "station_id": sid}).json()
+    assert run._lazy["planner"] is planner  # the request used the warmed planner, not a new one
+    assert w["covered_before"] == body["totals"]["covered_households"]
