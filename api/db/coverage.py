@@ -50,6 +50,7 @@ from api.db.coverage_inputs import Inputs, load_inputs  # noqa: F401
 from api.db.coverage_params import LAYERS, MAX_MINUTES, CoverageParams, data_versions, params_hash  # noqa: F401
 from api.db.coverage_runs import (FALLBACK_NOTE, MAX_CACHED_POLYGONS, Run, _jsonable, _jsonable_dict,  # noqa: F401
                                   _totals, area_totals, records)
+from api.db.coverage_whatif import added_gaps, check_site, planner, whatif_base
 
 MAX_RUNS = 6
 
@@ -263,21 +264,18 @@ class CoverageService:
         """Build the what-if planner of ``run`` and its per-run parts (the gaps, the served gap rows,
         the grids' gap lists) as ``POST /coverage/what-if`` would on its first request, and ask it one
         dry question (adding a station at an uncovered dwelling: nothing is written) so that the
-        planner's own lazy parts exist too.  The builders are the what-if route's
-        (:mod:`api.routes.coverage_whatif`), imported here so that both build the same ``run.lazy``
-        entries.  The results are cached in the run; nothing else changes."""
-        from api.routes.coverage_whatif import _added_gaps, _check_site, _planner, _whatif_base
-
-        planner = _planner(run, self.max_snap_m)
-        _whatif_base(run)
+        planner's own lazy parts exist too (:mod:`api.db.coverage_whatif`, the same ``run.lazy``
+        entries the route uses).  The results are cached in the run; nothing else changes."""
+        plan = planner(run, self.max_snap_m)
+        whatif_base(run)
         uncovered = np.flatnonzero(~run.reach.covered(run.params.budget_s) & (run.reach.households > 0))
         if uncovered.size and not run.cancel.is_set():
             p = run.inputs.dwellings.geometry.values[int(uncovered[0])]
             try:
-                _check_site(run, float(p.x), float(p.y), self.max_snap_m)
+                check_site(run, float(p.x), float(p.y), self.max_snap_m)
             except ValidationFailed:  # too far from the streets: a real request would stop here too
                 return
-            _added_gaps(run, planner.add(float(p.x), float(p.y), station_id="new"))
+            added_gaps(run, plan.add(float(p.x), float(p.y), station_id="new"))
 
     def warm(self, run: Run) -> threading.Thread:
         """Build the what-if planner (:meth:`warm_whatif`), then draw every counted station's budget

@@ -8,23 +8,18 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from api import deps
-from api.db.coverage import CoverageService, Run, gaps_frame
+from api.db.coverage import CoverageService, gaps_frame
+from api.db.coverage_whatif import run_gaps
 from api.errors import NotFound
 from api.jurisdiction import Jurisdiction
 from api.routes.coverage_params import (_AT, _KINDS, _MINUTES, _MODE, _REGION, _feature_collection, _head, params,
                                         service)
-from geo.gaps import find_gaps, grid_gaps
+from geo.gaps import grid_gaps
 
 router = APIRouter(tags=["coverage"])
 
 
 # -- GET /coverage/gaps ------------------------------------------------------------------------
-def run_gaps(run: Run, link_m: float = 100.0):
-    return run.lazy(("gaps", link_m), lambda: find_gaps(
-        run.reach, budget_s=run.params.budget_s, link_m=link_m, net=run.net,
-        grid_codes=run.assignment["grid_code"].to_numpy(dtype=object)))
-
-
 @router.get("/coverage/gaps", summary="Coverage gaps: uncovered households clustered, ranked",
             description="GeoJSON gap polygons with household counts, the nearest station and its time, ranked "
                         "by households; `grid=CODE` gives one grid's gap list.")
