@@ -20,7 +20,9 @@ Chromium is Debian's ``/usr/bin/chromium`` driven by Playwright (never ``playwri
 
 from __future__ import annotations
 
+import os
 import socket
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
@@ -34,7 +36,10 @@ CHROMIUM_ARGS = [
     "--disable-sync", "--no-first-run", "--disable-quic",
 ]
 LOCAL_HOSTS = {"127.0.0.1"}
-DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
+#: Where the tests' screenshots go: a temporary folder, so a test run never rewrites the README's
+#: images in docs/img (scripts/screenshots.py takes those from a running demo); set
+#: GRIDMAP_TEST_SCREENSHOTS to keep them elsewhere.
+SHOTS = Path(os.environ.get("GRIDMAP_TEST_SCREENSHOTS", Path(tempfile.gettempdir()) / "gridmap-test-screenshots"))
 
 
 def free_port() -> int:
@@ -137,8 +142,8 @@ def open_page(browser, url: str, *, ready: str | None = None, locale: str = "zh-
 
 
 def screenshot(page, name: str) -> Path:
-    """Save a PNG of ``page`` as ``docs/img/<name>.png`` (for the README) and return its path."""
-    DOCS_IMG.mkdir(parents=True, exist_ok=True)
-    path = DOCS_IMG / f"{name}.png"
+    """Save a PNG of ``page`` as ``<SHOTS>/<name>.png`` and return its path."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
     page.screenshot(path=str(path))
     return path
