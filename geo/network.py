@@ -32,10 +32,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import shapely
-from pyproj import CRS, Transformer
+from pyproj import CRS
 from scipy.sparse.csgraph import connected_components
 
-from geo.crs import WGS84, metric_crs_for
+from geo.crs import WGS84, metric_crs_for, transformer
 from geo.errors import InvalidInput, Problem
 from geo.layers import ROAD_CLASSES
 
@@ -199,7 +199,7 @@ class Network:
     # -- coordinates ---------------------------------------------------------------------
     def to_lonlat(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Metric ``xy`` (k, 2) -> ``(lon, lat)`` arrays, degrees EPSG:4326."""
-        tr = Transformer.from_crs(self.crs, WGS84, always_xy=True)
+        tr = transformer(self.crs, WGS84)
         xy = np.asarray(xy, dtype=float).reshape(-1, 2)
         return tr.transform(xy[:, 0], xy[:, 1])
 

@@ -23,17 +23,15 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-import shapely
-from pyproj import Transformer
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
-from geo.crs import WGS84
+from geo.crs import WGS84, transformer
 from geo.errors import InvalidInput, Problem
 from geo.gaps import Gaps, _finish, cluster, gap_rows
 from geo.network import Network, _csr
 from geo.reach import EPS_S, DwellingIndex, Reach, _ranges, point_times, source_arcs, station_node_times
-from geo.snap import Snap, snap_points
+from geo.snap import snap_points
 
 
 @dataclass
@@ -100,7 +98,7 @@ class Planner:
         self.index = DwellingIndex(net, reach.dwelling_snap)
         self._ids = {sid: i for i, sid in enumerate(reach.station_ids)}
         self._unc_tree = None
-        self._to_metric = Transformer.from_crs(WGS84, net.crs, always_xy=True)
+        self._to_metric = transformer(WGS84, net.crs)
         _ = net.graph_t  # warm caches outside the timed calls
         # the base answer's whole-scope parts, once: each question then costs only what it changes
         self._fallback = np.flatnonzero(reach.method == "straight_line")

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import Transformer
 
 from api.db.coverage_frames import gaps_frame
 from api.db.coverage_runs import Run, records
 from api.errors import ValidationFailed
+from geo.crs import WGS84, transformer
 from geo.errors import Problem
 from geo.gaps import find_gaps, grid_gaps
 from geo.snap import snap_points
@@ -79,7 +79,7 @@ def check_site(run: Run, lon: float, lat: float, max_snap_m: float, field: str =
     """422 when a new site is farther than ``max_snap_m`` from every usable street and outside the
     areas without streets (where the straight-line fallback would reach it): such a station could
     reach nobody, and the answer would be a silent delta of 0."""
-    to_metric = run.lazy("to_metric", lambda: Transformer.from_crs(4326, run.net.crs, always_xy=True))
+    to_metric = transformer(WGS84, run.net.crs)
     xy = np.array([to_metric.transform(lon, lat)], dtype=float)
     if not np.isfinite(xy).all():
         raise ValidationFailed("The site cannot be placed.", [Problem("lon/lat outside the map projection",
