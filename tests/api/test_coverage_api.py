@@ -519,3 +519,21 @@ def test_warm_up_builds_the_what_if_planner_before_any_what_if(client, world, db
     w = client.post("/coverage/what-if", json={"action": "close", "station_id": sid}).json()
     assert run._lazy["planner"] is planner  # the request used the warmed planner, not a new one
     assert w["covered_before"] == body["totals"]["covered_households"]
+
+
+def test_area_unions_are_written_once_per_run_and_follow_a_data_change(client, world):
+    first = client.get("/coverage/areas?by=community")
+    again = client.get("/coverage/areas?by=community")
+    assert first.status_code == 200 and first.headers["content-type"].startswith("application/geo+json")
+    assert again.content == first.content  # the run's stored body
+    assert client.get("/coverage/areas?by=community&area=NOPE").status_code == 404  # nothing cached for it
+    sid = first.json()["features"][0]["properties"]["code"]
+    assert client.get(f"/coverage/areas?by=community&area={sid}").json()["features"][0]["properties"]["code"] == sid
+    p = shapely.geometry.shape(client.get("/coverage/gaps").json()["features"][0]["geometry"]).representative_point()
+    assert client.post("/stations", json={"type": "Feature", "geometry": {"type": "Point", "coordinates": [p.x, p.y]},
+                                          "properties": {"source_id": "cache-1", "name": "新站",
+                                                         "kind": "grid_station"}}).status_code == 201
+    after = client.get("/coverage/areas?by=community").json()
+    assert after["run_id"] != first.json()["run_id"]
+    covered = {f["properties"]["code"]: f["properties"]["covered_m2"] for f in first.json()["features"]}
+    assert any(f["properties"]["covered_m2"] > covered[f["properties"]["code"]] + 1 for f in after["features"])
