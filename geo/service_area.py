@@ -139,9 +139,9 @@ def station_polygons(net: Network, reach: Reach, j: int, breaks_s=None, *, side_
     return out
 
 
-#: Fewer stations than this are drawn in the calling thread (forking costs more than it saves).
+#: Fewer stations than this are drawn in the calling thread (starting workers costs more than it saves).
 POOL_MIN_STATIONS = 32
-_POOL_JOB: tuple | None = None  # (net, reach, breaks, options) inherited by forked workers
+_JOB: tuple | None = None  # (net, reach, breaks, options) of a worker process, set by _init_worker
 
 
 def _draw(net: Network, reach: Reach, js, breaks, opts: dict):
@@ -157,8 +157,13 @@ def _draw(net: Network, reach: Reach, js, breaks, opts: dict):
     return np.asarray(geo, dtype=object), shapely.area(metric), fb
 
 
+def _init_worker(job: tuple) -> None:
+    global _JOB
+    _JOB = job
+
+
 def _pool_chunk(js: list[int]):
-    net, reach, breaks, opts = _POOL_JOB
+    net, reach, breaks, opts = _JOB
     g, area, fb = _draw(net, reach, js, breaks, opts)
     return shapely.to_wkb(g), area, fb
 
@@ -166,7 +171,13 @@ def _pool_chunk(js: list[int]):
 def _all_station_polygons(net, reach, idx: np.ndarray, breaks, opts: dict, workers: int):
     """:func:`_draw` for every station in ``idx``: in ``workers`` forked processes when there are many
     (the grid drawing is numpy/scipy work that holds the GIL; GEOS releases it, so the vector drawing
-    uses threads), else in this thread."""
+    uses threads), else in this thread.
+
+    Each pool's workers get their job through the pool's initializer, inherited by the fork (nothing
+    is pickled, no module state is shared between concurrent callers).  The children only compute
+    (numpy, scipy, GEOS, PROJ) and return WKB; they touch no lock of the caller's other threads
+    (database connections, logging).  A fork server would avoid forking a threaded caller at all,
+    but it would re-run every analyst's unguarded script in each worker."""
     if workers <= 1 or idx.size < POOL_MIN_STATIONS:
         return _draw(net, reach, idx, breaks, opts)
     chunks = [list(map(int, c)) for c in np.array_split(idx, max(workers * 8, idx.size // 64))]
@@ -174,15 +185,11 @@ def _all_station_polygons(net, reach, idx: np.ndarray, breaks, opts: dict, worke
         with ThreadPoolExecutor(workers) as pool:
             parts = list(pool.map(lambda c: _draw(net, reach, c, breaks, opts), chunks))
     else:
-        global _POOL_JOB
-        _POOL_JOB = (net, reach, breaks, opts)
-        try:
-            with warnings.catch_warnings():  # fork from a threaded server: the workers only compute, return
-                warnings.simplefilter("ignore", DeprecationWarning)
-                with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
-                    parts = [(shapely.from_wkb(w), a, f) for w, a, f in pool.map(_pool_chunk, chunks)]
-        finally:
-            _POOL_JOB = None
+        with warnings.catch_warnings():  # "fork() in a multi-threaded process": see above
+            warnings.simplefilter("ignore", DeprecationWarning)
+            with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_init_worker,
+                                     initargs=((net, reach, breaks, opts),)) as pool:
+                parts = [(shapely.from_wkb(w), a, f) for w, a, f in pool.map(_pool_chunk, chunks)]
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
 
 

@@ -118,3 +118,30 @@ def _recording_chunk(js):
     with open(_CHUNK["log"], "a") as f:
         f.write(f"{os.getpid()}\n")
     return _CHUNK["orig"](js)
+
+
+def test_concurrent_callers_get_their_own_polygons(world, monkeypatch):
+    import threading
+
+    import geo.service_area as sa
+
+    L, net, r = world
+    monkeypatch.setattr(sa, "POOL_MIN_STATIONS", 2)
+    want = {b: service_areas(net, r, (b,), workers=1) for b in (300, 480)}
+    got, errors = {}, []
+
+    def call(b):
+        try:
+            got[b] = service_areas(net, r, (b,), workers=2)
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=call, args=(b,)) for b in (300, 480)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for b in (300, 480):
+        assert (got[b]["break_s"] == b).all()
+        assert shapely.equals_exact(got[b].geometry.values, want[b].geometry.values, tolerance=1e-9).all()
