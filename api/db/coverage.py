@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict
-from typing import Any, Callable
+from typing import Callable
 
 import geopandas as gpd
 import numpy as np
 from sqlalchemy import Connection, Engine, insert, select
 
 from api.db.export import layer_frame
+from api.db.keyed import Keyed
 from api.db.models import coverage_runs
 from api.db.features import kind_counts
 from api.errors import BadRequest, ValidationFailed
@@ -57,48 +57,6 @@ MAX_RUNS = 6
 log = logging.getLogger(__name__)
 
 
-class _Keyed:
-    """A small thread-safe LRU whose values are computed once per key, even under concurrency."""
-
-    def __init__(self, size: int):
-        self.size = size
-        self.items: OrderedDict = OrderedDict()
-        self.lock = threading.Lock()
-        self.building: dict = {}
-
-    def get(self, key, make: Callable[[], Any]):
-        with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
-                return self.items[key]
-            klock = self.building.setdefault(key, threading.Lock())
-        with klock:
-            with self.lock:
-                if key in self.items:
-                    return self.items[key]
-            try:
-                value = make()
-            except BaseException:
-                with self.lock:  # a failed key leaves no lock behind; the next request tries again
-                    self.building.pop(key, None)
-                raise
-            with self.lock:
-                self.items[key] = value
-                self.items.move_to_end(key)
-                while len(self.items) > self.size:
-                    self.items.popitem(last=False)
-                self.building.pop(key, None)
-            return value
-
-    def peek(self, key):
-        with self.lock:
-            return self.items.get(key)
-
-    def clear(self):
-        with self.lock:
-            self.items.clear()
-
-
 class CoverageService:
     """Coverage for the API, the CLI and the map page, with the caches described in the module.
 
@@ -119,11 +77,11 @@ class CoverageService:
         self._warming_lock = threading.Lock()
         self.speeds = {"walk": walk_speed_kmh, "bike": bike_speed_kmh, "drive": None}
         self.max_snap_m = max_snap_m
-        self._inputs = _Keyed(2)
-        self._layers = _Keyed(2 * len(LAYERS))
-        self._nets = _Keyed(8)
-        self._snaps = _Keyed(4)
-        self._runs = _Keyed(MAX_RUNS)
+        self._inputs = Keyed(2)
+        self._layers = Keyed(2 * len(LAYERS))
+        self._nets = Keyed(8)
+        self._snaps = Keyed(4)
+        self._runs = Keyed(MAX_RUNS)
         self.stats = {"runs_computed": 0, "networks_built": 0, "snaps": 0, "summaries_from_db": 0}
 
     @classmethod

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from api.db.coverage_inputs import Inputs
+from api.db.keyed import Keyed
 from api.db.coverage_params import CoverageParams
 from geo.coverage import assign_to_grids, coverage_table
 from geo.network import Network
@@ -68,9 +69,8 @@ class Run:
     totals: dict
     run_id: int | None = None
     seconds: float = 0.0
-    _lazy: dict = field(default_factory=dict)
+    _lazy: Keyed = field(default_factory=Keyed)
     _lock: threading.RLock = field(default_factory=threading.RLock)
-    _building: dict = field(default_factory=dict)  # key -> the lock of its computation under way
     _polys: dict = field(default_factory=dict)
     cancel: threading.Event = field(default_factory=threading.Event)
     warmed: threading.Event = field(default_factory=threading.Event)
@@ -78,29 +78,8 @@ class Run:
     whatif_seconds: float | None = None  # the warm-up's building of the what-if planner
 
     def lazy(self, key, make: Callable[[], Any]):
-        """A value computed once per run (gaps, planner, polygons...).
-
-        Each key has its own lock while it is computed: the warm-up building the what-if planner
-        (or drawing every station's areas) does not hold up a request for another part of the run,
-        and concurrent requests for the same key compute it once."""
-        with self._lock:
-            if key in self._lazy:
-                return self._lazy[key]
-            klock = self._building.setdefault(key, threading.RLock())
-        with klock:
-            with self._lock:
-                if key in self._lazy:
-                    return self._lazy[key]
-            try:
-                value = make()
-            except BaseException:
-                with self._lock:  # a failed key leaves no lock behind; the next caller tries again
-                    self._building.pop(key, None)
-                raise
-            with self._lock:
-                self._lazy[key] = value
-                self._building.pop(key, None)
-            return value
+        """A value computed once per run (gaps, planner, polygons...); see :class:`api.db.keyed.Keyed`."""
+        return self._lazy.get(key, make)
 
     @property
     def straight_line_households(self) -> int:
