@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from typer.testing import CliRunner
+from cli_runner import run_cli
 
 
 @pytest.mark.parametrize("args, option", [
@@ -13,15 +13,7 @@ from typer.testing import CliRunner
     (["coverage", "--at", "bad"], "--at"),
 ])
 def test_bad_dates_name_their_option(db, pg_url, monkeypatch, args, option):
-    from api.cli import app
-    from api.settings import get_settings
-
-    monkeypatch.setenv("GRIDMAP_DATABASE_URL", pg_url)
-    get_settings.cache_clear()
-    try:
-        r = CliRunner().invoke(app, args, terminal_width=200)
-    finally:
-        get_settings.cache_clear()
+    r = run_cli(pg_url, monkeypatch, args)
     assert r.exit_code == 2, r.output
     assert option in r.output and "Traceback" not in r.output
     assert not isinstance(r.exception, ValueError)

@@ -16,35 +16,15 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
-
-from api.db.load import load_frame
-from geo.sample import make_district
-from geo.validate import validate_frame
+from cli_runner import run_cli
+from sample_db import load_sample
 
 BREAKS = (5, 8, 15)
 
 
 @pytest.fixture
 def sample(db):
-    layers = make_district(6000, seed=3, incidents=0)
-    with db.begin() as conn:
-        for layer in ("areas", "grids", "streets", "stations", "dwellings"):
-            load_frame(conn, layer, validate_frame(layer, layers[layer]))
-    return layers
-
-
-def _cli(pg_url, monkeypatch, *args):
-    from typer.testing import CliRunner
-
-    from api.cli import app
-    from api.settings import get_settings
-
-    monkeypatch.setenv("GRIDMAP_DATABASE_URL", pg_url)
-    get_settings.cache_clear()
-    try:
-        return CliRunner().invoke(app, ["coverage", *args], terminal_width=200)
-    finally:
-        get_settings.cache_clear()
+    return load_sample(db, 6000, seed=3)
 
 
 def _run(engine, settings):
@@ -61,7 +41,8 @@ def test_service_area_layer_rows_polygons_and_households(sample, db, settings, p
     from geo.reach import DwellingIndex, station_dwellings
 
     out = tmp_path / "city.gpkg"
-    res = _cli(pg_url, monkeypatch, "--out", str(out), "--service-areas", "--breaks", ",".join(map(str, BREAKS)))
+    res = run_cli(pg_url, monkeypatch, ["coverage", "--out", str(out), "--service-areas",
+                                        "--breaks", ",".join(map(str, BREAKS))])
     assert res.exit_code == 0, res.output
     assert "service_areas" in [n for n, _ in pyogrio.list_layers(out)]
     sa = gpd.read_file(out, layer="service_areas")
@@ -149,10 +130,11 @@ def test_rings_partition_the_largest_disk_and_csv_geojson_files(sample, db, sett
 
     bk = ",".join(map(str, BREAKS))
     disks_out = tmp_path / "city.geojson"
-    res = _cli(pg_url, monkeypatch, "--out", str(disks_out), "--service-areas", "--breaks", bk)
+    res = run_cli(pg_url, monkeypatch, ["coverage", "--out", str(disks_out), "--service-areas", "--breaks", bk])
     assert res.exit_code == 0, res.output
     rings_out = tmp_path / "city.csv"
-    res = _cli(pg_url, monkeypatch, "--out", str(rings_out), "--service-areas", "--breaks", bk, "--rings")
+    res = run_cli(pg_url, monkeypatch, ["coverage", "--out", str(rings_out), "--service-areas", "--breaks", bk,
+                                        "--rings"])
     assert res.exit_code == 0, res.output
     for stem, ext in (("city", ".geojson"), ("city", ".csv")):  # beside the others, named as they are
         for part in ("", "_gaps", "_dwellings", "_service_areas"):
@@ -191,7 +173,7 @@ def test_rings_partition_the_largest_disk_and_csv_geojson_files(sample, db, sett
 def test_area_keeps_its_stations_and_options_need_out(sample, db, settings, pg_url, monkeypatch, tmp_path):
     comm = sample["areas"][sample["areas"]["level"] == "community"].iloc[0]
     out = tmp_path / "one.gpkg"
-    res = _cli(pg_url, monkeypatch, "--out", str(out), "--service-areas", "--area", comm["code"])
+    res = run_cli(pg_url, monkeypatch, ["coverage", "--out", str(out), "--service-areas", "--area", comm["code"]])
     assert res.exit_code == 0, res.output
     sa = gpd.read_file(out, layer="service_areas")
     run = _run(db, settings)
@@ -202,7 +184,7 @@ def test_area_keeps_its_stations_and_options_need_out(sample, db, settings, pg_u
     assert (sa["break_s"] == settings.minutes * 60).all()
     assert f"{len(inside):,} station service areas" in res.output
 
-    res = _cli(pg_url, monkeypatch, "--service-areas")
+    res = run_cli(pg_url, monkeypatch, ["coverage", "--service-areas"])
     assert res.exit_code == 2 and "--out" in res.output
-    res = _cli(pg_url, monkeypatch, "--out", str(tmp_path / "x.gpkg"), "--rings")
+    res = run_cli(pg_url, monkeypatch, ["coverage", "--out", str(tmp_path / "x.gpkg"), "--rings"])
     assert res.exit_code == 2 and "--service-areas" in res.output

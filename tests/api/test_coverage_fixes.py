@@ -7,19 +7,13 @@ import numpy as np
 import pytest
 import shapely
 import shapely.geometry
-
-from api.db.load import load_frame
-from geo.sample import make_district
-from geo.validate import validate_frame
+from cli_runner import run_cli
+from sample_db import load_sample
 
 
 @pytest.fixture
 def sample(db):
-    layers = make_district(12000, seed=1, incidents=0)
-    with db.begin() as conn:
-        for layer in ("areas", "grids", "streets", "stations", "dwellings"):
-            load_frame(conn, layer, validate_frame(layer, layers[layer]))
-    return layers
+    return load_sample(db, 12000, seed=1)
 
 
 def _station_ids(client, n=None):
@@ -124,20 +118,6 @@ def test_dwellings_covered_is_a_boolean(client, sample):  # audit item 14
                                               and f["properties"]["time_s"] <= budget + 1e-6) for f in feats)
 
 
-def _cli(pg_url, monkeypatch, *args):
-    from typer.testing import CliRunner
-
-    from api.cli import app
-    from api.settings import get_settings
-
-    monkeypatch.setenv("GRIDMAP_DATABASE_URL", pg_url)
-    get_settings.cache_clear()
-    try:
-        return CliRunner().invoke(app, ["coverage", *args], terminal_width=200)
-    finally:
-        get_settings.cache_clear()
-
-
 def test_area_totals_are_the_areas(client, sample, db, pg_url, monkeypatch):  # audit item 9
     from sqlalchemy import text
 
@@ -162,7 +142,7 @@ def test_area_totals_are_the_areas(client, sample, db, pg_url, monkeypatch):  # 
     g = client.get(f"/coverage?format=geojson&area={code}").json()
     assert g["totals"] == t
     # the CLI says which area its total line is for, with the area's figures
-    res = _cli(pg_url, monkeypatch, "--area", code)
+    res = run_cli(pg_url, monkeypatch, ["coverage", "--area", code])
     assert res.exit_code == 0, res.output
     line = next(x for x in res.output.splitlines() if x.startswith("total"))
     assert f"in community {code}" in line and f"{t['covered_households']:,} of {t['households']:,}" in line
@@ -217,7 +197,7 @@ def test_unknown_station_kind_is_refused(client, sample, db, pg_url, monkeypatch
     assert w.status_code == 422
     ok = client.get(f"/coverage?kinds={present[0]}").json()
     assert ok["totals"]["stations"] > 0 and set(ok["totals"]["stations_by_kind"]) == {present[0]}
-    res = _cli(pg_url, monkeypatch, "--kinds", "foo")
+    res = run_cli(pg_url, monkeypatch, ["coverage", "--kinds", "foo"])
     assert res.exit_code == 2 and "--kinds" in res.output and "foo" in res.output and present[0] in res.output
 
 
@@ -252,7 +232,7 @@ def test_cli_prints_the_islands_summary(client, sample, pg_url, monkeypatch):  #
     net = client.get("/coverage").json()["network"]
     n_islands = net["components"] - net["snappable_components"]
     assert n_islands > 0 and net["skipped_nodes"] > 0  # the sample district has street fragments
-    res = _cli(pg_url, monkeypatch)
+    res = run_cli(pg_url, monkeypatch, ["coverage"])
     assert res.exit_code == 0, res.output
     line = next(x for x in res.output.splitlines() if "street islands" in x)
     assert line.startswith(f"{n_islands} street islands skipped ({net['skipped_nodes']:,} nodes")

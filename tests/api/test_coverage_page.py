@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import pytest
 from browser import chromium, live_server, open_page, screenshot
+from sample_db import load_sample
 
-from api.db.load import load_frame
-from geo.sample import make_district
-from geo.validate import validate_frame
 
 READY = "window.gridmap && gridmap.started > 0 && gridmap.pending === 0"
 
@@ -21,11 +19,7 @@ def browser():
 
 @pytest.fixture
 def sample(db):
-    layers = make_district(12000, seed=1, incidents=0)
-    with db.begin() as conn:
-        for layer in ("areas", "grids", "streets", "stations", "dwellings"):
-            load_frame(conn, layer, validate_frame(layer, layers[layer]))
-    return layers
+    return load_sample(db, 12000, seed=1)
 
 
 @pytest.mark.browser

@@ -9,6 +9,7 @@ import io
 from datetime import datetime, timezone
 
 import pytest
+from cli_runner import run_cli
 from sqlalchemy import text
 from test_incidents_world import REGION, incident_frame, make_world
 
@@ -44,20 +45,6 @@ def _rows(data: bytes) -> list[dict]:
     return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
 
 
-def _cli(pg_url, monkeypatch, args):
-    from typer.testing import CliRunner
-
-    from api.cli import app
-    from api.settings import get_settings
-
-    monkeypatch.setenv("GRIDMAP_DATABASE_URL", pg_url)
-    get_settings.cache_clear()
-    try:
-        return CliRunner().invoke(app, args, terminal_width=200)
-    finally:
-        get_settings.cache_clear()
-
-
 def test_incident_stats_csv_over_http_has_a_bom(world):
     r = world.get("/incidents/stats", params={"level": "community", "format": "csv"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
@@ -68,7 +55,7 @@ def test_incident_stats_csv_over_http_has_a_bom(world):
 
 def test_incident_stats_csv_from_the_cli_has_a_bom(world, pg_url, monkeypatch, tmp_path):
     out = tmp_path / "s.csv"
-    r = _cli(pg_url, monkeypatch, ["incidents", "stats", "--level", "community", "--csv", str(out)])
+    r = run_cli(pg_url, monkeypatch, ["incidents", "stats", "--level", "community", "--csv", str(out)])
     assert r.exit_code == 0, r.output
     rows = {x["code"]: x for x in _rows(out.read_bytes())}
     assert rows["C1"]["name"] == "青林社区" and int(rows["C1"]["incidents"]) == 3
@@ -83,7 +70,7 @@ def test_coverage_csv_over_http_has_a_bom(world):
 
 def test_coverage_csv_files_from_the_cli_have_a_bom(world, pg_url, monkeypatch, tmp_path):
     out = tmp_path / "cov.csv"
-    r = _cli(pg_url, monkeypatch, ["coverage", "--level", "community", "--out", str(out)])
+    r = run_cli(pg_url, monkeypatch, ["coverage", "--level", "community", "--out", str(out)])
     assert r.exit_code == 0, r.output
     rows = {x["code"]: x for x in _rows(out.read_bytes())}
     assert set(rows) == {"C1", "C2"}

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 import pandas as pd
 import pytest
+from cli_runner import run_cli
 from sqlalchemy import text
 from test_incidents_world import GRIDS, HOUSEHOLDS, REGION, incident_frame, make_world
 
@@ -99,17 +100,7 @@ def test_area_outside_the_jurisdiction_is_unknown(world, db):
     (["hotspots", "--from", "2025-05-01", "--to", "2025-01-01"], "after"),
 ])
 def test_cli_refuses_wrong_filters(world, pg_url, monkeypatch, args, words):
-    from typer.testing import CliRunner
-
-    from api.cli import app
-    from api.settings import get_settings
-
-    monkeypatch.setenv("GRIDMAP_DATABASE_URL", pg_url)
-    get_settings.cache_clear()
-    try:
-        r = CliRunner().invoke(app, ["incidents", *args], terminal_width=200)
-    finally:
-        get_settings.cache_clear()
+    r = run_cli(pg_url, monkeypatch, ["incidents", *args])
     assert r.exit_code == 2, r.output
     assert words in " ".join(r.output.split()) and "Traceback" not in r.output
 

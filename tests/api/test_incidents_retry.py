@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
+from cli_runner import run_cli
 from sqlalchemy import text
 from test_incidents_world import make_world
 
@@ -27,22 +28,6 @@ def _stored(db) -> dict:
         return {r.external_id: r for r in conn.execute(text(
             "SELECT external_id, category, reported_at, description, ST_X(geom) AS lon, ST_Y(geom) AS lat "
             "FROM incidents"))}
-
-
-def _cli(pg_url, monkeypatch, args, **env):
-    from typer.testing import CliRunner
-
-    from api.cli import app
-    from api.settings import get_settings
-
-    monkeypatch.setenv("GRIDMAP_DATABASE_URL", pg_url)
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    get_settings.cache_clear()
-    try:
-        return CliRunner().invoke(app, args, terminal_width=200)
-    finally:
-        get_settings.cache_clear()
 
 
 @pytest.fixture
@@ -103,10 +88,10 @@ CSV = ("external_id,category,reported_at,lon,lat\n"
 def test_cli_import_partial_writes_the_good_rows_and_lists_the_bad(world, db, pg_url, monkeypatch, tmp_path):
     f = tmp_path / "inc.csv"
     f.write_text(CSV.format(p="w"), encoding="utf-8")
-    whole = _cli(pg_url, monkeypatch, ["import", "incidents", str(f)])
+    whole = run_cli(pg_url, monkeypatch, ["import", "incidents", str(f)])
     assert whole.exit_code == 2 and "row 2" in whole.output and "row 4" in whole.output
     assert _stored(db) == {}
-    part = _cli(pg_url, monkeypatch, ["import", "incidents", str(f), "--partial"])
+    part = run_cli(pg_url, monkeypatch, ["import", "incidents", str(f), "--partial"])
     assert part.exit_code == 3, part.output
     out = " ".join(part.output.split())
     assert "2 inserted" in out and "2 of 4 row(s) rejected" in out
@@ -118,14 +103,14 @@ def test_cli_import_partial_writes_the_good_rows_and_lists_the_bad(world, db, pg
     assert rec["w3"].reported_at == datetime(2025, 2, 1, 0, 0, tzinfo=SH)
     assert rec["w1"].reported_at == datetime(2025, 2, 1, 1, 0, tzinfo=timezone.utc)
     # --partial is for incidents only
-    assert _cli(pg_url, monkeypatch, ["import", "grids", str(f), "--partial"]).exit_code == 2
+    assert run_cli(pg_url, monkeypatch, ["import", "grids", str(f), "--partial"]).exit_code == 2
 
 
 def test_configured_timezone_reads_naive_times(world, db, pg_url, monkeypatch, tmp_path):
     f = tmp_path / "inc.csv"
     f.write_text(CSV.format(p="u").replace("u2,ufo", "u2,parking").replace(",0,0\n", ",120.003,31.905\n"),
                  encoding="utf-8")
-    r = _cli(pg_url, monkeypatch, ["import", "incidents", str(f)], GRIDMAP_TIMEZONE="UTC")
+    r = run_cli(pg_url, monkeypatch, ["import", "incidents", str(f)], GRIDMAP_TIMEZONE="UTC")
     assert r.exit_code == 0, r.output
     rec = _stored(db)
     assert rec["u1"].reported_at == datetime(2025, 2, 1, 9, 0, tzinfo=timezone.utc)
@@ -153,8 +138,8 @@ def test_window_dates_without_offset_are_local(world, pg_url, monkeypatch):
     assert j["totals"]["incidents"] == 2
     j = world.get("/incidents/stats", params={"level": "town", "from": "2025-02-01T00:00:00Z"}).json()
     assert j["totals"]["incidents"] == 1
-    local = _cli(pg_url, monkeypatch, ["incidents", "stats", "--from", "2025-02-01"])
-    as_utc = _cli(pg_url, monkeypatch, ["incidents", "stats", "--from", "2025-02-01"], GRIDMAP_TIMEZONE="UTC")
+    local = run_cli(pg_url, monkeypatch, ["incidents", "stats", "--from", "2025-02-01"])
+    as_utc = run_cli(pg_url, monkeypatch, ["incidents", "stats", "--from", "2025-02-01"], GRIDMAP_TIMEZONE="UTC")
     assert local.exit_code == 0 and as_utc.exit_code == 0, local.output + as_utc.output
     assert "total 2 incidents" in local.output and "total 1 incidents" in as_utc.output
 

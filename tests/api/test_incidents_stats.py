@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from test_incidents_world import CHANGE, GRIDS, HOUSEHOLDS, REGION, incident_frame, make_world
+from cli_runner import run_cli
+from test_incidents_world import GRIDS, HOUSEHOLDS, REGION, incident_frame, make_world
 
 from api.incidents.intake import ingest_frame
 from api.incidents.stats import area_stats
@@ -146,20 +147,10 @@ def test_scope_limits_rows(loaded):
 
 
 def test_cli_stats_table_and_csv(loaded, pg_url, tmp_path, monkeypatch):
-    from typer.testing import CliRunner
-
-    from api.cli import app
-    from api.settings import get_settings
-
     db, df = loaded
-    monkeypatch.setenv("GRIDMAP_DATABASE_URL", pg_url)
-    get_settings.cache_clear()
-    try:
-        out = tmp_path / "s.csv"
-        r = CliRunner().invoke(app, ["incidents", "stats", "--level", "community", "--category", "parking",
-                                     "--csv", str(out)], terminal_width=200)
-    finally:
-        get_settings.cache_clear()
+    out = tmp_path / "s.csv"
+    r = run_cli(pg_url, monkeypatch, ["incidents", "stats", "--level", "community", "--category", "parking",
+                                      "--csv", str(out)])
     assert r.exit_code == 0, r.output
     assert "C1" in r.output and "C2" in r.output
     got = pd.read_csv(out).set_index("code")["incidents"].to_dict()
