@@ -98,8 +98,9 @@ def list_incidents(request: Request,
         why = f"unknown status {', '.join(map(repr, unknown))}; statuses: {', '.join(INCIDENT_STATUSES)}"
         raise ValidationFailed(why, [Problem(why, field="status")])
     with engine.connect() as conn:
-        for code in (area, grid):
-            check_filters(conn, scope, start=from_, end=to, category=_csv_list(category), area=code)
+        check_filters(conn, scope, start=from_, end=to, category=_csv_list(category), area=area)
+        if grid is not None:
+            check_filters(conn, scope, area=grid)
         total, items = cases.list_incidents(conn, scope, status=_csv_list(status), category=_csv_list(category),
                                             grid=grid, area=area, start=from_, end=to, overdue=overdue,
                                             limit=limit, offset=offset)
