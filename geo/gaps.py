@@ -70,7 +70,12 @@ def gap_rows(crs, xy, households, time_s, nearest, station_ids, grid_codes, memb
     return pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "rank"])
 
 
-def _finish(df: pd.DataFrame, crs) -> gpd.GeoDataFrame:
+def rank_gaps(df: pd.DataFrame, crs) -> gpd.GeoDataFrame:
+    """Gap rows (:func:`gap_rows`, geometry in the metric ``crs``) ranked by households, as EPSG:4326.
+
+    Sorted by households then dwellings, largest first (stable), with ``rank`` 1, 2, ... inserted
+    after ``gap_id``; the frame is reprojected from ``crs`` to EPSG:4326.
+    """
     df = df.sort_values(["households", "dwellings"], ascending=False, kind="stable", ignore_index=True)
     df.insert(1, "rank", np.arange(1, len(df) + 1))
     return gpd.GeoDataFrame(df, geometry="geometry", crs=crs).to_crs(4326)
@@ -114,7 +119,7 @@ def find_gaps(reach: Reach, *, budget_s: float | None = None, link_m: float = 10
         time_s, nearest = _beyond_limit(net, reach, unc, horizon)
     df = gap_rows(crs, reach.dwelling_xy, reach.households, time_s, nearest, reach.station_ids,
                   grid_codes, unc, lab, pad)
-    frame = _finish(df, crs)
+    frame = rank_gaps(df, crs)
     label = np.full(len(reach.time_s), -1, dtype=np.int64)
     label[unc] = lab  # cluster label == gap_id (rows were numbered by label order)
     return Gaps(frame=frame, label=label, budget_s=b, link_m=link_m, pad_m=pad)

@@ -130,7 +130,7 @@ class Network:
     @cached_property
     def graph(self) -> sp.csr_matrix:
         """Travel-time graph, CSR (n x n), seconds; parallel edges keep their quickest; no self-loops."""
-        return _csr(self.n_nodes, *self.arcs())
+        return arc_matrix(self.n_nodes, *self.arcs())
 
     @cached_property
     def graph_t(self) -> sp.csr_matrix:
@@ -155,6 +155,35 @@ class Network:
         ptr = np.zeros(self.n_nodes + 1, dtype=np.int64)
         np.add.at(ptr, ends + 1, 1)
         return np.cumsum(ptr), eid[order]
+
+    @cached_property
+    def edge_axis(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every edge laid on one increasing axis, edges 1 m apart: ``(base (m,), vertex (c,))``, metres.
+
+        Edge ``e`` starts at ``base[e]``; vertex ``k`` of :attr:`coords` sits at ``vertex[k]``
+        (``base`` of its edge + :attr:`vcum`), so a ``searchsorted`` finds the segment holding a point
+        ``s`` metres along an edge for many edges at once.
+        """
+        base = np.concatenate([[0.0], np.cumsum(self.edge_len + 1.0)[:-1]])
+        vertex = base[np.repeat(np.arange(self.n_edges), np.diff(self.coord_off))] + self.vcum
+        return base, vertex
+
+    def points_along(self, edges: np.ndarray, s_m: np.ndarray) -> np.ndarray:
+        """Coordinates (k, 2), metres in :attr:`crs`, of the points ``s_m`` metres along ``edges`` from ``u``.
+
+        Parameters
+        ----------
+        edges : ndarray of int (k,)
+            Edge indices.
+        s_m : ndarray of float (k,)
+            Distances from each edge's ``u`` end, metres (clipped to the edge).
+        """
+        lo, hi = self.coord_off[edges], self.coord_off[edges + 1] - 1
+        base, vertex = self.edge_axis
+        k = np.clip(np.searchsorted(vertex, base[edges] + s_m, "right") - 1, lo, hi - 1)
+        seg = self.vcum[k + 1] - self.vcum[k]
+        f = np.clip(np.where(seg > 0, (s_m - self.vcum[k]) / np.where(seg > 0, seg, 1), 0.0), 0, 1)
+        return self.coords[k] + (self.coords[k + 1] - self.coords[k]) * f[:, None]
 
     # -- reporting -----------------------------------------------------------------------
     def islands(self) -> pd.DataFrame:
@@ -227,13 +256,28 @@ class Network:
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        for k in ("graph", "graph_t", "node_edges", "segment_index", "_edge_base", "_node_dirs", "_node_tree"):
+        for k in ("graph", "graph_t", "node_edges", "segment_index", "edge_axis", "_node_dirs", "_node_tree"):
             state.pop(k, None)  # rebuilt on demand; keeps pickles small
         return state
 
 
-def _csr(n: int, tail: np.ndarray, head: np.ndarray, cost: np.ndarray) -> sp.csr_matrix:
-    """CSR matrix of arcs keeping the minimum cost of parallel arcs (scipy would sum them)."""
+def arc_matrix(n: int, tail: np.ndarray, head: np.ndarray, cost: np.ndarray) -> sp.csr_matrix:
+    """CSR matrix (``n`` x ``n``) of directed arcs, keeping the least cost of parallel arcs.
+
+    Parameters
+    ----------
+    n : int
+        Number of nodes (rows and columns).
+    tail, head : ndarray of int
+        Arc ends, node indices ``0 .. n-1``.
+    cost : ndarray of float
+        Arc costs, seconds.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        ``m[tail, head] = min(cost)`` over parallel arcs (scipy would sum them).
+    """
     order = np.lexsort((cost, head, tail))
     tail, head, cost = tail[order], head[order], cost[order]
     first = np.ones(tail.size, dtype=bool)
@@ -242,6 +286,33 @@ def _csr(n: int, tail: np.ndarray, head: np.ndarray, cost: np.ndarray) -> sp.csr
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.add.at(indptr, tail + 1, 1)
     return sp.csr_matrix((cost.astype(float), head.astype(np.int32), np.cumsum(indptr)), shape=(n, n))
+
+
+def csr_ranges(ptr: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """Concatenate ``range(ptr[i], ptr[i + 1])`` for every ``i`` in ``items`` (vectorised).
+
+    The positions, in a CSR layout (``ptr`` of length rows + 1), of the entries of rows ``items``:
+    e.g. the incident edges of nodes with :attr:`Network.node_edges`.
+
+    Parameters
+    ----------
+    ptr : ndarray of int
+        Row pointers (non-decreasing).
+    items : ndarray of int
+        Rows, in the order wanted.
+
+    Returns
+    -------
+    ndarray of int64
+        The entry positions, row by row.
+    """
+    start, stop = ptr[items], ptr[items + 1]
+    n = stop - start
+    total = int(n.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    offs = np.repeat(start - np.cumsum(n) + n, n)
+    return offs + np.arange(total)
 
 
 def _flag(frame: pd.DataFrame, col: str, default: np.ndarray) -> np.ndarray:

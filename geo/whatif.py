@@ -28,9 +28,9 @@ from scipy.spatial import cKDTree
 
 from geo.crs import WGS84, transformer
 from geo.errors import InvalidInput, Problem
-from geo.gaps import Gaps, _finish, cluster, gap_rows
-from geo.network import Network, _csr
-from geo.reach import EPS_S, DwellingIndex, Reach, _ranges, point_times, source_arcs, station_node_times
+from geo.gaps import Gaps, cluster, gap_rows, rank_gaps
+from geo.network import Network, arc_matrix, csr_ranges
+from geo.reach import EPS_S, DwellingIndex, Reach, point_times, source_arcs, station_node_times
 from geo.snap import snap_points
 
 
@@ -150,7 +150,7 @@ class Planner:
             loc = np.full(net.n_nodes, -1, dtype=np.int64)
             loc[R] = np.arange(R.size)
             gt = net.graph_t
-            rows = _ranges(gt.indptr, R)
+            rows = csr_ranges(gt.indptr, R)
             head = np.repeat(np.arange(R.size), np.diff(gt.indptr)[R])
             tail, w = gt.indices[rows], gt.data[rows]
             ok = ~inR[tail] & np.isfinite(r.node_time[tail])
@@ -168,7 +168,7 @@ class Planner:
                 k = R.size
                 sub = net.graph[R][:, R]
                 n2 = k + sts.size
-                virt = _csr(n2, vid, seed_x, seed_c)
+                virt = arc_matrix(n2, vid, seed_x, seed_c)
                 virt = sp.csr_matrix((virt.data, virt.indices, virt.indptr[: sts.size + 1]), shape=(sts.size, n2))
                 top = sp.csr_matrix((sub.data, sub.indices, sub.indptr), shape=(k, n2))
                 aug = sp.vstack([top, virt], format="csr")
@@ -278,4 +278,4 @@ class Planner:
         start = int(gp.frame["gap_id"].max()) + 1 if len(gp.frame) else 0
         df = gap_rows(r.crs, r.dwelling_xy, r.households, time, nearest, np.array(ids, dtype=object),
                       self.grid_codes, members, labels, gp.pad_m, start_id=start)
-        return touched_ids.tolist(), _finish(df, r.crs)
+        return touched_ids.tolist(), rank_gaps(df, r.crs)

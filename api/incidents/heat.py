@@ -4,7 +4,7 @@ One query reads the window's incidents (longitude, latitude, report time) throug
 ``COPY`` straight into numpy (~40 bytes an incident, no Python object per row); the frame of each
 incident (its week or month in :data:`api.incidents.stats.TIMEZONE`) is found with
 ``np.searchsorted`` against the period starts, and the binning into square metric cells is
-:mod:`geo.density`'s.  Up to ``settings.heatmap_max_points`` incidents the heat layers carry the
+:mod:`geo.incidents.density`'s.  Up to ``settings.heatmap_max_points`` incidents the heat layers carry the
 points themselves; above it, weighted cell centres whose cell size keeps at most
 :data:`POINT_BUDGET` of them over all frames (and :data:`STATIC_BUDGET` for the whole-window
 layer), whatever the number of incidents.
@@ -23,7 +23,7 @@ from sqlalchemy import Connection, text
 from api.incidents.stats import TIMEZONE, _filters, no_jit
 from api.jurisdiction import Jurisdiction
 from api.settings import Settings
-from geo.density import bin_points, choose_cell_size, project
+from geo.incidents import bin_points, choose_cell_size, project
 
 POINT_BUDGET = 30_000  # weighted points over all frames of the time-slider layer
 STATIC_BUDGET = 6_000  # weighted points of the whole-window layer

@@ -308,7 +308,7 @@ def trend(conn: Connection, scope: Jurisdiction, *, level: str = "town", period:
 def hotspots(conn: Connection, scope: Jurisdiction, *, level: str = "grid", resolution: int = 8,
              start: datetime | None = None, end: datetime | None = None, category: list[str] | None = None,
              area: str | None = None, min_incidents: int = 30, fdr: bool = True):
-    """Getis-Ord Gi* hotspots of incident counts (``geo.hotspots.gi_star``).
+    """Getis-Ord Gi* hotspots of incident counts (``geo.incidents.hotspots.gi_star``).
 
     ``level="grid"``: units are the current grids in scope (zeros included), neighbours by Queen
     contiguity of their polygons; ``level="h3"``: H3 cells at ``resolution`` holding incidents
@@ -319,8 +319,7 @@ def hotspots(conn: Connection, scope: Jurisdiction, *, level: str = "grid", reso
     import h3
     import shapely
 
-    from geo import hotspots as ghs
-    from geo.density import h3_counts
+    from geo.incidents import h3_counts, hotspots as ghs
 
     if level not in ("grid", "h3"):
         raise BadRequest(f"level must be grid or h3, not {level!r}")

@@ -6,7 +6,7 @@ Heatmap: a kernel-density heat layer with a time slider (one frame a week or mon
 choropleth of incidents per 100 households with the grid's figures in popups, a legend, and a
 small form for the category and time window.  Up to ``settings.heatmap_max_points`` incidents the
 heat layers carry the points themselves; above it the server bins them into square metric cells
-(``geo.density``) whose size is chosen so that at most :data:`POINT_BUDGET` weighted cell centres
+(``geo.incidents.density``) whose size is chosen so that at most :data:`POINT_BUDGET` weighted cell centres
 are embedded, whatever the number of incidents: the page stays under 2 MB.  The page says which it
 shows.
 """

@@ -6,7 +6,7 @@ import pytest
 from pyproj import Transformer
 
 from geo.crs import metric_crs
-from geo.density import bin_points, choose_cell_size, h3_counts, kde_raster
+from geo.incidents import bin_points, choose_cell_size, h3_counts, kde_raster
 from geo.errors import InvalidInput
 
 RNG = np.random.default_rng(3)

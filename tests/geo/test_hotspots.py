@@ -9,7 +9,7 @@ from scipy.stats import norm
 from shapely.geometry import box
 
 from geo.errors import InvalidInput
-from geo.hotspots import benjamini_hochberg, gi_star, h3_neighbours, h3_study_area, queen_neighbours
+from geo.incidents import benjamini_hochberg, gi_star, h3_neighbours, h3_study_area, queen_neighbours
 
 
 def _lattice(n: int) -> gpd.GeoDataFrame:

@@ -197,13 +197,14 @@ def test_parse_column_map():
 
 
 def test_public_names_stay_importable_from_geo_io():
-    """geo/io.py was split into io_vector / io_tables / io_columns: every public name is still in geo.io."""
+    """geo.io is a package (read, vector, tables, columns): every public name is importable from geo.io."""
     import geo.io as io
-    import geo.io_columns as io_columns
-    import geo.io_tables as io_tables
-    import geo.io_vector as io_vector
+    import geo.io.columns as io_columns
+    import geo.io.read as io_read
+    import geo.io.tables as io_tables
+    import geo.io.vector as io_vector
 
-    for mod in (io_columns, io_tables, io_vector):
+    for mod in (io_columns, io_read, io_tables, io_vector):
         for name in mod.__all__:
             assert getattr(io, name) is getattr(mod, name), name
     for name in ("read_layer", "parse_column_map", "FORMATS", "LON_NAMES", "LAT_NAMES", "WKT_NAMES", "HEADER_ALIASES"):

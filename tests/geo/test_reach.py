@@ -153,17 +153,18 @@ def test_station_filters_and_straight_line_fallback():
 
 
 def test_every_name_the_engine_and_api_use_is_importable_from_geo_reach():
-    """geo.reach is split into geo/reach_*.py; callers keep importing from geo.reach (one object each)."""
+    """geo.reach is a package of modules; callers import every public name from geo.reach (one object each)."""
     import geo.reach as reach
-    import geo.reach_result as result
-    import geo.reach_search as search
-    import geo.reach_stations as stations
+    import geo.reach.per_station as stations
+    import geo.reach.result as result
+    import geo.reach.search as search
 
     for mod, names in ((result, ("EPS_S", "DETOUR_FACTOR", "METHODS", "Reach")),
-                       (search, ("_part", "_ranges", "source_arcs", "node_times", "station_node_times",
-                                 "point_times")),
+                       (search, ("source_arcs", "node_times", "station_node_times", "point_times")),
                        (stations, ("DwellingIndex", "station_dwellings", "station_catchments"))):
         for name in names:
             assert getattr(reach, name) is getattr(mod, name), name
     for name in ("compute_reach", "select_stations", "no_street_regions"):
         assert callable(getattr(reach, name)), name
+    assert not [n for n in reach.__all__ if n.startswith("_")]
+    assert not hasattr(reach, "_part") and not hasattr(reach, "_ranges")  # private helpers are not re-exported

@@ -216,17 +216,17 @@ def test_committed_sample_matches_generator():
 
 def test_river_is_crossed_only_by_bridges():
     """Rebuild the default layout and streets and intersect them with the river centreline."""
-    from geo.sample import _shares
-    from geo.sample_dwellings import context_fn, make_hamlets
-    from geo.sample_layout import make_layout, river_y
-    from geo.sample_streets import make_lattice, make_streets
+    from geo.sample.district import shares
+    from geo.sample.dwellings import context_fn, make_hamlets
+    from geo.sample.layout import make_layout, river_y
+    from geo.sample.streets import make_lattice, make_streets
 
     def rng(k):
         return np.random.default_rng([0, k])
 
     lay = make_layout(rng(1), 12_000, 8, 1)
     lat = make_lattice(rng(4), lay)
-    st = make_streets(rng(5), lat, lay, context_fn(lay, make_hamlets(rng(3), lay, _shares(rng(2), 8, 12_000))))
+    st = make_streets(rng(5), lat, lay, context_fn(lay, make_hamlets(rng(3), lay, shares(rng(2), 8, 12_000))))
     minx, _, maxx, _ = lay.outline.bounds
     xs = np.linspace(minx, maxx, 4_000)
     river = shapely.intersection(shapely.linestrings(np.column_stack([xs, river_y(lay.river, xs)])), lay.outline)

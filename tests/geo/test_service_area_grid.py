@@ -96,7 +96,7 @@ def test_holes_breaks_and_rings(world):
 
 
 def test_worker_processes_draw_the_same_polygons(world, monkeypatch, tmp_path):
-    import geo.service_area as sa
+    import geo.service_area.polygons as sa
 
     L, net, r = world
     one = service_areas(net, r, (300, 480), workers=1)
@@ -123,7 +123,7 @@ def _recording_chunk(js):
 def test_concurrent_callers_get_their_own_polygons(world, monkeypatch):
     import threading
 
-    import geo.service_area as sa
+    import geo.service_area.polygons as sa
 
     L, net, r = world
     monkeypatch.setattr(sa, "POOL_MIN_STATIONS", 2)

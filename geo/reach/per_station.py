@@ -2,7 +2,7 @@
 
 :class:`DwellingIndex` groups the snapped dwellings by street edge so that a search bounded by the
 budget around one station (:func:`station_dwellings`) only looks at the dwellings on the edges it
-reached.  Times are seconds.  Importable from :mod:`geo.reach` as before.
+reached.  Times are seconds.  Part of :mod:`geo.reach` (import from there).
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from geo.network import Network
-from geo.reach_result import EPS_S, Reach
-from geo.reach_search import _ranges, point_times, station_node_times
+from geo.network import Network, csr_ranges
+from geo.reach.result import EPS_S, Reach
+from geo.reach.search import point_times, station_node_times
 from geo.snap import Snap
 
 
@@ -28,12 +28,12 @@ class DwellingIndex:
 
     def on_edges(self, edges: np.ndarray) -> np.ndarray:
         """Dwelling indices snapped to any of ``edges``."""
-        return self.order[_ranges(self.ptr, np.asarray(edges, dtype=np.int64))]
+        return self.order[csr_ranges(self.ptr, np.asarray(edges, dtype=np.int64))]
 
     def near_nodes(self, nodes: np.ndarray, extra_edges: np.ndarray | None = None) -> np.ndarray:
         """Dwellings on edges touching ``nodes`` (and on ``extra_edges``), each once."""
         ptr, edges = self.net.node_edges
-        es = edges[_ranges(ptr, np.asarray(nodes, dtype=np.int64))]
+        es = edges[csr_ranges(ptr, np.asarray(nodes, dtype=np.int64))]
         if extra_edges is not None:
             es = np.concatenate([es, np.asarray(extra_edges, dtype=np.int64)])
         return self.on_edges(np.unique(es))

@@ -1,21 +1,9 @@
-"""Service-area polygons: the ground reachable within a budget, drawn from the reachable streets.
+"""Service-area polygons per station and their unions per area, from the reach of a :class:`geo.reach.Reach`.
 
-The drawn region is the set of points ``p`` whose nearest reachable street point ``q`` satisfies
-``t(q) + |pq| / v <= T`` with ``|pq| <= side_m``: the street-side distance a resident walks from
-the street (default 40 m, configurable) at the edge's mode speed ``v``.  It is drawn from the
-reachable street segments, including the reachable part of partially reached edges, never from a
-hull, and unreached blocks stay holes.  Two drawings of that rule:
-
-- ``method="grid"`` (default, :mod:`geo.service_area_grid`): the filled contour of a travel-time
-  grid (10 m cells by default; its edge is interpolated within a cell); ~7 ms a station at 8 minutes, used for every station at once.
-- ``method="vector"`` (:mod:`geo.service_area_vector`): buffers of the reached stretches, tapering
-  along the last stretch, unioned in GEOS; exact to the rule but 10-50 times slower.
-
-The union over all stations (:func:`coverage_polygons`, :func:`union_by_area`) is drawn from the
-multi-source times the same two ways (the grid one per area or 2 km tile).
-
-Households are never decided by these polygons (see :mod:`geo.reach`); :func:`polygon_disagreement`
-measures how far the drawing departs from the exact decision.
+The access rule and the two drawings are described in :mod:`geo.service_area`; this module picks
+the drawing (``method="grid"``: :mod:`geo.service_area.grid`, ``method="vector"``:
+:mod:`geo.service_area.vector`), draws every station's rings (in worker processes for many
+stations) and the unions, and measures :func:`polygon_disagreement` with the exact decision.
 
 All geometry here is in the network's metric CRS until the frames returned (EPSG:4326).
 """
@@ -32,13 +20,13 @@ import pandas as pd
 import shapely
 
 from geo.errors import InvalidInput, Problem
-from geo.network import Network
-from geo.reach import EPS_S, Reach, _ranges, station_node_times
-from geo.service_area_grid import CELL_M, clipped_polygons, grid_polygon, tiles
-from geo.service_area_vector import intervals_polygon
+from geo.network import Network, csr_ranges
+from geo.reach import EPS_S, Reach, station_node_times
+from geo.service_area.grid import CELL_M, clipped_polygons, grid_polygon, tiles
+from geo.service_area.vector import intervals_polygon
 
-__all__ = ["MAX_BREAKS", "METHODS", "reach_intervals", "intervals_polygon", "grid_polygon", "station_polygons",
-           "service_areas", "coverage_polygons", "union_by_area", "polygon_disagreement"]
+__all__ = ["MAX_BREAKS", "METHODS", "reach_intervals", "station_polygons", "service_areas", "coverage_polygons",
+           "union_by_area", "polygon_disagreement"]
 
 MAX_BREAKS = 4
 
@@ -48,7 +36,7 @@ def _edges_near(net: Network, d: np.ndarray, extra: np.ndarray) -> np.ndarray:
     nodes = np.flatnonzero(np.isfinite(d))
     if nodes.size > net.n_nodes // 4:
         return np.arange(net.n_edges)
-    return np.unique(np.concatenate([edges[_ranges(ptr, nodes)], extra]))
+    return np.unique(np.concatenate([edges[csr_ranges(ptr, nodes)], extra]))
 
 
 def reach_intervals(net: Network, d: np.ndarray, reach: Reach, stations: np.ndarray, budget_s: float,
@@ -115,8 +103,8 @@ def station_polygons(net: Network, reach: Reach, j: int, breaks_s=None, *, side_
 
     Disks by default (each break's whole area); with ``rings`` each break minus the previous one.
     ``method`` ``"grid"`` (default) contours a ``cell_m``-metre time grid
-    (:mod:`geo.service_area_grid`); ``"vector"`` unions street buffers
-    (:mod:`geo.service_area_vector`, exact drawing, 10-50 times slower).
+    (:mod:`geo.service_area.grid`); ``"vector"`` unions street buffers
+    (:mod:`geo.service_area.vector`, exact drawing, 10-50 times slower).
     """
     breaks = _check_breaks(breaks_s or reach.breaks_s)
     _check_method(method)

@@ -1,4 +1,4 @@
-"""Service stations of the sample district (local metres; see :mod:`geo.sample_layout`).
+"""Service stations of the sample district (local metres; see :mod:`geo.sample.layout`).
 
 Per community, as the domain prescribes: 1 party-mass service centre + 3 grid pioneer stations +
 10 neighbourhood points.  They stand 8 m off a street beside populated places: the centre nearest

@@ -1,19 +1,19 @@
 """A deterministic, fictional sample district (示例) that scales to a county-level city.
 
 :func:`make_district` builds the six stored layers around Jiangyin (centred on 120.35E, 31.875N)
-from a seeded generator; the same arguments always give identical frames.  Structure follows
-``shared/domain.md``:
+from a seeded generator; the same arguments always give identical frames.  Structure follows the
+governance layout of a Chinese county (region -> towns -> communities -> grids of ~300 households):
 
 * ~1,500 households per community (12,000 -> 8 communities; 500,000 -> 333), ~20 communities per
   town (1 town for the default; 17 at 500,000).  Towns are Voronoi cells of the district, communities
   Voronoi cells of their town (urban 社区 near the town centre, villages 村 around them), all convex;
-  codes: town = region + 3 digits, community = town + 3 digits (:mod:`geo.sample_layout`).
+  codes: town = region + 3 digits, community = town + 3 digits (:mod:`geo.sample.layout`).
 * A street lattice with a road hierarchy, missing links, dead ends and a meandering river crossed
-  only by primary and secondary roads, one row per edge between junctions (:mod:`geo.sample_streets`).
+  only by primary and secondary roads, one row per edge between junctions (:mod:`geo.sample.streets`).
 * Apartment blocks (12-120 households) in urban communities, houses (1-3) in village hamlets,
   12-32 m off a street; grids of ~300 households by weighted bisection, nested in their community
-  (:mod:`geo.sample_dwellings`); 1 + 3 + 10 stations per community, none on the fringes
-  (:mod:`geo.sample_stations`); incidents at the Jiangyin rate (:mod:`geo.sample_incidents`).
+  (:mod:`geo.sample.dwellings`); 1 + 3 + 10 stations per community, none on the fringes
+  (:mod:`geo.sample.stations`); incidents at the Jiangyin rate (:mod:`geo.sample.incidents`).
 
 Everything is built in metres in the CGCS2000 Gauss-Kruger zone of the centre (EPSG:4549) and
 returned in EPSG:4326 with exactly the columns of :data:`geo.layers.LAYERS` plus ``geometry``.
@@ -30,12 +30,12 @@ from pyproj import Transformer
 from geo.crs import WGS84, metric_crs
 from geo.errors import InvalidInput, Problem
 from geo.layers import LAYERS
-from geo.sample_dwellings import make_dwellings, make_grids, make_hamlets, context_fn
-from geo.sample_incidents import END, count_for, make_incidents
-from geo.sample_layout import make_layout
-from geo.sample_names import numbered, pad, person_names, phones, place_names
-from geo.sample_stations import KINDS, pick_stations, station_points
-from geo.sample_streets import make_lattice, make_streets
+from geo.sample.dwellings import context_fn, make_dwellings, make_grids, make_hamlets
+from geo.sample.incidents import END, count_for, make_incidents
+from geo.sample.layout import make_layout
+from geo.sample.names import numbered, pad, person_names, phones, place_names
+from geo.sample.stations import KINDS, pick_stations, station_points
+from geo.sample.streets import make_lattice, make_streets
 
 LON0, LAT0 = 120.35, 31.875
 HOUSEHOLDS_PER_COMMUNITY = 1_500
@@ -89,8 +89,8 @@ def _frame(layer: str, data: dict, geometry, n: int) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(pd.DataFrame(cols), geometry=gpd.GeoSeries(_to_lonlat(geometry), crs=WGS84))
 
 
-def _shares(rng, n: int, total: int) -> np.ndarray:
-    """``n`` integers near ``total / n`` (+-20%) summing exactly to ``total``."""
+def shares(rng: np.random.Generator, n: int, total: int) -> np.ndarray:
+    """``n`` integers near ``total / n`` (+-20%) summing exactly to ``total`` (households per community)."""
     w = rng.uniform(0.8, 1.2, n)
     s = w / w.sum() * total
     out = np.floor(s).astype(int)
@@ -136,7 +136,7 @@ def make_district(households: int = 12_000, seed: int = 0, incident_years: float
     n_comm = max(1, round(households / HOUSEHOLDS_PER_COMMUNITY))
     n_town = max(1, round(n_comm / COMMUNITIES_PER_TOWN))
     layout = make_layout(rng(1), households, n_comm, n_town)
-    targets = _shares(rng(2), n_comm, households)
+    targets = shares(rng(2), n_comm, households)
     hamlets = make_hamlets(rng(3), layout, targets)
     lattice = make_lattice(rng(4), layout)
     streets = make_streets(rng(5), lattice, layout, context_fn(layout, hamlets))

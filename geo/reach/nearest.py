@@ -19,9 +19,8 @@ the search limit are ``inf``.
 see :func:`no_street_regions`) get ``distance to the nearest station x DETOUR_FACTOR / speed``
 instead, with ``method == "straight_line"``.
 
-The parts, each importable from here as before: :mod:`geo.reach_result` (:class:`Reach`, the
-constants), :mod:`geo.reach_search` (station sources, node and point times) and
-:mod:`geo.reach_stations` (per-station bounded searches, :class:`DwellingIndex`, catchments).
+Part of :mod:`geo.reach`: the result type is in :mod:`geo.reach.result`, the shortest-path core in
+:mod:`geo.reach.search`.
 """
 
 from __future__ import annotations
@@ -38,11 +37,8 @@ from geo.crs import WGS84
 from geo.errors import InvalidInput, Problem
 from geo.network import Network
 from geo.snap import Snap, snap_frame
-
-# The engine's parts live in geo/reach_*.py; every name is importable from here as before.
-from geo.reach_result import DETOUR_FACTOR, EPS_S, METHODS, Reach  # noqa: F401
-from geo.reach_search import _part, _ranges, node_times, point_times, source_arcs, station_node_times  # noqa: F401
-from geo.reach_stations import DwellingIndex, station_catchments, station_dwellings  # noqa: F401
+from geo.reach.result import DETOUR_FACTOR, EPS_S, Reach
+from geo.reach.search import node_times, point_times
 
 
 def select_stations(

@@ -31,7 +31,6 @@ from scipy import ndimage
 
 from geo.network import Network
 from geo.reach import EPS_S
-from geo.service_area_vector import _points_at
 
 #: Default grid spacing, metres.
 CELL_M = 10.0
@@ -44,7 +43,7 @@ def _samples(net: Network, iv, step_m: float):
     own = np.repeat(np.arange(e.size), n)
     k = np.arange(own.size) - np.repeat(np.cumsum(n) - n, n)
     s = sa[own] + (sb[own] - sa[own]) * (k / np.maximum(n[own] - 1, 1))
-    return _points_at(net, e[own], s), ta[own] + np.abs(s - sa[own]) * rate[own], net.edge_speed[e][own]
+    return net.points_along(e[own], s), ta[own] + np.abs(s - sa[own]) * rate[own], net.edge_speed[e][own]
 
 
 def _field(xy: np.ndarray, t: np.ndarray, v: np.ndarray, budget_s: float, side_m: float, cell_m: float):

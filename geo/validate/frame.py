@@ -10,7 +10,7 @@ at once (1-based row, field, feature id, reason) in one :class:`geo.errors.Inval
 - duplicate keys within the file;
 - geometry: missing/empty, wrong type, out-of-range or swapped longitude/latitude, invalid or
   self-intersecting polygons (with the location; ``fix=True`` repairs them), see
-  :mod:`geo.validate_geometry`.
+  :mod:`geo.validate.geometry`.
 
 Checks that need the stored data (a grid outside its community, an unknown community code) run
 in :func:`api.db.load.load_frame`, inside the import's transaction.
@@ -30,7 +30,7 @@ from pyproj import CRS
 
 from geo.errors import InvalidInput, Problem
 from geo.layers import AREA_LEVELS, CLOSE_REASONS, ESCALATION_LEVELS, INCIDENT_STATUSES, LAYERS, ROAD_CLASSES, Layer
-from geo.validate_geometry import check_geometries
+from geo.validate.geometry import check_geometries
 
 __all__ = ["validate_frame", "NAIVE_TZ", "MAX_LENGTH", "VOCABULARIES", "OPTIONAL_GEOMETRY"]
 

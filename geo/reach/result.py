@@ -2,7 +2,7 @@
 
 Every time here is seconds along the street network of a :class:`geo.network.Network`; every
 ``xy`` is metres in that network's metric CRS (``Reach.crs``).  Built by
-:func:`geo.reach.compute_reach`; importable from :mod:`geo.reach` as before.
+:func:`geo.reach.compute_reach`; part of :mod:`geo.reach` (import from there).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Incidents of the sample district (local metres; see :mod:`geo.sample_layout`).
+"""Incidents of the sample district (local metres; see :mod:`geo.sample.layout`).
 
 About 0.19 incidents per household per year (Jiangyin: 95,399 a year for ~500,000 households)
 over the years ending 2026-10-31 (local time, Asia/Shanghai):
@@ -21,7 +21,7 @@ import pandas as pd
 import shapely
 
 from geo.layers import CLOSE_REASONS
-from geo.sample_names import pad
+from geo.sample.names import pad
 
 RATE_PER_HOUSEHOLD_YEAR = 95_399 / 500_000
 END = pd.Timestamp("2026-11-01T00:00", tz="Asia/Shanghai")  # the window ends with 2026-10-31

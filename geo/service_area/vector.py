@@ -4,7 +4,7 @@ The exact shape of the access model of :mod:`geo.service_area` (``method="vector
 left covers ``side_m`` the reached streets are buffered by ``side_m``; along the last stretch the
 width tapers linearly (trapezoids per segment, disk sectors at bends and reached nodes).  Exact but
 slow on big reaches (one GEOS union of hundreds of buffers, ~50-100 ms a station at 8 minutes);
-:mod:`geo.service_area_grid` draws the same rule from a time grid much faster.
+:mod:`geo.service_area.grid` draws the same rule from a time grid much faster.
 
 All geometry is metric (the network CRS).
 """
@@ -14,27 +14,8 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-from geo.network import Network
-from geo.reach import EPS_S, _ranges
-
-def _points_at(net: Network, e: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """Coordinates (k, 2) of the points ``s`` metres along edges ``e``."""
-    lo, hi = net.coord_off[e], net.coord_off[e + 1] - 1
-    base, gv = _edge_base(net)
-    k = np.clip(np.searchsorted(gv, base[e] + s, "right") - 1, lo, hi - 1)
-    seg = net.vcum[k + 1] - net.vcum[k]
-    f = np.clip(np.where(seg > 0, (s - net.vcum[k]) / np.where(seg > 0, seg, 1), 0.0), 0, 1)
-    return net.coords[k] + (net.coords[k + 1] - net.coords[k]) * f[:, None]
-
-
-def _edge_base(net: Network) -> tuple[np.ndarray, np.ndarray]:
-    """Edge start and vertex positions on one increasing axis (edges 1 m apart), cached on ``net``."""
-    cached = net.__dict__.get("_edge_base")
-    if cached is None:
-        base = np.concatenate([[0.0], np.cumsum(net.edge_len + 1.0)[:-1]])
-        gv = base[np.repeat(np.arange(net.n_edges), np.diff(net.coord_off))] + net.vcum
-        cached = net.__dict__["_edge_base"] = (base, gv)
-    return cached
+from geo.network import Network, csr_ranges
+from geo.reach import EPS_S
 
 
 def substrings(net: Network, e: np.ndarray, lo: np.ndarray, hi: np.ndarray):
@@ -42,7 +23,7 @@ def substrings(net: Network, e: np.ndarray, lo: np.ndarray, hi: np.ndarray):
 
     Returns ``(xy (k, 2), s (k,), owner (k,))``: the part's start, its interior vertices, its end.
     """
-    base, gv = _edge_base(net)
+    base, gv = net.edge_axis
     i0 = np.searchsorted(gv, base[e] + lo, "right")
     i1 = np.searchsorted(gv, base[e] + hi, "left")
     inner = np.maximum(i1 - i0, 0)
@@ -54,7 +35,7 @@ def substrings(net: Network, e: np.ndarray, lo: np.ndarray, hi: np.ndarray):
     first, last = pos == 0, pos == n[owner] - 1
     mid = ~(first | last)
     s[first], s[last] = lo, hi
-    xy[first], xy[last] = _points_at(net, e, lo), _points_at(net, e, hi)
+    xy[first], xy[last] = net.points_along(e, lo), net.points_along(e, hi)
     vid = i0[owner[mid]] + pos[mid] - 1
     s[mid], xy[mid] = net.vcum[vid], net.coords[vid]
     return xy, s, owner
@@ -91,8 +72,8 @@ def intervals_polygon(net: Network, iv, budget_s: float, side_m: float, quad_seg
         parts += list(shapely.buffer(lines[both], side_m, quad_segs=quad_segs))
         parts += list(shapely.buffer(lines[~both], side_m, quad_segs=quad_segs, cap_style="flat"))
         em = e[m][~both]
-        pts = np.r_[_points_at(net, em[lo_node[~both]], lo[~both][lo_node[~both]]),
-                    _points_at(net, em[hi_node[~both]], hi[~both][hi_node[~both]])]
+        pts = np.r_[net.points_along(em[lo_node[~both]], lo[~both][lo_node[~both]]),
+                    net.points_along(em[hi_node[~both]], hi[~both][hi_node[~both]])]
         if pts.size:
             parts += list(shapely.buffer(shapely.points(pts), side_m, quad_segs=quad_segs))
     m = np.abs(sb - split) > 1e-9
@@ -135,7 +116,7 @@ def intervals_polygon(net: Network, iv, budget_s: float, side_m: float, quad_seg
             ptr, ndirs = _node_dirs(net)
             cnt = ptr[node + 1] - ptr[node]
             polys += _sectors(net.node_xy[node], rr, np.repeat(np.arange(node.size), cnt),
-                              ndirs[_ranges(ptr, node)], quad_segs)
+                              ndirs[csr_ranges(ptr, node)], quad_segs)
     if not parts:
         return shapely.Polygon()
     return shapely.union_all(parts)

@@ -5,7 +5,7 @@ A station enters the street graph as a virtual node with arcs to both ends of it
 (``min_only``) over the graph so augmented, :func:`station_node_times` one station alone, and
 :func:`point_times` turns node times into times of snapped points (dwellings), with direct travel
 along an edge shared with a station.  Times are seconds; ``inf`` beyond the search limit.
-Importable from :mod:`geo.reach` as before.
+Part of :mod:`geo.reach` (import from there).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
-from geo.network import Network, _csr
-from geo.reach_result import EPS_S
+from geo.network import Network, arc_matrix
+from geo.reach.result import EPS_S
 from geo.snap import Snap
 
 
@@ -24,17 +24,6 @@ def _part(frac: np.ndarray, cost: np.ndarray) -> np.ndarray:
     """Time to travel ``frac`` of an edge costing ``cost`` seconds (0 for no distance, even one way)."""
     with np.errstate(invalid="ignore"):
         return np.where(frac > 0, frac * cost, 0.0)
-
-
-def _ranges(ptr: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """Concatenate ``range(ptr[i], ptr[i+1])`` for every ``i`` in ``items`` (vectorised)."""
-    start, stop = ptr[items], ptr[items + 1]
-    n = stop - start
-    total = int(n.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    offs = np.repeat(start - np.cumsum(n) + n, n)
-    return offs + np.arange(total)
 
 
 def source_arcs(net: Network, st: Snap, stations: np.ndarray | None = None):
@@ -71,7 +60,7 @@ def node_times(net: Network, st: Snap, limit_s: float) -> tuple[np.ndarray, np.n
     sid, node, cost = source_arcs(net, st)
     g = net.graph
     top = sp.csr_matrix((g.data, g.indices, g.indptr), shape=(n, n + s))
-    virt = _csr(n + s, sid, node, cost)  # rows 0..s-1 are the stations' virtual nodes
+    virt = arc_matrix(n + s, sid, node, cost)  # rows 0..s-1 are the stations' virtual nodes
     virt = sp.csr_matrix((virt.data, virt.indices, virt.indptr[: s + 1]), shape=(s, n + s))
     aug = sp.vstack([top, virt], format="csr")
     src = n + np.flatnonzero(st.ok)

@@ -10,9 +10,8 @@ Nothing is guessed silently: a Shapefile whose text is not UTF-8 and that names 
 a projected file without a CRS, an unknown CRS or coordinate system all raise
 :class:`geo.errors.InvalidInput` saying what to pass.
 
-The readers live in :mod:`geo.io_vector` (GeoJSON/GPKG/Shapefile, encodings) and
-:mod:`geo.io_tables` (CSV/XLSX coordinates), the column mapping in :mod:`geo.io_columns`;
-their public names are re-exported here.
+Part of :mod:`geo.io`: the readers are :mod:`geo.io.vector` (GeoJSON/GPKG/Shapefile, encodings)
+and :mod:`geo.io.tables` (CSV/XLSX coordinates), the column mapping is :mod:`geo.io.columns`.
 """
 
 from __future__ import annotations
@@ -25,18 +24,13 @@ import shapely
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
-from geo import coords as _coords
+from geo.coords import SYSTEMS, convert
 from geo.errors import InvalidInput, Problem
-# the readers and the column mapping live in their own modules; their public names stay
-# importable from here (geo.io is the entry point callers use)
-from geo.io_columns import HEADER_ALIASES, apply_column_map, parse_column_map
-from geo.io_tables import LAT_NAMES, LON_NAMES, WKT_NAMES, read_table, table_to_frame
-from geo.io_vector import read_vector, shapefile_encoding
+from geo.io.columns import apply_column_map
+from geo.io.tables import read_table, table_to_frame
+from geo.io.vector import read_vector
 
-__all__ = [
-    "read_layer", "parse_column_map", "FORMATS", "LON_NAMES", "LAT_NAMES", "WKT_NAMES", "HEADER_ALIASES",
-    "apply_column_map", "read_table", "table_to_frame", "read_vector", "shapefile_encoding",
-]
+__all__ = ["read_layer", "FORMATS"]
 
 #: File suffix -> format name.
 FORMATS: dict[str, str] = {
@@ -62,10 +56,10 @@ def _parse_crs(crs: str | None) -> CRS | None:
 
 
 def _check_coords_name(coords: str) -> None:
-    if coords not in _coords.SYSTEMS:
+    if coords not in SYSTEMS:
         raise InvalidInput(
             "Unknown coordinate system",
-            [Problem(f"--coords {coords!r} is not one of {', '.join(_coords.SYSTEMS)} "
+            [Problem(f"--coords {coords!r} is not one of {', '.join(SYSTEMS)} "
                      "(wgs84 for GPS/Tianditu/CGCS2000 data, gcj02 for AMap/Gaode/Tencent, bd09 for Baidu)",
                      field="--coords")],
         )
@@ -124,7 +118,7 @@ def _deobfuscate(frame: gpd.GeoDataFrame, system: str) -> gpd.GeoDataFrame:
         return frame
 
     def fn(xy: np.ndarray) -> np.ndarray:
-        lon, lat = _coords.convert(xy[:, 0], xy[:, 1], system, "wgs84")
+        lon, lat = convert(xy[:, 0], xy[:, 1], system, "wgs84")
         return np.column_stack([lon, lat])
 
     out = frame.copy()

@@ -1,6 +1,6 @@
 """Geometry checks for imported layers: presence, type, coordinate range, swapped axes, validity.
 
-Used by :func:`geo.validate.validate_frame`; everything is vectorised with shapely 2.  Input
+Part of :mod:`geo.validate`, used by :func:`geo.validate.validate_frame`; everything is vectorised with shapely 2.  Input
 geometries are EPSG:4326 longitude/latitude (degrees).  Each check returns problems for the
 failing rows only, so a clean 500,000-row layer costs a few array passes.
 """

@@ -1,4 +1,4 @@
-"""The sample district's street network (local metres; see :mod:`geo.sample_layout`).
+"""The sample district's street network (local metres; see :mod:`geo.sample.layout`).
 
 A jittered lattice (:data:`SPACING` metres) clipped to the district: every 10th line is a tertiary
 road, every 20th a secondary and every 40th a primary road; the lines between are residential
@@ -20,8 +20,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from geo.layers import ROAD_CLASSES
-from geo.sample_layout import RIVER_HALF_WIDTH, Layout, river_y
-from geo.sample_names import STREET_SUFFIX, place_names
+from geo.sample.layout import RIVER_HALF_WIDTH, Layout, river_y
+from geo.sample.names import STREET_SUFFIX, place_names
 
 SPACING = 60.0  # metres between lattice lines
 JITTER = 0.2  # node jitter, fraction of SPACING (< 0.25: edges never cross)

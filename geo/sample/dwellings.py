@@ -1,4 +1,4 @@
-"""Hamlets, dwellings and grids of the sample district (local metres; see :mod:`geo.sample_layout`).
+"""Hamlets, dwellings and grids of the sample district (local metres; see :mod:`geo.sample.layout`).
 
 * Urban communities hold apartment blocks of 12-120 households (walk-ups, mid-rises, towers),
   densest towards the town centre; villages hold houses of 1-3 households gathered in hamlets (natural villages, 自然村).
@@ -16,8 +16,8 @@ import numpy as np
 import shapely
 from scipy.spatial import cKDTree
 
-from geo.sample_layout import Layout, river_y, spread_points
-from geo.sample_streets import FIELD, HAMLET, URBAN
+from geo.sample.layout import Layout, river_y, spread_points
+from geo.sample.streets import FIELD, HAMLET, URBAN
 
 GRID_HOUSEHOLDS = 300
 INNER_M = 40.0  # dwellings stand on streets at least this far inside their community boundary

@@ -1,0 +1,16 @@
+"""Validating an imported frame against its layer before anything is written.
+
+The public surface: import every name from here (``from geo.validate import validate_frame``).
+
+- :mod:`geo.validate.frame`: :func:`validate_frame` (columns, types, domains, duplicate keys, times;
+  every fault at once with its 1-based row, field and feature id) and its tables
+  :data:`MAX_LENGTH`, :data:`VOCABULARIES`, :data:`OPTIONAL_GEOMETRY`, :data:`NAIVE_TZ`;
+- :mod:`geo.validate.geometry`: :func:`check_geometries` (presence, type, lon/lat range, swapped
+  axes, validity; EPSG:4326 degrees), :class:`GeometryResult`, :data:`CHINA_LON`, :data:`CHINA_LAT`.
+"""
+
+from geo.validate.frame import MAX_LENGTH, NAIVE_TZ, OPTIONAL_GEOMETRY, VOCABULARIES, validate_frame
+from geo.validate.geometry import CHINA_LAT, CHINA_LON, GeometryResult, check_geometries
+
+__all__ = ["validate_frame", "NAIVE_TZ", "MAX_LENGTH", "VOCABULARIES", "OPTIONAL_GEOMETRY",
+           "check_geometries", "GeometryResult", "CHINA_LON", "CHINA_LAT"]
