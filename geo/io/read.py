@@ -26,7 +26,9 @@ from pyproj.exceptions import CRSError
 
 from geo.coords import SYSTEMS, convert
 from geo.errors import InvalidInput, Problem
-from geo.io.columns import apply_column_map
+from geo.layers import LAYERS
+from geo.io.columns import HEADER_ALIASES, apply_column_map
+from geo.io.text import bad_text_problems
 from geo.io.tables import read_table, table_to_frame
 from geo.io.vector import read_vector
 
@@ -188,18 +190,27 @@ def read_layer(
     if not path.exists():
         raise InvalidInput("File not found", [Problem(f"{path} does not exist", field="FILE")])
     fmt = _format_of(path)
+    spec = LAYERS.get(layer_name)
+    key = spec.key if spec is not None else None
+    id_columns = tuple(c for c in ((column_map or {}).get(key), key, *HEADER_ALIASES.get(key, ())) if c)
     if fmt in ("csv", "xlsx"):
         frame = table_to_frame(read_table(path, fmt, file_layer, encoding), path, lon, lat)
     else:
-        frame = read_vector(path, fmt, file_layer, encoding)
+        frame = read_vector(path, fmt, file_layer, encoding, id_columns=id_columns)
+    read_warnings = list(frame.attrs.get("warnings", []))
     frame = frame.reset_index(drop=True)
     frame.columns = [str(c) for c in frame.columns]
     frame = apply_column_map(frame, layer_name, column_map, path)
+    ids = frame[key].to_numpy(dtype=object) if key in frame.columns else None
+    garbled = bad_text_problems(frame.drop(columns=frame.geometry.name), ids,
+                                hint="; pass the file's real encoding with --encoding (gbk, gb18030, utf-8 ...)")
+    if garbled:
+        raise InvalidInput(f"{len(garbled)} garbled text value(s) in {path.name}; nothing was read", garbled)
     frame, crs_note = _to_wgs84(frame, fmt, path, crs_obj)
     frame = _deobfuscate(frame, coords)
     frame.attrs["read"] = {
         "file": str(path), "format": fmt, "layer": layer_name, "crs": crs_note, "coords": coords,
-        "features": len(frame),
+        "features": len(frame), "warnings": read_warnings,
     }
     return frame
 

@@ -210,3 +210,102 @@ def test_public_names_stay_importable_from_geo_io():
     for name in ("read_layer", "parse_column_map", "FORMATS", "LON_NAMES", "LAT_NAMES", "WKT_NAMES", "HEADER_ALIASES"):
         assert name in io.__all__
     assert io.LON_NAMES[0] == "lon" and io.HEADER_ALIASES["households"] == ("户数",)
+
+
+# --- import defects of issue 12 §3 -----------------------------------------------------------
+
+def _polygon_wkb(points) -> bytes:
+    """Little-endian WKB of a one-ring polygon exactly as given (shapely refuses to build an unclosed ring)."""
+    import struct
+
+    wkb = struct.pack("<BII", 1, 3, 1) + struct.pack("<I", len(points))
+    for x, y in points:
+        wkb += struct.pack("<dd", x, y)
+    return wkb
+
+
+CLOSED = [(120.30, 31.90), (120.31, 31.90), (120.31, 31.91), (120.30, 31.91), (120.30, 31.90)]
+UNCLOSED = [(120.32, 31.90), (120.33, 31.90), (120.33, 31.91), (120.32, 31.91)]  # last point is not the first
+
+
+def _unclosed_file(tmp_path, suffix):
+    path = tmp_path / f"grids{suffix}"
+    if suffix == ".geojson":
+        import json
+
+        feats = [{"type": "Feature", "properties": {"code": code, "name": code},
+                  "geometry": {"type": "Polygon", "coordinates": [[list(p) for p in ring]]}}
+                 for code, ring in (("G1", CLOSED), ("G2", UNCLOSED), ("G3", CLOSED))]
+        path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
+        return path
+    import pyogrio.raw
+
+    geoms = np.array([_polygon_wkb(CLOSED), _polygon_wkb(UNCLOSED), _polygon_wkb(CLOSED)], dtype=object)
+    pyogrio.raw.write(str(path), geoms, [np.array(["G1", "G2", "G3"], dtype=object)] * 2, ["code", "name"],
+                      driver="GPKG" if suffix == ".gpkg" else "ESRI Shapefile", geometry_type="Polygon",
+                      crs="EPSG:4326", encoding="UTF-8")
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".geojson", ".gpkg", ".shp"])
+def test_unclosed_ring_names_the_feature_and_row_without_a_raw_warning(tmp_path, suffix, recwarn):
+    path = _unclosed_file(tmp_path, suffix)
+    with pytest.raises(InvalidInput) as e:
+        read_layer(path, layer_name="grids")
+    assert "Cannot read the file" not in str(e.value)
+    [p] = e.value.problems
+    assert (p.row, p.feature_id, p.field) == (2, "G2", "geometry")
+    assert "not closed" in p.reason
+    assert not [w for w in recwarn.list if "ring" in str(w.message).lower()], [str(w.message) for w in recwarn.list]
+
+
+def test_unclosed_ring_named_through_a_mapped_key_column(tmp_path, recwarn):
+    path = _unclosed_file(tmp_path, ".geojson")
+    text = path.read_text().replace('"code"', '"编号X"')
+    path.write_text(text)
+    with pytest.raises(InvalidInput) as e:
+        read_layer(path, layer_name="grids", column_map={"code": "编号X"})
+    assert [(p.row, p.feature_id) for p in e.value.problems] == [(2, "G2")]
+    assert not recwarn.list
+
+
+def _gbk_names_shapefile(tmp_path):
+    """A GBK Shapefile (no .cpg) whose names use characters GB2312 lacks (堃, 喆, 镕)."""
+    path = tmp_path / "names.shp"
+    gpd.GeoDataFrame({"source_id": ["a", "b", "c"], "households": [1, 2, 3], "name": ["王堃家", "二号楼", "朱镕巷"]},
+                     geometry=[shapely.Point(p) for p in POINTS], crs=4326).to_file(path, encoding="gbk")
+    path.with_suffix(".cpg").unlink()
+    return path
+
+
+def test_wrong_but_decodable_shapefile_encoding_is_refused(tmp_path, recwarn):
+    path = _gbk_names_shapefile(tmp_path)
+    with pytest.raises(InvalidInput) as e:
+        read_layer(path, layer_name="dwellings", encoding="gb2312")
+    rows = [(p.row, p.field) for p in e.value.problems]
+    assert rows == [(1, "name"), (3, "name")]
+    assert all("--encoding gbk" in p.reason and "gb2312" in p.reason for p in e.value.problems)
+    assert not [w for w in recwarn.list if "convert" in str(w.message)]
+    # the independent check: the bytes do decode in GBK, and then every name is right
+    assert list(read_layer(path, layer_name="dwellings", encoding="gbk")["name"]) == ["王堃家", "二号楼", "朱镕巷"]
+
+
+def test_wrong_cpg_encoding_is_refused_too(tmp_path):
+    path = _gbk_names_shapefile(tmp_path)
+    path.with_suffix(".cpg").write_text("GB2312")
+    with pytest.raises(InvalidInput) as e:
+        read_layer(path, layer_name="dwellings")
+    assert [(p.row, p.field) for p in e.value.problems] == [(1, "name"), (3, "name")]
+
+
+@pytest.mark.parametrize("bad", ["\ufffd", "\ue000", "\U000e0080"])  # replacement, private use, unassigned
+def test_replacement_private_or_unassigned_characters_are_refused(tmp_path, bad):
+    import unicodedata
+
+    assert unicodedata.category(bad) in ("So", "Co", "Cn")
+    (tmp_path / "s.csv").write_text(f"source_id,name,lon,lat\ns1,好,120.3,31.9\ns2,坏{bad},120.3,31.9\n",
+                                    encoding="utf-8")
+    with pytest.raises(InvalidInput) as e:
+        read_layer(tmp_path / "s.csv", layer_name="stations")
+    assert [(p.row, p.field, p.feature_id) for p in e.value.problems] == [(2, "name", "s2")]
+    assert f"U+{ord(bad):04X}" in e.value.problems[0].reason
