@@ -73,6 +73,7 @@ def run_import(layer: str, file: Path, *, file_layer: str | None = None, encodin
     current grids of those communities that it lacks are closed (``valid_to = now()``).
     """
     from api.db.load import load_frame
+    from api.settings import get_settings
     from geo.io import parse_column_map, read_layer
     from geo.validate import validate_frame
 
@@ -89,7 +90,7 @@ def run_import(layer: str, file: Path, *, file_layer: str | None = None, encodin
 
             import_frame(frame, region=region, partial=partial)
             return
-        clean = validate_frame(layer, frame, fix=fix)
+        clean = validate_frame(layer, frame, fix=fix, tz=get_settings().timezone)
         for f in clean.attrs.get("fixes", []):
             console.print(f"[yellow]fixed[/] {f}")
         engine = migrated_engine()
@@ -152,13 +153,14 @@ def import_osm(
     at least 1 (see geo/osm.py).  Data (c) OpenStreetMap contributors, ODbL.
     """
     from api.db.load import load_frame
+    from api.settings import get_settings
     from geo.osm import read_osm
     from geo.validate import validate_frame
 
     with user_errors():
         frames = read_osm(file, m2_per_household=m2_per_household, default_levels=default_levels)
         layers = ["streets", "dwellings"] + (["stations"] if stations else [])
-        clean = {k: validate_frame(k, frames[k], fix=True) for k in layers if len(frames[k])}
+        clean = {k: validate_frame(k, frames[k], fix=True, tz=get_settings().timezone) for k in layers if len(frames[k])}
         skipped = frames["dwellings"].attrs.get("skipped_degenerate", 0)
         engine = migrated_engine()
         total = sum(len(f) for f in clean.values())

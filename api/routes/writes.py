@@ -125,7 +125,7 @@ def _write(layer: str, feature: object, settings: Settings, scope: Jurisdiction,
         frame[key] = uuid.uuid4().hex
     region = str(props.get("region_code") or (existing.region_code if existing else settings.region_code))
     frame["region_code"] = region
-    clean = validate_frame(layer, frame)
+    clean = validate_frame(layer, frame, tz=settings.timezone)
     _check_scope(scope, clean)
     value = str(clean[key].iloc[0])
     if existing is None:

@@ -15,13 +15,15 @@ at once (1-based row, field, feature id, reason) in one :class:`geo.errors.Inval
 Checks that need the stored data (a grid outside its community, an unknown community code) run
 in :func:`api.db.load.load_frame`, inside the import's transaction.
 
-Times without a time zone are taken as China Standard Time (UTC+08:00, :data:`NAIVE_TZ`), the
-way Chinese office systems and 12345 hotline exports write them; stored times are UTC.
+Times without a time zone are taken in the zone ``tz`` (the caller passes ``settings.timezone``,
+``GRIDMAP_TIMEZONE``; default China Standard Time, UTC+08:00, :data:`NAIVE_TZ`, the way Chinese office
+systems and 12345 hotline exports write them); stored times are UTC.
 """
 
 from __future__ import annotations
 
 import logging
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import geopandas as gpd
 import numpy as np
@@ -36,7 +38,7 @@ __all__ = ["validate_frame", "NAIVE_TZ", "MAX_LENGTH", "VOCABULARIES", "OPTIONAL
 
 log = logging.getLogger(__name__)
 
-#: Time zone assumed for times written without one.
+#: Default time zone (IANA name) of times written without one: ``validate_frame(tz=...)``.
 NAIVE_TZ = "Asia/Shanghai"
 
 #: Longest text the schema stores in these columns (varchar lengths of the migration).
@@ -111,18 +113,19 @@ def _as_bool(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return out, (text.notna() & out.isna()).to_numpy()
 
 
-def _as_datetime(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    """UTC timestamps; naive values are China Standard Time."""
+def _as_datetime(s: pd.Series, tz: str) -> tuple[pd.Series, np.ndarray]:
+    """UTC timestamps; naive values are local times of zone ``tz``."""
     if isinstance(s.dtype, pd.DatetimeTZDtype):
         return s.dt.tz_convert("UTC"), np.zeros(len(s), dtype=bool)
     if pd.api.types.is_datetime64_dtype(s):
-        return s.dt.tz_localize(NAIVE_TZ, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC"), \
+        return s.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC"), \
             np.zeros(len(s), dtype=bool)
     text = _as_text(s)
     parsed = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
     naive = (~text.str.contains(_TZ_SUFFIX, regex=True)).fillna(False).to_numpy(dtype=bool)
-    if naive.any():  # parsed as if UTC; they were China Standard Time
-        shifted = parsed[naive].dt.tz_localize(None).dt.tz_localize(NAIVE_TZ).dt.tz_convert("UTC")
+    if naive.any():  # parsed as if UTC; they were local times of tz
+        shifted = parsed[naive].dt.tz_localize(None).dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+        shifted = shifted.dt.tz_convert("UTC")
         parsed = parsed.copy()
         parsed[naive] = shifted
     return parsed, (text.notna() & parsed.isna()).to_numpy()
@@ -141,7 +144,7 @@ def _as_date(s: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return out, bad
 
 
-def _coerce(layer: Layer, frame: pd.DataFrame, out: dict, problems: _Collector) -> None:
+def _coerce(layer: Layer, frame: pd.DataFrame, out: dict, problems: _Collector, tz: str) -> None:
     n = len(frame)
     for col in layer.columns:
         name = col.name
@@ -180,7 +183,7 @@ def _coerce(layer: Layer, frame: pd.DataFrame, out: dict, problems: _Collector) 
             problems.add_mask(bad, name, lambda i: f"{raw.iloc[i]!r} is not true/false (or yes/no, 1/0, 是/否)")
             out[name] = res
         elif col.dtype == "datetime":
-            res, bad = _as_datetime(s)
+            res, bad = _as_datetime(s, tz)
             problems.add_mask(bad, name, lambda i: f"{raw.iloc[i]!r} is not a date and time")
             out[name] = res
         elif col.dtype == "date":
@@ -232,7 +235,7 @@ def _domain_checks(layer: Layer, out: dict, problems: _Collector) -> None:
 
 
 def validate_frame(layer: str, frame: gpd.GeoDataFrame, *, fix: bool = False,
-                   row_offset: int = 1) -> gpd.GeoDataFrame:
+                   row_offset: int = 1, tz: str = NAIVE_TZ) -> gpd.GeoDataFrame:
     """Check a frame for ``layer`` and return it cleaned, or raise listing every problem.
 
     Parameters
@@ -249,6 +252,10 @@ def validate_frame(layer: str, frame: gpd.GeoDataFrame, *, fix: bool = False,
     row_offset : int
         Row number of the frame's first feature in the user's file (1 for the first feature);
         problems report ``position + row_offset``.
+    tz : str
+        IANA time zone (e.g. ``"Asia/Shanghai"``, the default :data:`NAIVE_TZ`) of date-times written
+        without an offset; callers pass ``settings.timezone`` (``GRIDMAP_TIMEZONE``).  Times with an
+        offset keep it; every time is returned in UTC.
 
     Returns
     -------
@@ -266,6 +273,11 @@ def validate_frame(layer: str, frame: gpd.GeoDataFrame, *, fix: bool = False,
     geo.errors.InvalidInput
         With every problem found.
     """
+    try:
+        ZoneInfo(str(tz))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput("Unknown time zone", [Problem(f"{tz!r} is not an IANA time zone such as Asia/Shanghai",
+                                                         field="tz")]) from None
     spec = LAYERS.get(layer)
     if spec is None:
         raise InvalidInput("Unknown layer", [Problem(f"{layer!r} is not one of {', '.join(LAYERS)}", field="layer")])
@@ -295,7 +307,7 @@ def validate_frame(layer: str, frame: gpd.GeoDataFrame, *, fix: bool = False,
         header.append(Problem("the file has no features"))
 
     out: dict[str, pd.Series] = {}
-    _coerce(spec, frame, out, problems)
+    _coerce(spec, frame, out, problems, tz)
     for col in spec.required:
         if col in frame.columns and col != "region_code":
             empty = _as_text(frame[col]).isna().to_numpy(dtype=bool)

@@ -177,3 +177,35 @@ def test_vectorised_on_many_rows():
     frame.loc[bad, "households"] = -1
     ps = problems("dwellings", frame)
     assert sorted(p.row for p in ps) == sorted((bad + 1).tolist())
+
+
+def _incidents(reported_at):
+    n = len(reported_at)
+    return gpd.GeoDataFrame({"external_id": [f"e{i}" for i in range(n)], "category": ["environment"] * n,
+                             "reported_at": reported_at},
+                            geometry=[shapely.Point(120.3, 31.9)] * n, crs=4326)
+
+
+@pytest.mark.parametrize("as_datetime64", [False, True])
+def test_naive_times_are_read_in_the_given_zone(as_datetime64):
+    """GRIDMAP_TIMEZONE reaches validation: the zone of naive times is validate_frame's ``tz``."""
+    from zoneinfo import ZoneInfo
+
+    text = ["2026-05-01 08:00:00", "2026-01-15 23:30:00", "2026-05-01T08:00:00+02:00"]
+    values = pd.to_datetime(text[:2]) if as_datetime64 else text
+    for tz in ("Asia/Shanghai", "UTC", "America/New_York"):
+        out = validate_frame("incidents", _incidents(values), tz=tz)["reported_at"]
+        want = [dt.datetime.fromisoformat(t).replace(tzinfo=ZoneInfo(tz)).astimezone(dt.timezone.utc)
+                for t in text[:2]]  # the standard library's own conversion
+        assert [t.to_pydatetime() for t in out[:2]] == want, tz
+    default = validate_frame("incidents", _incidents(values))["reported_at"]
+    assert default[0] == pd.Timestamp("2026-05-01T00:00:00Z")  # the default zone is China Standard Time
+    if not as_datetime64:  # an explicit offset wins over the zone
+        out = validate_frame("incidents", _incidents(text), tz="UTC")["reported_at"]
+        assert out[2] == pd.Timestamp("2026-05-01T06:00:00Z")
+
+
+def test_unknown_zone_is_refused():
+    with pytest.raises(InvalidInput) as e:
+        validate_frame("incidents", _incidents(["2026-05-01 08:00"]), tz="Mars/Olympus")
+    assert e.value.problems[0].field == "tz"
