@@ -151,6 +151,8 @@ def check_overlaps(conn: Connection, tmp: str, *, replace: bool, metric_epsg: in
     Compares each staged grid with the other staged grids of its community and, unless
     ``replace`` (which closes them), with the community's current grids that the file does not
     contain (a staged code replaces its own current version).  Areas in m2 in ``metric_epsg``.
+    The polygons are projected to ``metric_epsg`` before they are intersected (a shared edge
+    drawn in a metric CRS stays shared there, while in lon/lat a T-junction leaves slivers).
     Returns one :class:`~geo.errors.Problem` per pair, naming both codes, the overlap area and a
     lon/lat (EPSG:4326) inside it.
     """
@@ -166,15 +168,15 @@ def check_overlaps(conn: Connection, tmp: str, *, replace: bool, metric_epsg: in
             SELECT * FROM f UNION ALL SELECT * FROM keep
         ), x AS (
             SELECT a._row, a.code, a.community_code, b._row AS b_row, b.code AS b_code,
-                   ST_Intersection(a.geom, b.geom) AS o
+                   ST_Intersection(ST_Transform(a.geom, :epsg), ST_Transform(b.geom, :epsg)) AS o
             FROM f a JOIN other b ON b.region_code = a.region_code AND b.community_code = a.community_code
                                  AND b.code <> a.code AND (b._row IS NULL OR a._row < b._row)
                                  AND ST_Intersects(a.geom, b.geom) AND NOT ST_Touches(a.geom, b.geom)
         ), m AS (
-            SELECT x.*, ST_Area(ST_Transform(o, :epsg)) AS m2 FROM x
+            SELECT x.*, ST_Area(o) AS m2 FROM x
         )
         SELECT _row, code, community_code, b_row, b_code, m2,
-               ST_X(ST_PointOnSurface(o)) AS x, ST_Y(ST_PointOnSurface(o)) AS y
+               ST_X(ST_Transform(ST_PointOnSurface(o), 4326)) AS x, ST_Y(ST_Transform(ST_PointOnSurface(o), 4326)) AS y
         FROM m WHERE m2 > :tol ORDER BY _row, b_code COLLATE "C"
     """), {"replace": replace, "epsg": metric_epsg, "tol": tolerance_m2}).all()
     return [Problem(
@@ -196,18 +198,20 @@ def find_gaps(conn: Connection, tmp: str, *, metric_epsg: int, tolerance_m2: flo
             WHERE a.level = 'community'
               AND (a.region_code, a.code) IN (SELECT DISTINCT region_code, community_code FROM {tmp})
         ), u AS (
-            SELECT c.code, ST_Difference(c.geom, COALESCE(ST_Union(g.geom), 'GEOMETRYCOLLECTION EMPTY'::geometry))
-                       AS gap
+            SELECT c.code, ST_Difference(ST_Transform(c.geom, :epsg),
+                                         COALESCE(ST_Union(ST_Transform(g.geom, :epsg)),
+                                                  ST_SetSRID('GEOMETRYCOLLECTION EMPTY'::geometry, :epsg))) AS gap
             FROM c LEFT JOIN grids g ON g.region_code = c.region_code AND g.community_code = c.code
                                     AND g.valid_to IS NULL
             GROUP BY c.code, c.geom
         ), p AS (
             SELECT u.code, (ST_Dump(u.gap)).geom AS piece FROM u WHERE NOT ST_IsEmpty(u.gap)
         ), m AS (
-            SELECT code, piece, ST_Area(ST_Transform(piece, :epsg)) AS m2 FROM p
+            SELECT code, piece, ST_Area(piece) AS m2 FROM p
             WHERE ST_Dimension(piece) = 2
         )
-        SELECT code, m2, ST_X(ST_PointOnSurface(piece)) AS x, ST_Y(ST_PointOnSurface(piece)) AS y
+        SELECT code, m2, ST_X(ST_Transform(ST_PointOnSurface(piece), 4326)) AS x,
+               ST_Y(ST_Transform(ST_PointOnSurface(piece), 4326)) AS y
         FROM m WHERE m2 > :tol ORDER BY m2 DESC, code COLLATE "C"
     """), {"epsg": metric_epsg, "tol": tolerance_m2}).all()
     return [Problem(f"community {r.code!r} has a gap of {r.m2:,.1f} m2 that none of its grids covers, "
