@@ -28,7 +28,8 @@ from sqlalchemy import Connection, text
 
 from geo.errors import InvalidInput, Problem
 
-__all__ = ["check_grids", "check_overlaps", "find_gaps", "upsert_grids", "correct_grids", "GridChanges",
+__all__ = ["check_grids", "check_overlaps", "find_gaps", "upsert_grids", "check_corrections", "correct_grids",
+           "GridChanges",
            "GRID_TOLERANCE_M", "GRID_TOLERANCE_SHARE"]
 
 #: A grid may stick out of its community by this much (metres) along the boundary ...
@@ -230,39 +231,38 @@ def _mark_current(conn: Connection, tmp: str) -> None:
     """))
 
 
+def check_corrections(conn: Connection, tmp: str) -> list[Problem]:
+    """Mark the current version of each staged grid (for :func:`correct_grids`) and return the
+    staged grids ``--correct`` cannot correct: no current version, or a ``valid_from`` other than
+    the current version's (a correction keeps the validity)."""
+    _mark_current(conn, tmp)
+    bad = conn.execute(text(f"""
+        SELECT _row, code, cur_id, cur_from, valid_from FROM {tmp}
+        WHERE cur_id IS NULL OR (valid_from IS NOT NULL AND valid_from <> cur_from) ORDER BY _row
+    """)).all()
+    return [Problem("the grid has no current version to correct (import it without --correct)"
+                    if r.cur_id is None else
+                    f"--correct keeps the current version's validity (valid_from {r.cur_from.isoformat()}), "
+                    f"but the file gives valid_from {r.valid_from.isoformat()}; leave valid_from empty",
+                    row=r._row, field="code" if r.cur_id is None else "valid_from", feature_id=r.code)
+            for r in bad]
+
+
 def correct_grids(conn: Connection, tmp: str, cols: list[str]) -> GridChanges:
     """Correct the current versions of the staged grids in place, inside the caller's transaction.
 
     Each staged grid replaces the geometry and attributes of its code's current version, keeping
     that version's id and validity (``valid_from``/``valid_to``): history is corrected, not
-    extended (e.g. grids first imported with the wrong ``--coords``).
+    extended (e.g. grids first imported with the wrong ``--coords``).  ``tmp`` must have passed
+    :func:`check_corrections` (which marks the current versions).
 
     Returns
     -------
     GridChanges
         ``corrected`` (geometry replaced), ``updated`` (same geometry, other attributes changed),
         ``unchanged``.
-
-    Raises
-    ------
-    geo.errors.InvalidInput
-        A staged grid with no current version, or a ``valid_from`` other than the current
-        version's (a correction keeps the validity).  Raised before any grid is written.
     """
     attrs = [c for c in cols if c not in ("region_code", "code", "valid_from", "valid_to")]
-    _mark_current(conn, tmp)
-    bad = conn.execute(text(f"""
-        SELECT _row, code, cur_id, cur_from, valid_from FROM {tmp}
-        WHERE cur_id IS NULL OR (valid_from IS NOT NULL AND valid_from <> cur_from) ORDER BY _row
-    """)).all()
-    if bad:
-        raise InvalidInput("Grids that --correct cannot correct; nothing was imported", [
-            Problem("the grid has no current version to correct (import it without --correct)"
-                    if r.cur_id is None else
-                    f"--correct keeps the current version's validity (valid_from {r.cur_from.isoformat()}), "
-                    f"but the file gives valid_from {r.valid_from.isoformat()}; leave valid_from empty",
-                    row=r._row, field="code" if r.cur_id is None else "valid_from", feature_id=r.code)
-            for r in bad])
     sets = ", ".join(f"{c} = t.{c}" for c in attrs)
     old = ", ".join(f"g.{c}" for c in attrs)
     new = ", ".join(f"t.{c}" for c in attrs)

@@ -35,7 +35,9 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import DataError, IntegrityError
 
 from api.db.load.attribution import attribute_points
-from api.db.load.grids import check_grids, check_overlaps, correct_grids, find_gaps, upsert_grids
+from api.db.load.grids import (
+    check_corrections, check_grids, check_overlaps, correct_grids, find_gaps, upsert_grids,
+)
 from api.db.load.reattribute import reattribute_after_grid_write, snapshot_grids
 from api.db.load.report import LoadReport
 from api.db.load.stage import CHUNK_ROWS, stage
@@ -175,6 +177,10 @@ def load_frame(
             _refuse_all_outside(conn, layer, tmp)
         if layer == "grids":
             epsg = metric_crs_for(frame).to_epsg()
+            if correct:
+                problems = check_corrections(conn, tmp)
+                if problems:
+                    raise InvalidInput("Grids that --correct cannot correct; nothing was imported", problems)
             problems = check_grids(conn, tmp)
             problems += check_overlaps(conn, tmp, replace=replace, metric_epsg=epsg, tolerance_m2=overlap_m2)
             if problems:
