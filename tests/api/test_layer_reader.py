@@ -15,8 +15,8 @@ from api.db.export import layer_query, read_frame
 from api.db.models import LAYER_TABLES, stations
 from api.imports import import_frame
 from api.jurisdiction import EVERYWHERE, Jurisdiction
-from geo.sample import make_district
 from api.settings import Settings
+from geo.sample import make_district
 
 
 @pytest.fixture

@@ -66,7 +66,7 @@ def point_grid_id_sql(point: str, *, at: str | None = None) -> str:
             f"ORDER BY {precedence_sql('_pg')} LIMIT 1)")
 
 #: The incident attribution rule, shared by intake (api.incidents.intake) and the re-attribution
-#: after a grid change (api.db.load_reattribute), so the two can never disagree.  Select these
+#: after a grid change (api.db.load.reattribute), so the two can never disagree.  Select these
 #: columns with the joins of :func:`incident_place_joins`: the grid VERSION that the point belongs
 #: to by the rule among those whose validity ``valid_from <= at < valid_to`` (``valid_to`` NULL:
 #: open) holds; no grid: the community and town covering the point from ``areas`` (same rule).
