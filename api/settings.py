@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     bike_speed_kmh: float = 15.0
     minutes: float = Field(default=8.0, description="Default time budget of the service circle, minutes.")
     max_snap_m: float = Field(default=300.0, description="Farther than this from any street a point is unreachable.")
+    grid_overlap_m2: float = Field(
+        default=1.0, ge=0,
+        description="Grids of one community may overlap by at most this much (m2, in the data's metric CRS); "
+                    "gaps between them larger than it are reported as warnings.")
 
     @field_validator("timezone")
     @classmethod

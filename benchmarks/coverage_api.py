@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/coverage_api.py --households 500000
 
 Generates ``geo.sample.make_district(households, seed)``, loads it into a scratch embedded PostGIS
-under a temporary home (chmod 755, destroyed afterwards) through ``api.db.load.load_frame``, and
+under a temporary home (chmod 755, destroyed afterwards) through ``api.imports.import_frame``, and
 serves the app with a real uvicorn on a free local port, in a thread of this process (so the
 benchmark can see the service's run and its background polygon warm-up); requests go over HTTP
 (httpx, one keep-alive connection) and are timed end to end.  Prints, each against its target
@@ -115,12 +115,11 @@ def main() -> None:
     from api.app import create_app
     from api.db.coverage import CoverageParams, service_for
     from api.db.engine import make_engine
-    from api.db.load import load_frame
     from api.db.migrate import upgrade
+    from api.imports import import_frame
     from api.jurisdiction import EVERYWHERE
     from api.settings import Settings
     from geo.sample import make_district
-    from geo.validate import validate_frame
 
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; {os.cpu_count()} CPUs")
     t = time.perf_counter()
@@ -135,10 +134,10 @@ def main() -> None:
         t = time.perf_counter()
         with engine.begin() as conn:
             for layer in ("areas", "grids", "streets", "stations", "dwellings"):
-                load_frame(conn, layer, validate_frame(layer, layers[layer]))
+                import_frame(conn, layer, layers[layer], Settings(_env_file=None))
         with engine.begin() as conn:
             conn.execute(text("ANALYZE"))
-        print(f"loaded into PostGIS (api.db.load.load_frame) in {time.perf_counter() - t:.1f} s")
+        print(f"loaded into PostGIS (api.imports.import_frame) in {time.perf_counter() - t:.1f} s")
         del layers
 
         settings = Settings(home=home / "app", database_url=url, _env_file=None)

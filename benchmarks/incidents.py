@@ -4,7 +4,7 @@ City: ``geo.sample.make_district(500_000, seed=0, incident_years=10, incidents=1
 500,000-household sample city (17 towns, 333 communities, ~1,660 grids) with exactly 1,000,000
 incidents over the ten years ending 2026-10-31 (local time), as ``gridmap sample --households 500000
 --incident-years 10 --incidents 1000000`` writes it.  Areas, grids and dwellings are loaded through
-``api.db.load.load_frame`` (stations and streets play no part in these figures and are not loaded);
+``api.imports.import_frame`` (stations and streets play no part in these figures and are not loaded);
 the incidents go through ``api.incidents.intake.ingest_frame`` (the bulk API's path), timed.  All
 in a scratch embedded PostGIS under a temporary home, destroyed at the end.
 
@@ -38,14 +38,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from api.db.engine import make_engine  # noqa: E402
 from scratch_db import scratch_postgis  # noqa: E402  (benchmarks/, the script's own directory)
-from api.db.load import load_frame  # noqa: E402
 from api.db.migrate import upgrade  # noqa: E402
+from api.imports import import_frame  # noqa: E402
 from api.incidents.intake import ingest_frame, known_categories, validate_incidents  # noqa: E402
 from api.incidents.stats import area_stats  # noqa: E402
 from api.jurisdiction import EVERYWHERE  # noqa: E402
 from api.settings import Settings  # noqa: E402
 from geo.sample import make_district  # noqa: E402
-from geo.validate import validate_frame  # noqa: E402
 
 REGION = "320281"
 CST = timezone(timedelta(hours=8))
@@ -70,11 +69,11 @@ def load_city(engine, layers: dict) -> None:
     t = time.perf_counter()
     with engine.begin() as conn:
         for layer in ("areas", "grids", "dwellings"):
-            load_frame(conn, layer, validate_frame(layer, layers[layer]))
+            import_frame(conn, layer, layers[layer], Settings(_env_file=None))
     with engine.begin() as conn:
         g, hh = conn.execute(text("SELECT (SELECT count(*) FROM current_grids), "
                                   "(SELECT sum(households) FROM dwellings)")).one()
-    print(f"loaded areas, grids, dwellings through api.db.load.load_frame in {time.perf_counter() - t:.1f} s: "
+    print(f"loaded areas, grids, dwellings through api.imports.import_frame in {time.perf_counter() - t:.1f} s: "
           f"{g:,} grids, {hh:,} households (stations and streets not loaded: no incident figure uses them)")
 
 

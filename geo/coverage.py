@@ -12,8 +12,8 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
+from geo.attribution import grid_index
 from geo.crs import WGS84
 from geo.reach import EPS_S, Reach
 
@@ -25,7 +25,10 @@ def assign_to_grids(points: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, *, use_co
     """Grid, community and town codes of each point (input order).
 
     ``points[use_column]`` is trusted when present and complete (dwellings carry ``grid_code``);
-    otherwise points are located in the grid polygons (EPSG:4326; first containing grid).
+    otherwise each point gets the grid that covers it by gridmap's point-in-grid rule
+    (:func:`geo.attribution.grid_index`: interior or boundary; on a shared edge or vertex, or an
+    overlap, the smallest code, then the smallest ``id`` when ``grids`` has one).  Geometries are
+    compared in EPSG:4326 lon/lat.
 
     Returns
     -------
@@ -40,9 +43,10 @@ def assign_to_grids(points: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, *, use_co
         g = points.geometry
         g = g.set_crs(WGS84) if g.crs is None else g.to_crs(WGS84)
         polys = grids.geometry.to_crs(WGS84).values
-        gi, pi = shapely.STRtree(polys).query(g.values, predicate="within")
-        first = np.unique(gi, return_index=True)[1]
-        codes[gi[first]] = grids["code"].to_numpy(dtype=object)[pi[first]]
+        grid_codes = grids["code"].to_numpy(dtype=object)
+        at = grid_index(g.values, polys, grid_codes, grids["id"].to_numpy() if "id" in grids else None)
+        inside = at >= 0
+        codes[inside] = grid_codes[at[inside]]
     info = grids.set_index("code")
     comm = info["community_code"].reindex(codes).to_numpy(dtype=object) if len(info) else np.full(n, None)
     town = (info["town_code"].reindex(codes).to_numpy(dtype=object) if "town_code" in info

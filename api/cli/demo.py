@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import typer
+from rich.table import Table
 from sqlalchemy import text
 
 from api.cli.common import console, migrated_engine, user_errors
@@ -15,16 +16,23 @@ SAMPLE = Path(__file__).resolve().parents[2] / "data" / "boundaries" / "sample_d
 
 def load_sample_if_empty(engine, path: Path = SAMPLE) -> bool:
     """Load the sample district unless the database already holds areas; True if it loaded."""
-    from api.db.load import load_sample
+    from api.imports import load_sample, report_row
+    from api.settings import get_settings
 
     with engine.connect() as conn:
         if conn.execute(text("SELECT EXISTS (SELECT 1 FROM areas)")).scalar():
             return False
     t0 = time.perf_counter()
-    reports = load_sample(engine, path)
-    console.print(f"sample district loaded in {time.perf_counter() - t0:.1f} s:")
-    for layer, report in reports.items():
-        console.print(f"  {layer:<10} {report}")
+    reports = load_sample(engine, path, get_settings())
+    rows = {layer: report_row(report) for layer, report in reports.items()}
+    columns = list(dict.fromkeys(c for row in rows.values() for c in row))
+    table = Table(title=f"sample district loaded in {time.perf_counter() - t0:.1f} s")
+    table.add_column("layer")
+    for c in columns:
+        table.add_column(c, justify="right")
+    for layer, row in rows.items():
+        table.add_row(layer, *(f"{row[c]:,}" if c in row else "" for c in columns))
+    console.print(table)
     return True
 
 

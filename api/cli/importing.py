@@ -1,8 +1,10 @@
 """``gridmap import``: load areas, grids, dwellings, stations, streets, incidents or OSM data.
 
-Each import reads the file (:func:`geo.io.read_layer`), validates every feature
-(:func:`geo.validate.validate_frame`) and writes in one transaction (:func:`api.db.load.load_frame`).
-Any problem is printed with its row and the command exits with status 2, the database unchanged.
+Each import reads the file (:func:`geo.io.read_layer`), then validates and writes it in one
+transaction through the import service (:func:`api.imports.import_frame`).  Any problem is printed
+with its row and the command exits with status 2, the database unchanged.  Heavy modules
+(geopandas, ``geo.*``, ``api.db.*``, the service) are imported inside the commands so that
+``--help`` answers at once.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from api.cli.common import console, migrated_engine, user_errors
 from api.cli.incidents import IMPORT_TIME_NOTE, PARTIAL_HELP
-from geo.coords import SYSTEMS
 
 imp = typer.Typer(
     help="Import layers from GeoJSON, GeoPackage, Shapefile, CSV or XLSX (and OpenStreetMap .osm.pbf).",
@@ -38,6 +39,21 @@ REPLACE_HELP = (
 )
 
 
+CORRECT_HELP = (
+    "Correct the current version of each grid in the file IN PLACE (same validity, new geometry), e.g. "
+    "grids first imported with the wrong --coords or --crs, instead of starting new versions from now. "
+    "Dwellings, and incidents in that version's validity, that the correction moves are re-attributed."
+)
+
+SET_HELP = ("column=value: give COLUMN this one value on every row, before validation (repeatable), "
+            "e.g. --set community_code=320281001001 --set road_class=residential.")
+
+ALLOW_OUTSIDE_HELP = ("Load the points even when not one of them lies in any grid (otherwise refused: "
+                      "usually lat/lon swapped, a wrong --crs or a missing --coords).")
+
+MAX_WARNINGS = 20  # gap warnings printed (the rest counted)
+
+
 def _progress(total: int) -> tuple[Progress, Callable[[int], None]]:
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    console=console, transient=True, disable=total < PROGRESS_FROM)
@@ -45,14 +61,24 @@ def _progress(total: int) -> tuple[Progress, Callable[[int], None]]:
     return bar, lambda n: bar.advance(task, n)
 
 
-def _print_report(layer: str, report, *, replace: bool = False) -> None:
+def _print_report(layer: str, report, *, replace: bool = False, correct: bool = False) -> None:
     if layer == "grids":
-        parts = [f"{report.added} added", f"{report.new_versions} changed (new version)",
-                 f"{report.updated} updated in place", f"{report.unchanged} unchanged",
-                 f"{report.closed} closed" + (" (missing from the file)" if replace else "")]
+        if correct:
+            parts = [f"{report.corrected} corrected in place", f"{report.updated - report.corrected} updated in place",
+                     f"{report.unchanged} unchanged"]
+        else:
+            parts = [f"{report.added} added", f"{report.new_versions} changed (new version)",
+                     f"{report.updated} updated in place", f"{report.unchanged} unchanged",
+                     f"{report.closed} closed" + (" (missing from the file)" if replace else "")]
         console.print(f"[green]{layer}[/]: " + ", ".join(parts))
         console.print(f"re-attributed: {report.dwellings_reattributed} dwelling(s), "
                       f"{report.incidents_reattributed} incident(s)")
+        if report.warnings:
+            console.print(f"[bold yellow]warning[/]: {len(report.warnings)} gap(s) between grids (loaded anyway):")
+            for w in report.warnings[:MAX_WARNINGS]:
+                console.print(f"  - {w}", soft_wrap=True)
+            if len(report.warnings) > MAX_WARNINGS:
+                console.print(f"  ... and {len(report.warnings) - MAX_WARNINGS} more")
         return
     parts = [f"{report.inserted} inserted", f"{report.updated} updated"]
     if getattr(report, "unchanged", 0):
@@ -63,7 +89,8 @@ def _print_report(layer: str, report, *, replace: bool = False) -> None:
 def run_import(layer: str, file: Path, *, file_layer: str | None = None, encoding: str | None = None,
                crs: str | None = None, coords: str = "wgs84", column_map: list[str] | None = None,
                lon: str | None = None, lat: str | None = None, region: str | None = None,
-               fix: bool = False, replace: bool = False, partial: bool = False) -> None:
+               fix: bool = False, replace: bool = False, partial: bool = False, correct: bool = False,
+               set_values: list[str] | None = None, allow_outside: bool = False) -> None:
     """Read, validate and load one file into ``layer`` (the body of ``gridmap import LAYER``).
 
     ``partial`` (incidents only): write the good rows, list the bad ones by row
@@ -71,13 +98,16 @@ def run_import(layer: str, file: Path, *, file_layer: str | None = None, encodin
 
     ``replace`` (grids only): the file holds ALL the grids of every community it names; the
     current grids of those communities that it lacks are closed (``valid_to = now()``).
+    ``correct`` (grids only): correct the current versions in place.  ``set_values``:
+    ``column=value`` items applied to every row before validation.  ``allow_outside``
+    (dwellings, stations): load even when no row lies in a grid.
     """
-    from api.db.load import load_frame
+    from api.imports import import_frame, parse_assignments, set_columns
     from api.settings import get_settings
     from geo.io import parse_column_map, read_layer
-    from geo.validate import validate_frame
 
     with user_errors():
+        fixed = parse_assignments(set_values)
         frame = read_layer(file, layer_name=layer, file_layer=file_layer, encoding=encoding, crs=crs,
                            coords=coords, column_map=parse_column_map(column_map), lon=lon, lat=lat)
         info = frame.attrs.get("read", {})
@@ -86,18 +116,25 @@ def run_import(layer: str, file: Path, *, file_layer: str | None = None, encodin
                       + (" (the default: pass --coords gcj02 or bd09 for data from AMap/Tencent or Baidu maps)"
                          if coords == "wgs84" else ", converted to WGS84"))
         if layer == "incidents":
-            from api.cli.incidents import import_frame
+            from api.cli.incidents import import_frame as import_incidents
 
-            import_frame(frame, region=region, partial=partial)
+            import_incidents(set_columns(layer, frame, fixed), region=region, partial=partial)
             return
-        clean = validate_frame(layer, frame, fix=fix, tz=get_settings().timezone)
-        for f in clean.attrs.get("fixes", []):
-            console.print(f"[yellow]fixed[/] {f}")
+        fixes: list = []
+
+        def show_fixes(clean):
+            fixes.extend(clean.attrs.get("fixes", []))
+            return clean
+
         engine = migrated_engine()
-        bar, advance = _progress(len(clean))
+        bar, advance = _progress(len(frame))
         with bar, engine.begin() as conn:
-            report = load_frame(conn, layer, clean, region_code=region, progress=advance, replace=replace)
-        _print_report(layer, report, replace=replace)
+            report = import_frame(conn, layer, frame, get_settings(), region_code=region, set_values=fixed, fix=fix,
+                                  replace=replace, correct=correct, allow_outside=allow_outside, progress=advance,
+                                  before_write=show_fixes)
+        for f in fixes:
+            console.print(f"[yellow]fixed[/] {f}")
+        _print_report(layer, report, replace=replace, correct=correct)
 
 
 def _layer_command(layer: str) -> Callable:
@@ -114,18 +151,29 @@ def _layer_command(layer: str) -> Callable:
         fix: bool = typer.Option(False, "--fix", help="Repair invalid polygons with make_valid instead of refusing them."),
         replace: bool = typer.Option(False, "--replace", help=REPLACE_HELP, hidden=layer != "grids"),
         partial: bool = typer.Option(False, "--partial", help=PARTIAL_HELP, hidden=layer != "incidents"),
+        correct: bool = typer.Option(False, "--correct", help=CORRECT_HELP, hidden=layer != "grids"),
+        set_: list[str] = typer.Option(None, "--set", help=SET_HELP),
+        allow_outside: bool = typer.Option(False, "--allow-outside", help=ALLOW_OUTSIDE_HELP,
+                                           hidden=layer not in ("dwellings", "stations")),
     ) -> None:
-        if replace and layer != "grids":
-            console.print("[red]--replace applies to grids only[/]")
+        if (replace or correct) and layer != "grids":
+            console.print(f"[red]{'--replace' if replace else '--correct'} applies to grids only[/]")
+            raise typer.Exit(2)
+        if replace and correct:
+            console.print("[red]--replace and --correct exclude each other[/]")
+            raise typer.Exit(2)
+        if allow_outside and layer not in ("dwellings", "stations"):
+            console.print("[red]--allow-outside applies to dwellings and stations only[/]")
             raise typer.Exit(2)
         if partial and layer != "incidents":
             console.print("[red]--partial applies to incidents only[/]")
             raise typer.Exit(2)
         run_import(layer, file, file_layer=layer_, encoding=encoding, crs=crs, coords=coords, column_map=map_,
-                   lon=lon, lat=lat, region=region, fix=fix, replace=replace, partial=partial)
+                   lon=lon, lat=lat, region=region, fix=fix, replace=replace, partial=partial, correct=correct,
+                   set_values=set_, allow_outside=allow_outside)
 
     command.__doc__ = (f"Import {layer} from FILE (all or nothing; every problem listed; exit 2 on bad input). "
-                       f"Coordinates: --coords {'|'.join(SYSTEMS)}, wgs84 by default.")
+                       "Coordinates: --coords wgs84|gcj02|bd09, wgs84 by default.")
     if layer == "incidents":
         command.__doc__ = command.__doc__.replace("(all or nothing;", "(all or nothing unless --partial;") \
             + " " + IMPORT_TIME_NOTE
@@ -152,23 +200,24 @@ def import_osm(
     Households per building: 1 for houses; else footprint m2 x levels x 0.8 / --m2-per-household,
     at least 1 (see geo/osm.py).  Data (c) OpenStreetMap contributors, ODbL.
     """
-    from api.db.load import load_frame
+    from api.imports import import_frame
     from api.settings import get_settings
     from geo.osm import read_osm
-    from geo.validate import validate_frame
 
     with user_errors():
         frames = read_osm(file, m2_per_household=m2_per_household, default_levels=default_levels)
         layers = ["streets", "dwellings"] + (["stations"] if stations else [])
-        clean = {k: validate_frame(k, frames[k], fix=True, tz=get_settings().timezone) for k in layers if len(frames[k])}
+        todo = {k: frames[k] for k in layers if len(frames[k])}
         skipped = frames["dwellings"].attrs.get("skipped_degenerate", 0)
         engine = migrated_engine()
-        total = sum(len(f) for f in clean.values())
+        settings = get_settings()
+        total = sum(len(f) for f in todo.values())
         bar, advance = _progress(total)
         reports = {}
         with bar, engine.begin() as conn:
-            for k, f in clean.items():
-                reports[k] = load_frame(conn, k, f, region_code=region, progress=advance)
+            for k, f in todo.items():
+                reports[k] = import_frame(conn, k, f, settings, region_code=region, fix=True, progress=advance,
+                                          allow_outside=True)
         for k, r in reports.items():
             _print_report(k, r)
         if skipped:

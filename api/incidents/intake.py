@@ -10,8 +10,8 @@ record each case's path, in the caller's transaction.
 
 Attribution rules
 -----------------
-The SQL is :func:`api.db.load_attribution.incident_place_joins`, shared with the re-attribution
-after a grid change (:mod:`api.db.load_reattribute`), so the two never disagree:
+The SQL is :func:`api.db.load.incident_place_joins`, shared with the re-attribution
+after a grid change (:mod:`api.db.load.reattribute`), so the two never disagree:
 
 - grid, community: the grid version containing the point at ``reported_at`` (a point on a border
   shared by two grids goes to the grid whose code sorts first);
@@ -41,7 +41,7 @@ import pandas as pd
 import shapely
 from sqlalchemy import Connection, text
 
-from api.db.load_attribution import INCIDENT_PLACE_COLUMNS, incident_place_joins
+from api.db.load import INCIDENT_PLACE_COLUMNS, incident_place_joins
 from api.incidents.times import column_times, local_zone
 from api.incidents.workflow import CLOSED_STATUSES, PATH_TO
 from geo.errors import InvalidInput, Problem

@@ -1,7 +1,7 @@
 """Write endpoints for stations and grids: a GeoJSON Feature in, the stored Feature out.
 
-Every write validates with ``geo.validate.validate_frame`` (all problems listed, with where) and
-stores with ``api.db.load.load_frame`` in one transaction, so a refused request changes nothing.
+Every write validates and stores through the import service (:func:`api.imports.import_frame`: all
+problems listed, with where) in one transaction, so a refused request changes nothing.
 ``Idempotency-Key`` makes retries safe (``api.db.idempotency``).  Feature ids are the ids of the
 features API (``/collections/{stations|grids}/items/{id}``); a grid's id names one boundary
 version, so a PUT that moves a boundary answers with the new version's id.
@@ -14,7 +14,7 @@ version, so a PUT that moves a boundary answers with the new version's id.
   (``valid_to = now()``); its history and the incidents attributed to it stay.
 
 Every grid write re-attributes, in its transaction, the dwellings and incidents whose grid it
-changed (:mod:`api.db.load_reattribute`) and says how many: headers ``Reattributed-Dwellings``
+changed (:mod:`api.db.load.reattribute`) and says how many: headers ``Reattributed-Dwellings``
 and ``Reattributed-Incidents``, and in a returned Feature the foreign member
 ``"reattributed": {"dwellings": n, "incidents": m}``.
 """
@@ -34,14 +34,13 @@ from sqlalchemy import Engine, Table
 from api import deps
 from api.db import features as fdb
 from api.db import idempotency
-from api.db.load import load_frame
-from api.db.load_reattribute import reattribute_after_grid_write, snapshot_grids
+from api.db.load import reattribute_after_grid_write, snapshot_grids
 from api.db.models import grids, stations
 from api.errors import Conflict, Forbidden, NotFound
+from api.imports import import_frame
 from api.jurisdiction import Jurisdiction
 from api.settings import Settings
 from geo.errors import InvalidInput, Problem
-from geo.validate import validate_frame
 
 router = APIRouter(tags=["writes"])
 
@@ -125,18 +124,25 @@ def _write(layer: str, feature: object, settings: Settings, scope: Jurisdiction,
         frame[key] = uuid.uuid4().hex
     region = str(props.get("region_code") or (existing.region_code if existing else settings.region_code))
     frame["region_code"] = region
-    clean = validate_frame(layer, frame, tz=settings.timezone)
-    _check_scope(scope, clean)
-    value = str(clean[key].iloc[0])
-    if existing is None:
-        current = fdb.id_by_key(conn, table, key, region, value, current=(layer == "grids"))
-        if current is not None:
-            raise Conflict(f"{layer[:-1]} {key}={value!r} already exists in region {region} "
-                           f"(id {current}); change it with PUT /{layer}/{current}.")
-        if layer == "grids" and fdb.id_by_key(conn, table, key, region, value) is not None \
-                and clean["valid_from"].isna().iloc[0]:
-            clean["valid_from"] = pd.Timestamp.now(tz="UTC")  # re-creating a retired grid code
-    report = load_frame(conn, layer, clean, region_code=region)
+
+    def check(clean: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+        _check_scope(scope, clean)
+        if existing is None:
+            value = str(clean[key].iloc[0])
+            current = fdb.id_by_key(conn, table, key, region, value, current=(layer == "grids"))
+            if current is not None:
+                raise Conflict(f"{layer[:-1]} {key}={value!r} already exists in region {region} "
+                               f"(id {current}); change it with PUT /{layer}/{current}.")
+            if layer == "grids" and fdb.id_by_key(conn, table, key, region, value) is not None \
+                    and clean["valid_from"].isna().iloc[0]:
+                clean["valid_from"] = pd.Timestamp.now(tz="UTC")  # re-creating a retired grid code
+        checked.append(str(clean[key].iloc[0]))
+        return clean
+
+    checked: list[str] = []
+    # one feature, not a file: a station outside every grid is the caller's decision
+    report = import_frame(conn, layer, frame, settings, region_code=region, before_write=check, allow_outside=True)
+    value = checked[0]
     fid = fdb.id_by_key(conn, table, key, region, value, current=(layer == "grids"))
     assert fid is not None
     moved = {"dwellings": report.dwellings_reattributed, "incidents": report.incidents_reattributed}

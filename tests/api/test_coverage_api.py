@@ -19,11 +19,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "geo"))
 import netgen  # noqa: E402
 
 from api.db.coverage import CoverageParams, CoverageService  # noqa: E402
-from api.db.load import load_frame  # noqa: E402
+from api.imports import import_frame  # noqa: E402
 from api.jurisdiction import Jurisdiction  # noqa: E402
 from api.routes.coverage_params import COORD_DECIMALS, rounded  # noqa: E402
+from api.settings import Settings  # noqa: E402
 from geo.crs import metric_crs_for  # noqa: E402
-from geo.validate import validate_frame  # noqa: E402
 
 REGION = "320281"
 WALK = 5 / 3.6  # m/s
@@ -69,7 +69,7 @@ def load(engine, layers):
     with engine.begin() as conn:
         for layer in ("areas", "grids", "streets", "stations", "dwellings"):
             frame = layers[layer].drop(columns=[c for c in ("opened_on", "closed_on") if c in layers[layer]])
-            load_frame(conn, layer, validate_frame(layer, frame), region_code=REGION)
+            import_frame(conn, layer, frame, Settings(), region_code=REGION)
 
 
 @pytest.fixture

@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 
 from api.cli import app
 from api.db.export import layer_frame
-from api.db.load import load_frame
+from api.imports import import_frame
 from api.errors import NotFound
 from api.jurisdiction import EVERYWHERE, Jurisdiction
-from api.settings import get_settings
+from api.settings import Settings, get_settings
 from geo.io import read_layer
 from geo.validate import validate_frame
 
@@ -41,7 +41,7 @@ def loaded(db):
                                   "name": ["楼"] * n}, geometry=pts, crs=4326)
     with db.begin() as conn:
         for layer, frame in (("areas", areas), ("grids", grids), ("dwellings", dwellings)):
-            load_frame(conn, layer, validate_frame(layer, frame), region_code=REGION)
+            import_frame(conn, layer, frame, Settings(), region_code=REGION)
     return dwellings
 
 

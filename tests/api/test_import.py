@@ -14,12 +14,12 @@ from typer.testing import CliRunner
 
 import coordTransform as ct
 from api.cli import app
-from api.db.load import load_frame, load_sample, reattribute_dwellings
-from api.settings import get_settings
+from api.db.load import reattribute_dwellings
+from api.imports import import_frame, load_sample
+from api.settings import Settings, get_settings
 from geo.errors import InvalidInput
 from geo.io import read_layer
 from geo.osm import read_osm
-from geo.validate import validate_frame
 
 REGION = "320281"
 TOWN = shapely.box(120.0, 31.0, 120.1, 31.1)
@@ -339,14 +339,14 @@ def test_grid_across_community_names_the_other_community(cli, db, tmp_path):
     assert cli("import", "areas", areas_file(tmp_path)).exit_code == 0
     frame = grids_frame({"G1": shapely.box(120.03, 31.0, 120.07, 31.05)})
     with pytest.raises(InvalidInput) as e, db.begin() as conn:
-        load_frame(conn, "grids", validate_frame("grids", frame))
+        import_frame(conn, "grids", frame, Settings())
     p = e.value.problems[0]
     assert (p.row, p.field, p.feature_id) == (1, "geometry", "G1")
     assert "lies in community C2" in p.reason and "(50.0%)" in p.reason
     # within the tolerance (a 0.5 m sliver) is accepted
     sliver = grids_frame({"G1": shapely.box(120.0, 31.0, 120.05 + 0.5 / 95_000, 31.05)})
     with db.begin() as conn:
-        assert load_frame(conn, "grids", validate_frame("grids", sliver)).inserted == 1
+        assert import_frame(conn, "grids", sliver, Settings()).inserted == 1
 
 
 def test_whole_bad_file_reports_every_problem(cli, db, tmp_path):
@@ -377,7 +377,7 @@ def _sample_gpkg(tmp_path, grids=None):
 
 def test_load_sample_in_one_transaction(db, tmp_path):
     path, df = _sample_gpkg(tmp_path)
-    reports = load_sample(db, path)
+    reports = load_sample(db, path, Settings())
     assert {k: v.inserted for k, v in reports.items() if k != "incidents"} == {
         "areas": 3, "grids": 3, "dwellings": len(df), "stations": 1, "streets": 1}
     assert counts(db)["dwellings"] == len(df)
@@ -387,5 +387,5 @@ def test_load_sample_with_a_bad_layer_writes_nothing(db, tmp_path):
     path, _ = _sample_gpkg(tmp_path, grids=grids_frame({"G1": shapely.box(120.03, 31.0, 120.07, 31.05)}))
     before = counts(db)
     with pytest.raises(InvalidInput):
-        load_sample(db, path)
+        load_sample(db, path, Settings())
     assert counts(db) == before and before["areas"] == 0

@@ -12,12 +12,11 @@ import shapely
 from sqlalchemy import text, update
 
 from api.db.export import layer_query, read_frame
-from api.db.load import load_frame
 from api.db.models import LAYER_TABLES, stations
-from api.incidents.intake import ingest_frame
+from api.imports import import_frame
 from api.jurisdiction import EVERYWHERE, Jurisdiction
+from api.settings import Settings
 from geo.sample import make_district
-from geo.validate import validate_frame
 
 
 @pytest.fixture
@@ -26,8 +25,8 @@ def sample(db):
     region = str(layers["areas"]["region_code"].iloc[0])
     with db.begin() as conn:
         for layer in ("areas", "grids", "streets", "stations", "dwellings"):
-            load_frame(conn, layer, validate_frame(layer, layers[layer]))
-        ingest_frame(conn, layers["incidents"], region_code=region, actor="test", all_or_nothing=True)
+            import_frame(conn, layer, layers[layer], Settings())
+        import_frame(conn, "incidents", layers["incidents"], Settings(), region_code=region, actor="test")
         # a nullable int column holding some NULLs, and a station with every optional field NULL
         sid = conn.execute(text("SELECT min(id) FROM stations")).scalar_one()
         conn.execute(update(stations).where(stations.c.id == sid).values(

@@ -19,9 +19,9 @@ from sqlalchemy import text
 from test_coverage_api import BUDGET, REGION, district, load
 from test_import import cli, grids_file, grids_frame, load_base  # noqa: F401 (cli: fixture)
 
-from api.db.load import load_frame
+from api.imports import import_frame
 from api.incidents.intake import ingest_frame
-from geo.validate import validate_frame
+from api.settings import Settings
 
 T0 = datetime(2025, 12, 1, tzinfo=timezone.utc)
 T1 = datetime(2026, 11, 1, tzinfo=timezone.utc)
@@ -232,7 +232,7 @@ def test_unchanged_rewrite_reattributes_nothing_and_moves_no_version(client, wor
     assert fingerprint(db) == before
     frame = district()["grids"]
     with db.begin() as conn:
-        rep = load_frame(conn, "grids", validate_frame("grids", frame), region_code=REGION)
+        rep = import_frame(conn, "grids", frame, Settings(), region_code=REGION)
     assert (rep.unchanged, rep.dwellings_reattributed, rep.incidents_reattributed) == (len(frame), 0, 0)
     assert fingerprint(db) == before
 
@@ -248,7 +248,7 @@ def test_a_failed_grid_write_changes_nothing(client, world, db):
     frame = gpd.GeoDataFrame({"code": ["G00"], "name": ["x"], "community_code": ["C1"], "valid_from": [BACK]},
                              geometry=[west], crs=4326)
     with pytest.raises(RuntimeError), db.begin() as conn:
-        rep = load_frame(conn, "grids", validate_frame("grids", frame), region_code=REGION)
+        rep = import_frame(conn, "grids", frame, Settings(), region_code=REGION)
         assert rep.dwellings_reattributed > 0 and rep.incidents_reattributed > 0
         raise RuntimeError("a later step failed")
     assert fingerprint(db) == before

@@ -52,6 +52,14 @@ def assert_problem(r, status, field=None, words=()):
 
 
 @pytest.fixture
+def settings(settings):
+    """The grids these tests write (G99) lie on the world's grid G00 of the same community: overlaps
+    are tolerated here so that the tests see the write API alone (refused by default, see
+    test_import_overlaps.py)."""
+    return settings.model_copy(update={"grid_overlap_m2": 1e12})
+
+
+@pytest.fixture
 def world(db):
     return seed(db, n_stations=5)
 

@@ -6,15 +6,17 @@ town) changes where dwellings and incidents belong.  The write is bracketed by
 before) and :func:`reattribute_after_grid_write` (compare, then two set-based UPDATEs):
 
 - **changed versions**: a version that is new, gone, or whose ``code``/``community_code``/
-  ``town_code``/``valid_from``/``valid_to`` differ; its *changed period* is the part of time
-  where the old and new validity differ (new: its whole validity; a closed version
-  ``[a, inf) -> [a, F)``: ``[F, inf)``; changed codes: the union of both);
-- **dwellings** (which follow the CURRENT grids): those inside a changed version's polygon, or
-  whose ``grid_code`` is a changed version's code, are re-derived with the rule of
-  :data:`api.db.load_attribution.DWELLING_PLACE_SQL`;
+  ``town_code``/``valid_from``/``valid_to`` differ, or (for the versions of the codes of a staging
+  table, whose geometry the snapshot records) whose geometry was corrected in place; its
+  *changed period* is the part of time where the old and new validity differ (new: its whole
+  validity; a closed version ``[a, inf) -> [a, F)``: ``[F, inf)``; changed codes or geometry:
+  the union of both);
+- **dwellings** (which follow the CURRENT grids): those inside a changed version's polygon (new
+  or, when corrected, old), or whose ``grid_code`` is a changed version's code, are re-derived
+  with the point-in-grid rule (:data:`api.db.load.attribution.DWELLING_PLACE_SQL`);
 - **incidents** (which follow the version valid at ``reported_at``): those with ``reported_at``
-  inside a changed period and either inside that version's polygon or attributed to it are
-  re-derived with intake's own rule (:func:`api.db.load_attribution.incident_place_joins`),
+  inside a changed period and either inside that version's polygon (new or old) or attributed to
+  it are re-derived with intake's own rule (:func:`api.db.load.attribution.incident_place_joins`),
   keeping every other field (region, status, times...).
 
 Both UPDATEs skip rows whose codes would not change (``IS DISTINCT FROM``), so a write that moves
@@ -28,7 +30,7 @@ from typing import Iterable
 
 from sqlalchemy import Connection, text
 
-from api.db.load_attribution import DWELLING_PLACE_SQL, INCIDENT_PLACE_COLUMNS, INCIDENT_PLACE_VALUES, incident_place_joins
+from api.db.load.attribution import DWELLING_PLACE_SQL, INCIDENT_PLACE_COLUMNS, INCIDENT_PLACE_VALUES, incident_place_joins
 
 __all__ = ["Reattribution", "GridSnapshot", "snapshot_grids", "reattribute_after_grid_write"]
 
@@ -67,42 +69,52 @@ class GridSnapshot:
 
 
 def snapshot_grids(conn: Connection, regions: Iterable[str] | str) -> GridSnapshot:
-    """Record the grid versions of ``regions`` (codes and validity, no geometry) before a grid write.
+    """Record the grid versions of ``regions`` (codes and validity) before a grid write.
 
     Creates a temporary table dropped at commit (or by :func:`reattribute_after_grid_write`).
-    ``regions`` may also be the name of a staging table with a ``region_code`` column.
+    ``regions`` may also be the name of a staging table with ``region_code`` and ``code``
+    columns: the regions are its regions, and the geometry of the current versions of its codes
+    is recorded too, so that a geometry corrected in place is seen as a change.
     """
-    if isinstance(regions, str):
-        regions = conn.execute(text(f"SELECT DISTINCT region_code FROM {regions}")).scalars()
+    staged = regions if isinstance(regions, str) else None
+    if staged:
+        regions = conn.execute(text(f"SELECT DISTINCT region_code FROM {staged}")).scalars()
     regions = sorted({str(r) for r in regions})
+    geom = (f"""CASE WHEN valid_to IS NULL AND EXISTS (
+                    SELECT 1 FROM {staged} t WHERE t.region_code = grids.region_code AND t.code = grids.code)
+                THEN geom END""" if staged else "NULL::geometry")
     conn.execute(text(f"""
         DROP TABLE IF EXISTS {_BEFORE};
         CREATE TEMP TABLE {_BEFORE} ON COMMIT DROP AS
         SELECT id, region_code, code, community_code, town_code, valid_from,
-               COALESCE(valid_to, 'infinity') AS valid_to
+               COALESCE(valid_to, 'infinity') AS valid_to, {geom} AS geom
         FROM grids WHERE region_code = ANY(:regions);
     """), {"regions": regions})
     return GridSnapshot(tuple(regions))
 
 
 def _changes(conn: Connection, regions: tuple[str, ...]) -> int:
-    """Fill the changed versions (id, region_code, code, lo, hi) from the snapshot; their count."""
+    """Fill the changed versions (id, region_code, code, lo, hi, old_geom) from the snapshot; their
+    count.  ``old_geom``: the geometry before an in-place correction, else NULL."""
     conn.execute(text(f"""
         DROP TABLE IF EXISTS {_CHANGES};
         CREATE TEMP TABLE {_CHANGES} ON COMMIT DROP AS
         WITH a AS (
             SELECT id, region_code, code, community_code, town_code, valid_from AS f,
-                   COALESCE(valid_to, 'infinity') AS t
+                   COALESCE(valid_to, 'infinity') AS t, geom
             FROM grids WHERE region_code = ANY(:regions)
         ), j AS (
             SELECT COALESCE(a.id, b.id) AS id, COALESCE(a.region_code, b.region_code) AS region_code,
                    COALESCE(a.code, b.code) AS code, a.id IS NULL OR b.id IS NULL AS whole,
                    (a.region_code, a.code, a.community_code, a.town_code)
-                       IS DISTINCT FROM (b.region_code, b.code, b.community_code, b.town_code) AS codes,
+                       IS DISTINCT FROM (b.region_code, b.code, b.community_code, b.town_code)
+                   OR (a.id IS NOT NULL AND b.geom IS NOT NULL AND NOT ST_Equals(a.geom, b.geom)) AS codes,
+                   CASE WHEN a.id IS NOT NULL AND b.geom IS NOT NULL AND NOT ST_Equals(a.geom, b.geom)
+                        THEN b.geom END AS old_geom,
                    a.f AS a_from, a.t AS a_to, b.valid_from AS b_from, b.valid_to AS b_to
             FROM a FULL JOIN {_BEFORE} b ON a.id = b.id
         ), d AS (
-            SELECT id, region_code, code,
+            SELECT id, region_code, code, old_geom,
                    CASE WHEN whole THEN COALESCE(a_from, b_from)
                         WHEN codes OR a_from <> b_from THEN LEAST(a_from, b_from) ELSE LEAST(a_to, b_to) END AS lo,
                    CASE WHEN whole THEN COALESCE(a_to, b_to)
@@ -121,7 +133,11 @@ def _dwellings(conn: Connection) -> int:
         SELECT x.id FROM {_CHANGES} c JOIN grids cg ON cg.id = c.id CROSS JOIN LATERAL (
             SELECT d.id FROM dwellings d WHERE d.region_code = cg.region_code AND ST_Intersects(cg.geom, d.geom)) x
         UNION
-        SELECT d.id FROM {_CHANGES} c JOIN dwellings d ON d.region_code = c.region_code AND d.grid_code = c.code"""
+        SELECT d.id FROM {_CHANGES} c JOIN dwellings d ON d.region_code = c.region_code AND d.grid_code = c.code
+        UNION
+        SELECT d.id FROM {_CHANGES} c JOIN dwellings d ON d.region_code = c.region_code
+                                                      AND ST_Intersects(c.old_geom, d.geom)
+        WHERE c.old_geom IS NOT NULL"""
     return conn.execute(text(DWELLING_PLACE_SQL.format(cand=cand))).rowcount
 
 
@@ -132,6 +148,10 @@ def _incidents_sql() -> str:
         WITH cand AS (
             SELECT i.id FROM {_CHANGES} c JOIN grids cg ON cg.id = c.id
             JOIN incidents i ON ST_Intersects(cg.geom, i.geom) AND tstzrange(c.lo, c.hi) @> i.reported_at
+            UNION
+            SELECT i.id FROM {_CHANGES} c
+            JOIN incidents i ON c.old_geom IS NOT NULL AND ST_Intersects(c.old_geom, i.geom)
+                            AND tstzrange(c.lo, c.hi) @> i.reported_at
             UNION
             SELECT i.id FROM {_CHANGES} c
             JOIN incidents i ON i.region_code = c.region_code AND i.grid_code = c.code AND i.grid_id = c.id
