@@ -14,7 +14,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from api.cli.common import console, migrated_engine, user_errors
-from api.cli.incidents import IMPORT_TIME_NOTE, PARTIAL_HELP
+from api.cli.incidents import IMPORT_TIME_NOTE, PARTIAL_HELP, UPDATE_HELP
 from geo.coords import SYSTEMS
 
 imp = typer.Typer(
@@ -63,11 +63,12 @@ def _print_report(layer: str, report, *, replace: bool = False) -> None:
 def run_import(layer: str, file: Path, *, file_layer: str | None = None, encoding: str | None = None,
                crs: str | None = None, coords: str = "wgs84", column_map: list[str] | None = None,
                lon: str | None = None, lat: str | None = None, region: str | None = None,
-               fix: bool = False, replace: bool = False, partial: bool = False) -> None:
+               fix: bool = False, replace: bool = False, partial: bool = False, update: bool = False) -> None:
     """Read, validate and load one file into ``layer`` (the body of ``gridmap import LAYER``).
 
     ``partial`` (incidents only): write the good rows, list the bad ones by row
-    (:func:`api.cli.incidents.import_frame`).
+    (:func:`api.cli.incidents.import_frame`).  ``update`` (incidents only): apply the corrections
+    of rows whose ``external_id`` is stored already.
 
     ``replace`` (grids only): the file holds ALL the grids of every community it names; the
     current grids of those communities that it lacks are closed (``valid_to = now()``).
@@ -87,7 +88,7 @@ def run_import(layer: str, file: Path, *, file_layer: str | None = None, encodin
         if layer == "incidents":
             from api.cli.incidents import import_frame
 
-            import_frame(frame, region=region, partial=partial)
+            import_frame(frame, region=region, partial=partial, update=update, file=file)
             return
         clean = validate_frame(layer, frame, fix=fix)
         for f in clean.attrs.get("fixes", []):
@@ -113,6 +114,7 @@ def _layer_command(layer: str) -> Callable:
         fix: bool = typer.Option(False, "--fix", help="Repair invalid polygons with make_valid instead of refusing them."),
         replace: bool = typer.Option(False, "--replace", help=REPLACE_HELP, hidden=layer != "grids"),
         partial: bool = typer.Option(False, "--partial", help=PARTIAL_HELP, hidden=layer != "incidents"),
+        update: bool = typer.Option(False, "--update", help=UPDATE_HELP, hidden=layer != "incidents"),
     ) -> None:
         if replace and layer != "grids":
             console.print("[red]--replace applies to grids only[/]")
@@ -120,8 +122,11 @@ def _layer_command(layer: str) -> Callable:
         if partial and layer != "incidents":
             console.print("[red]--partial applies to incidents only[/]")
             raise typer.Exit(2)
+        if update and layer != "incidents":
+            console.print("[red]--update applies to incidents only[/]")
+            raise typer.Exit(2)
         run_import(layer, file, file_layer=layer_, encoding=encoding, crs=crs, coords=coords, column_map=map_,
-                   lon=lon, lat=lat, region=region, fix=fix, replace=replace, partial=partial)
+                   lon=lon, lat=lat, region=region, fix=fix, replace=replace, partial=partial, update=update)
 
     command.__doc__ = (f"Import {layer} from FILE (all or nothing; every problem listed; exit 2 on bad input). "
                        f"Coordinates: --coords {'|'.join(SYSTEMS)}, wgs84 by default.")

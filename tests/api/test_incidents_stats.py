@@ -12,12 +12,14 @@ from cli_runner import run_cli
 from test_incidents_world import GRIDS, HOUSEHOLDS, REGION, incident_frame, make_world
 
 from api.incidents.intake import ingest_frame
+from api.incidents.filters import IncidentFilter
 from api.incidents.stats import area_stats
 from api.jurisdiction import EVERYWHERE, Jurisdiction
 from geo.layers import INCIDENT_CATEGORIES
 
 AS_OF = datetime(2025, 4, 20, tzinfo=timezone.utc)  # inside the window: some open cases not yet due
 T0 = datetime(2025, 1, 15, tzinfo=timezone.utc)
+TZ = "Asia/Shanghai"  # the default GRIDMAP_TIMEZONE
 
 
 def _random_incidents(n: int, seed: int) -> pd.DataFrame:
@@ -100,7 +102,7 @@ def test_stats_match_pandas(loaded, level, key):
     db, df = loaded
     hh = dict(HOUSEHOLDS) if level == "grid" else {"C1": HOUSEHOLDS["G1"] + HOUSEHOLDS["G3"], "C2": HOUSEHOLDS["G2"]}
     with db.connect() as conn:
-        got = area_stats(conn, EVERYWHERE, level=level, min_count=100, as_of=AS_OF).rows.set_index("code")
+        got = area_stats(conn, EVERYWHERE, tz=TZ, level=level, min_count=100, as_of=AS_OF).rows.set_index("code")
     exp = _expected(df, key, hh, 100)
     assert sorted(got.index) == sorted(exp.index)
     for col in exp.columns:
@@ -114,8 +116,8 @@ def test_window_category_area_and_town_level(loaded):
     start, end = datetime(2025, 2, 1, tzinfo=timezone.utc), datetime(2025, 3, 1, tzinfo=timezone.utc)
     sel = df[(df.reported_at >= start) & (df.reported_at < end) & (df.category == "parking")]
     with db.connect() as conn:
-        s = area_stats(conn, EVERYWHERE, level="town", start=start, end=end, category=["parking"],
-                       area="T1", as_of=AS_OF, period="week")
+        s = area_stats(conn, EVERYWHERE, IncidentFilter(start=start, end=end, categories=("parking",), area="T1"),
+                       tz=TZ, level="town", as_of=AS_OF, period="week")
     assert list(s.rows.code) == ["T1"]
     assert s.rows.incidents[0] == sel.community.notna().sum()  # town known through the community
     assert s.totals["incidents"] == len(sel)
@@ -131,7 +133,7 @@ def test_window_category_area_and_town_level(loaded):
 def test_resolution_kept_apart_from_closure(loaded):
     db, df = loaded
     with db.connect() as conn:
-        t = area_stats(conn, EVERYWHERE, level="grid", as_of=AS_OF, period=None).totals
+        t = area_stats(conn, EVERYWHERE, tz=TZ, level="grid", as_of=AS_OF, period=None).totals
     assert t["closed"] == df.status.isin(["resolved", "closed_other"]).sum()
     assert t["resolved"] == (df.status == "resolved").sum()
     assert t["closure_rate"] > t["resolution_rate"]
@@ -140,8 +142,8 @@ def test_resolution_kept_apart_from_closure(loaded):
 def test_scope_limits_rows(loaded):
     db, _ = loaded
     with db.connect() as conn:
-        only = area_stats(conn, Jurisdiction(frozenset({"C2"})), level="grid", as_of=AS_OF, period=None).rows
-        none = area_stats(conn, Jurisdiction(frozenset()), level="grid", as_of=AS_OF, period=None)
+        only = area_stats(conn, Jurisdiction(frozenset({"C2"})), tz=TZ, level="grid", as_of=AS_OF, period=None).rows
+        none = area_stats(conn, Jurisdiction(frozenset()), tz=TZ, level="grid", as_of=AS_OF, period=None)
     assert set(only.code) <= {"G2", "G4"} and len(only) > 0
     assert none.rows.empty and none.totals["incidents"] == 0
 
