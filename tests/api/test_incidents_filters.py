@@ -153,3 +153,18 @@ def test_the_incident_list_refuses_wrong_filters_too(world):
     _problem(world.get("/incidents", params={"grid": "NOPE"}), 404)
     _problem(world.get("/incidents", params={"from": "2025-05-01T00:00:00Z", "to": "2025-01-01T00:00:00Z"}), 422)
     assert world.get("/incidents", params={"grid": CURRENT[0], "status": "reported"}).status_code == 200
+
+
+def test_resolve_area_names_the_level_and_its_parents(world, db):
+    from api.db.areas import Area, resolve_area
+
+    with db.connect() as conn:
+        assert resolve_area(conn, "G4", EVERYWHERE) == Area("G4", "grid", "G4", REGION, "T1", "C2")
+        assert resolve_area(conn, "C1", EVERYWHERE) == Area("C1", "community", "Community 1", REGION, "T1", "C1")
+        assert resolve_area(conn, "T1", EVERYWHERE) == Area("T1", "town", "Town 1", REGION, "T1", None)
+        assert resolve_area(conn, REGION, EVERYWHERE).level == "region"
+        assert resolve_area(conn, "G4", Jurisdiction(frozenset({"C2"}))).level == "grid"
+        for code, scope in [("999", EVERYWHERE), ("G1", Jurisdiction(frozenset({"C2"}))),
+                            ("T1", Jurisdiction(frozenset()))]:
+            with pytest.raises(NotFound):
+                resolve_area(conn, code, scope)

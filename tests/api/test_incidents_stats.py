@@ -158,3 +158,41 @@ def test_cli_stats_table_and_csv(loaded, pg_url, tmp_path, monkeypatch):
     got = pd.read_csv(out).set_index("code")["incidents"].to_dict()
     sel = df[df.category == "parking"]
     assert got == sel.groupby("community").size().to_dict()
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Shanghai"])
+def test_months_follow_the_configured_zone(db, settings, zone):
+    """GRIDMAP_TIMEZONE is honoured by the statistics' trend and the heatmap's frames: the same
+    incidents fall into other months in UTC than in Beijing time (checked with zoneinfo)."""
+    from zoneinfo import ZoneInfo
+
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.incidents.filters import IncidentFilter
+    from api.incidents.heat import heat_frames
+
+    make_world(db)
+    times = [datetime(2025, 1, 31, 17, tzinfo=timezone.utc),  # 1 Feb 01:00 in Beijing, 31 Jan in UTC
+             datetime(2025, 2, 28, 20, tzinfo=timezone.utc),  # 1 Mar 04:00 in Beijing
+             datetime(2025, 2, 10, 12, tzinfo=timezone.utc)]
+    with db.begin() as conn:
+        ingest_frame(conn, incident_frame([{"external_id": f"z{i}", "category": "parking", "reported_at": t,
+                                            "lon": 120.002, "lat": 31.905} for i, t in enumerate(times)]),
+                     region_code=REGION)
+    expected = pd.Series([t.astimezone(ZoneInfo(zone)).strftime("%Y-%m") for t in times]).value_counts().to_dict()
+    local = settings.model_copy(update={"timezone": zone})
+    with TestClient(create_app(local)) as c:
+        j = c.get("/incidents/stats", params={"level": "town", "period": "month"}).json()
+    got = {}
+    for r in j["trend"]:
+        month = datetime.fromisoformat(r["period_start"]).astimezone(ZoneInfo(zone))
+        assert (month.day, month.hour, month.minute) == (1, 0, 0)  # a month starts at local midnight
+        got[month.strftime("%Y-%m")] = got.get(month.strftime("%Y-%m"), 0) + r["incidents"]
+    assert got == expected
+    with db.connect() as conn:
+        heat = heat_frames(conn, local, EVERYWHERE, IncidentFilter(start=datetime(2025, 1, 1, tzinfo=ZoneInfo(zone)),
+                                                                   end=datetime(2025, 4, 1, tzinfo=ZoneInfo(zone))),
+                           period="month")
+    assert {lab: len(f) for lab, f in zip(heat["labels"], heat["frames"]) if f} == expected
+    assert heat["labels"][:3] == ["2025-01", "2025-02", "2025-03"]  # local months
