@@ -1,7 +1,11 @@
 """gridmap's error hierarchy and its one mapping to RFC 9457 problem details.
 
-Raise a :class:`GridmapError` subclass anywhere in ``api``; ``geo.errors.InvalidInput`` from the
-pure layer is mapped here too.  :func:`install` registers the handlers on the app once.
+The error classes say what went wrong in the domain's terms (a ``slug`` and a ``title``) and carry
+no HTTP status: the service layer, the database layer and the CLI raise them without knowing about
+the web.  :data:`STATUS` is the one table from each class (and ``geo.errors.InvalidInput`` from
+the pure layer) to an HTTP status code; :func:`status_of` reads it (the nearest class in the
+table wins) and :func:`install` registers the handlers on the app once.  Invalid input is 422
+everywhere.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ PROBLEM_JSON = "application/problem+json"
 
 
 class GridmapError(Exception):
-    """Base of every error gridmap reports to a caller."""
+    """Base of every error gridmap reports to a caller: ``detail`` (what happened, in words a user
+    can act on), ``problems`` (each fault with its field or row) and ``extra`` members of the
+    problem document."""
 
-    status = 500
     slug = "internal-error"
     title = "Internal error"
 
@@ -33,36 +38,70 @@ class GridmapError(Exception):
         self.extra = extra
 
 
-class BadRequest(GridmapError):
-    status, slug, title = 400, "bad-request", "Bad request"
-
-
 class Forbidden(GridmapError):
-    status, slug, title = 403, "forbidden", "Outside your jurisdiction"
+    """The data asked for lies outside the caller's jurisdiction."""
+
+    slug, title = "forbidden", "Outside your jurisdiction"
 
 
 class NotFound(GridmapError):
-    status, slug, title = 404, "not-found", "Not found"
+    """No such thing (an id, a code) in the caller's scope."""
+
+    slug, title = "not-found", "Not found"
 
 
 class Conflict(GridmapError):
-    status, slug, title = 409, "conflict", "Conflict"
+    """The request is well formed but the current state does not allow it."""
+
+    slug, title = "conflict", "Conflict"
 
 
 class PayloadTooLarge(GridmapError):
-    status, slug, title = 413, "payload-too-large", "Payload too large"
+    """More data in one request than a limit allows."""
+
+    slug, title = "payload-too-large", "Payload too large"
 
 
 class UnsupportedMedia(GridmapError):
-    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
+    """A body in a format gridmap does not read."""
+
+    slug, title = "unsupported-media-type", "Unsupported media type"
 
 
 class ValidationFailed(GridmapError):
-    status, slug, title = 422, "validation-failed", "Validation failed"
+    """Input that cannot be used as it is (a parameter, a body, a filter); ``problems`` name the
+    field of each fault."""
+
+    slug, title = "validation-failed", "Validation failed"
 
 
 class DatabaseUnavailable(GridmapError):
-    status, slug, title = 503, "database-unavailable", "Database unavailable"
+    """The database cannot be reached."""
+
+    slug, title = "database-unavailable", "Database unavailable"
+
+
+#: The one mapping of error classes to HTTP status codes.
+STATUS: dict[type[Exception], int] = {
+    GridmapError: 500,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    PayloadTooLarge: 413,
+    UnsupportedMedia: 415,
+    ValidationFailed: 422,
+    InvalidInput: 422,
+    DatabaseUnavailable: 503,
+}
+
+
+def status_of(exc: BaseException | type[BaseException]) -> int:
+    """HTTP status of an error (class or instance): that of the nearest class in :data:`STATUS`."""
+    cls = exc if isinstance(exc, type) else type(exc)
+    for klass in cls.__mro__:
+        if klass in STATUS:
+            return STATUS[klass]
+    return 500
 
 
 def problem_response(
@@ -87,12 +126,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(GridmapError)
     async def _gridmap(request: Request, exc: GridmapError):
-        return problem_response(exc.status, exc.slug, exc.title, exc.detail, request.url.path,
+        return problem_response(status_of(exc), exc.slug, exc.title, exc.detail, request.url.path,
                                 exc.problems, **exc.extra)
 
     @app.exception_handler(InvalidInput)
     async def _invalid(request: Request, exc: InvalidInput):
-        return problem_response(422, ValidationFailed.slug, ValidationFailed.title, str(exc),
+        return problem_response(status_of(exc), ValidationFailed.slug, ValidationFailed.title, str(exc),
                                 request.url.path, exc.problems)
 
     @app.exception_handler(RequestValidationError)
@@ -101,7 +140,7 @@ def install(app: FastAPI) -> None:
             Problem(reason=e.get("msg", "invalid"), field=".".join(str(x) for x in e.get("loc", ())))
             for e in exc.errors()
         ]
-        return problem_response(422, ValidationFailed.slug, ValidationFailed.title,
+        return problem_response(STATUS[ValidationFailed], ValidationFailed.slug, ValidationFailed.title,
                                 "The request does not match the expected shape.", request.url.path, problems)
 
     @app.exception_handler(Exception)

@@ -16,7 +16,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from api.cli.common import console, migrated_engine, user_errors
-from api.cli.incidents import IMPORT_TIME_NOTE, PARTIAL_HELP
+from api.cli.incidents import IMPORT_TIME_NOTE, PARTIAL_HELP, UPDATE_HELP
 
 imp = typer.Typer(
     help="Import layers from GeoJSON, GeoPackage, Shapefile, CSV or XLSX (and OpenStreetMap .osm.pbf).",
@@ -90,11 +90,12 @@ def run_import(layer: str, file: Path, *, file_layer: str | None = None, encodin
                crs: str | None = None, coords: str = "wgs84", column_map: list[str] | None = None,
                lon: str | None = None, lat: str | None = None, region: str | None = None,
                fix: bool = False, replace: bool = False, partial: bool = False, correct: bool = False,
-               set_values: list[str] | None = None, allow_outside: bool = False) -> None:
+               set_values: list[str] | None = None, allow_outside: bool = False, update: bool = False) -> None:
     """Read, validate and load one file into ``layer`` (the body of ``gridmap import LAYER``).
 
     ``partial`` (incidents only): write the good rows, list the bad ones by row
-    (:func:`api.cli.incidents.import_frame`).
+    (:func:`api.cli.incidents.import_frame`).  ``update`` (incidents only): apply the corrections
+    of rows whose ``external_id`` is stored already.
 
     ``replace`` (grids only): the file holds ALL the grids of every community it names; the
     current grids of those communities that it lacks are closed (``valid_to = now()``).
@@ -118,7 +119,8 @@ def run_import(layer: str, file: Path, *, file_layer: str | None = None, encodin
         if layer == "incidents":
             from api.cli.incidents import import_frame as import_incidents
 
-            import_incidents(set_columns(layer, frame, fixed), region=region, partial=partial)
+            import_incidents(set_columns(layer, frame, fixed), region=region, partial=partial, update=update,
+                             file=file)
             return
         fixes: list = []
 
@@ -155,6 +157,7 @@ def _layer_command(layer: str) -> Callable:
         set_: list[str] = typer.Option(None, "--set", help=SET_HELP),
         allow_outside: bool = typer.Option(False, "--allow-outside", help=ALLOW_OUTSIDE_HELP,
                                            hidden=layer not in ("dwellings", "stations")),
+        update: bool = typer.Option(False, "--update", help=UPDATE_HELP, hidden=layer != "incidents"),
     ) -> None:
         if (replace or correct) and layer != "grids":
             console.print(f"[red]{'--replace' if replace else '--correct'} applies to grids only[/]")
@@ -168,9 +171,12 @@ def _layer_command(layer: str) -> Callable:
         if partial and layer != "incidents":
             console.print("[red]--partial applies to incidents only[/]")
             raise typer.Exit(2)
+        if update and layer != "incidents":
+            console.print("[red]--update applies to incidents only[/]")
+            raise typer.Exit(2)
         run_import(layer, file, file_layer=layer_, encoding=encoding, crs=crs, coords=coords, column_map=map_,
                    lon=lon, lat=lat, region=region, fix=fix, replace=replace, partial=partial, correct=correct,
-                   set_values=set_, allow_outside=allow_outside)
+                   set_values=set_, allow_outside=allow_outside, update=update)
 
     command.__doc__ = (f"Import {layer} from FILE (all or nothing; every problem listed; exit 2 on bad input). "
                        "Coordinates: --coords wgs84|gcj02|bd09, wgs84 by default.")

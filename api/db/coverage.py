@@ -35,7 +35,7 @@ from api.db.export import layer_frame
 from api.db.keyed import Keyed
 from api.db.models import coverage_runs
 from api.db.features import kind_counts
-from api.errors import BadRequest, ValidationFailed
+from api.errors import ValidationFailed
 from api.jurisdiction import Jurisdiction
 from geo.coverage import LEVELS, assign_to_grids, coverage_table
 from geo.errors import Problem
@@ -185,7 +185,7 @@ class CoverageService:
         say("loading layers")
         inputs = self.inputs(conn, scope, params.region, versions)
         if len(inputs.streets) == 0 and len(inputs.stations) and len(inputs.dwellings):
-            raise BadRequest("no streets are stored in this scope: import streets first")
+            raise ValidationFailed("no streets are stored in this scope: import streets first")
         say("building the street network")
         net, no_street = self.network(inputs, scope, params.region, params.mode, versions)
         say("snapping dwellings")

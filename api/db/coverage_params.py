@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
 
-from api.errors import BadRequest
+from api.errors import ValidationFailed
 from api.jurisdiction import Jurisdiction
 from geo.network import MODES
 
@@ -64,13 +64,13 @@ class CoverageParams:
 
     def __post_init__(self):
         if not (isinstance(self.minutes, (int, float)) and 0 < self.minutes <= MAX_MINUTES):
-            raise BadRequest(f"minutes must be in (0, {MAX_MINUTES:g}]")
+            raise ValidationFailed(f"minutes must be in (0, {MAX_MINUTES:g}]")
         if self.mode not in MODES:
-            raise BadRequest(f"mode must be one of {', '.join(MODES)}")
+            raise ValidationFailed(f"mode must be one of {', '.join(MODES)}")
         if self.limit_minutes is not None and not (self.minutes <= self.limit_minutes <= MAX_MINUTES):
-            raise BadRequest(f"breaks must lie between minutes and {MAX_MINUTES:g}")
+            raise ValidationFailed(f"breaks must lie between minutes and {MAX_MINUTES:g}")
         if self.region is not None and not (len(self.region) == 6 and self.region.isdigit()):
-            raise BadRequest("region must be a 6-digit county code")
+            raise ValidationFailed("region must be a 6-digit county code")
 
     @property
     def budget_s(self) -> float:

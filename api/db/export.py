@@ -14,7 +14,7 @@ import shapely
 from sqlalchemy import Connection, Select, Text, and_, cast, func, select
 
 from api.db.models import LAYER_TABLES, areas
-from api.errors import BadRequest, NotFound
+from api.errors import NotFound, ValidationFailed
 from api.jurisdiction import Jurisdiction
 from geo.layers import LAYERS
 
@@ -33,13 +33,13 @@ def format_for(path: Path, fmt: str | None) -> str:
     """The export format: ``fmt`` if given, else from the file suffix (.gpkg/.geojson/.json/.csv)."""
     if fmt:
         if fmt not in EXPORT_FORMATS:
-            raise BadRequest(f"unknown format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
+            raise ValidationFailed(f"unknown format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}")
         return fmt
     suffix = path.suffix.lower()
     for name, (_, suf) in EXPORT_FORMATS.items():
         if suffix == suf or (name == "geojson" and suffix == ".json"):
             return name
-    raise BadRequest(f"cannot tell the format from {path.name!r}; pass --format gpkg|geojson|csv")
+    raise ValidationFailed(f"cannot tell the format from {path.name!r}; pass --format gpkg|geojson|csv")
 
 
 def layer_frame(conn: Connection, layer: str, scope: Jurisdiction, *, area: str | None = None,
@@ -75,7 +75,7 @@ def layer_query(conn: Connection, layer: str, scope: Jurisdiction, *, area: str 
         ``area`` is neither a region code in the data nor a stored area.
     """
     if layer not in LAYERS or layer not in LAYER_TABLES:
-        raise BadRequest(f"unknown layer {layer!r}; use one of {', '.join(LAYERS)}")
+        raise ValidationFailed(f"unknown layer {layer!r}; use one of {', '.join(LAYERS)}")
     table = LAYER_TABLES[layer]
     spec = LAYERS[layer]
     names = [c.name for c in spec.columns] + [c for c in _EXTRA.get(layer, ()) if c not in

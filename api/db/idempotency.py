@@ -27,7 +27,7 @@ from sqlalchemy import Connection, delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 
 from api.db.models import idempotency_keys
-from api.errors import BadRequest, Conflict
+from api.errors import Conflict, ValidationFailed
 
 MAX_KEY_LENGTH = 255
 #: Stored responses older than this may be purged (:func:`purge`); a retry after that runs again.
@@ -50,7 +50,7 @@ def request_hash(method: str, path: str, body: object) -> str:
 
 def _check_key(key: str) -> None:
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise BadRequest(f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable characters.")
+        raise ValidationFailed(f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} printable characters.")
 
 
 def begin(conn: Connection, key: str | None, method: str, path: str, body: object) -> Stored | None:
@@ -62,7 +62,7 @@ def begin(conn: Connection, key: str | None, method: str, path: str, body: objec
     ------
     api.errors.Conflict
         The key was used for a different request (method, path or body).
-    api.errors.BadRequest
+    api.errors.ValidationFailed
         The key is empty, too long or has control characters.
     """
     if key is None:

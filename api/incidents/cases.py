@@ -6,20 +6,18 @@ from datetime import datetime, timezone
 
 from sqlalchemy import Connection, text
 
-from api.errors import BadRequest, Conflict, NotFound, ValidationFailed
+from api.errors import Conflict, NotFound, ValidationFailed
 from api.incidents import workflow
-from api.incidents.stats import no_jit, scope_sql
-from api.db.models import incidents
+from api.incidents.filters import IncidentFilter, scope_condition
+from api.incidents.stats import no_jit
 from api.jurisdiction import Jurisdiction
 from geo.errors import Problem
-from geo.layers import INCIDENT_STATUSES
 
 _FIELDS = """incidents.id, incidents.region_code, incidents.external_id, incidents.category,
     incidents.description, incidents.reported_at, incidents.reporter_kind, incidents.status,
     incidents.close_reason, incidents.escalation_level, incidents.grid_code, incidents.community_code,
     incidents.town_code, incidents.outside_grid, incidents.due_at, incidents.closed_at,
     ST_X(incidents.geom) AS lon, ST_Y(incidents.geom) AS lat"""
-OPEN_SQL = "(" + ", ".join(f"'{s}'" for s in workflow.OPEN_STATUSES) + ")"
 
 
 def _out(row, now: datetime) -> dict:
@@ -31,46 +29,14 @@ def _out(row, now: datetime) -> dict:
     return d
 
 
-def list_incidents(conn: Connection, scope: Jurisdiction, *, status: list[str] | None = None,
-                   category: list[str] | None = None, grid: str | None = None, area: str | None = None,
-                   start: datetime | None = None, end: datetime | None = None, overdue: bool | None = None,
+def list_incidents(conn: Connection, scope: Jurisdiction, flt: IncidentFilter = IncidentFilter(), *,
                    limit: int = 100, offset: int = 0, as_of: datetime | None = None) -> tuple[int, list[dict]]:
-    """Incidents in scope matching the filters, newest first: ``(number matched, page)``.
-
-    ``overdue=True`` keeps open cases past ``due_at`` at ``as_of`` (default now); ``False`` the rest.
-    """
+    """Incidents in scope that ``flt`` keeps (checked by the caller), newest first: ``(number
+    matched, page)``.  ``flt.overdue`` is judged at ``as_of`` (default now)."""
     now = as_of or datetime.now(timezone.utc)
     no_jit(conn)
-    where = [scope_sql(scope, incidents)]
-    p: dict = {"now": now, "limit": limit, "offset": offset}
-    if status:
-        bad = sorted(set(status) - set(INCIDENT_STATUSES))
-        if bad:
-            raise BadRequest(f"unknown status {', '.join(bad)}; statuses are {', '.join(INCIDENT_STATUSES)}")
-        where.append("incidents.status = ANY(:status)")
-        p["status"] = list(status)
-    if category:
-        where.append("incidents.category = ANY(:cats)")
-        p["cats"] = list(category)
-    if grid:
-        where.append("incidents.grid_code = :grid")
-        p["grid"] = grid
-    if area:
-        where.append("(incidents.town_code = :area OR incidents.community_code = :area "
-                     "OR incidents.grid_code = :area OR incidents.region_code = :area)")
-        p["area"] = area
-    if start is not None:
-        where.append("incidents.reported_at >= :start")
-        p["start"] = start
-    if end is not None:
-        where.append("incidents.reported_at < :end")
-        p["end"] = end
-    od = f"(incidents.status IN {OPEN_SQL} AND incidents.due_at < :now)"
-    if overdue is True:
-        where.append(od)
-    elif overdue is False:
-        where.append(f"NOT {od}")
-    w = " AND ".join(where)
+    p: dict = {"as_of": now, "limit": limit, "offset": offset}
+    w = flt.where(scope, p)
     total = conn.execute(text(f"SELECT count(*) FROM incidents WHERE {w}"), p).scalar_one()
     rows = conn.execute(text(
         f"SELECT {_FIELDS} FROM incidents WHERE {w} ORDER BY incidents.reported_at DESC, incidents.id DESC "
@@ -87,9 +53,10 @@ def _events(conn: Connection, region: str, incident_id: int) -> list[dict]:
 
 def get_incident(conn: Connection, scope: Jurisdiction, incident_id: int, *, lock: bool = False) -> dict:
     """One incident in scope with its events (oldest first); :class:`NotFound` otherwise."""
+    p: dict = {"id": incident_id}
     row = conn.execute(text(
-        f"SELECT {_FIELDS} FROM incidents WHERE incidents.id = :id AND {scope_sql(scope, incidents)}"
-        + (" FOR UPDATE" if lock else "")), {"id": incident_id}).first()
+        f"SELECT {_FIELDS} FROM incidents WHERE incidents.id = :id AND {scope_condition(scope, 'incidents', p)}"
+        + (" FOR UPDATE" if lock else "")), p).first()
     if row is None:
         raise NotFound(f"no incident {incident_id}")
     d = _out(row, datetime.now(timezone.utc))
@@ -99,9 +66,10 @@ def get_incident(conn: Connection, scope: Jurisdiction, incident_id: int, *, loc
 
 
 def find_by_external_id(conn: Connection, scope: Jurisdiction, external_id: str, region: str | None) -> dict:
+    p: dict = {"e": external_id, "r": region}
     row = conn.execute(text(
-        f"SELECT incidents.id FROM incidents WHERE incidents.external_id = :e AND {scope_sql(scope, incidents)} "
-        "ORDER BY (incidents.region_code = :r) DESC, incidents.id DESC LIMIT 1"), {"e": external_id, "r": region}).first()
+        f"SELECT incidents.id FROM incidents WHERE incidents.external_id = :e AND {scope_condition(scope, 'incidents', p)} "
+        "ORDER BY (incidents.region_code = :r) DESC, incidents.id DESC LIMIT 1"), p).first()
     if row is None:
         raise NotFound(f"no incident with external_id {external_id!r}")
     return get_incident(conn, scope, row.id)

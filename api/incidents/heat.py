@@ -2,7 +2,7 @@
 
 One query reads the window's incidents (longitude, latitude, report time) through a binary
 ``COPY`` straight into numpy (~40 bytes an incident, no Python object per row); the frame of each
-incident (its week or month in :data:`api.incidents.stats.TIMEZONE`) is found with
+incident (its week or month in the settings' ``timezone``) is found with
 ``np.searchsorted`` against the period starts, and the binning into square metric cells is
 :mod:`geo.incidents.density`'s.  Up to ``settings.heatmap_max_points`` incidents the heat layers carry the
 points themselves; above it, weighted cell centres whose cell size keeps at most
@@ -13,14 +13,14 @@ layer), whatever the number of incidents.
 from __future__ import annotations
 
 import io
-import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
 from sqlalchemy import Connection, text
 
-from api.incidents.stats import TIMEZONE, _filters, no_jit
+from api.incidents.filters import IncidentFilter, pyformat
+from api.incidents.stats import no_jit
 from api.jurisdiction import Jurisdiction
 from api.settings import Settings
 from geo.incidents import bin_points, choose_cell_size, project
@@ -37,29 +37,25 @@ _HEADER = 19  # PGCOPY signature (11) + flags (4) + header extension length (4, 
 _PG_EPOCH = 946_684_800  # 2000-01-01 in Unix seconds
 
 
-def periods(conn: Connection, start: datetime, end: datetime, period: str) -> list[datetime]:
-    """Starts of the weeks or months (in :data:`TIMEZONE`) that ``[start, end)`` touches."""
+def periods(conn: Connection, start: datetime, end: datetime, period: str, tz: str) -> list[datetime]:
+    """Starts of the weeks or months (midnight in ``tz``, an IANA zone) that ``[start, end)`` touches."""
     return list(conn.execute(text(
         "SELECT t AT TIME ZONE :tz FROM generate_series(date_trunc(:p, CAST(:s AS timestamptz) AT TIME ZONE :tz), "
         "CAST(:e AS timestamptz) AT TIME ZONE :tz, CAST('1 ' || :p AS interval)) AS t"),
-        {"p": period, "s": start, "e": end, "tz": TIMEZONE}).scalars())
+        {"p": period, "s": start, "e": end, "tz": tz}).scalars())
 
 
-def _pyformat(where: str, params: dict) -> str:
-    """``_filters``' SQLAlchemy-style ``:name`` placeholders as psycopg2's ``%(name)s``."""
-    where = where.replace("%", "%%")
-    for k in params:
-        where = re.sub(rf"(?<![:\w]):{k}\b", f"%({k})s", where)
-    return where
-
-
-def incident_points(conn: Connection, scope: Jurisdiction, *, start: datetime | None, end: datetime | None,
-                    category: list[str] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def incident_points(conn: Connection, scope: Jurisdiction, flt: IncidentFilter = IncidentFilter()
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Longitude, latitude (degrees, EPSG:4326) and report time (seconds since 1970, UTC) of the
-    incidents in scope reported in ``[start, end)``, as three float64 arrays (binary ``COPY``)."""
-    where, params = _filters(scope, start, end, category, None)
+    incidents in scope that ``flt`` keeps, as three float64 arrays (binary ``COPY``).
+
+    ``COPY`` takes no server-side parameters: the filter's values are bound by psycopg2
+    (``mogrify``, its escaping), never pasted into the SQL text by hand."""
+    params: dict = {}
     # geom::point is the cheapest way out of PostGIS (ST_X + ST_Y cost ~15% more)
-    sql = "SELECT incidents.geom::point, incidents.reported_at FROM incidents WHERE " + _pyformat(where, params)
+    sql = "SELECT incidents.geom::point, incidents.reported_at FROM incidents WHERE " \
+        + flt.where(scope, params, ph=pyformat)
     raw = conn.connection.dbapi_connection
     buf = io.BytesIO()
     with raw.cursor() as cur:
@@ -74,20 +70,21 @@ def incident_points(conn: Connection, scope: Jurisdiction, *, start: datetime | 
             rows["t"].astype(np.float64) / 1e6 + _PG_EPOCH)
 
 
-def heat_frames(conn: Connection, settings: Settings, scope: Jurisdiction, *, start: datetime, end: datetime,
-                category: list[str] | None, period: str) -> dict:
-    """The heat layers' data: frames of ``[lat, lon]`` (raw) or ``[lat, lon, weight]`` (binned,
-    weights scaled to (0, 1]).
+def heat_frames(conn: Connection, settings: Settings, scope: Jurisdiction, flt: IncidentFilter, *,
+                period: str) -> dict:
+    """The heat layers' data for ``flt``'s incidents (its window required: ``start`` and ``end``
+    set): frames of ``[lat, lon]`` (raw) or ``[lat, lon, weight]`` (binned, weights scaled to
+    (0, 1]); one frame a week or month in ``settings.timezone``.
 
     Returns a dict with ``mode`` ("raw", "binned" or "empty"), ``n`` (incidents), ``cell_m``
     (binned only), ``labels`` (one a frame), ``frames`` and ``window`` (the whole-window
     layer's points).
     """
     no_jit(conn)
-    starts = periods(conn, start, end, period)
-    local = [p.astimezone(ZoneInfo(TIMEZONE)) for p in starts]
+    starts = periods(conn, flt.start, flt.end, period, settings.timezone)
+    local = [p.astimezone(ZoneInfo(settings.timezone)) for p in starts]
     labels = [p.strftime("%Y-%m-%d") if period == "week" else p.strftime("%Y-%m") for p in local]
-    lon, lat, t = incident_points(conn, scope, start=start, end=end, category=category)
+    lon, lat, t = incident_points(conn, scope, flt)
     n = len(lon)
     out = {"n": n, "labels": labels, "frames": [[] for _ in starts], "window": [], "cell_m": None,
            "mode": "empty" if n == 0 else ("raw" if n <= settings.heatmap_max_points else "binned")}

@@ -42,6 +42,7 @@ import shapely
 from sqlalchemy import Connection, text
 
 from api.db.load import INCIDENT_PLACE_COLUMNS, incident_place_joins
+from api.incidents.categories import ADD_COMMAND
 from api.incidents.times import column_times, local_zone
 from api.incidents.workflow import CLOSED_STATUSES, PATH_TO
 from geo.errors import InvalidInput, Problem
@@ -162,8 +163,8 @@ def validate_incidents(frame: gpd.GeoDataFrame, categories: dict[str, int], now:
     cat = t["category"]
     known = ", ".join(sorted(categories))
     flag(~pd.Series(cat).isin(list(categories)).to_numpy(), "category",
-         lambda i: (f"unknown category {cat[i]!r}; known categories: {known}" if cat[i] is not None
-                    else f"category is required; known categories: {known}"))
+         lambda i: (f"unknown category {cat[i]!r}; known categories: {known} (add one with `{ADD_COMMAND}`)"
+                    if cat[i] is not None else f"category is required; known categories: {known}"))
 
     def vocab(col: str, values, default) -> None:
         v = t[col]

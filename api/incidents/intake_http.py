@@ -18,7 +18,7 @@ from fastapi import Request
 from shapely.geometry import Point
 from sqlalchemy import Engine
 
-from api.errors import BadRequest, PayloadTooLarge, UnsupportedMedia
+from api.errors import PayloadTooLarge, UnsupportedMedia, ValidationFailed
 from api.incidents.intake import ingest_frame, known_categories, validate_incidents
 from api.incidents.retry import differences
 from api.settings import Settings
@@ -180,11 +180,13 @@ async def read_bulk(request: Request, limit: int) -> list:
     try:
         data = json.loads(await request.body())
     except ValueError as exc:
-        raise BadRequest(f"the body is not JSON: {exc}") from None
+        why = f"the body is not JSON: {exc}"
+        raise ValidationFailed(why, [Problem(why, field="body")]) from None
     if isinstance(data, dict) and data.get("type") == "FeatureCollection":
         data = data.get("features") or []
     if not isinstance(data, list):
-        raise BadRequest("the body must be a JSON array of incidents (or a FeatureCollection, or NDJSON)")
+        why = "the body must be a JSON array of incidents (or a FeatureCollection, or NDJSON)"
+        raise ValidationFailed(why, [Problem(why, field="body")])
     if len(data) > limit:
         raise PayloadTooLarge(f"{len(data)} incidents in one request; the limit is {limit} "
                               "(GRIDMAP_MAX_BULK_INCIDENTS); split the batch")

@@ -4,11 +4,13 @@ For a time window on ``reported_at`` (``[start, end)``) and an optional category
 count, rate per 100 households (households summed from ``dwellings``), closure rate (resolved +
 closed for another reason), resolution rate (resolved only: a closure that is not a fix is kept
 apart), median and 90th percentile hours from report to close, overdue count (open and past
-``due_at`` at ``as_of``), and a trend by week or month (weeks and months in :data:`TIMEZONE`).
+``due_at`` at ``as_of``), and a trend by week or month (weeks and months in the zone the caller passes: the settings'
+``timezone``, ``GRIDMAP_TIMEZONE``).
 Rankings (by rate per 100 households) are given only to areas with at least ``min_count``
 incidents: a grid with 2 incidents and 5 households is not "the worst grid".
 
-Every function takes ``scope: Jurisdiction`` and keeps to it.
+Every function takes ``scope: Jurisdiction`` and keeps to it, and an
+:class:`~api.incidents.filters.IncidentFilter` checked at the edge; all SQL takes bound parameters.
 """
 
 from __future__ import annotations
@@ -17,15 +19,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import pandas as pd
-from sqlalchemy import Connection, Table, text
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Connection, text
 
-from api.db.models import dwellings, incidents
-from api.errors import BadRequest
-from api.incidents.filters import check_filters, unit_codes
+from api.db.areas import unit_codes, unit_names
+from api.errors import ValidationFailed
+from api.incidents.filters import IncidentFilter, scope_condition
 from api.jurisdiction import Jurisdiction
+from geo.errors import Problem
 
-TIMEZONE = "Asia/Shanghai"
 LEVELS: dict[str, str] = {"grid": "grid_code", "community": "community_code", "town": "town_code"}
 PERIODS = ("week", "month")
 OPEN = "('reported', 'dispatched', 'accepted', 'in_progress')"
@@ -64,46 +65,27 @@ def no_jit(conn: Connection) -> None:
     conn.execute(text("SET LOCAL jit = off"))
 
 
-def scope_sql(scope: Jurisdiction, table: Table) -> str:
-    """``scope.clause(table)`` as SQL text (literal codes) for the hand-written queries here."""
-    return str(scope.clause(table).compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
-
-
-def _filters(scope: Jurisdiction, start, end, category, area) -> tuple[str, dict]:
-    where = [scope_sql(scope, incidents)]
-    params: dict = {}
-    if start is not None:
-        where.append("incidents.reported_at >= :start")
-        params["start"] = start
-    if end is not None:
-        where.append("incidents.reported_at < :end")
-        params["end"] = end
-    if category:
-        where.append("incidents.category = ANY(:cats)")
-        params["cats"] = list(category)
-    if area:
-        where.append("(incidents.town_code = :area OR incidents.community_code = :area "
-                     "OR incidents.grid_code = :area OR incidents.region_code = :area)")
-        params["area"] = area
-    return " AND ".join(where), params
-
-
-def _check(level: str, period: str | None = None) -> str:
-    if level not in LEVELS:
-        raise BadRequest(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
+def check_level(level: str, period: str | None = None, levels=LEVELS) -> str:
+    """The incident column of ``level`` (``grid_code``, ...); :class:`ValidationFailed` (422, field
+    named) for a level or period that is not one of :data:`LEVELS` / :data:`PERIODS`."""
+    if level not in levels:
+        why = f"level must be one of {', '.join(levels)}, not {level!r}"
+        raise ValidationFailed(why, [Problem(why, field="level")])
     if period is not None and period not in PERIODS:
-        raise BadRequest(f"period must be one of {', '.join(PERIODS)}, not {period!r}")
-    return LEVELS[level]
+        why = f"period must be one of {', '.join(PERIODS)}, not {period!r}"
+        raise ValidationFailed(why, [Problem(why, field="period")])
+    return LEVELS.get(level, level)
 
 
-def _households_sql(level: str, scope: Jurisdiction) -> str:
+def _households_sql(level: str, scope: Jurisdiction, params: dict) -> str:
     """Households per area code at ``level``: a dwelling's own grid/community codes, else the
     current grid containing it; towns through the grid's town or the community's parent area."""
+    in_scope = scope_condition(scope, "dwellings", params, columns=("region_code", "community_code"))
     return f"""
     hh_raw AS (
         SELECT dwellings.region_code, dwellings.grid_code, dwellings.community_code AS d_comm,
                NULL::varchar AS g_comm, sum(dwellings.households) AS households
-        FROM dwellings WHERE dwellings.grid_code IS NOT NULL AND {scope_sql(scope, dwellings)}
+        FROM dwellings WHERE dwellings.grid_code IS NOT NULL AND {in_scope}
         GROUP BY 1, 2, 3
         UNION ALL
         SELECT dwellings.region_code, g.code, dwellings.community_code, g.community_code,
@@ -112,7 +94,7 @@ def _households_sql(level: str, scope: Jurisdiction) -> str:
         LEFT JOIN LATERAL (
             SELECT cg.code, cg.community_code FROM current_grids cg
             WHERE ST_Intersects(cg.geom, dwellings.geom) ORDER BY cg.code LIMIT 1) g ON true
-        WHERE dwellings.grid_code IS NULL AND {scope_sql(scope, dwellings)}
+        WHERE dwellings.grid_code IS NULL AND {in_scope}
         GROUP BY 1, 2, 3, 4
     ), hh_keyed AS (
         SELECT h.households, h.grid_code,
@@ -138,17 +120,13 @@ def households(conn: Connection, scope: Jurisdiction, level: str) -> dict[str, i
         "SELECT layer, version FROM data_versions WHERE layer IN ('dwellings', 'grids', 'areas') ORDER BY layer")).all())
     key = (conn.engine.url.render_as_string(hide_password=True), versions, scope.codes, level)
     if key not in _HH_CACHE:
-        rows = conn.execute(text(f"WITH {_households_sql(level, scope)} SELECT code, households FROM hh")).all()
+        params: dict = {}
+        rows = conn.execute(text(f"WITH {_households_sql(level, scope, params)} SELECT code, households FROM hh"),
+                            params).all()
         if len(_HH_CACHE) > 64:
             _HH_CACHE.clear()
         _HH_CACHE[key] = {r.code: int(r.households) for r in rows}
     return _HH_CACHE[key]
-
-
-def _names_sql(level: str) -> str:
-    if level == "grid":
-        return "SELECT DISTINCT ON (code) code, name FROM grids ORDER BY code, valid_to DESC NULLS FIRST"
-    return f"SELECT DISTINCT ON (code) code, name FROM areas WHERE level = '{level}' ORDER BY code"
 
 
 _COUNTS = f"""
@@ -181,25 +159,23 @@ def _base(where: str, col: str) -> str:
     )"""
 
 
-def area_stats(conn: Connection, scope: Jurisdiction, *, level: str = "grid", start: datetime | None = None,
-               end: datetime | None = None, category: list[str] | None = None, area: str | None = None,
-               min_count: int = 10, period: str | None = "month", as_of: datetime | None = None,
-               with_totals: bool = True, percentiles: bool = True) -> Stats:
-    """Statistics per area of ``level`` for incidents reported in ``[start, end)``.
+def area_stats(conn: Connection, scope: Jurisdiction, flt: IncidentFilter = IncidentFilter(), *, tz: str,
+               level: str = "grid", min_count: int = 10, period: str | None = "month",
+               as_of: datetime | None = None, with_totals: bool = True, percentiles: bool = True) -> Stats:
+    """Statistics per area of ``level`` for the incidents of ``flt`` (window ``[start, end)``).
 
     Parameters
     ----------
+    flt : IncidentFilter
+        Window (timezone-aware), categories, area, ... (checked by the caller:
+        :meth:`IncidentFilter.check`).
+    tz : str
+        IANA zone of the trend's weeks and months (the settings' ``timezone``).
     level : {"grid", "community", "town"}
-    start, end : datetime, optional
-        Window on ``reported_at`` (timezone-aware); open-ended when omitted.
-    category : list of str, optional
-        Category codes to keep.
-    area : str, optional
-        Keep incidents whose region, town, community or grid code is this.
     min_count : int
         Areas with fewer incidents get no rank.
     period : {"week", "month"} or None
-        Trend bucket (in :data:`TIMEZONE`); ``None`` skips the trend.
+        Trend bucket (in ``tz``); ``None`` skips the trend.
     as_of : datetime, optional
         "Now" for the overdue count (default: the current time).
     with_totals : bool
@@ -211,30 +187,31 @@ def area_stats(conn: Connection, scope: Jurisdiction, *, level: str = "grid", st
     -------
     Stats
         ``rows`` has :data:`COLUMNS` (rates are fractions 0..1, hours are hours), sorted by rank then
-        code, one row for every unit of ``level`` in scope (and in ``area``), those with no
+        code, one row for every unit of ``level`` in scope (and in the filter's area), those with no
         incident in the window included (counts 0, rate 0 where they have households; closure
         rates and hours empty); ``totals`` covers every incident in the window, those outside every grid included.
     """
-    col = _check(level, period)
-    check_filters(conn, scope, start=start, end=end, category=category, area=area)
+    col = check_level(level, period)
     no_jit(conn)
-    where, params = _filters(scope, start, end, category, area)
-    params["as_of"] = as_of or datetime.now(timezone.utc)
+    params: dict = {"as_of": as_of or datetime.now(timezone.utc)}
+    where = flt.where(scope, params)
     agg_sql = _AGG if percentiles else _AGG_NO_PCT
     sql = f"""
     WITH {_base(where, col)},
-    agg AS (SELECT code, {agg_sql} FROM inc WHERE code IS NOT NULL GROUP BY code),
-    names AS ({_names_sql(level)})
-    SELECT agg.code, names.name, agg.incidents, agg.closed, agg.resolved, agg.closed_other,
+    agg AS (SELECT code, {agg_sql} FROM inc WHERE code IS NOT NULL GROUP BY code)
+    SELECT agg.code, agg.incidents, agg.closed, agg.resolved, agg.closed_other,
            agg.closed::float / agg.incidents AS closure_rate,
            agg.resolved::float / agg.incidents AS resolution_rate,
            agg.median_hours_to_close, agg.p90_hours_to_close, agg.median_hours_to_resolve,
            agg.overdue, agg.closed_late
-    FROM agg LEFT JOIN names ON names.code = agg.code
+    FROM agg
     """
     got = pd.DataFrame(conn.execute(text(sql), params).mappings().all(),
                        columns=[c for c in COLUMNS[:-1] if c not in ("households", "rate_per_100_households")])
-    got = _with_zero_units(conn, scope, level, area, got)
+    got = _with_zero_units(conn, scope, level, flt.area, got)
+    names = unit_names(conn, level, list(got["code"]))
+    got["name"] = got["code"].map(names).astype(object) if len(got) else pd.Series(dtype=object)
+    got["name"] = got["name"].where(got["name"].notna(), None)
     hh = households(conn, scope, level)
     got["households"] = got["code"].map(hh).astype("Int64") if len(got) else pd.Series(dtype="Int64")
     hhf = got["households"].astype("Float64")
@@ -255,8 +232,7 @@ def area_stats(conn: Connection, scope: Jurisdiction, *, level: str = "grid", st
     totals["closure_rate"] = totals["closed"] / n if n else None
     totals["resolution_rate"] = totals["resolved"] / n if n else None
     totals["min_count"] = min_count
-    trend_df = trend(conn, scope, level=level, period=period, start=start, end=end, category=category,
-                     area=area) if period else pd.DataFrame()
+    trend_df = trend(conn, scope, flt, tz=tz, level=level, period=period) if period else pd.DataFrame()
     return Stats(level=level, rows=rows, totals=totals, trend=trend_df)
 
 
@@ -269,9 +245,7 @@ def _with_zero_units(conn: Connection, scope: Jurisdiction, level: str, area: st
     missing = sorted(set(unit_codes(conn, scope, level, area)) - set(got["code"]))
     if not missing:
         return got
-    names = dict(conn.execute(text(f"SELECT code, name FROM ({_names_sql(level)}) n WHERE code = ANY(:c)"),
-                              {"c": missing}).all())
-    zero = pd.DataFrame({"code": missing, "name": [names.get(c) for c in missing]})
+    zero = pd.DataFrame({"code": missing, "name": [None] * len(missing)})
     for c in _ZERO:
         zero[c] = 0
     out = pd.concat([got, zero.reindex(columns=got.columns)], ignore_index=True) if len(got) else \
@@ -284,14 +258,14 @@ def _with_zero_units(conn: Connection, scope: Jurisdiction, level: str, area: st
     return out
 
 
-def trend(conn: Connection, scope: Jurisdiction, *, level: str = "town", period: str = "month",
-          start: datetime | None = None, end: datetime | None = None, category: list[str] | None = None,
-          area: str | None = None) -> pd.DataFrame:
-    """Incidents, closures and resolutions per area and week/month (bucket start in :data:`TIMEZONE`)."""
-    col = _check(level, period)
+def trend(conn: Connection, scope: Jurisdiction, flt: IncidentFilter = IncidentFilter(), *, tz: str,
+          level: str = "town", period: str = "month") -> pd.DataFrame:
+    """Incidents, closures and resolutions per area and week/month of ``flt``'s incidents; a
+    bucket starts at midnight in ``tz`` (IANA zone: the settings' ``timezone``)."""
+    col = check_level(level, period)
     no_jit(conn)
-    where, params = _filters(scope, start, end, category, area)
-    params.update(period=period, tz=TIMEZONE)
+    params: dict = {"period": period, "tz": tz}
+    where = flt.where(scope, params)
     sql = f"""
     SELECT incidents.{col} AS code,
            date_trunc(:period, incidents.reported_at, :tz) AS period_start,
@@ -305,15 +279,18 @@ def trend(conn: Connection, scope: Jurisdiction, *, level: str = "town", period:
                         columns=["code", "period_start", "incidents", "closed", "resolved"])
 
 
-def hotspots(conn: Connection, scope: Jurisdiction, *, level: str = "grid", resolution: int = 8,
-             start: datetime | None = None, end: datetime | None = None, category: list[str] | None = None,
-             area: str | None = None, min_incidents: int = 30, fdr: bool = True):
-    """Getis-Ord Gi* hotspots of incident counts (``geo.incidents.hotspots.gi_star``).
+HOTSPOT_LEVELS = ("grid", "h3")
 
-    ``level="grid"``: units are the current grids in scope (zeros included), neighbours by Queen
-    contiguity of their polygons; ``level="h3"``: H3 cells at ``resolution`` holding incidents
-    plus their empty ring-1 neighbours.  Returns ``(DataFrame, geometries)``: the frame indexed by
-    unit (``count, z, p, bin, classification``) and a GeoSeries (EPSG:4326) of the units' shapes.
+
+def hotspots(conn: Connection, scope: Jurisdiction, flt: IncidentFilter = IncidentFilter(), *,
+             level: str = "grid", resolution: int = 8, min_incidents: int = 30, fdr: bool = True):
+    """Getis-Ord Gi* hotspots of the counts of ``flt``'s incidents (``geo.incidents.hotspots.gi_star``).
+
+    ``level="grid"``: units are the current grids in scope (and in the filter's area; zeros
+    included), neighbours by Queen contiguity of their polygons; ``level="h3"``: H3 cells at
+    ``resolution`` holding incidents plus their empty ring-1 neighbours.  Returns ``(DataFrame,
+    geometries)``: the frame indexed by unit (``count, z, p, bin, classification``; grids also
+    ``name``) and a GeoSeries (EPSG:4326) of the units' shapes.
     """
     import geopandas as gpd
     import h3
@@ -321,19 +298,22 @@ def hotspots(conn: Connection, scope: Jurisdiction, *, level: str = "grid", reso
 
     from geo.incidents import h3_counts, hotspots as ghs
 
-    if level not in ("grid", "h3"):
-        raise BadRequest(f"level must be grid or h3, not {level!r}")
-    check_filters(conn, scope, start=start, end=end, category=category, area=area)
+    if level not in HOTSPOT_LEVELS:
+        why = f"level must be grid or h3, not {level!r}"
+        raise ValidationFailed(why, [Problem(why, field="level")])
     no_jit(conn)
-    where, params = _filters(scope, start, end, category, area)
+    params: dict = {}
+    where = flt.where(scope, params)
     if level == "grid":
-        gscope = _grid_scope(scope)
-        garea = " AND (g.code = :area OR g.community_code = :area OR g.town_code = :area OR g.region_code = :area)" \
-            if area else ""
+        gscope = scope_condition(scope, "g", params)
+        garea = ""
+        if flt.area is not None:
+            garea = " AND (g.code = :f_area OR g.community_code = :f_area OR g.town_code = :f_area " \
+                    "OR g.region_code = :f_area)"
         rows = conn.execute(text(f"""
             WITH c AS (SELECT incidents.grid_code AS code, count(*) AS n FROM incidents
                        WHERE {where} AND incidents.grid_code IS NOT NULL GROUP BY 1)
-            SELECT g.code, COALESCE(c.n, 0) AS n, ST_AsBinary(g.geom) AS wkb
+            SELECT g.code, g.name, COALESCE(c.n, 0) AS n, ST_AsBinary(g.geom) AS wkb
             FROM current_grids g LEFT JOIN c ON c.code = g.code
             WHERE {gscope}{garea} ORDER BY g.code"""), params).all()
         units = gpd.GeoDataFrame({"code": [r.code for r in rows]},
@@ -341,6 +321,7 @@ def hotspots(conn: Connection, scope: Jurisdiction, *, level: str = "grid", reso
         counts = pd.Series([float(r.n) for r in rows], index=pd.Index(units.code, name="code"))
         nb = ghs.queen_neighbours(units, "code") if len(units) else {}
         res = ghs.gi_star(counts, nb, min_incidents=min_incidents, fdr=fdr)
+        res["name"] = pd.Series({r.code: r.name for r in rows}).reindex(res.index)
         return res, gpd.GeoSeries(units.geometry.to_numpy(), index=units.code, crs=4326)
     rows = conn.execute(text(f"""
         SELECT round(ST_X(incidents.geom)::numeric, 4)::float8 AS lon, round(ST_Y(incidents.geom)::numeric, 4)::float8 AS lat,
@@ -353,11 +334,19 @@ def hotspots(conn: Connection, scope: Jurisdiction, *, level: str = "grid", reso
     return res, gpd.GeoSeries(geoms, index=counts.index, crs=4326)
 
 
-def _grid_scope(scope: Jurisdiction) -> str:
-    """Scope condition on ``current_grids g`` (region, town or community code)."""
-    if scope.codes is None:
-        return "true"
-    if not scope.codes:
-        return "false"
-    codes = ", ".join("'" + c.replace("'", "''") + "'" for c in sorted(scope.codes))
-    return f"(g.region_code IN ({codes}) OR g.town_code IN ({codes}) OR g.community_code IN ({codes}))"
+def hotspot_frame(res: pd.DataFrame, geoms):
+    """:func:`hotspots`' answer as one GeoDataFrame (EPSG:4326), a row a unit: ``unit``, ``name``
+    (grids; empty for H3 cells), ``incidents``, ``z``, ``p``, ``bin``, ``classification``, geometry;
+    by z descending (hot first), then unit."""
+    import geopandas as gpd
+
+    names = res["name"] if "name" in res.columns else pd.Series(None, index=res.index, dtype=object)
+    out = gpd.GeoDataFrame({
+        "unit": [str(u) for u in res.index],
+        "name": [None if pd.isna(v) else str(v) for v in names.reindex(res.index)],
+        "incidents": res["count"].astype(int).to_numpy(),
+        "z": res["z"].astype(float).to_numpy(), "p": res["p"].astype(float).to_numpy(),
+        "bin": res["bin"].astype(int).to_numpy(), "classification": res["classification"].astype(str).to_numpy(),
+    }, geometry=list(geoms.reindex(res.index).to_numpy()), crs=4326)
+    return out.sort_values(["z", "unit"], ascending=[False, True], na_position="last",
+                           kind="stable").reset_index(drop=True)

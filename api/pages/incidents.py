@@ -6,7 +6,7 @@ Heatmap: a kernel-density heat layer with a time slider (one frame a week or mon
 choropleth of incidents per 100 households with the grid's figures in popups, a legend, and a
 small form for the category and time window.  Up to ``settings.heatmap_max_points`` incidents the
 heat layers carry the points themselves; above it the server bins them into square metric cells
-(``geo.incidents.density``) whose size is chosen so that at most :data:`POINT_BUDGET` weighted cell centres
+(``geo.incidents.density``) whose size is chosen so that at most :data:`api.incidents.heat.POINT_BUDGET` weighted cell centres
 are embedded, whatever the number of incidents: the page stays under 2 MB.  The page says which it
 shows.
 """
@@ -17,18 +17,19 @@ import html
 import threading
 import time
 from collections import OrderedDict
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import folium
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from api import i18n
-from api.incidents.filters import check_filters
-from api.incidents.heat import POINT_BUDGET, STATIC_BUDGET, heat_frames  # noqa: F401 (re-exported)
-from api.incidents.stats import TIMEZONE, _filters, _grid_scope, area_stats, hotspots
+from api.incidents.filters import IncidentFilter
+from api.incidents.heat import heat_frames
+from api.incidents.map_data import category_names, data_versions, default_window, grid_extent, grid_shapes
+from api.incidents.stats import area_stats, hotspots
 from api.jurisdiction import Jurisdiction
 from api.pages.base import add_legend, add_title, offline_map, render_page
 from api.pages.incident_layers import HeatFrames, InlineGeoJson, PageData, RawHtml, WindowHeat, to_js_json
@@ -79,22 +80,6 @@ i18n.add({
 })
 
 
-def default_window(conn: Connection, scope: Jurisdiction, start: datetime | None, end: datetime | None,
-                   period: str = "month"):
-    """The window asked for, or the year up to the latest incident in scope, starting at the
-    beginning of a week or month (in :data:`TIMEZONE`) so that the first frame is a whole one."""
-    if start is not None and end is not None:
-        return start, end
-    where, params = _filters(scope, None, None, None, None)
-    latest = conn.execute(text(f"SELECT max(incidents.reported_at) FROM incidents WHERE {where}"), params).scalar()
-    end = end or ((latest + timedelta(seconds=1)) if latest else datetime.now(timezone.utc))
-    if start is None:
-        start = conn.execute(text(
-            "SELECT date_trunc(:p, CAST(:e AS timestamptz) - interval '1 year' + CAST('1 ' || :p AS interval), :tz)"),
-            {"p": period, "e": end, "tz": TIMEZONE}).scalar_one()
-    return start, end
-
-
 def _breaks(values: pd.Series, k: int = len(RATE_COLOURS)) -> list[float]:
     v = values.dropna()
     if v.empty:
@@ -102,9 +87,9 @@ def _breaks(values: pd.Series, k: int = len(RATE_COLOURS)) -> list[float]:
     return sorted(set(np.round(np.quantile(v, np.linspace(0, 1, k + 1))[1:-1], 2).tolist()))
 
 
-def _form(lang: str, categories: list[tuple[str, str]], chosen: list[str] | None, start, end, period,
-          action: str) -> str:
-    start, end = _local(start), _local(end)
+def _form(lang: str, categories: list[tuple[str, str]], chosen: tuple[str, ...], start, end, period,
+          action: str, tz: str) -> str:
+    start, end = _local(start, tz), _local(end, tz)
     opts = [f'<option value="">{i18n.t("incidents.form.all", lang)}</option>'] + [
         f'<option value="{html.escape(c)}"{" selected" if chosen and c in chosen else ""}>{html.escape(n)}</option>'
         for c, n in categories]
@@ -121,8 +106,8 @@ def _form(lang: str, categories: list[tuple[str, str]], chosen: list[str] | None
             f'<button type="submit">{i18n.t("incidents.form.apply", lang)}</button></form>')
 
 
-def _local(t: datetime) -> datetime:
-    return t.astimezone(ZoneInfo(TIMEZONE)) if t.tzinfo else t
+def _local(t: datetime, tz: str) -> datetime:
+    return t.astimezone(ZoneInfo(tz)) if t.tzinfo else t
 
 
 def _note(m: folium.Map, text_: str) -> None:
@@ -132,21 +117,9 @@ def _note(m: folium.Map, text_: str) -> None:
         f'{html.escape(text_)}</div>'))
 
 
-def _categories(conn: Connection, lang: str) -> list[tuple[str, str]]:
-    col = "name_zh" if lang == "zh" else "name_en"
-    return [tuple(r) for r in conn.execute(text(f"SELECT code, {col} FROM incident_categories ORDER BY code"))]
-
-
-def _extent(conn: Connection, scope: Jurisdiction) -> tuple[float, float, float, float] | None:
-    """(min lon, min lat, max lon, max lat) of the current grids in scope, or None."""
-    e = conn.execute(text(f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-                          f"(SELECT ST_Extent(g.geom) AS e FROM current_grids g WHERE {_grid_scope(scope)}) s")).one()
-    return None if e[0] is None else tuple(float(v) for v in e)
-
-
 def _bounds(conn: Connection, scope: Jurisdiction, points: list) -> tuple[float, float, float, float] | None:
     """The grids' extent, else that of the heat points (``[lat, lon, ...]``), else None."""
-    e = _extent(conn, scope)
+    e = grid_extent(conn, scope)
     if e is None and points:
         w = np.array([p[:2] for p in points])
         e = (w[:, 1].min(), w[:, 0].min(), w[:, 1].max(), w[:, 0].max())
@@ -156,10 +129,8 @@ def _bounds(conn: Connection, scope: Jurisdiction, points: list) -> tuple[float,
 def _grid_features(conn: Connection, scope: Jurisdiction, stats: pd.DataFrame, breaks: list[float]) -> str:
     """The current grids in scope as a GeoJSON FeatureCollection (JSON text): geometry simplified
     (~2 m, 5 decimals) straight from PostGIS, the grid's figures and fill colour as properties."""
-    rows = conn.execute(text(f"""
-        SELECT g.code, ST_AsGeoJSON(ST_SimplifyPreserveTopology(g.geom, 0.00002), 5) AS gj
-        FROM current_grids g WHERE {_grid_scope(scope)} ORDER BY g.code""")).all()
-    codes = [r.code for r in rows]
+    rows = grid_shapes(conn, scope)
+    codes = [code for code, _ in rows]
     s = stats.reindex(codes)
 
     def col(name, nd=None, kind=float):
@@ -175,24 +146,26 @@ def _grid_features(conn: Connection, scope: Jurisdiction, stats: pd.DataFrame, b
                 [x or 0 for x in col("incidents", kind=int)], col("households", kind=int), rate,
                 col("closure_rate", 3), col("resolution_rate", 3), [x or 0 for x in col("overdue", kind=int)])
     keys = ("code", "name", "fill", "incidents", "households", "rate", "closure", "resolution", "overdue")
-    feats = [f'{{"type":"Feature","geometry":{r.gj},"properties":{to_js_json(dict(zip(keys, p)))}}}'
-             for r, p in zip(rows, props)]
+    feats = [f'{{"type":"Feature","geometry":{gj},"properties":{to_js_json(dict(zip(keys, p)))}}}'
+             for (_, gj), p in zip(rows, props)]
     return '{"type":"FeatureCollection","features":[' + ",".join(feats) + "]}"
 
 
-def heatmap_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang: str, *,
-                start: datetime | None = None, end: datetime | None = None, category: list[str] | None = None,
-                period: str = "month") -> tuple[folium.Map, dict]:
-    """Build the heatmap page's map; returns ``(map, info)`` (``info``: mode, n, cell_m, frames).
+def heatmap_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang: str,
+                flt: IncidentFilter = IncidentFilter(), *, period: str = "month") -> tuple[folium.Map, dict]:
+    """Build the heatmap page's map for ``flt`` (checked by the caller; a missing window end is
+    the default one); returns ``(map, info)`` (``info``: mode, n, cell_m, frames).  Weeks, months
+    and dates are in ``settings.timezone``.
 
     The data (grid choropleth, heat frames, whole-window heat) is embedded once as JSON in the
     page head (:class:`api.pages.incident_layers.PageData`); the layers refer to it by name.
     """
-    check_filters(conn, scope, start=start, end=end, category=category)  # 4xx before any work
-    start, end = default_window(conn, scope, start, end, period)
-    heat = heat_frames(conn, settings, scope, start=start, end=end, category=category, period=period)
-    stats = area_stats(conn, scope, level="grid", start=start, end=end, category=category, period=None,
-                       min_count=0, with_totals=False, percentiles=False).rows.set_index("code")
+    tz = settings.timezone
+    flt = default_window(conn, scope, flt, tz=tz, period=period)
+    start, end = flt.start, flt.end
+    heat = heat_frames(conn, settings, scope, flt, period=period)
+    stats = area_stats(conn, scope, flt, tz=tz, level="grid", period=None, min_count=0, with_totals=False,
+                       percentiles=False).rows.set_index("code")
     breaks = _breaks(stats["rate_per_100_households"])
     m = offline_map(settings, bounds=_bounds(conn, scope, heat["window"]), lang=lang, zoom_start=12)
     add_title(m, i18n.t("incidents.heatmap.title", lang))
@@ -220,9 +193,9 @@ def heatmap_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang:
                       cell=heat["cell_m"])
     else:
         note = i18n.t("incidents.mode.empty", lang)
-    _note(m, f"{note} · {_local(start):%Y-%m-%d} – {_local(end):%Y-%m-%d}")
-    m.get_root().html.add_child(RawHtml(_form(lang, _categories(conn, lang), category, start, end, period,
-                                              "/incidents/heatmap")))
+    _note(m, f"{note} · {_local(start, tz):%Y-%m-%d} – {_local(end, tz):%Y-%m-%d}")
+    m.get_root().html.add_child(RawHtml(_form(lang, category_names(conn, lang), flt.categories, start, end, period,
+                                              "/incidents/heatmap", tz)))
     return m, {"mode": heat["mode"], "n": heat["n"], "cell_m": heat["cell_m"], "frames": len(heat["frames"])}
 
 
@@ -234,9 +207,8 @@ _PAGES: OrderedDict[tuple, tuple[float, str, dict]] = OrderedDict()
 _PAGES_LOCK = threading.Lock()
 
 
-def heatmap_html(conn: Connection, settings: Settings, scope: Jurisdiction, lang: str, *,
-                 start: datetime | None = None, end: datetime | None = None, category: list[str] | None = None,
-                 period: str = "month") -> tuple[str, dict]:
+def heatmap_html(conn: Connection, settings: Settings, scope: Jurisdiction, lang: str,
+                 flt: IncidentFilter = IncidentFilter(), *, period: str = "month") -> tuple[str, dict]:
     """The heatmap page as HTML and its ``info`` (as :func:`heatmap_map`'s, plus ``cache``: "hit"
     or "miss").
 
@@ -244,19 +216,16 @@ def heatmap_html(conn: Connection, settings: Settings, scope: Jurisdiction, lang
     page and the ``data_versions`` (version and time of change) of :data:`CACHE_LAYERS`: any write
     to incidents, grids, dwellings or areas makes the next request build the page afresh.
     """
-    # changed_at as well: a version number alone repeats if data_versions is ever emptied
-    versions = tuple(conn.execute(text(
-        "SELECT layer, version, changed_at FROM data_versions WHERE layer = ANY(:l) ORDER BY layer"),
-        {"l": list(CACHE_LAYERS)}).all())
-    key = (conn.engine.url.render_as_string(hide_password=True), versions, scope.codes, lang, start, end,
-           tuple(category or ()), period, settings.heatmap_max_points, settings.tile_url, settings.tile_attribution)
+    versions = data_versions(conn, CACHE_LAYERS)
+    key = (conn.engine.url.render_as_string(hide_password=True), versions, scope.codes, lang, flt, period,
+           settings.timezone, settings.heatmap_max_points, settings.tile_url, settings.tile_attribution)
     now = time.monotonic()
     with _PAGES_LOCK:
         hit = _PAGES.get(key)
         if hit is not None and now - hit[0] <= CACHE_SECONDS:
             _PAGES.move_to_end(key)
             return hit[1], {**hit[2], "cache": "hit"}
-    m, info = heatmap_map(conn, settings, scope, lang, start=start, end=end, category=category, period=period)
+    m, info = heatmap_map(conn, settings, scope, lang, flt, period=period)
     page = render_page(m, i18n.t("incidents.heatmap.title", lang), lang)
     with _PAGES_LOCK:
         _PAGES[key] = (now, page, info)
@@ -265,19 +234,25 @@ def heatmap_html(conn: Connection, settings: Settings, scope: Jurisdiction, lang
     return page, {**info, "cache": "miss"}
 
 
-def hotspots_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang: str, *,
-                 level: str = "grid", resolution: int = 8, start: datetime | None = None,
-                 end: datetime | None = None, category: list[str] | None = None,
+def _name(r: pd.Series) -> str | None:
+    v = r.get("name")
+    return None if v is None or pd.isna(v) else str(v)
+
+
+def hotspots_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang: str,
+                 flt: IncidentFilter = IncidentFilter(), *, level: str = "grid", resolution: int = 8,
                  min_incidents: int = 30) -> folium.Map:
-    """Hot and cold spots (Gi*, FDR-corrected) as a coloured layer with z, p and counts in popups."""
-    start, end = default_window(conn, scope, start, end)
+    """Hot and cold spots (Gi*, FDR-corrected) of ``flt``'s incidents (checked by the caller) as a
+    coloured layer with z, p and counts in popups."""
+    tz = settings.timezone
+    flt = default_window(conn, scope, flt, tz=tz)
+    start, end = flt.start, flt.end
     feats, note = [], ""
     try:
-        res, geoms = hotspots(conn, scope, level=level, resolution=resolution, start=start, end=end,
-                              category=category, min_incidents=min_incidents)
+        res, geoms = hotspots(conn, scope, flt, level=level, resolution=resolution, min_incidents=min_incidents)
         for unit, r in res.iterrows():
             feats.append({"type": "Feature", "geometry": geoms[unit].__geo_interface__,
-                          "properties": {"code": str(unit), "incidents": int(r["count"]),
+                          "properties": {"code": str(unit), "name": _name(r), "incidents": int(r["count"]),
                                          "z": None if pd.isna(r.z) else round(float(r.z), 2),
                                          "p": None if pd.isna(r.p) else float(f"{r.p:.3g}"),
                                          "class": r.classification, "fill": HOT_COLOURS[int(r["bin"])]}})
@@ -290,7 +265,7 @@ def hotspots_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang
     if feats:
         data = PageData("gridmapHot_" + m.get_name(), {
             "units": to_js_json({"type": "FeatureCollection", "features": feats})}).add_to_page(m)
-        keys = ["code", "incidents", "z", "p", "class"]
+        keys = ["code"] + (["name"] if level == "grid" else []) + ["incidents", "z", "p", "class"]
         InlineGeoJson(f"{data.var}.units", name=i18n.t("incidents.hot.layer", lang), fields=keys,
                       aliases=[i18n.t(f"incidents.f.{k}", lang) for k in keys],
                       style={"color": "#666", "weight": 1, "fillOpacity": 0.7}).add_to(m)
@@ -298,5 +273,5 @@ def hotspots_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang
     labels = {3: "hot 99%", 2: "hot 95%", 1: "hot 90%", 0: "not significant", -1: "cold 90%", -2: "cold 95%",
               -3: "cold 99%"}
     add_legend(m, i18n.t("incidents.hot.legend", lang), [(HOT_COLOURS[b], labels[b]) for b in labels])
-    _note(m, f"{note} · {_local(start):%Y-%m-%d} – {_local(end):%Y-%m-%d}")
+    _note(m, f"{note} · {_local(start, tz):%Y-%m-%d} – {_local(end, tz):%Y-%m-%d}")
     return m

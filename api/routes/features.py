@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from api import deps, i18n
 from api.db import features as fdb
-from api.errors import BadRequest, NotFound
+from api.errors import NotFound, ValidationFailed
 from api.jurisdiction import Jurisdiction
 from api.settings import Settings
 
@@ -47,17 +47,17 @@ def parse_bbox(raw: str | None) -> tuple[float, float, float, float] | None:
     try:
         nums = [float(p) for p in parts]
     except ValueError:
-        raise BadRequest(f"bbox={raw!r}: expected four numbers minx,miny,maxx,maxy (lon/lat degrees).") from None
+        raise ValidationFailed(f"bbox={raw!r}: expected four numbers minx,miny,maxx,maxy (lon/lat degrees).") from None
     if len(nums) == 6:
         nums = [nums[0], nums[1], nums[3], nums[4]]
     if len(nums) != 4:
-        raise BadRequest(f"bbox={raw!r}: expected four numbers minx,miny,maxx,maxy, got {len(parts)}.")
+        raise ValidationFailed(f"bbox={raw!r}: expected four numbers minx,miny,maxx,maxy, got {len(parts)}.")
     minx, miny, maxx, maxy = nums
     if not all(-180 <= x <= 180 for x in (minx, maxx)) or not all(-90 <= y <= 90 for y in (miny, maxy)):
-        raise BadRequest(f"bbox={raw!r}: longitudes must lie in [-180, 180] and latitudes in [-90, 90] "
+        raise ValidationFailed(f"bbox={raw!r}: longitudes must lie in [-180, 180] and latitudes in [-90, 90] "
                          "(is it lat/lon instead of lon/lat?).")
     if minx > maxx or miny > maxy:
-        raise BadRequest(f"bbox={raw!r}: the minimum exceeds the maximum (order is minx,miny,maxx,maxy).")
+        raise ValidationFailed(f"bbox={raw!r}: the minimum exceeds the maximum (order is minx,miny,maxx,maxy).")
     return minx, miny, maxx, maxy
 
 
@@ -67,7 +67,7 @@ def _instant(raw: str) -> datetime | None:
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise BadRequest(f"datetime={raw!r} is not an RFC 3339 date-time (e.g. 2024-05-01T00:00:00Z).") from None
+        raise ValidationFailed(f"datetime={raw!r} is not an RFC 3339 date-time (e.g. 2024-05-01T00:00:00Z).") from None
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
@@ -79,13 +79,13 @@ def parse_datetime(raw: str | None) -> fdb.Interval | None:
         a, _, b = raw.partition("/")
         start, end = _instant(a), _instant(b)
         if start is None and end is None:
-            raise BadRequest("datetime=../.. is not an interval: give at least one end.")
+            raise ValidationFailed("datetime=../.. is not an interval: give at least one end.")
         if start and end and start > end:
-            raise BadRequest(f"datetime={raw!r}: the interval ends before it starts.")
+            raise ValidationFailed(f"datetime={raw!r}: the interval ends before it starts.")
         return fdb.Interval(start, end)
     at = _instant(raw)
     if at is None:
-        raise BadRequest(f"datetime={raw!r} is not an instant.")
+        raise ValidationFailed(f"datetime={raw!r} is not an instant.")
     return fdb.Interval(at, at)
 
 
@@ -95,14 +95,14 @@ def _filters(request: Request, coll: fdb.Collection) -> dict[str, object]:
         if name in RESERVED:
             continue
         if name not in coll.filterable:
-            raise BadRequest(
+            raise ValidationFailed(
                 f"Unknown query parameter {name!r} for collection {coll.id!r}; filterable properties: "
                 + ", ".join(coll.filterable)
             )
         col = coll.table.c[name]
         if col.type.python_type is bool:
             if value.lower() not in ("true", "false"):
-                raise BadRequest(f"{name}={value!r}: expected true or false.")
+                raise ValidationFailed(f"{name}={value!r}: expected true or false.")
             out[name] = value.lower() == "true"
         else:
             out[name] = value

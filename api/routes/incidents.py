@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import math
-from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request
@@ -15,16 +14,13 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
 from api import deps
+from api.deps import IncidentFilterDep, IncidentListFilterDep
 from api.incidents import cases, workflow
 from api.incidents.intake_http import BULK_DOC, INTAKE_DOC, ingest_items, read_bulk
 from api.incidents.stats import area_stats
-from api.incidents.times import aware
 from api.jurisdiction import Jurisdiction
 from api.settings import Settings
-from api.errors import ValidationFailed
-from api.incidents.filters import check_filters
-from geo.errors import Problem
-from geo.layers import CLOSE_REASONS, INCIDENT_STATUSES
+from geo.layers import CLOSE_REASONS
 
 router = APIRouter(tags=["incidents"])
 
@@ -67,43 +63,26 @@ async def bulk_incidents(request: Request,
 
 @router.get("/incidents/categories")
 def categories(engine: Engine = Depends(deps.engine)) -> list[dict]:
-    """Known categories with their SLA (hours to close)."""
-    from sqlalchemy import text
+    """Known categories with their SLA (hours to close); add one with `gridmap categories add`."""
+    from api.incidents.categories import list_categories
 
     with engine.connect() as conn:
-        return [dict(r) for r in conn.execute(text(
-            "SELECT code, name_zh, name_en, sla_hours FROM incident_categories ORDER BY code")).mappings()]
+        return [c.as_dict() for c in list_categories(conn)]
 
 
-def _csv_list(v: str | None) -> list[str] | None:
-    return [x.strip() for x in v.split(",") if x.strip()] if v else None
+def _window(flt) -> dict:
+    return {"from": flt.start.isoformat() if flt.start else None, "to": flt.end.isoformat() if flt.end else None,
+            "category": list(flt.categories) or None, "area": flt.area}
 
 
 @router.get("/incidents")
-def list_incidents(request: Request,
-                   status: str | None = Query(None, description="Comma-separated statuses."),
-                   category: str | None = Query(None, description="Comma-separated category codes."),
-                   grid: str | None = None, area: str | None = Query(None, description="Town, community, grid or region code."),
-                   from_: datetime | None = Query(None, alias="from", description="reported_at >= this"),
-                   to: datetime | None = Query(None, description="reported_at < this"),
-                   overdue: bool | None = Query(None, description="true: open and past due_at."),
+def list_incidents(request: Request, flt: IncidentListFilterDep,
                    limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
-                   engine: Engine = Depends(deps.engine), settings: Settings = Depends(deps.settings),
-                   scope: Jurisdiction = Depends(deps.jurisdiction)):
+                   engine: Engine = Depends(deps.engine), scope: Jurisdiction = Depends(deps.jurisdiction)):
     """Incidents, newest first, with paging links.  An unknown status or category or a reversed
     window is 422, an unknown area or grid 404."""
-    from_, to = aware(from_, settings.timezone), aware(to, settings.timezone)
-    unknown = [s for s in _csv_list(status) or [] if s not in INCIDENT_STATUSES]
-    if unknown:
-        why = f"unknown status {', '.join(map(repr, unknown))}; statuses: {', '.join(INCIDENT_STATUSES)}"
-        raise ValidationFailed(why, [Problem(why, field="status")])
     with engine.connect() as conn:
-        check_filters(conn, scope, start=from_, end=to, category=_csv_list(category), area=area)
-        if grid is not None:
-            check_filters(conn, scope, area=grid)
-        total, items = cases.list_incidents(conn, scope, status=_csv_list(status), category=_csv_list(category),
-                                            grid=grid, area=area, start=from_, end=to, overdue=overdue,
-                                            limit=limit, offset=offset)
+        total, items = cases.list_incidents(conn, scope, flt, limit=limit, offset=offset)
     links = []
     if offset + len(items) < total:
         links.append({"rel": "next", "href": str(request.url.include_query_params(offset=offset + limit))})
@@ -115,20 +94,18 @@ def list_incidents(request: Request,
 @router.get("/incidents/stats", description=(
     "Per grid, community or town over `[from, to)`: count, rate per 100 households, closure rate "
     "(resolved + closed_other) and resolution rate (resolved only), median/p90 hours to close, overdue "
-    "count, trend by week or month.  `rank` (by rate) only for areas with at least `min_count` "
-    "incidents; every area of the level in scope has a row, those without incidents with 0.  "
-    "`format=csv` exports the rows (UTF-8 with a BOM, for Excel).  Times without an offset are in "
-    "`GRIDMAP_TIMEZONE`.  An unknown category or a reversed window is 422, an unknown area 404."))
-def stats(level: Literal["grid", "community", "town"] = "grid", from_: datetime | None = Query(None, alias="from"),
-          to: datetime | None = None, category: str | None = None, area: str | None = None,
+    "count, trend by week or month (weeks and months in `GRIDMAP_TIMEZONE`).  `rank` (by rate) only for "
+    "areas with at least `min_count` incidents; every area of the level in scope has a row, those without "
+    "incidents with 0.  `format=csv` exports the rows (UTF-8 with a BOM, for Excel).  Times without an "
+    "offset are in `GRIDMAP_TIMEZONE`.  An unknown category or a reversed window is 422, an unknown area 404."))
+def stats(flt: IncidentFilterDep, level: Literal["grid", "community", "town"] = "grid",
           min_count: int = Query(10, ge=0), period: Literal["week", "month"] = "month",
           format: Literal["json", "csv"] = "json",
           engine: Engine = Depends(deps.engine), settings: Settings = Depends(deps.settings),
           scope: Jurisdiction = Depends(deps.jurisdiction)):
-    from_, to = aware(from_, settings.timezone), aware(to, settings.timezone)
     with engine.connect() as conn:
-        s = area_stats(conn, scope, level=level, start=from_, end=to, category=_csv_list(category), area=area,
-                       min_count=min_count, period=None if format == "csv" else period)
+        s = area_stats(conn, scope, flt, tz=settings.timezone, level=level, min_count=min_count,
+                       period=None if format == "csv" else period)
     if format == "csv":
         buf = io.StringIO()
         s.rows.to_csv(buf, index=False)
@@ -136,8 +113,7 @@ def stats(level: Literal["grid", "community", "town"] = "grid", from_: datetime 
         return Response("\ufeff" + buf.getvalue(), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="incident-stats-{level}.csv"'})
     out = s.as_dict()
-    out.update({"from": from_.isoformat() if from_ else None, "to": to.isoformat() if to else None,
-                "category": _csv_list(category), "area": area, "period": period})
+    out.update({**_window(flt), "period": period})
     return out
 
 
@@ -178,18 +154,13 @@ def transition(incident_id: int, body: TransitionIn, engine: Engine = Depends(de
     "`min_incidents` incidents: 422.  Each unit: `count`, `z`, `p` (two-sided), `bin` (-3..3) and "
     "`classification` (hot/cold 90/95/99%, not significant).  An unknown category or a reversed "
     "window is 422, an unknown area 404."))
-def hotspots_json(level: Literal["grid", "h3"] = "grid", resolution: int = Query(8, ge=4, le=11),
-                  from_: datetime | None = Query(None, alias="from"), to: datetime | None = None,
-                  category: str | None = None, area: str | None = None,
-                  min_incidents: int = Query(30, ge=1), fdr: bool = True,
-                  engine: Engine = Depends(deps.engine), settings: Settings = Depends(deps.settings),
-                  scope: Jurisdiction = Depends(deps.jurisdiction)):
+def hotspots_json(flt: IncidentFilterDep, level: Literal["grid", "h3"] = "grid",
+                  resolution: int = Query(8, ge=4, le=11), min_incidents: int = Query(30, ge=1), fdr: bool = True,
+                  engine: Engine = Depends(deps.engine), scope: Jurisdiction = Depends(deps.jurisdiction)):
     from api.incidents.stats import hotspots
 
-    from_, to = aware(from_, settings.timezone), aware(to, settings.timezone)
     with engine.connect() as conn:
-        res, _ = hotspots(conn, scope, level=level, resolution=resolution, start=from_, end=to,
-                          category=_csv_list(category), area=area, min_incidents=min_incidents, fdr=fdr)
+        res, _ = hotspots(conn, scope, flt, level=level, resolution=resolution, min_incidents=min_incidents, fdr=fdr)
     units = [{"unit": str(u), "count": int(r["count"]), "z": None if math.isnan(r.z) else float(r.z),
               "p": None if math.isnan(r.p) else float(r.p), "bin": int(r["bin"]),
               "classification": r.classification} for u, r in res.iterrows()]
@@ -205,8 +176,7 @@ def _lang(request: Request, settings: Settings) -> str:
 
 @router.get("/incidents/heatmap", response_class=Response, tags=["pages"],
             summary="Incident heatmap page (HTML; time slider, per-grid rates, category filter)")
-def heatmap_page(request: Request, from_: datetime | None = Query(None, alias="from"), to: datetime | None = None,
-                 category: str | None = None, period: Literal["week", "month"] = "month",
+def heatmap_page(request: Request, flt: IncidentFilterDep, period: Literal["week", "month"] = "month",
                  engine: Engine = Depends(deps.engine), settings: Settings = Depends(deps.settings),
                  scope: Jurisdiction = Depends(deps.jurisdiction)):
     from fastapi.responses import HTMLResponse
@@ -214,18 +184,15 @@ def heatmap_page(request: Request, from_: datetime | None = Query(None, alias="f
     from api.pages.incidents import heatmap_html
 
     lang = _lang(request, settings)
-    from_, to = aware(from_, settings.timezone), aware(to, settings.timezone)
     with engine.connect() as conn:
-        page, info = heatmap_html(conn, settings, scope, lang, start=from_, end=to, category=_csv_list(category),
-                                  period=period)
+        page, info = heatmap_html(conn, settings, scope, lang, flt, period=period)
     return HTMLResponse(page, headers={"X-Gridmap-Heatmap-Mode": info["mode"], "X-Gridmap-Cache": info["cache"]})
 
 
 @router.get("/incidents/hotspots/map", response_class=Response, tags=["pages"],
             summary="Incident hotspot page (HTML; Gi* with FDR)")
-def hotspots_page(request: Request, level: Literal["grid", "h3"] = "grid", resolution: int = Query(8, ge=4, le=11),
-                  from_: datetime | None = Query(None, alias="from"), to: datetime | None = None,
-                  category: str | None = None, min_incidents: int = Query(30, ge=1),
+def hotspots_page(request: Request, flt: IncidentFilterDep, level: Literal["grid", "h3"] = "grid",
+                  resolution: int = Query(8, ge=4, le=11), min_incidents: int = Query(30, ge=1),
                   engine: Engine = Depends(deps.engine), settings: Settings = Depends(deps.settings),
                   scope: Jurisdiction = Depends(deps.jurisdiction)):
     from api import i18n
@@ -233,8 +200,7 @@ def hotspots_page(request: Request, level: Literal["grid", "h3"] = "grid", resol
     from api.pages.incidents import hotspots_map
 
     lang = _lang(request, settings)
-    from_, to = aware(from_, settings.timezone), aware(to, settings.timezone)
     with engine.connect() as conn:
-        m = hotspots_map(conn, settings, scope, lang, level=level, resolution=resolution, start=from_, end=to,
-                         category=_csv_list(category), min_incidents=min_incidents)
+        m = hotspots_map(conn, settings, scope, lang, flt, level=level, resolution=resolution,
+                         min_incidents=min_incidents)
     return page_response(m, i18n.t("incidents.hotspots.title", lang), lang)

@@ -12,12 +12,13 @@ from sqlalchemy import text
 from test_incidents_world import GRIDS, HOUSEHOLDS, REGION, incident_frame, make_world
 
 from api.errors import NotFound
-from api.incidents.filters import check_filters
+from api.incidents.filters import IncidentFilter
 from api.incidents.intake import ingest_frame
 from api.incidents.stats import area_stats
 from api.jurisdiction import EVERYWHERE, Jurisdiction
 
 T = datetime(2025, 2, 10, tzinfo=timezone.utc)
+TZ = "Asia/Shanghai"
 # two incidents in G1, one in G2 (all after nothing changed: before CHANGE), none in G3 or G4
 ROWS = [
     {"external_id": "f1", "category": "parking", "reported_at": T, "lon": 120.002, "lat": 31.905},
@@ -84,11 +85,11 @@ def test_unknown_area_is_404_known_ones_are_not(world, path):
 
 def test_area_outside_the_jurisdiction_is_unknown(world, db):
     with db.connect() as conn:
-        check_filters(conn, Jurisdiction(frozenset({"C2"})), area="G4")
+        IncidentFilter(area="G4").check(conn, Jurisdiction(frozenset({"C2"})))
         with pytest.raises(NotFound):
-            check_filters(conn, Jurisdiction(frozenset({"C2"})), area="G1")
+            IncidentFilter(area="G1").check(conn, Jurisdiction(frozenset({"C2"})))
         with pytest.raises(NotFound):
-            check_filters(conn, Jurisdiction(frozenset({"C2"})), area="C1")
+            IncidentFilter(area="C1").check(conn, Jurisdiction(frozenset({"C2"})))
 
 
 @pytest.mark.parametrize("args, words", [
@@ -112,7 +113,7 @@ def test_areas_without_incidents_have_zero_rows(world, db, level):
     hh = {"grid": HOUSEHOLDS, "community": {"C1": HOUSEHOLDS["G1"] + HOUSEHOLDS["G3"], "C2": HOUSEHOLDS["G2"]},
           "town": {"T1": sum(HOUSEHOLDS.values())}}[level]
     with db.connect() as conn:
-        rows = area_stats(conn, EVERYWHERE, level=level, min_count=1, period=None).rows.set_index("code")
+        rows = area_stats(conn, EVERYWHERE, tz=TZ, level=level, min_count=1, period=None).rows.set_index("code")
     assert sorted(rows.index) == units
     for code in units:
         n = counts.get(code, 0)
@@ -152,3 +153,18 @@ def test_the_incident_list_refuses_wrong_filters_too(world):
     _problem(world.get("/incidents", params={"grid": "NOPE"}), 404)
     _problem(world.get("/incidents", params={"from": "2025-05-01T00:00:00Z", "to": "2025-01-01T00:00:00Z"}), 422)
     assert world.get("/incidents", params={"grid": CURRENT[0], "status": "reported"}).status_code == 200
+
+
+def test_resolve_area_names_the_level_and_its_parents(world, db):
+    from api.db.areas import Area, resolve_area
+
+    with db.connect() as conn:
+        assert resolve_area(conn, "G4", EVERYWHERE) == Area("G4", "grid", "G4", REGION, "T1", "C2")
+        assert resolve_area(conn, "C1", EVERYWHERE) == Area("C1", "community", "Community 1", REGION, "T1", "C1")
+        assert resolve_area(conn, "T1", EVERYWHERE) == Area("T1", "town", "Town 1", REGION, "T1", None)
+        assert resolve_area(conn, REGION, EVERYWHERE).level == "region"
+        assert resolve_area(conn, "G4", Jurisdiction(frozenset({"C2"}))).level == "grid"
+        for code, scope in [("999", EVERYWHERE), ("G1", Jurisdiction(frozenset({"C2"}))),
+                            ("T1", Jurisdiction(frozenset()))]:
+            with pytest.raises(NotFound):
+                resolve_area(conn, code, scope)

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from test_incidents_pages import WINDOW, make_city
 
 from api.app import create_app
+from api.incidents.filters import IncidentFilter
 from api.incidents.heat import heat_frames, incident_points
 from api.jurisdiction import EVERYWHERE, Jurisdiction
 
@@ -35,17 +36,17 @@ def test_incident_points_match_sql(db):
     make_city(db, 2500)
     a, b = datetime(2025, 3, 1, tzinfo=CST), datetime(2025, 9, 1, tzinfo=CST)
     with db.connect() as conn:
-        got = _sorted(*incident_points(conn, EVERYWHERE, start=a, end=b, category=None))
+        got = _sorted(*incident_points(conn, EVERYWHERE, IncidentFilter(start=a, end=b)))
         exp = _sql_points(conn, "reported_at >= :a AND reported_at < :b", {"a": a, "b": b})
         assert 0 < len(got) < 2500 and got.shape == exp.shape
         np.testing.assert_allclose(got[:, :2], exp[:, :2], rtol=0, atol=1e-12)
         np.testing.assert_allclose(got[:, 2], exp[:, 2], rtol=0, atol=1e-6)
-        park = _sorted(*incident_points(conn, EVERYWHERE, start=None, end=None, category=["parking"]))
+        park = _sorted(*incident_points(conn, EVERYWHERE, IncidentFilter(categories=("parking",))))
         assert len(park) == len(_sql_points(conn, "category = 'parking'")) > 0
-        outside = incident_points(conn, Jurisdiction(frozenset({"999999"})), start=None, end=None, category=None)
+        outside = incident_points(conn, Jurisdiction(frozenset({"999999"})), IncidentFilter())
         assert all(len(x) == 0 for x in outside)
-        empty = incident_points(conn, EVERYWHERE, start=datetime(2030, 1, 1, tzinfo=CST),
-                                end=datetime(2030, 2, 1, tzinfo=CST), category=None)
+        empty = incident_points(conn, EVERYWHERE, IncidentFilter(start=datetime(2030, 1, 1, tzinfo=CST),
+                                                                 end=datetime(2030, 2, 1, tzinfo=CST)))
         assert all(len(x) == 0 for x in empty)
 
 
@@ -67,9 +68,9 @@ def test_frames_follow_local_weeks_and_months(db, settings):
                 "SELECT to_char(date_trunc(:p, reported_at, 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai', "
                 "CASE WHEN :p = 'week' THEN 'YYYY-MM-DD' ELSE 'YYYY-MM' END), count(*) FROM incidents "
                 "WHERE reported_at >= :a AND reported_at < :b GROUP BY 1"), {"p": period, "a": start, "b": end}).all())
-            raw = heat_frames(conn, settings, EVERYWHERE, start=start, end=end, category=None, period=period)
+            raw = heat_frames(conn, settings, EVERYWHERE, IncidentFilter(start=start, end=end), period=period)
             small = settings.model_copy(update={"heatmap_max_points": 10})
-            binned = heat_frames(conn, small, EVERYWHERE, start=start, end=end, category=None, period=period)
+            binned = heat_frames(conn, small, EVERYWHERE, IncidentFilter(start=start, end=end), period=period)
         assert raw["mode"] == "raw" and binned["mode"] == "binned" and raw["n"] == binned["n"] == sum(exp.values())
         got = {label: len(f) for label, f in zip(raw["labels"], raw["frames"]) if f}
         assert got == exp, period

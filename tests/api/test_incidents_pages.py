@@ -92,7 +92,9 @@ def test_aggregated_page_size_does_not_grow_with_incidents(db, settings):
     from conftest import truncate
 
     from api.jurisdiction import EVERYWHERE
-    from api.pages.incidents import POINT_BUDGET, STATIC_BUDGET, default_window, heat_frames
+    from api.incidents.filters import IncidentFilter
+    from api.incidents.heat import POINT_BUDGET, STATIC_BUDGET, heat_frames
+    from api.incidents.map_data import default_window
 
     small = settings.model_copy(update={"heatmap_max_points": 100})
     sizes = []
@@ -100,8 +102,8 @@ def test_aggregated_page_size_does_not_grow_with_incidents(db, settings):
         truncate(db)
         make_city(db, n, seed=n)
         with db.connect() as conn:
-            start, end = default_window(conn, EVERYWHERE, None, None)
-            heat = heat_frames(conn, small, EVERYWHERE, start=start, end=end, category=None, period="week")
+            flt = default_window(conn, EVERYWHERE, IncidentFilter(), tz=small.timezone)
+            heat = heat_frames(conn, small, EVERYWHERE, flt, period="week")
         assert heat["mode"] == "binned" and heat["n"] == n
         assert sum(len(f) for f in heat["frames"]) <= POINT_BUDGET and len(heat["window"]) <= STATIC_BUDGET
         assert sum(p[2] for f in heat["frames"] for p in f) > 0

@@ -12,12 +12,14 @@ from cli_runner import run_cli
 from test_incidents_world import GRIDS, HOUSEHOLDS, REGION, incident_frame, make_world
 
 from api.incidents.intake import ingest_frame
+from api.incidents.filters import IncidentFilter
 from api.incidents.stats import area_stats
 from api.jurisdiction import EVERYWHERE, Jurisdiction
 from geo.layers import INCIDENT_CATEGORIES
 
 AS_OF = datetime(2025, 4, 20, tzinfo=timezone.utc)  # inside the window: some open cases not yet due
 T0 = datetime(2025, 1, 15, tzinfo=timezone.utc)
+TZ = "Asia/Shanghai"  # the default GRIDMAP_TIMEZONE
 
 
 def _random_incidents(n: int, seed: int) -> pd.DataFrame:
@@ -100,7 +102,7 @@ def test_stats_match_pandas(loaded, level, key):
     db, df = loaded
     hh = dict(HOUSEHOLDS) if level == "grid" else {"C1": HOUSEHOLDS["G1"] + HOUSEHOLDS["G3"], "C2": HOUSEHOLDS["G2"]}
     with db.connect() as conn:
-        got = area_stats(conn, EVERYWHERE, level=level, min_count=100, as_of=AS_OF).rows.set_index("code")
+        got = area_stats(conn, EVERYWHERE, tz=TZ, level=level, min_count=100, as_of=AS_OF).rows.set_index("code")
     exp = _expected(df, key, hh, 100)
     assert sorted(got.index) == sorted(exp.index)
     for col in exp.columns:
@@ -114,8 +116,8 @@ def test_window_category_area_and_town_level(loaded):
     start, end = datetime(2025, 2, 1, tzinfo=timezone.utc), datetime(2025, 3, 1, tzinfo=timezone.utc)
     sel = df[(df.reported_at >= start) & (df.reported_at < end) & (df.category == "parking")]
     with db.connect() as conn:
-        s = area_stats(conn, EVERYWHERE, level="town", start=start, end=end, category=["parking"],
-                       area="T1", as_of=AS_OF, period="week")
+        s = area_stats(conn, EVERYWHERE, IncidentFilter(start=start, end=end, categories=("parking",), area="T1"),
+                       tz=TZ, level="town", as_of=AS_OF, period="week")
     assert list(s.rows.code) == ["T1"]
     assert s.rows.incidents[0] == sel.community.notna().sum()  # town known through the community
     assert s.totals["incidents"] == len(sel)
@@ -131,7 +133,7 @@ def test_window_category_area_and_town_level(loaded):
 def test_resolution_kept_apart_from_closure(loaded):
     db, df = loaded
     with db.connect() as conn:
-        t = area_stats(conn, EVERYWHERE, level="grid", as_of=AS_OF, period=None).totals
+        t = area_stats(conn, EVERYWHERE, tz=TZ, level="grid", as_of=AS_OF, period=None).totals
     assert t["closed"] == df.status.isin(["resolved", "closed_other"]).sum()
     assert t["resolved"] == (df.status == "resolved").sum()
     assert t["closure_rate"] > t["resolution_rate"]
@@ -140,8 +142,8 @@ def test_resolution_kept_apart_from_closure(loaded):
 def test_scope_limits_rows(loaded):
     db, _ = loaded
     with db.connect() as conn:
-        only = area_stats(conn, Jurisdiction(frozenset({"C2"})), level="grid", as_of=AS_OF, period=None).rows
-        none = area_stats(conn, Jurisdiction(frozenset()), level="grid", as_of=AS_OF, period=None)
+        only = area_stats(conn, Jurisdiction(frozenset({"C2"})), tz=TZ, level="grid", as_of=AS_OF, period=None).rows
+        none = area_stats(conn, Jurisdiction(frozenset()), tz=TZ, level="grid", as_of=AS_OF, period=None)
     assert set(only.code) <= {"G2", "G4"} and len(only) > 0
     assert none.rows.empty and none.totals["incidents"] == 0
 
@@ -156,3 +158,41 @@ def test_cli_stats_table_and_csv(loaded, pg_url, tmp_path, monkeypatch):
     got = pd.read_csv(out).set_index("code")["incidents"].to_dict()
     sel = df[df.category == "parking"]
     assert got == sel.groupby("community").size().to_dict()
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Shanghai"])
+def test_months_follow_the_configured_zone(db, settings, zone):
+    """GRIDMAP_TIMEZONE is honoured by the statistics' trend and the heatmap's frames: the same
+    incidents fall into other months in UTC than in Beijing time (checked with zoneinfo)."""
+    from zoneinfo import ZoneInfo
+
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from api.incidents.filters import IncidentFilter
+    from api.incidents.heat import heat_frames
+
+    make_world(db)
+    times = [datetime(2025, 1, 31, 17, tzinfo=timezone.utc),  # 1 Feb 01:00 in Beijing, 31 Jan in UTC
+             datetime(2025, 2, 28, 20, tzinfo=timezone.utc),  # 1 Mar 04:00 in Beijing
+             datetime(2025, 2, 10, 12, tzinfo=timezone.utc)]
+    with db.begin() as conn:
+        ingest_frame(conn, incident_frame([{"external_id": f"z{i}", "category": "parking", "reported_at": t,
+                                            "lon": 120.002, "lat": 31.905} for i, t in enumerate(times)]),
+                     region_code=REGION)
+    expected = pd.Series([t.astimezone(ZoneInfo(zone)).strftime("%Y-%m") for t in times]).value_counts().to_dict()
+    local = settings.model_copy(update={"timezone": zone})
+    with TestClient(create_app(local)) as c:
+        j = c.get("/incidents/stats", params={"level": "town", "period": "month"}).json()
+    got = {}
+    for r in j["trend"]:
+        month = datetime.fromisoformat(r["period_start"]).astimezone(ZoneInfo(zone))
+        assert (month.day, month.hour, month.minute) == (1, 0, 0)  # a month starts at local midnight
+        got[month.strftime("%Y-%m")] = got.get(month.strftime("%Y-%m"), 0) + r["incidents"]
+    assert got == expected
+    with db.connect() as conn:
+        heat = heat_frames(conn, local, EVERYWHERE, IncidentFilter(start=datetime(2025, 1, 1, tzinfo=ZoneInfo(zone)),
+                                                                   end=datetime(2025, 4, 1, tzinfo=ZoneInfo(zone))),
+                           period="month")
+    assert {lab: len(f) for lab, f in zip(heat["labels"], heat["frames"]) if f} == expected
+    assert heat["labels"][:3] == ["2025-01", "2025-02", "2025-03"]  # local months
