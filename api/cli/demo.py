@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 import typer
-from sqlalchemy import text
 
 from api.cli.common import console, migrated_engine, user_errors
 
@@ -15,6 +14,8 @@ SAMPLE = Path(__file__).resolve().parents[2] / "data" / "boundaries" / "sample_d
 
 def load_sample_if_empty(engine, path: Path = SAMPLE) -> bool:
     """Load the sample district unless the database already holds areas; True if it loaded."""
+    from sqlalchemy import text
+
     from api.db.load import load_sample
 
     with engine.connect() as conn:
@@ -37,7 +38,7 @@ def demo(
     from api.cli.serve import serve
 
     with user_errors():
-        engine = migrated_engine()
+        engine = migrated_engine(say=True)
         if not load_sample_if_empty(engine, sample):
             console.print("database already holds data: sample not reloaded")
     serve(host=host, port=port)
