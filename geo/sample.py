@@ -1,8 +1,8 @@
 """A deterministic, fictional sample district (示例) that scales to a county-level city.
 
 :func:`make_district` builds the six stored layers around Jiangyin (centred on 120.35E, 31.875N)
-from a seeded generator; the same arguments always give identical frames.  Structure follows
-``shared/domain.md``:
+from a seeded generator; the same arguments always give identical frames.  Structure, as grid
+governance has it:
 
 * ~1,500 households per community (12,000 -> 8 communities; 500,000 -> 333), ~20 communities per
   town (1 town for the default; 17 at 500,000).  Towns are Voronoi cells of the district, communities
