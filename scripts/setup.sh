@@ -19,7 +19,8 @@ missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 done
-command -v python3 >/dev/null 2>&1 || missing="$missing python3 python3-venv"
+# python3 with venv: to build .venv, or to bootstrap uv when Python $WANT_PY must be fetched
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing="$missing python3 python3-venv"
 if [ -n "$missing" ]; then
   echo "==> installing Debian packages:$missing"
   export DEBIAN_FRONTEND=noninteractive
