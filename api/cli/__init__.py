@@ -1,4 +1,9 @@
-"""The ``gridmap`` command.  Each module in ``api/cli`` adds its commands through ``register(app)``."""
+"""The ``gridmap`` command.  Each module in ``api/cli`` adds its commands through ``register(app)``.
+
+Importing this package (and so answering ``--help``) loads only typer, rich and the standard
+library: each command imports what it needs (geopandas, the database layer, the app) when it runs.
+Python warnings are printed as one short line (:func:`api.cli.common.route_warnings`).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,10 @@ import importlib
 import pkgutil
 
 import typer
+
+from api.cli.common import route_warnings
+
+__all__ = ["app"]
 
 app = typer.Typer(
     name="gridmap",
@@ -15,7 +24,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+@app.callback()
+def _entry() -> None:
+    route_warnings()
+
+
 for _mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+    if _mod.name.startswith("_"):
+        continue
     _module = importlib.import_module(f"{__name__}.{_mod.name}")
     if hasattr(_module, "register"):
         _module.register(app)

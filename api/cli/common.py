@@ -1,25 +1,46 @@
-"""Helpers the CLI modules share: console, error printing, engine with migrations applied."""
+"""Helpers the CLI modules share: console, error printing, warnings, engine with migrations applied.
+
+Only typer, rich and the standard library are imported here at module level, so that
+``gridmap --help`` stays quick; the database layer is imported inside the functions.
+"""
 
 from __future__ import annotations
 
 import sys
+import warnings
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from sqlalchemy import Engine
+from rich.markup import escape
 
-from api.db.embedded import EmbeddedError
-from geo.errors import InvalidInput
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 # piped to a file, rich would wrap tables at 80 columns and cut codes; give them room instead
 console = Console(width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True)
 
 
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """``warnings.showwarning`` for the CLI: one short ``warning:`` line, no source location."""
+    text = str(message).strip().splitlines()
+    err_console.print(f"[yellow]warning:[/] {escape(text[0] if text else category.__name__)}",
+                      highlight=False, soft_wrap=True)
+
+
+def route_warnings() -> None:
+    """Send every Python warning of this process through :func:`show_warning`."""
+    warnings.showwarning = show_warning
+
+
 @contextmanager
 def user_errors():
     """Turn the errors a user can act on into a message and exit code 1 (2 for bad input)."""
+    from api.db.embedded import EmbeddedError
+    from geo.errors import InvalidInput
+
     try:
         yield
     except InvalidInput as exc:
@@ -35,13 +56,18 @@ def user_errors():
         raise typer.Exit(1)
 
 
-def migrated_engine() -> Engine:
-    """Engine for the configured database, started on demand, schema brought up to date."""
+def migrated_engine(say: bool = False) -> Engine:
+    """Engine for the configured database, started on demand, schema brought up to date.
+
+    With ``say`` it prints which revisions were applied (or that the schema was up to date).
+    """
     from api.db.engine import get_engine
     from api.db.migrate import upgrade
 
     engine = get_engine()
-    upgrade(engine)
+    done = upgrade(engine)
+    if say:
+        console.print(str(done))
     return engine
 
 

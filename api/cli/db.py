@@ -8,68 +8,83 @@ import os
 import typer
 
 from api.cli.common import console, migrated_engine, user_errors
-from api.db.engine import embedded_for, resolve_url
-from api.settings import get_settings
 
 db = typer.Typer(help="The database: start/stop the embedded PostGIS, migrate, open psql.", no_args_is_help=True)
 
 
+def _settings():
+    from api.settings import get_settings
+
+    return get_settings()
+
+
 def _external() -> bool:
-    return bool(get_settings().database_url)
+    return bool(_settings().database_url)
 
 
 @db.command()
 def start() -> None:
-    """Start the embedded PostGIS cluster (creating it on first use)."""
+    """Start the embedded PostGIS cluster (creating it on first use) and apply the migrations."""
+    from api.db.engine import embedded_for
+
     with user_errors():
         if _external():
             console.print("GRIDMAP_DATABASE_URL is set: using the external PostGIS, nothing to start.")
-            return
-        embedded_for(get_settings()).start()
-        console.print(f"embedded PostGIS running: {embedded_for(get_settings()).status()['data']}")
+        else:
+            pg = embedded_for(_settings())
+            pg.start()
+            console.print(f"embedded PostGIS running: {pg.status()['data']}")
+        migrated_engine(say=True)
 
 
 @db.command()
 def stop() -> None:
     """Stop the embedded PostGIS cluster."""
+    from api.db.engine import embedded_for
+
     with user_errors():
         if _external():
             console.print("GRIDMAP_DATABASE_URL is set: the external PostGIS is not gridmap's to stop.")
             return
-        embedded_for(get_settings()).stop()
+        embedded_for(_settings()).stop()
         console.print("embedded PostGIS stopped")
 
 
 @db.command()
 def status() -> None:
     """Print where the database is and whether it runs (JSON)."""
+    from api.db.engine import embedded_for
+
     with user_errors():
         if _external():
             console.print_json(json.dumps({"external": True}))
             return
-        console.print_json(json.dumps(embedded_for(get_settings()).status()))
+        console.print_json(json.dumps(embedded_for(_settings()).status()))
 
 
 @db.command()
 def url() -> None:
     """Print the database URL (starting the embedded cluster if needed)."""
+    from api.db.engine import resolve_url
+
     with user_errors():
-        print(resolve_url(get_settings()))
+        print(resolve_url(_settings()))
 
 
 @db.command()
 def migrate() -> None:
-    """Apply the Alembic migrations (also done on every start)."""
+    """Apply the Alembic migrations (also done by `db start` and every command that needs the schema)."""
     with user_errors():
-        migrated_engine()
-        console.print("schema up to date")
+        migrated_engine(say=True)
 
 
-@db.command()
-def psql() -> None:
-    """Open psql on the database."""
+@db.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def psql(ctx: typer.Context) -> None:
+    """Open psql on the database; any further arguments go to psql (e.g. -c "SELECT 1")."""
+    from api.db.engine import embedded_for, resolve_url
+
     with user_errors():
-        s = get_settings()
+        s = _settings()
         if _external():
             args = ["psql", resolve_url(s).replace("postgresql+psycopg2://", "postgresql://")]
         else:
@@ -78,7 +93,7 @@ def psql() -> None:
             args = pg.psql_args()
             if os.geteuid() == 0:
                 args = ["runuser", "-u", "postgres", "--", *args]
-        os.execvp(args[0], args)
+        os.execvp(args[0], [*args, *ctx.args])
 
 
 def register(app: typer.Typer) -> None:

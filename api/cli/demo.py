@@ -6,8 +6,6 @@ import time
 from pathlib import Path
 
 import typer
-from rich.table import Table
-from sqlalchemy import text
 
 from api.cli.common import console, migrated_engine, user_errors
 
@@ -16,6 +14,9 @@ SAMPLE = Path(__file__).resolve().parents[2] / "data" / "boundaries" / "sample_d
 
 def load_sample_if_empty(engine, path: Path = SAMPLE) -> bool:
     """Load the sample district unless the database already holds areas; True if it loaded."""
+    from rich.table import Table
+    from sqlalchemy import text
+
     from api.imports import load_sample, report_row
     from api.settings import get_settings
 
@@ -45,7 +46,7 @@ def demo(
     from api.cli.serve import serve
 
     with user_errors():
-        engine = migrated_engine()
+        engine = migrated_engine(say=True)
         if not load_sample_if_empty(engine, sample):
             console.print("database already holds data: sample not reloaded")
     serve(host=host, port=port)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from api.cli.common import console, migrated_engine, user_errors
-from api.settings import get_settings
 
 
 def serve(
@@ -16,6 +15,7 @@ def serve(
     import uvicorn
 
     from api.app import create_app
+    from api.settings import get_settings
 
     s = get_settings()
     with user_errors():

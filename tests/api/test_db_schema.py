@@ -1,5 +1,7 @@
 """The schema made by the migrations: models agree with it, and its constraints hold."""
 
+from pathlib import Path
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -69,3 +71,53 @@ def test_writes_bump_data_version(db):
         conn.execute(text("UPDATE stations SET name='T'"))
         v2 = conn.execute(text("SELECT version FROM data_versions WHERE layer='stations'")).scalar()
     assert v2 == v1 + 1
+
+
+def test_revisions_form_one_linear_line():
+    import re
+
+    from alembic.script import ScriptDirectory
+
+    from api.db.migrate import alembic_config
+
+    script = ScriptDirectory.from_config(alembic_config())
+    assert script.get_heads() == ["0004_quiet_versions"]
+    line = [r for r in script.walk_revisions("base", "heads")][::-1]
+    assert [r.revision for r in line] == ["0001_initial", "0002_coverage", "0003_incidents", "0004_quiet_versions"]
+    for i, rev in enumerate(line):
+        assert re.fullmatch(r"\d{4}_[a-z_]+", rev.revision) and rev.revision.startswith(f"{i + 1:04d}_")
+        assert rev.down_revision == (line[i - 1].revision if i else None)  # a single parent: no merges
+        assert Path(rev.path).stem == rev.revision
+
+
+def test_migrations_import_no_live_constants():
+    import ast
+
+    from api.db.migrate import MIGRATIONS
+
+    for f in sorted((MIGRATIONS / "versions").glob("*.py")):
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [node.module] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+                assert all(n.split(".")[0] in {"alembic", "sqlalchemy", "geoalchemy2"} for n in names), (f.name, names)
+
+
+@pytest.mark.parametrize("table, column, values", [
+    ("areas", "level", "AREA_LEVELS"),
+    ("incidents", "status", "INCIDENT_STATUSES"),
+    ("incidents", "close_reason", "CLOSE_REASONS"),
+    ("incidents", "escalation_level", "ESCALATION_LEVELS"),
+])
+def test_frozen_check_values_match_geo_layers(engine, table, column, values):
+    """0001 froze these lists; a change in geo.layers needs a new migration."""
+    import re
+
+    import geo.layers
+
+    with engine.connect() as conn:
+        defs = conn.execute(text(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = CAST(:t AS regclass) "
+            "AND contype = 'c'"), {"t": table}).scalars().all()
+    mine = [d for d in defs if f"({column})::text" in d]
+    assert len(mine) == 1, defs
+    assert set(re.findall(r"'([^']*)'::", mine[0])) == set(getattr(geo.layers, values))

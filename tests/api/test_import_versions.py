@@ -127,11 +127,11 @@ def test_statements_that_change_no_row_bump_nothing(db):
     assert {k: v for k, v in versions(db).items() if k != "stations"} == others
 
 
-def test_0004_merges_the_two_heads(engine):
+def test_0004_follows_0003_and_replaces_the_statement_triggers(engine):
     script = ScriptDirectory.from_config(alembic_config())
-    assert script.get_revision("0004").down_revision == ("0002_coverage", "0003_incidents")
+    assert script.get_revision("0004_quiet_versions").down_revision == "0003_incidents"
     heads = set(script.get_heads())
-    assert not heads & {"0002_coverage", "0003_incidents", "0001"}
+    assert not heads & {"0002_coverage", "0003_incidents", "0001_initial"}
     with engine.connect() as conn:
         trig = set(conn.execute(text(
             "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgname LIKE '%bump_version%'")).scalars())
@@ -171,16 +171,16 @@ def test_0004_downgrades_to_the_noisy_trigger_and_back(scratch_db):
                                      "WHERE layer = 'areas'")).scalar_one() - before
 
     noop = "UPDATE areas SET name = name WHERE false"
-    upgrade(scratch_db, "0004")
+    upgrade(scratch_db, "0004_quiet_versions")
     assert bumps(noop) == 0
-    upgrade(scratch_db, "0004")  # idempotent at the head
+    upgrade(scratch_db, "0004_quiet_versions")  # idempotent at the head
     cfg = alembic_config()
     from alembic import command
 
     with scratch_db.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0003_incidents")  # un-merge: back to the two heads, 0001's statement trigger
-    assert current(scratch_db) == {"0002_coverage", "0003_incidents"}
+        command.downgrade(cfg, "0003_incidents")  # back to 0001's statement trigger
+    assert current(scratch_db) == {"0003_incidents"}
     assert bumps(noop) == 1
-    upgrade(scratch_db, "0004")
+    upgrade(scratch_db, "0004_quiet_versions")
     assert bumps(noop) == 0

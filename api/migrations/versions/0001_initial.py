@@ -1,17 +1,37 @@
 """Initial schema: areas, grid history, dwellings, stations, streets, incidents and their events.
 
-Revision ID: 0001
+The value lists below are frozen copies of ``geo.layers`` as they were when this revision was
+written: a migration must create the same schema whatever the code says later.  A changed list in
+``geo.layers`` needs a new revision (``tests/api/test_db_schema.py`` compares them).
+
+Revision ID: 0001_initial
 Revises:
 """
 
 from alembic import op
 
-from geo.layers import AREA_LEVELS, CLOSE_REASONS, ESCALATION_LEVELS, INCIDENT_CATEGORIES, INCIDENT_STATUSES
-
-revision = "0001"
+revision = "0001_initial"
 down_revision = None
 branch_labels = None
 depends_on = None
+
+
+AREA_LEVELS = ("county", "town", "community")
+INCIDENT_STATUSES = ("reported", "dispatched", "accepted", "in_progress", "resolved", "closed_other")
+CLOSE_REASONS = ("duplicate", "not_responsible", "no_action_possible")
+ESCALATION_LEVELS = ("grid", "community", "town", "department")
+#: The categories seeded at creation: code -> (Chinese name, English name, SLA hours).
+INCIDENT_CATEGORIES = {
+    "safety_hazard": ("安全隐患", "Safety hazard", 24),
+    "dispute": ("矛盾纠纷", "Dispute", 72),
+    "environment": ("环境卫生", "Environment and sanitation", 48),
+    "illegal_construction": ("违法建设", "Illegal construction", 168),
+    "property": ("物业管理", "Property management", 72),
+    "parking": ("停车管理", "Parking", 24),
+    "street_light": ("路灯照明", "Street lights", 48),
+    "elderly_care": ("养老服务", "Elderly care", 72),
+    "other": ("其他", "Other", 72),
+}
 
 
 def _in(values) -> str:

@@ -4,13 +4,13 @@ A run is valid while the ``data_versions`` it names are still current; a write t
 streets, dwellings, grids or areas moves a version and so makes it stale.
 
 Revision ID: 0002_coverage
-Revises: 0001
+Revises: 0001_initial
 """
 
 from alembic import op
 
 revision = "0002_coverage"
-down_revision = "0001"
+down_revision = "0001_initial"
 branch_labels = None
 depends_on = None
 

@@ -4,13 +4,13 @@ The initial indexes lead with ``region_code``; statistics filter by a town, comm
 (or only by time) without knowing the region, so each gets an index of its own, with the time.
 
 Revision ID: 0003_incidents
-Revises: 0001
+Revises: 0002_coverage
 """
 
 from alembic import op
 
 revision = "0003_incidents"
-down_revision = "0001"
+down_revision = "0002_coverage"
 branch_labels = None
 depends_on = None
 

@@ -8,16 +8,14 @@ a transition table only on a single-event trigger): INSERT and UPDATE look at th
 DELETE at the old ones, and the version moves only if there is at least one.  TRUNCATE (no
 transition table) still always bumps, through 0001's ``gridmap_bump_version()``.
 
-This revision also merges the two heads 0002_coverage and 0003_incidents into one line.
-
-Revision ID: 0004
-Revises: 0002_coverage, 0003_incidents
+Revision ID: 0004_quiet_versions
+Revises: 0003_incidents
 """
 
 from alembic import op
 
-revision = "0004"
-down_revision = ("0002_coverage", "0003_incidents")
+revision = "0004_quiet_versions"
+down_revision = "0003_incidents"
 branch_labels = None
 depends_on = None
 
