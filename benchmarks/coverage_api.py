@@ -113,7 +113,7 @@ def main() -> None:
     from sqlalchemy import text
 
     from api.app import create_app
-    from api.db.coverage import CoverageParams, service_for
+    from api.coverage import CoverageParams
     from api.db.engine import make_engine
     from api.db.load import load_frame
     from api.db.migrate import upgrade
@@ -165,7 +165,7 @@ def main() -> None:
                   f"({cold / np.median(warm):,.0f}x faster than cold); covered {tot['covered_households']:,} of "
                   f"{tot['households']:,} ({tot['covered_pct']:.1f}%), {tot['stations']:,} counted stations")
 
-            svc = service_for(app.state.engine, settings)
+            svc = app.state.coverage
             run = svc.run(EVERYWHERE, CoverageParams(minutes=8.0, at=dt.date.today()))
             budget = (run.params.budget_s,)
             ok = np.flatnonzero(run.reach.station_snap.ok)
