@@ -1,6 +1,7 @@
 """The FastAPI application: settings, database, error mapping, static assets and every router.
 
-Routers live one topic a module in ``api/routes``; each module exposing ``router`` is included.
+Routers live one topic a module in ``api/routes``; each module exposing ``router`` is included.  The
+lifespan opens the engine (migrating it) and creates the coverage service (``app.state.coverage``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 
 from api import errors, routes
+from api.coverage import CoverageService
 from api.db.engine import get_engine
 from api.db.migrate import upgrade
 from api.settings import Settings, get_settings
@@ -58,7 +60,13 @@ def create_app(settings: Settings | None = None, migrate: bool = True) -> FastAP
         if migrate:
             upgrade(engine)
         app.state.engine = engine
-        yield
+        # the coverage service and its caches, one per app (routes get it through api.deps.CoverageDep);
+        # each computed run starts its own warm-up (what-if planner, station polygons) in the background
+        app.state.coverage = CoverageService.from_settings(engine, settings)
+        try:
+            yield
+        finally:
+            app.state.coverage.close()
 
     app = FastAPI(
         title="gridmap",

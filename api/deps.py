@@ -1,11 +1,25 @@
-"""FastAPI dependencies shared by every route: settings, engine, the caller's jurisdiction."""
+"""FastAPI dependencies shared by the routes: settings, engine, the caller's jurisdiction, the
+coverage service and the coverage question.
+
+Routes take the ``Annotated`` aliases (``settings: SettingsDep, scope: ScopeDep, svc: CoverageDep,
+params: CoverageQuery``) instead of reading ``request.app.state`` themselves.  The plain callables
+(:func:`settings`, :func:`engine`, :func:`jurisdiction`) are what the aliases depend on.
+"""
 
 from __future__ import annotations
 
-from fastapi import Request
+import datetime as dt
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
 from sqlalchemy import Engine
 
+from api.coverage import CoverageParams, CoverageService, parse_breaks
+from api.incidents.filters import IncidentFilter
+from api.incidents.times import aware
 from api.jurisdiction import EVERYWHERE, Jurisdiction
+from api.limits import MAX_MINUTES, breaks_help
 from api.settings import Settings
 
 
@@ -22,14 +36,49 @@ def jurisdiction(request: Request) -> Jurisdiction:
     return EVERYWHERE
 
 
+def coverage(request: Request) -> CoverageService:
+    """The app's coverage service (created once in the lifespan, :func:`api.app.create_app`)."""
+    return request.app.state.coverage
+
+
+SettingsDep = Annotated[Settings, Depends(settings)]
+EngineDep = Annotated[Engine, Depends(engine)]
+ScopeDep = Annotated[Jurisdiction, Depends(jurisdiction)]
+CoverageDep = Annotated[CoverageService, Depends(coverage)]
+
+
+def coverage_params(
+    settings: SettingsDep,
+    minutes: Annotated[float | None, Query(gt=0, le=MAX_MINUTES, description=(
+        f"Time budget, minutes (0 < minutes ≤ {MAX_MINUTES:g}; default the setting GRIDMAP_MINUTES)."))] = None,
+    mode: Annotated[str, Query(pattern="^(walk|bike|drive)$", description="Travel mode.")] = "walk",
+    kinds: Annotated[str | None, Query(description="Station kinds that count, comma-separated (default all).")] = None,
+    at: Annotated[dt.date | None, Query(description="Count stations open on this date (default today).")] = None,
+    region: Annotated[str | None, Query(pattern=r"^\d{6}$",
+                                        description="One county (6-digit code); default all in scope.")] = None,
+) -> CoverageParams:
+    """The coverage question of a request's query parameters, parsed once."""
+    return CoverageParams.asked(minutes=minutes, default_minutes=settings.minutes, mode=mode, kinds=kinds, at=at,
+                                region=region)
+
+
+CoverageQuery = Annotated[CoverageParams, Depends(coverage_params)]
+
+
+def coverage_breaks(
+    params: CoverageQuery,
+    breaks: Annotated[str | None, Query(description=(
+        f"Budgets in minutes, comma-separated, e.g. 5,8,15 ({breaks_help()}; default the budget)."))] = None,
+) -> tuple[float, ...] | None:
+    """The ``breaks`` of a request, minutes ascending (422 on ``breaks`` when out of limits); None
+    when not given (a route then uses the budget alone)."""
+    return None if breaks is None else parse_breaks(breaks, params.minutes)
+
+
+BreaksQuery = Annotated[tuple[float, ...] | None, Depends(coverage_breaks)]
+
+
 # --- incidents: the one filter of list, stats, heatmap and hotspots, built and checked once ---
-from datetime import datetime  # noqa: E402
-from typing import Annotated  # noqa: E402
-
-from fastapi import Depends, Query  # noqa: E402
-
-from api.incidents.filters import IncidentFilter  # noqa: E402
-from api.incidents.times import aware  # noqa: E402
 
 
 def _codes(v: str | None) -> tuple[str, ...]:

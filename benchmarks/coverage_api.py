@@ -113,7 +113,7 @@ def main() -> None:
     from sqlalchemy import text
 
     from api.app import create_app
-    from api.db.coverage import CoverageParams, service_for
+    from api.coverage import CoverageParams
     from api.db.engine import make_engine
     from api.db.migrate import upgrade
     from api.imports import import_frame
@@ -164,7 +164,7 @@ def main() -> None:
                   f"({cold / np.median(warm):,.0f}x faster than cold); covered {tot['covered_households']:,} of "
                   f"{tot['households']:,} ({tot['covered_pct']:.1f}%), {tot['stations']:,} counted stations")
 
-            svc = service_for(app.state.engine, settings)
+            svc = app.state.coverage
             run = svc.run(EVERYWHERE, CoverageParams(minutes=8.0, at=dt.date.today()))
             budget = (run.params.budget_s,)
             ok = np.flatnonzero(run.reach.station_snap.ok)
@@ -264,7 +264,7 @@ def main() -> None:
 
             # -- what-if vs the full recompute after a real write
             dws = run.inputs.dwellings.geometry.values
-            pts = dws[rng.choice(len(dws), 50, replace=False)]
+            pts = dws[rng.choice(len(dws), min(50, len(dws)), replace=False)]
             adds, closes = [], []
             for p in pts:
                 t = time.perf_counter()
@@ -272,7 +272,7 @@ def main() -> None:
                 adds.append(time.perf_counter() - t)
                 assert r.status_code == 200, r.text
             counted = [int(s) for s in run.reach.station_ids]
-            for sid in rng.choice(counted, 50, replace=False):
+            for sid in rng.choice(counted, min(50, len(counted)), replace=False):  # small runs have fewer
                 t = time.perf_counter()
                 r = http.post("/coverage/what-if", json={"action": "close", "station_id": int(sid)})
                 closes.append(time.perf_counter() - t)

@@ -69,6 +69,26 @@ class WhatIfResult:
         return self.covered_after - self.covered_before
 
 
+@dataclass(frozen=True)
+class Site:
+    """A new station's place, projected and snapped once (:meth:`Planner.site`).
+
+    Attributes
+    ----------
+    xy : ndarray, shape (2,)
+        The place in the network's metric CRS, metres.
+    snap : Snap
+        Its snap to the network (one point) within the planner's ``max_snap_m``.
+    """
+
+    xy: np.ndarray
+    snap: Snap
+
+    @property
+    def snapped(self) -> bool:
+        return bool(self.snap.ok[0])
+
+
 class Planner:
     """Answer what-if questions against one base reach.
 
@@ -118,11 +138,17 @@ class Planner:
                                                            feature_id=str(station_id))])
         return self._ids[station_id]
 
-    def _added(self, lon: float, lat: float):
+    def site(self, lon: float, lat: float) -> Site:
+        """The place ``(lon, lat)`` (degrees, EPSG:4326) in the metric CRS and snapped to the network
+        within ``max_snap_m``: pass it to :meth:`add` or :meth:`move` so that they do not do it again."""
+        xy = np.array(self._to_metric.transform(lon, lat), dtype=float)
+        return Site(xy, snap_points(self.net, xy[None, :], max_dist_m=self.max_snap_m))
+
+    def _added(self, lon: float, lat: float, site: Site | None = None):
         """(dwellings, times) reached from a new station at (lon, lat), within the search limit."""
         net, r = self.net, self.reach
-        x, y = self._to_metric.transform(lon, lat)
-        snap = snap_points(net, np.array([[x, y]]), max_dist_m=self.max_snap_m)
+        site = self.site(lon, lat) if site is None else site
+        (x, y), snap = site.xy, site.snap
         cand = np.zeros(0, dtype=np.int64)
         t = np.zeros(0)
         if snap.ok[0]:
@@ -194,9 +220,10 @@ class Planner:
         return netw, t, who
 
     # -- public questions ---------------------------------------------------------------
-    def add(self, lon: float, lat: float, *, station_id: str = "new") -> WhatIfResult:
-        """Effect of a new station at ``(lon, lat)`` (degrees, EPSG:4326)."""
-        idx, t, _ = self._added(lon, lat)
+    def add(self, lon: float, lat: float, *, station_id: str = "new", site: Site | None = None) -> WhatIfResult:
+        """Effect of a new station at ``(lon, lat)`` (degrees, EPSG:4326); ``site``: that place
+        from :meth:`site`, when the caller has it already."""
+        idx, t, _ = self._added(lon, lat, site)
         better = t < self.reach.time_s[idx]
         return self._result(f"add {station_id}", idx[better], t[better], np.full(better.sum(), station_id, dtype=object))
 
@@ -207,8 +234,8 @@ class Planner:
         ids = np.where(who >= 0, self.reach.station_ids[np.maximum(who, 0)], None)
         return self._result(f"close {station_id}", idx, t, ids)
 
-    def move(self, station_id, lon: float, lat: float) -> WhatIfResult:
-        """Effect of moving station ``station_id`` to ``(lon, lat)``."""
+    def move(self, station_id, lon: float, lat: float, *, site: Site | None = None) -> WhatIfResult:
+        """Effect of moving station ``station_id`` to ``(lon, lat)`` (``site``: as for :meth:`add`)."""
         s = self._station(station_id)
         idx, t, who = self._closed(s)
         ids = np.where(who >= 0, self.reach.station_ids[np.maximum(who, 0)], None).astype(object)
@@ -216,7 +243,7 @@ class Planner:
         name = pd.Series(self.reach.station_ids[np.maximum(self.reach.nearest, 0)], dtype=object)
         name[self.reach.nearest < 0] = None
         time.iloc[idx], name.iloc[idx] = t, ids
-        a, ta, _ = self._added(lon, lat)
+        a, ta, _ = self._added(lon, lat, site)
         better = ta < time.to_numpy()[a]
         time.iloc[a[better]], name.iloc[a[better]] = ta[better], station_id
         changed = np.union1d(idx, a[better])

@@ -1,10 +1,16 @@
-"""``gridmap coverage``: the 8-minute service circle from the command line.
+"""``gridmap coverage``: the service circle from the command line.
 
 Prints the coverage per grid, community or town (rich table) with a status line while it
 computes; with ``--out`` writes the per-area table, the gap polygons and every dwelling's time
 (GeoPackage: three layers in one file; GeoJSON/CSV: ``FILE``, ``FILE_gaps``, ``FILE_dwellings``).
 ``--service-areas`` adds every counted station's own service area per break (layer
-``service_areas``, or ``FILE_service_areas``; ``--rings`` for rings instead of disks).
+``service_areas``, or ``FILE_service_areas``; ``--rings`` for rings instead of disks), with a
+progress bar that moves as the stations are drawn.
+
+Only translation happens here: the question is parsed as the routes parse it
+(:mod:`api.coverage.params`, limits from :mod:`api.limits`) and the answers are
+:mod:`api.coverage.answers`.  Heavy modules (geopandas, the service, ``geo``) are imported inside the
+command, so that ``gridmap --help`` stays quick.
 """
 
 from __future__ import annotations
@@ -12,100 +18,26 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import geopandas as gpd
-import numpy as np
-import pandas as pd
-import shapely
 import typer
 from rich.table import Table
 
 from api.cli.common import console, err_console, migrated_engine, user_errors
-from api.errors import GridmapError
-from api.jurisdiction import EVERYWHERE
+from api.limits import MAX_MINUTES, breaks_help
 
 OUT_FORMATS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON", ".csv": "CSV"}
 #: Degrees of the coordinates written: CSV WKT with 8 decimals, RFC 7946 GeoJSON with GDAL's 7.
 WRITTEN_GRID = {".csv": 1e-8, ".geojson": 1e-7, ".json": 1e-7}
+LEVELS = ("grid", "community", "town")
 
 
-def _breaks(raw: str | None, minutes: float) -> tuple[float, ...]:
-    if not raw:
-        return (minutes,)
-    try:
-        vals = sorted({float(x) for x in raw.split(",") if x.strip()})
-    except ValueError:
-        raise typer.BadParameter("breaks must be minutes separated by commas, e.g. 5,8,15")
-    if not 1 <= len(vals) <= 4 or vals[0] <= 0 or vals[-1] > 120:
-        raise typer.BadParameter("give 1 to 4 positive breaks up to 120 minutes")
-    return tuple(vals)
-
-
-def dwellings_frame(run) -> gpd.GeoDataFrame:
-    """Every dwelling with its time (s), nearest station id and name, covered flag and method."""
-    r, d = run.reach, run.inputs.dwellings
-    info = run.inputs.station_info()
-    near = np.where(r.nearest >= 0, r.station_ids[np.maximum(r.nearest, 0)], None)
-    return gpd.GeoDataFrame({
-        "id": d["id"].to_numpy(), "source_id": d["source_id"].to_numpy(), "households": r.households,
-        "grid_code": run.assignment["grid_code"].to_numpy(), "time_s": np.where(np.isfinite(r.time_s), r.time_s, np.nan),
-        "covered": r.time_s <= run.params.budget_s + 1e-6, "nearest_station": near,
-        "nearest_station_name": [info["name"].get(s) if s is not None else None for s in near],
-        "method": r.method,
-    }, geometry=d.geometry.values, crs=4326)
-
-
-#: Stations drawn per step of the progress bar (each step forks the drawing workers once).
-AREA_CHUNK = 256
-
-
-def service_area_frame(run, breaks_s: tuple[float, ...], *, rings: bool = False, stations: np.ndarray | None = None,
-                       advance=None) -> gpd.GeoDataFrame:
-    """Each counted station's own service area per break, EPSG:4326, one row per station and break.
-
-    Columns ``station, name, kind, break_s, shape, method, area_m2, households`` and geometry.
-    Polygons the run already holds are reused (:func:`api.db.coverage.station_areas`), the others
-    are drawn (in worker processes when many).  ``households``: the households of the network
-    dwellings within the break of that station alone (exact bounded search,
-    :func:`geo.reach.station_dwellings`; straight-line dwellings not counted), per ring with
-    ``rings``.  ``advance(n)`` is called as stations are done (progress).
-    """
-    from api.db.coverage import dwelling_index, station_areas
-    from geo.reach import EPS_S, station_dwellings
-
-    r = run.reach
-    idx = np.arange(len(r.station_ids)) if stations is None else np.unique(np.asarray(stations, dtype=np.int64))
-    breaks = tuple(sorted(float(b) for b in breaks_s))
-    parts, hh = [], []
-    index = dwelling_index(run) if idx.size else None
-    for lo in range(0, idx.size, AREA_CHUNK):
-        js = idx[lo:lo + AREA_CHUNK]
-        parts.append(station_areas(run, breaks, rings, js))
-        for j in js:  # one search to the largest break, split per break
-            dw, t = station_dwellings(run.net, r, index, int(j), breaks[-1])
-            h = r.households[dw]
-            cum = [int(h[t <= b + EPS_S].sum()) for b in breaks]
-            hh.extend(np.diff(cum, prepend=0).tolist() if rings else cum)
-        if advance is not None:
-            advance(len(js))
-    cols = ["station", "name", "kind", "break_s", "shape", "method", "area_m2", "households"]
-    if not parts:
-        empty = {c: pd.Series([], dtype=("int64" if c in ("station", "households") else
-                                        "float64" if c in ("break_s", "area_m2") else object)) for c in cols}
-        return gpd.GeoDataFrame(empty, geometry=gpd.GeoSeries([], crs=4326), crs=4326)
-    f = pd.concat(parts, ignore_index=True)
-    info = run.inputs.station_info()
-    # station_areas keeps the stations' order with breaks ascending: the same order as ``hh``
-    f["households"] = np.asarray(hh, dtype=np.int64)
-    f["name"] = f["station"].map(info["name"])
-    f["station"] = f["station"].map(lambda s: int(s) if str(s).isdigit() else s)
-    return gpd.GeoDataFrame(f[cols], geometry=f.geometry.values, crs=4326)
-
-
-def write_outputs(run, out: Path, table: gpd.GeoDataFrame, gaps: gpd.GeoDataFrame,
-                  areas: gpd.GeoDataFrame | None = None) -> list[Path]:
+def write_outputs(run, out: Path, table, gaps, areas=None) -> list[Path]:
     """Write the table, gaps, dwellings (and ``areas``, the station service areas, when given);
     returns the files written."""
+    import pandas as pd
     import pyogrio
+    import shapely
+
+    from api.coverage.answers import dwellings_frame
 
     suffix = out.suffix.lower()
     if suffix not in OUT_FORMATS:
@@ -141,17 +73,22 @@ def write_outputs(run, out: Path, table: gpd.GeoDataFrame, gaps: gpd.GeoDataFram
 
 
 def _fmt(v, nd: int = 1) -> str:
+    import numpy as np
+    import pandas as pd
+
     if v is None or (isinstance(v, float) and v != v) or v is pd.NA:
         return "-"
     return f"{v:,.{nd}f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, (int, np.integer)) else str(v)
 
 
 def coverage(
-    minutes: float = typer.Option(None, help="Time budget, minutes (default the setting, 8)."),
+    minutes: float = typer.Option(None, help=f"Time budget, minutes (0 < minutes ≤ {MAX_MINUTES:g}; "
+                                             "default the setting GRIDMAP_MINUTES, 8)."),
     mode: str = typer.Option("walk", help="walk, bike or drive."),
     area: str = typer.Option(None, help="Only rows in this town, community or grid code."),
     level: str = typer.Option("grid", help="grid, community or town."),
-    breaks: str = typer.Option(None, help="Extra budgets in minutes, e.g. 5,8,15 (covered households per break)."),
+    breaks: str = typer.Option(None, help=f"Extra budgets in minutes, e.g. 5,8,15 ({breaks_help()}; covered "
+                                          "households per break)."),
     kinds: str = typer.Option(None, help="Station kinds that count, comma-separated (default all)."),
     at: str = typer.Option(None, help="Count stations open on this date (YYYY-MM-DD; default today)."),
     region: str = typer.Option(None, help="One county (6-digit code)."),
@@ -161,48 +98,42 @@ def coverage(
     rings: bool = typer.Option(False, "--rings", help="With --service-areas: rings between breaks, not disks."),
 ) -> None:
     """Households within the service circle per area, gaps, and (with --out) every dwelling's time."""
-    from api.db.coverage import CoverageParams, CoverageService, area_frame, area_totals, gaps_frame
+    from api.coverage import CoverageParams, CoverageService, answers, area_frame, gaps_frame, parse_breaks, run_gaps
+    from api.errors import GridmapError, NotFound
+    from api.jurisdiction import EVERYWHERE
     from api.settings import get_settings
-    from geo.gaps import find_gaps
 
-    if level not in ("grid", "community", "town"):
-        raise typer.BadParameter("level must be grid, community or town")
-    settings = get_settings()
-    m = float(minutes if minutes is not None else settings.minutes)
-    bks = _breaks(breaks, m)
+    if level not in LEVELS:
+        raise typer.BadParameter(f"level must be {', '.join(LEVELS[:-1])} or {LEVELS[-1]}", param_hint="--level")
     if service_areas and not out:
         raise typer.BadParameter("--service-areas writes a layer: give --out FILE", param_hint="--service-areas")
     if rings and not service_areas:
         raise typer.BadParameter("--rings shapes the service areas: add --service-areas", param_hint="--rings")
     if out and out.suffix.lower() not in OUT_FORMATS:
         raise typer.BadParameter(f"--out must end in one of {', '.join(OUT_FORMATS)}", param_hint="--out")
+    day = _date(at, "--at") if at else None
+    settings = get_settings()
     with user_errors():
-        engine = migrated_engine()
-        svc = CoverageService.from_settings(engine, settings)
-        svc.warm_polygons = False  # a one-shot command draws no station polygons
         try:
-            p = CoverageParams(minutes=m, mode=mode, region=region,
-                               kinds=tuple(sorted(k.strip() for k in kinds.split(",") if k.strip())) if kinds else None,
-                               at=_date(at, "--at") if at else dt.date.today(),
-                               limit_minutes=max(bks) if max(bks) > m else None)
+            p = CoverageParams.asked(minutes=minutes, default_minutes=settings.minutes, mode=mode, kinds=kinds,
+                                     at=day, region=region)
+            bks = parse_breaks(breaks, p.minutes)
+            p = p.searching_to(max(bks))
+            svc = CoverageService.from_settings(migrated_engine(), settings, warm_polygons=False)  # one-shot
             with console.status("coverage: starting") as status:
                 run = svc.run(EVERYWHERE, p, progress=lambda msg: status.update(f"coverage: {msg}"))
                 status.update("coverage: clustering gaps")
-                gaps = find_gaps(run.reach, budget_s=p.budget_s, net=run.net,
-                                 grid_codes=run.assignment["grid_code"].to_numpy(dtype=object))
-        except (GridmapError, ValueError) as exc:
-            fields = sorted({p.field for p in getattr(exc, "problems", []) if p.field in ("kinds",)})
+                gaps = run_gaps(run)
+            frame = area_frame(run, level, bks, area)
+            if area and len(frame) == 0:
+                raise NotFound(f"no {level} in or named {area!r}")
+            t = answers.totals(run, area)["totals"]
+        except (GridmapError, ValueError) as exc:  # geo's InvalidInput is a ValueError
+            fields = sorted({pr.field for pr in getattr(exc, "problems", []) if pr.field})
             opt = "".join(f"--{f}: " for f in fields)  # the option at fault, when the error names one
             err_console.print(f"[bold red]error:[/] {opt}{getattr(exc, 'detail', exc)}")
             raise typer.Exit(2)
-    frame = area_frame(run, level, bks, area)
-    if area and len(frame) == 0:
-        err_console.print(f"[bold red]error:[/] no {level} in or named {area!r}")
-        raise typer.Exit(2)
-    t = area_totals(run, area) if area else run.totals
-    if t is None:
-        err_console.print(f"[bold red]error:[/] no households in {area!r}")
-        raise typer.Exit(2)
+    m = p.minutes
     title = (f"{m:g}-minute {mode} coverage per {level}"
              + (f" in {area}" if area else "") + f" ({t['stations']} stations)")
     table = Table(title=title)
@@ -228,9 +159,7 @@ def coverage(
     n_gaps = len(gaps.frame)
     where = ""
     if area:  # the area's own totals and the gaps touching its grids, not the whole district's
-        a = run.assignment
-        grids = set(a["grid_code"][(a[f"{t['area_level']}_code"] == area).to_numpy()].dropna())
-        n_gaps = int(sum(bool(grids.intersection(g)) for g in gaps.frame["grids"]))
+        n_gaps = answers.area_gap_count(run, gaps, area, t["area_level"])
         where = f" in {t['area_level']} {area}" + (f" {t['area_name']}" if t.get("area_name") else "")
     console.print(f"total{where}: {t['covered_households']:,} of {t['households']:,} households covered "
                   f"({_fmt(t['covered_pct'])}%), mean {_fmt((t['mean_time_s'] or 0) / 60)} min; "
@@ -253,11 +182,13 @@ def coverage(
         console.print("wrote " + ", ".join(str(f) for f in files))
 
 
-def _draw_service_areas(run, bks: tuple[float, ...], rings: bool, area: str | None) -> gpd.GeoDataFrame:
-    """The service areas of the counted stations (inside ``area`` when given), with a progress bar."""
+def _draw_service_areas(run, bks: tuple[float, ...], rings: bool, area: str | None):
+    """The service areas of the counted stations (inside ``area`` when given), with a progress bar
+    that advances as each step of stations is drawn (:func:`api.coverage.frames.service_area_frame`)."""
+    import numpy as np
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from api.db.coverage import stations_in
+    from api.coverage import service_area_frame, stations_in
 
     js = None
     if area:

@@ -5,7 +5,7 @@ Layers, each filled by the browser from the coverage API (nothing is baked into 
 * grid coverage choropleth (``/coverage?format=geojson``, households covered %, five bands);
 * service areas per station coloured by kind (``/coverage/areas?by=station``);
 * dwellings coloured covered / uncovered (``/coverage/dwellings``, an even sample above
-  :data:`DWELLING_LIMIT`);
+  :data:`api.limits.PAGE_DWELLINGS`);
 * gap polygons with their household counts (``/coverage/gaps``);
 * the stations that count, by kind (``/coverage/stations``).
 
@@ -20,21 +20,19 @@ from urllib.parse import urlencode
 
 import folium
 from branca.element import Element
-from sqlalchemy import Connection, exists, func, or_, select
+from sqlalchemy import Connection
 
 from api import i18n
+from api.coverage.counted import counted_kinds
+from api.coverage.params import CoverageParams
 from api.db import features as fdb
-from api.db.models import grids, stations
 from api.jurisdiction import Jurisdiction
+from api.limits import MAX_PAGE_STATIONS, PAGE_DWELLINGS
 from api.pages.base import RemoteGeoJson, add_legend, add_title, offline_map
 from api.pages.overview import KIND_RADIUS, kind_colours
 from api.settings import Settings
 from geo.layers import STATION_KINDS
 
-DWELLING_LIMIT = 20_000
-#: Above this many counted stations the page draws station service areas only for one area
-#: (``?area=CODE``): the whole 500k-household sample city's are ~117 MB of GeoJSON.
-MAX_PAGE_STATIONS = 400
 #: Grid coverage bands (``band`` property of ``/coverage?format=geojson``): <50%, 50-80, 80-95, 95-100, 100%.
 BAND_COLOURS = {"0": "#d7191c", "1": "#fdae61", "2": "#ffffbf", "3": "#a6d96a", "4": "#1a9641"}
 COVERED, UNCOVERED = "#2b83ba", "#e31a1c"
@@ -86,45 +84,25 @@ def _url(path: str, base: dict, **extra) -> str:
     return f"{path}?{urlencode(q)}"
 
 
-def counted_kinds(conn: Connection, scope: Jurisdiction, *, kinds: tuple[str, ...] | None, at: dt.date,
-                  area: str | None = None) -> dict[str, int]:
-    """The stations the coverage counts, by kind, most numerous first: of ``kinds`` (all when None),
-    open on ``at`` (as :func:`geo.reach.select_stations`) and, with ``area``, inside a current grid
-    of that town, community or grid code."""
-    st = stations
-    conds = [scope.clause(st), or_(st.c.opened_on.is_(None), st.c.opened_on <= at),
-             or_(st.c.closed_on.is_(None), st.c.closed_on > at)]
-    if kinds:
-        conds.append(st.c.kind.in_(kinds))
-    if area:
-        g = grids
-        conds.append(exists().where(
-            func.ST_Within(st.c.geom, g.c.geom), g.c.valid_to.is_(None), g.c.valid_from <= func.now(),
-            or_(g.c.code == area, g.c.community_code == area, g.c.town_code == area)))
-    rows = conn.execute(select(st.c.kind, func.count()).where(*conds).group_by(st.c.kind)
-                        .order_by(func.count().desc(), st.c.kind))
-    return {k: int(n) for k, n in rows}
-
-
-def coverage_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang: str, *, minutes: float,
-                 mode: str = "walk", kinds: str | None = None, at: dt.date | None = None,
+def coverage_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang: str, params: CoverageParams, *,
                  area: str | None = None) -> folium.Map:
     """Build the coverage page for ``scope``: layers point at the coverage API with the same
-    ``minutes``, ``mode``, ``kinds`` and ``at``; the station markers and legend count only the
+    ``params`` (minutes, mode, kinds, at, region); the station markers and legend count only the
     stations that count.  Station service areas are drawn for the whole scope up to
-    :data:`MAX_PAGE_STATIONS` counted stations, else only with ``area`` (a town, community or grid
-    code), and the page says so."""
+    :data:`api.limits.MAX_PAGE_STATIONS` counted stations (read from this module, so a test may
+    lower it), else only with ``area`` (a town, community or grid code), and the page says so."""
     bounds = None
     for cid in ("grids", "areas", "dwellings", "stations"):
         bounds = fdb.extent(conn, fdb.COLLECTIONS[cid], scope)
         if bounds:
             break
-    day = at or dt.date.today()
-    kind_set = tuple(sorted({k.strip() for k in kinds.split(",") if k.strip()})) if kinds else None
+    minutes, mode, kind_set = params.minutes, params.mode, params.kinds
+    day = params.at or dt.date.today()
+    kinds = ",".join(kind_set) if kind_set else None
     counts = counted_kinds(conn, scope, kinds=kind_set, at=day, area=area)
     present = [k for k in STATION_KINDS if k in counts] + [k for k in counts if k not in STATION_KINDS]
     colours = kind_colours(present)
-    base = {"minutes": f"{minutes:g}", "mode": mode, "kinds": kinds, "at": day.isoformat()}
+    base = {"minutes": f"{minutes:g}", "mode": mode, "kinds": kinds, "at": day.isoformat(), "region": params.region}
     in_area = {"area": area} if area else {}
     too_many = not area and sum(counted_kinds(conn, scope, kinds=kind_set, at=day).values()) > MAX_PAGE_STATIONS
     mins = f"{minutes:g}"
@@ -161,7 +139,7 @@ def coverage_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang
         tooltip="households", pane=("gridmap-coverage-gaps", 420),
     ).add_to(m)
     RemoteGeoJson(
-        _url("/coverage/dwellings", base, limit=DWELLING_LIMIT), t("coverage.dwellings"),
+        _url("/coverage/dwellings", base, limit=PAGE_DWELLINGS), t("coverage.dwellings"),
         style={"stroke": False, "fillOpacity": 0.8},
         # ``covered`` is a JSON boolean; the page's script looks its value up as a key ("true"/"false")
         style_by=("covered", {"true": {"fillColor": COVERED}, "false": {"fillColor": UNCOVERED}}, {}),

@@ -1,10 +1,13 @@
-"""HTML map pages (Folium, offline).  ``/map`` is the overview of areas, grids and stations."""
+"""HTML map pages (Folium, offline).  ``/map`` is the overview of areas, grids and stations; also the
+offline ``/docs`` and the site icon ``/favicon.ico``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from sqlalchemy import Engine
 
 from api import deps, i18n
@@ -43,3 +46,12 @@ def docs_page(request: Request) -> HTMLResponse:
         swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
         swagger_ui_parameters={"validatorUrl": None},  # the default validator badge is on swagger.io
     )
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon() -> FileResponse:
+    """The site icon, so that no page logs a 404 for it (browsers ask for it on every page)."""
+    return FileResponse(FAVICON, media_type="image/x-icon", headers={"Cache-Control": "max-age=86400"})
+
+
+FAVICON = Path(__file__).resolve().parents[1] / "static" / "gridmap" / "favicon.ico"

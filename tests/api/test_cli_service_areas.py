@@ -29,7 +29,7 @@ def sample(db):
 
 def _run(engine, settings):
     """The same run the command computed, recomputed here (same parameters, same data)."""
-    from api.db.coverage import CoverageParams, CoverageService
+    from api.coverage import CoverageParams, CoverageService
     from api.jurisdiction import EVERYWHERE
 
     svc = CoverageService(engine, walk_speed_kmh=settings.walk_speed_kmh, bike_speed_kmh=settings.bike_speed_kmh,
@@ -101,8 +101,8 @@ def test_service_area_layer_rows_polygons_and_households(sample, db, settings, p
     assert (per.diff(axis=1).iloc[:, 1:] >= 0).all().all()
 
     # polygons the run already holds are reused, only the others drawn; the same polygons either way
-    import api.db.coverage_frames as frames
-    from api.cli.coverage import service_area_frame
+    import api.coverage.frames as frames
+    from api.coverage import service_area_frame
     from geo.service_area import service_areas
 
     pre = [int(j) for j in np.flatnonzero(r.station_snap.ok)[:3]]
@@ -188,3 +188,36 @@ def test_area_keeps_its_stations_and_options_need_out(sample, db, settings, pg_u
     assert res.exit_code == 2 and "--out" in res.output
     res = run_cli(pg_url, monkeypatch, ["coverage", "--out", str(tmp_path / "x.gpkg"), "--rings"])
     assert res.exit_code == 2 and "--service-areas" in res.output
+
+
+def test_progress_advances_while_the_stations_are_drawn(sample, db, settings, monkeypatch):
+    """The progress bar of --service-areas moved only at the very end (0/N until done): the drawing
+    now goes in steps, and each step reports its stations before the next is drawn."""
+    import api.coverage.frames as frames
+    from api.coverage import service_area_frame
+    from geo.service_area import service_areas
+
+    run = _run(db, settings)
+    n = len(run.reach.station_ids)
+    assert n > 10
+    drawn, seen = [], []
+
+    def spy(net, reach, breaks, **kw):  # counts the stations drawn so far
+        drawn.extend(np.asarray(kw["stations"]).tolist())
+        return service_areas(net, reach, breaks, **kw)
+
+    monkeypatch.setattr(frames, "service_areas", spy)
+    done = []
+
+    def advance(k):
+        done.append(k)
+        seen.append((sum(done), len(drawn)))
+
+    frame = service_area_frame(run, (480.0,), advance=advance)
+    counts = [c for c, _ in seen]
+    assert len(seen) > 1 and counts == sorted(counts) and len(set(counts)) == len(counts)  # increasing
+    assert counts[-1] == n and sorted(drawn) == list(range(n))
+    assert counts[0] < n and seen[0][1] < n  # the first report came before the last station was drawn
+    assert all(c == d for c, d in seen)  # each report counts exactly the stations drawn by then
+    assert sorted(frame["station"].astype(int)) == sorted(run.reach.station_ids.astype(int))
+

@@ -18,10 +18,10 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "geo"))
 import netgen  # noqa: E402
 
-from api.db.coverage import CoverageParams, CoverageService  # noqa: E402
+from api.coverage import CoverageParams, CoverageService  # noqa: E402
 from api.imports import import_frame  # noqa: E402
 from api.jurisdiction import Jurisdiction  # noqa: E402
-from api.routes.coverage_params import COORD_DECIMALS, rounded  # noqa: E402
+from api.routes.coverage_geojson import COORD_DECIMALS, rounded  # noqa: E402
 from api.settings import Settings  # noqa: E402
 from geo.crs import metric_crs_for  # noqa: E402
 
@@ -394,11 +394,10 @@ def test_cli_table_and_outputs(world, db, pg_url, monkeypatch, tmp_path):
 def test_station_polygons_are_drawn_ahead_and_served_from_memory(client, world):
     import datetime as dt
 
-    from api.db.coverage import service_for
     from geo.service_area import station_polygons
 
     body = client.get("/coverage").json()
-    svc = service_for(client.app.state.engine, client.app.state.settings)
+    svc = client.app.state.coverage
     run = svc.run(Jurisdiction(), CoverageParams(minutes=8.0, at=dt.date.today()))
     assert run.run_id == body["run_id"] and run.warmed.wait(60)
     assert len(run._polys) == int(run.reach.station_snap.ok.sum())
@@ -441,7 +440,6 @@ def _coords(geom: dict) -> np.ndarray:
 def test_geojson_coordinates_are_rounded_and_valid(client, world):
     import datetime as dt
 
-    from api.db.coverage import service_for
     from geo.service_area import service_areas
 
     scale = 10.0 ** COORD_DECIMALS
@@ -460,7 +458,7 @@ def test_geojson_coordinates_are_rounded_and_valid(client, world):
         assert np.abs(xy * scale - np.rint(xy * scale)).max() < 1e-6, url  # no digit beyond the 6th decimal
         assert all(shapely.geometry.shape(g).is_valid for g in geoms), url
     # the served station areas are the unrounded drawing moved by no more than the rounding
-    svc = service_for(client.app.state.engine, client.app.state.settings)
+    svc = client.app.state.coverage
     run = svc.run(Jurisdiction(), CoverageParams(minutes=8.0, at=dt.date.today()))
     exact = service_areas(run.net, run.reach, (300.0, 480.0), workers=1).set_index(["station", "break_s"])
     for f in bodies[urls[0]]["features"]:
@@ -502,10 +500,9 @@ def test_rounding_repairs_what_it_breaks():
 def test_warm_up_builds_the_what_if_planner_before_any_what_if(client, world, db):
     import datetime as dt
 
-    from api.db.coverage import service_for
 
     body = client.get("/coverage").json()
-    svc = service_for(client.app.state.engine, client.app.state.settings)
+    svc = client.app.state.coverage
     run = svc.run(Jurisdiction(), CoverageParams(minutes=8.0, at=dt.date.today()))
     assert run.run_id == body["run_id"] and run.warmed.wait(60)
     # no what-if was asked: the warm-up built the planner and the route's per-run parts

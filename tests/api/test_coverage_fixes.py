@@ -241,14 +241,14 @@ def test_cli_prints_the_islands_summary(client, sample, pg_url, monkeypatch):  #
 def test_station_areas_reuse_the_warm_up_and_filter_by_area(client, sample, monkeypatch):
     import datetime as dt
 
-    import api.db.coverage_frames as frames
-    from api.db.coverage import CoverageParams, service_for
+    import api.coverage.frames as frames
+    from api.coverage import CoverageParams
     from api.jurisdiction import Jurisdiction
-    from api.routes.coverage_params import rounded
+    from api.routes.coverage_geojson import rounded
     from geo.service_area import service_areas
 
     client.get("/coverage")
-    svc = service_for(client.app.state.engine, client.app.state.settings)
+    svc = client.app.state.coverage
     run = svc.run(Jurisdiction(), CoverageParams(minutes=8.0, at=dt.date.today()))
     assert run.warmed.wait(120)
     drawn = []

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from api.db.keyed import Keyed
+from api.coverage.cache import Keyed
 
 
 def test_concurrent_callers_compute_a_key_once_and_other_keys_are_not_held_up():

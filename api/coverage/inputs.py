@@ -9,7 +9,7 @@ import geopandas as gpd
 import pandas as pd
 from sqlalchemy import Connection
 
-from api.db.coverage_params import LAYERS
+from api.coverage.params import LAYERS
 from api.db.export import layer_frame
 from api.jurisdiction import Jurisdiction
 

@@ -1,6 +1,7 @@
 """The question a coverage run answers and the key it is cached and stored under.
 
-A run is keyed by :func:`params_hash` (its :class:`CoverageParams`, the caller's scope and the mode
+:func:`parse_kinds` and :func:`parse_breaks` read the kinds and breaks of a request or a command
+(the limits are :mod:`api.limits`).  A run is keyed by :func:`params_hash` (its :class:`CoverageParams`, the caller's scope and the mode
 speed) and by :func:`data_versions` (the version of every layer it reads): any write to one of
 :data:`LAYERS` moves its version, so no cached or stored run of older data is found again.
 """
@@ -10,17 +11,23 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Connection, text
 
 from api.errors import ValidationFailed
 from api.jurisdiction import Jurisdiction
+from api.limits import MAX_BREAKS, MAX_MINUTES, breaks_help
+from geo.errors import Problem
 from geo.network import MODES
 
 #: Layers a coverage result depends on.
 LAYERS = ("streets", "stations", "dwellings", "grids", "areas")
-MAX_MINUTES = 120.0
+
+
+def _invalid(field: str, detail: str) -> ValidationFailed:
+    return ValidationFailed(detail, [Problem(detail, field=field)])
 
 
 def data_versions(conn: Connection) -> dict[str, str]:
@@ -64,13 +71,30 @@ class CoverageParams:
 
     def __post_init__(self):
         if not (isinstance(self.minutes, (int, float)) and 0 < self.minutes <= MAX_MINUTES):
-            raise ValidationFailed(f"minutes must be in (0, {MAX_MINUTES:g}]")
+            raise _invalid("minutes", f"minutes must be in (0, {MAX_MINUTES:g}]")
         if self.mode not in MODES:
-            raise ValidationFailed(f"mode must be one of {', '.join(MODES)}")
+            raise _invalid("mode", f"mode must be one of {', '.join(MODES)}")
         if self.limit_minutes is not None and not (self.minutes <= self.limit_minutes <= MAX_MINUTES):
-            raise ValidationFailed(f"breaks must lie between minutes and {MAX_MINUTES:g}")
+            raise _invalid("breaks", f"breaks must lie between minutes and {MAX_MINUTES:g}")
         if self.region is not None and not (len(self.region) == 6 and self.region.isdigit()):
-            raise ValidationFailed("region must be a 6-digit county code")
+            raise _invalid("region", "region must be a 6-digit county code")
+        if self.kinds is not None and not isinstance(self.kinds, tuple):
+            raise TypeError("CoverageParams.kinds is a tuple of str (parse_kinds) or None")
+        if self.kinds == ():
+            object.__setattr__(self, "kinds", None)
+
+    @classmethod
+    def asked(cls, *, minutes: float | None, default_minutes: float, mode: str = "walk",
+              kinds: str | list[str] | tuple[str, ...] | None = None, at: dt.date | None = None,
+              region: str | None = None) -> "CoverageParams":
+        """The question as a request or a command gives it: ``minutes`` None takes ``default_minutes``
+        (the setting), ``kinds`` as text or a list (:func:`parse_kinds`), ``at`` None is today."""
+        m = float(minutes if minutes is not None else default_minutes)
+        return cls(minutes=m, mode=mode, kinds=parse_kinds(kinds), at=at or dt.date.today(), region=region)
+
+    def searching_to(self, minutes: float) -> "CoverageParams":
+        """The same question searched as far as ``minutes`` (the largest break), when beyond the budget."""
+        return replace(self, limit_minutes=float(minutes)) if minutes > self.minutes else self
 
     @property
     def budget_s(self) -> float:
@@ -85,6 +109,37 @@ class CoverageParams:
                 "kinds": sorted(self.kinds) if self.kinds else None,
                 "at": self.at.isoformat() if self.at else None, "region": self.region,
                 "limit_minutes": float(self.limit_minutes or self.minutes)}
+
+
+def parse_kinds(raw: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """Station kinds as the service takes them: a sorted tuple without repeats, None for all.
+
+    ``raw`` is the comma-separated text of ``?kinds=`` and ``--kinds``, or a list (a JSON body)."""
+    if raw is None:
+        return None
+    parts = raw.split(",") if isinstance(raw, str) else list(raw)
+    kinds = tuple(sorted({str(k).strip() for k in parts if str(k).strip()}))
+    return kinds or None
+
+
+def parse_breaks(raw: str | None, minutes: float) -> tuple[float, ...]:
+    """Budgets in minutes, ascending, without repeats; ``(minutes,)`` when none are given.
+
+    Raises
+    ------
+    ValidationFailed
+        ``field="breaks"`` unless there are 1 to :data:`api.limits.MAX_BREAKS` positive numbers up to
+        :data:`api.limits.MAX_MINUTES`.
+    """
+    if raw is None or not raw.strip():
+        return (float(minutes),)
+    try:
+        vals = sorted({float(x) for x in raw.split(",") if x.strip()})
+    except ValueError:
+        vals = []
+    if not 1 <= len(vals) <= MAX_BREAKS or vals[0] <= 0 or vals[-1] > MAX_MINUTES or not all(map(math.isfinite, vals)):
+        raise _invalid("breaks", f"breaks must be {breaks_help()}, positive minutes separated by commas, e.g. 5,8,15")
+    return tuple(vals)
 
 
 def params_hash(params: CoverageParams, scope: Jurisdiction, speed_kmh: float | None,

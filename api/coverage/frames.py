@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from api.db.coverage_runs import Run, _station_assignment
+from api.coverage.runs import Run
 from geo.coverage import coverage_table
-from geo.reach import EPS_S, DwellingIndex
+from geo.reach import EPS_S, DwellingIndex, station_dwellings
 from geo.service_area import service_areas
 
 
@@ -93,7 +93,7 @@ def stations_in(run: Run, area: str) -> np.ndarray | None:
     g = run.inputs.grids
     if not any((g[c] == area).any() for c in ("code", "community_code", "town_code") if c in g):
         return None
-    sa = run.lazy("station_assignment", lambda: _station_assignment(run))
+    sa = run.station_assignment()
     if sa is None:
         return np.zeros(0, dtype=np.int64)
     inside = np.zeros(len(sa), dtype=bool)
@@ -106,7 +106,7 @@ def station_areas(run: Run, breaks_s: tuple[float, ...], rings: bool = False,
                   stations: np.ndarray | None = None) -> gpd.GeoDataFrame:
     """:func:`geo.service_area.service_areas` of the run's counted stations (all, or positions
     ``stations``), EPSG:4326, reusing the polygons the run already holds: the warm-up
-    (:meth:`api.db.coverage.CoverageService.warm`) draws every station's budget disk, so
+    (:meth:`api.coverage.service.CoverageService.warm`) draws every station's budget disk, so
     ``/coverage/areas?by=station`` at the budget only reprojects them.  Stations not drawn yet are
     drawn (in worker processes when many) and the whole frame is cached per run."""
     key = tuple(float(b) for b in breaks_s)
@@ -118,8 +118,7 @@ def station_areas(run: Run, breaks_s: tuple[float, ...], rings: bool = False,
 def _station_areas(run: Run, breaks: tuple[float, ...], rings: bool, idx: np.ndarray | None) -> gpd.GeoDataFrame:
     r = run.reach
     idx = np.arange(len(r.station_ids)) if idx is None else idx
-    with run._lock:
-        have = {int(j): run._polys.get((int(j), breaks, bool(rings))) for j in idx}
+    have = run.held_polygons(idx, breaks, rings)
     missing = np.array([j for j, p in have.items() if p is None], dtype=np.int64)
     drawn = None
     if missing.size:
@@ -149,3 +148,64 @@ def _station_areas(run: Run, breaks: tuple[float, ...], rings: bool, idx: np.nda
     pos = {sid: i for i, sid in enumerate(r.station_ids)}
     order = np.lexsort((out["break_s"].to_numpy(), out["station"].map(pos).to_numpy()))
     return gpd.GeoDataFrame(out.iloc[order].reset_index(drop=True), geometry="geometry", crs=4326)
+
+
+#: Most stations drawn per step of :func:`service_area_frame` (each step starts the drawing workers once).
+AREA_CHUNK = 256
+#: Steps :func:`service_area_frame` aims at, so that its progress moves while it draws.
+PROGRESS_STEPS = 20
+#: Stations below which one step draws in the calling thread anyway, so steps may be that small.
+POOL_STEP_MIN = 32
+
+
+def service_area_steps(n: int) -> int:
+    """Stations per step of :func:`service_area_frame` for ``n`` stations: about
+    :data:`PROGRESS_STEPS` steps, none larger than :data:`AREA_CHUNK`, and (above ``POOL_STEP_MIN``
+    stations) none so small that the worker pool of :func:`geo.service_area.service_areas` is not used."""
+    step = -(-n // PROGRESS_STEPS) if n else 1
+    if n >= POOL_STEP_MIN:
+        step = max(step, POOL_STEP_MIN)
+    return max(1, min(step, AREA_CHUNK))
+
+
+def service_area_frame(run: Run, breaks_s: tuple[float, ...], *, rings: bool = False,
+                       stations: np.ndarray | None = None, advance=None) -> gpd.GeoDataFrame:
+    """Each counted station's own service area per break, EPSG:4326, one row per station and break
+    (the ``service_areas`` layer of ``gridmap coverage --service-areas``).
+
+    Columns ``station`` (database id, int), ``name, kind, break_s, shape, method, area_m2,
+    households`` and geometry.  Polygons the run already holds are reused (:func:`station_areas`),
+    the others are drawn (in worker processes when many).  ``households``: the households of the
+    network dwellings within the break of that station alone (exact bounded search,
+    :func:`geo.reach.station_dwellings`; straight-line dwellings not counted), per ring with
+    ``rings``.  The stations are drawn in steps of :func:`service_area_steps`; ``advance(n)`` is
+    called after each step with the ``n`` stations it finished (progress).
+    """
+    r = run.reach
+    idx = np.arange(len(r.station_ids)) if stations is None else np.unique(np.asarray(stations, dtype=np.int64))
+    breaks = tuple(sorted(float(b) for b in breaks_s))
+    parts, hh = [], []
+    index = dwelling_index(run) if idx.size else None
+    step = service_area_steps(int(idx.size))
+    for lo in range(0, idx.size, step):
+        js = idx[lo:lo + step]
+        parts.append(station_areas(run, breaks, rings, js))
+        for j in js:  # one search to the largest break, split per break
+            dw, t = station_dwellings(run.net, r, index, int(j), breaks[-1])
+            h = r.households[dw]
+            cum = [int(h[t <= b + EPS_S].sum()) for b in breaks]
+            hh.extend(np.diff(cum, prepend=0).tolist() if rings else cum)
+        if advance is not None:
+            advance(len(js))
+    cols = ["station", "name", "kind", "break_s", "shape", "method", "area_m2", "households"]
+    if not parts:
+        empty = {c: pd.Series([], dtype=("int64" if c in ("station", "households") else
+                                        "float64" if c in ("break_s", "area_m2") else object)) for c in cols}
+        return gpd.GeoDataFrame(empty, geometry=gpd.GeoSeries([], crs=4326), crs=4326)
+    f = pd.concat(parts, ignore_index=True)
+    info = run.inputs.station_info()
+    # station_areas keeps the stations' order with breaks ascending: the same order as ``hh``
+    f["households"] = np.asarray(hh, dtype=np.int64)
+    f["name"] = f["station"].map(info["name"])
+    f["station"] = f["station"].astype(np.int64)
+    return gpd.GeoDataFrame(f[cols], geometry=f.geometry.values, crs=4326)

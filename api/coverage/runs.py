@@ -3,7 +3,7 @@
 A run holds the reach of every dwelling, the per-area tables and, built lazily once per run, the
 summary served by ``GET /coverage`` and stored in ``coverage_runs``, the gaps, the what-if
 planners and each station's service-area polygons (cached, drawn ahead by
-:meth:`api.db.coverage.CoverageService.warm`).
+:meth:`api.coverage.service.CoverageService.warm`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from api.db.coverage_inputs import Inputs
-from api.db.keyed import Keyed
-from api.db.coverage_params import CoverageParams
+from api.coverage.cache import Keyed
+from api.coverage.inputs import Inputs
+from api.coverage.params import CoverageParams
 from geo.coverage import assign_to_grids, coverage_table
 from geo.network import Network
 from geo.reach import DETOUR_FACTOR, Reach
@@ -30,7 +30,8 @@ FALLBACK_NOTE = (f"straight-line fallback: where an area has no streets, time = 
                  f"{DETOUR_FACTOR} (detour factor) / speed")
 
 
-def _jsonable(v):
+def jsonable(v):
+    """A value as JSON takes it: numpy scalars as Python, NaN/inf and missing as None, floats to 3 decimals."""
     if isinstance(v, (np.integer,)):
         return int(v)
     if isinstance(v, (np.floating, float)):
@@ -38,7 +39,7 @@ def _jsonable(v):
     if isinstance(v, (np.bool_,)):
         return bool(v)
     if isinstance(v, (list, tuple, np.ndarray)):
-        return [_jsonable(x) for x in v]
+        return [jsonable(x) for x in v]
     if v is None or (not isinstance(v, str) and pd.isna(v)):
         return None
     return v
@@ -47,7 +48,7 @@ def _jsonable(v):
 def records(df: pd.DataFrame) -> list[dict]:
     """DataFrame rows as JSON-safe dicts (NaN/inf -> None, numpy scalars -> Python)."""
     cols = [c for c in df.columns if c != "geometry"]
-    return [{c: _jsonable(v) for c, v in zip(cols, row)} for row in df[cols].itertuples(index=False, name=None)]
+    return [{c: jsonable(v) for c, v in zip(cols, row)} for row in df[cols].itertuples(index=False, name=None)]
 
 
 @dataclass
@@ -78,7 +79,7 @@ class Run:
     whatif_seconds: float | None = None  # the warm-up's building of the what-if planner
 
     def lazy(self, key, make: Callable[[], Any]):
-        """A value computed once per run (gaps, planner, polygons...); see :class:`api.db.keyed.Keyed`."""
+        """A value computed once per run (gaps, planner, polygons...); see :class:`api.coverage.cache.Keyed`."""
         return self._lazy.get(key, make)
 
     @property
@@ -103,7 +104,7 @@ class Run:
     def station_polygons(self, j: int, breaks_s: tuple[float, ...], rings: bool = False) -> list:
         """:func:`geo.service_area.station_polygons` of counted station ``j`` (metric CRS), cached per
         run: drawing one station's reach (a GEOS union of its street buffers) is the slow part of
-        ``/stations/{id}/reach``, so the budget's disks are drawn ahead (:meth:`api.db.coverage.CoverageService.warm`)."""
+        ``/stations/{id}/reach``, so the budget's disks are drawn ahead (:meth:`api.coverage.service.CoverageService.warm`)."""
         key = (int(j), tuple(float(b) for b in breaks_s), bool(rings))
         with self._lock:
             hit = self._polys.get(key)
@@ -115,6 +116,23 @@ class Run:
                 self._polys.clear()
             self._polys[key] = polys
         return polys
+
+    def station_assignment(self) -> pd.DataFrame | None:
+        """Grid, community and town code of every counted station (reach order), once per run; None
+        without stations or grids."""
+        def make():
+            if not len(self.counted) or not len(self.inputs.grids):
+                return None
+            return assign_to_grids(self.counted, self.inputs.grids, use_column=None)
+
+        return self.lazy("station_assignment", make)
+
+    def held_polygons(self, js, breaks_s: tuple[float, ...], rings: bool = False) -> dict[int, list | None]:
+        """The polygons :meth:`station_polygons` already drew for counted stations ``js`` (None where
+        not drawn yet); nothing is drawn."""
+        key = tuple(float(b) for b in breaks_s)
+        with self._lock:
+            return {int(j): self._polys.get((int(j), key, bool(rings))) for j in js}
 
     def _summary(self) -> dict:
         names = self.inputs.names
@@ -130,16 +148,12 @@ class Run:
                 d.insert(2 + pos, col, d["code"].map(mapping))
             levels[lv] = records(d)
         return {"params": self.params.as_dict(), "data_versions": self.versions, "totals": self.totals,
-                "levels": levels, "fallback": self.fallback(), "network": _jsonable_dict(self.net.summary()),
+                "levels": levels, "fallback": self.fallback(), "network": {k: jsonable(v) for k, v in self.net.summary().items()},
                 "unsnapped_stations": records(self.reach.unsnapped_stations()),
                 "islands": int(len(self.net.islands())), "seconds": round(self.seconds, 3)}
 
 
-def _jsonable_dict(d: dict) -> dict:
-    return {k: _jsonable(v) for k, v in d.items()}
-
-
-def _totals(reach: Reach, counted: gpd.GeoDataFrame, budget_s: float, dwellings: np.ndarray | None = None,
+def totals(reach: Reach, counted: gpd.GeoDataFrame, budget_s: float, dwellings: np.ndarray | None = None,
             stations: np.ndarray | None = None) -> dict:
     """The whole scope (or the ``dwellings`` and ``stations`` masks of one area) as one area: the
     same household-weighted figures as each table row."""
@@ -158,7 +172,7 @@ def _totals(reach: Reach, counted: gpd.GeoDataFrame, budget_s: float, dwellings:
 
 
 def area_totals(run: Run, area: str) -> dict | None:
-    """:func:`_totals` of one town, community or grid (its code): its dwellings and the counted
+    """:func:`totals` of one town, community or grid (its code): its dwellings and the counted
     stations inside it; with ``area``, ``area_name`` and ``area_level``.  None when no dwelling of
     the run lies in it."""
     a = run.assignment
@@ -166,13 +180,7 @@ def area_totals(run: Run, area: str) -> dict | None:
     if level is None:
         return None
     dw = (a[f"{level}_code"] == area).to_numpy()
-    sa = run.lazy("station_assignment", lambda: _station_assignment(run))
+    sa = run.station_assignment()
     st = (sa[f"{level}_code"] == area).to_numpy() if sa is not None else np.zeros(len(run.counted), dtype=bool)
     return {"area": area, "area_name": run.inputs.names.get(area), "area_level": level,
-            **_totals(run.reach, run.counted, run.params.budget_s, dw, st)}
-
-
-def _station_assignment(run: Run) -> pd.DataFrame | None:
-    if not len(run.counted) or not len(run.inputs.grids):
-        return None
-    return assign_to_grids(run.counted, run.inputs.grids, use_column=None)
+            **totals(run.reach, run.counted, run.params.budget_s, dw, st)}

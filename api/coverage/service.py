@@ -16,9 +16,9 @@ restart.  Versions come from ``data_versions`` (a statement trigger bumps a laye
 ``changed_at`` on every write), so any write to those layers makes every cached entry unreachable.
 All caches are guarded by locks: concurrent requests for the same key compute it once.
 
-The parts, each importable from here as before: :mod:`api.db.coverage_params` (the question and
-its keys), :mod:`api.db.coverage_inputs` (reading the layers), :mod:`api.db.coverage_runs` (a run
-and its summary) and :mod:`api.db.coverage_frames` (a run's results as frames to serve).
+The app creates one service in its lifespan and holds it on ``app.state.coverage`` (routes get it
+through :data:`api.deps.CoverageDep`); the CLI builds its own (:meth:`CoverageService.from_settings`).
+Its parts are the other modules of :mod:`api.coverage`.
 """
 
 from __future__ import annotations
@@ -31,10 +31,14 @@ import geopandas as gpd
 import numpy as np
 from sqlalchemy import Connection, Engine, insert, select
 
+from api.coverage.cache import Keyed
+from api.coverage.inputs import Inputs, load_inputs
+from api.coverage.params import LAYERS, CoverageParams, data_versions, params_hash
+from api.coverage.runs import Run, totals
+from api.coverage.whatif import added_gaps, planner, site, whatif_base
 from api.db.export import layer_frame
-from api.db.keyed import Keyed
-from api.db.models import coverage_runs
 from api.db.features import kind_counts
+from api.db.models import coverage_runs
 from api.errors import ValidationFailed
 from api.jurisdiction import Jurisdiction
 from geo.coverage import LEVELS, assign_to_grids, coverage_table
@@ -42,15 +46,6 @@ from geo.errors import Problem
 from geo.network import Network, build_network
 from geo.reach import compute_reach, no_street_regions, select_stations
 from geo.snap import Snap, snap_frame
-
-# The service's parts live in api/db/coverage_*.py; every name is importable from here as before.
-from api.db.coverage_frames import (area_frame, break_columns, break_totals, covered_mask, dwelling_index,  # noqa: F401
-                                     gaps_frame, station_areas, stations_in)
-from api.db.coverage_inputs import Inputs, load_inputs  # noqa: F401
-from api.db.coverage_params import LAYERS, MAX_MINUTES, CoverageParams, data_versions, params_hash  # noqa: F401
-from api.db.coverage_runs import (FALLBACK_NOTE, MAX_CACHED_POLYGONS, Run, _jsonable, _jsonable_dict,  # noqa: F401
-                                  _totals, area_totals, records)
-from api.db.coverage_whatif import added_gaps, check_site, planner, whatif_base
 
 MAX_RUNS = 6
 
@@ -85,9 +80,10 @@ class CoverageService:
         self.stats = {"runs_computed": 0, "networks_built": 0, "snaps": 0, "summaries_from_db": 0}
 
     @classmethod
-    def from_settings(cls, engine: Engine, settings) -> "CoverageService":
+    def from_settings(cls, engine: Engine, settings, *, warm_polygons: bool = True) -> "CoverageService":
+        """The service with the speeds and snap distance of ``settings`` (:class:`api.settings.Settings`)."""
         return cls(engine, walk_speed_kmh=settings.walk_speed_kmh, bike_speed_kmh=settings.bike_speed_kmh,
-                   max_snap_m=settings.max_snap_m)
+                   max_snap_m=settings.max_snap_m, warm_polygons=warm_polygons)
 
     # -- cached pieces ------------------------------------------------------------------
     def inputs(self, conn: Connection, scope: Jurisdiction, region: str | None, versions: dict) -> Inputs:
@@ -205,7 +201,7 @@ class CoverageService:
                   for lv in LEVELS}
         run = Run(params=params, versions=versions, params_hash=h, net=net, reach=reach, inputs=inputs,
                   counted=counted, assignment=assignment, tables=tables,
-                  totals=_totals(reach, counted, params.budget_s))
+                  totals=totals(reach, counted, params.budget_s))
         run.seconds = time.perf_counter() - t0
         self.stats["runs_computed"] += 1
         say("storing the run")
@@ -222,7 +218,7 @@ class CoverageService:
         """Build the what-if planner of ``run`` and its per-run parts (the gaps, the served gap rows,
         the grids' gap lists) as ``POST /coverage/what-if`` would on its first request, and ask it one
         dry question (adding a station at an uncovered dwelling: nothing is written) so that the
-        planner's own lazy parts exist too (:mod:`api.db.coverage_whatif`, the same ``run.lazy``
+        planner's own lazy parts exist too (:mod:`api.coverage.whatif`, the same ``run.lazy``
         entries the route uses).  The results are cached in the run; nothing else changes."""
         plan = planner(run, self.max_snap_m)
         whatif_base(run)
@@ -230,10 +226,16 @@ class CoverageService:
         if uncovered.size and not run.cancel.is_set():
             p = run.inputs.dwellings.geometry.values[int(uncovered[0])]
             try:
-                check_site(run, float(p.x), float(p.y), self.max_snap_m)
+                there = site(run, plan, float(p.x), float(p.y))
             except ValidationFailed:  # too far from the streets: a real request would stop here too
                 return
-            added_gaps(run, plan.add(float(p.x), float(p.y), station_id="new"))
+            added_gaps(run, plan.add(float(p.x), float(p.y), station_id="new", site=there))
+
+    def close(self) -> None:
+        """Cancel the warm-ups under way (the app's shutdown); the caches stay usable."""
+        with self._warming_lock:
+            for run in self._warming.values():
+                run.cancel.set()
 
     def warm(self, run: Run) -> threading.Thread:
         """Build the what-if planner (:meth:`warm_whatif`), then draw every counted station's budget
@@ -274,15 +276,3 @@ class CoverageService:
         th.start()
         return th
 
-
-_SERVICES: dict[int, CoverageService] = {}
-_SERVICES_LOCK = threading.Lock()
-
-
-def service_for(engine: Engine, settings) -> CoverageService:
-    """The process-wide service of ``engine`` (one per engine object)."""
-    with _SERVICES_LOCK:
-        svc = _SERVICES.get(id(engine))
-        if svc is None or svc.engine is not engine:
-            svc = _SERVICES[id(engine)] = CoverageService.from_settings(engine, settings)
-        return svc

@@ -1,5 +1,5 @@
-"""Values computed once per key, even under concurrency: the caches of the coverage service and of
-each coverage run."""
+"""Values computed once per key, even under concurrency: the caches of the coverage service and the
+lazy parts of each coverage run."""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
 """What-if planning's per-run parts: the run's gaps, the served gap rows and each grid's gap list, the
-planner, and the check that a new site can reach anybody.  Built once per run (``run.lazy``) by the
-first request or by the run's background warm-up (:meth:`api.db.coverage.CoverageService.warm_whatif`).
+planners, and a new site (projected and snapped once, refused when it can reach nobody).  Built once
+per run (``run.lazy``) by the first request or by the run's background warm-up
+(:meth:`api.coverage.service.CoverageService.warm_whatif`).  The answer built from them is
+:func:`api.coverage.answers.whatif_answer`.
 """
 
 from __future__ import annotations
@@ -11,14 +13,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from api.db.coverage_frames import gaps_frame
-from api.db.coverage_runs import Run, records
+from api.coverage.frames import gaps_frame
+from api.coverage.runs import Run, records
 from api.errors import ValidationFailed
-from geo.crs import WGS84, transformer
 from geo.errors import Problem
 from geo.gaps import find_gaps, grid_gaps
 from geo.snap import snap_points
-from geo.whatif import Planner
+from geo.whatif import Planner, Site
 
 
 def run_gaps(run: Run, link_m: float = 100.0):
@@ -69,28 +70,41 @@ def added_gaps(run: Run, res) -> pd.DataFrame:
 
 
 def planner(run: Run, max_snap_m: float) -> Planner:
+    """The run's what-if planner (with gaps and grids), built once per run."""
     gaps = run_gaps(run)
     return run.lazy("planner", lambda: Planner(run.net, run.reach, gaps=gaps, budget_s=run.params.budget_s,
                                                grid_codes=run.assignment["grid_code"].to_numpy(dtype=object),
                                                max_snap_m=max_snap_m))
 
 
-def check_site(run: Run, lon: float, lat: float, max_snap_m: float, field: str = "lon") -> None:
-    """422 when a new site is farther than ``max_snap_m`` from every usable street and outside the
-    areas without streets (where the straight-line fallback would reach it): such a station could
-    reach nobody, and the answer would be a silent delta of 0."""
-    to_metric = transformer(WGS84, run.net.crs)
-    xy = np.array([to_metric.transform(lon, lat)], dtype=float)
-    if not np.isfinite(xy).all():
+def plain_planner(run: Run) -> Planner:
+    """A planner without gaps or grids (for a station's exclusive households), built once per run."""
+    return run.lazy("planner_plain", lambda: Planner(run.net, run.reach, budget_s=run.params.budget_s))
+
+
+def site(run: Run, plan: Planner, lon: float, lat: float, field: str = "lon") -> Site:
+    """The new site ``(lon, lat)`` projected and snapped once (:meth:`geo.whatif.Planner.site`), for
+    ``plan.add``/``plan.move`` to use as it is.
+
+    Raises
+    ------
+    ValidationFailed
+        (``field``, ``distance_m``, ``max_snap_m``) when the site is farther than the planner's
+        ``max_snap_m`` from every usable street and outside the areas without streets (where the
+        straight-line fallback would reach it): such a station could reach nobody, and the answer
+        would be a silent delta of 0.
+    """
+    there = plan.site(lon, lat)
+    if not np.isfinite(there.xy).all():
         raise ValidationFailed("The site cannot be placed.", [Problem("lon/lat outside the map projection",
                                                                       field=field)])
-    snap = snap_points(run.net, xy, max_dist_m=max_snap_m)
-    if snap.ok[0]:
-        return
+    if there.snapped:
+        return there
     fb = run.reach.fallback_geom
-    if fb is not None and shapely.intersects(fb, shapely.Point(xy[0])):
-        return
-    far = snap_points(run.net, xy, max_dist_m=FAR_M)
+    if fb is not None and shapely.intersects(fb, shapely.Point(there.xy)):
+        return there
+    max_snap_m = plan.max_snap_m
+    far = snap_points(run.net, there.xy[None, :], max_dist_m=FAR_M)  # only to say how far off it is
     d = float(far.dist_m[0])
     said = f"{d:,.0f} m" if np.isfinite(d) else f"more than {FAR_M / 1000:,.0f} km"
     raise ValidationFailed(

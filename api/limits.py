@@ -1,0 +1,42 @@
+"""The limits of the coverage questions, written once.
+
+HTTP validation (:mod:`api.deps`, the coverage routes), the CLI (:mod:`api.cli.coverage`) and the
+coverage service (:mod:`api.coverage.params`) check against these names, and every option's
+``--help`` / OpenAPI description states its limit by formatting them.  Plain constants only: the CLI
+imports this module before parsing its arguments, so it imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+#: Largest time budget or break, minutes (a walk of two hours is already far beyond a service circle).
+MAX_MINUTES = 120.0
+
+#: Most breaks (budgets) of one request: service areas, a station's reach, covered households per
+#: break.  The engine's own limit, ``geo.service_area.MAX_BREAKS``, is the same number (a test checks).
+MAX_BREAKS = 4
+
+#: Above this many counted stations the coverage map draws station service areas only for one area
+#: (``?area=CODE``): the whole 500k-household sample city's are ~117 MB of GeoJSON.
+MAX_PAGE_STATIONS = 400
+
+#: Dwellings the coverage map asks ``/coverage/dwellings`` for (an even sample above it).
+PAGE_DWELLINGS = 20_000
+
+#: Default and largest ``limit`` of ``GET /coverage/dwellings`` (an even sample above it).
+DWELLINGS_DEFAULT, MAX_DWELLINGS = 20_000, 1_000_000
+
+#: Default and largest ``limit`` of ``GET /coverage/gaps``, gap polygons.
+GAPS_DEFAULT, MAX_GAPS = 1000, 100_000
+
+#: Default and largest distance that links uncovered dwellings into one gap, metres.
+LINK_DEFAULT_M, MAX_LINK_M = 100.0, 2000.0
+
+
+def minutes_help() -> str:
+    """The limit of a time budget, as the option descriptions say it."""
+    return f"0 < minutes ≤ {MAX_MINUTES:g}"
+
+
+def breaks_help() -> str:
+    """The limit of a list of breaks, as the option descriptions say it."""
+    return f"1-{MAX_BREAKS} breaks, each ≤ {MAX_MINUTES:g} min"
