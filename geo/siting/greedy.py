@@ -1,20 +1,22 @@
-"""Greedy siting: lazy greedy with a heap on the sparse matrix, for instant previews and incumbents.
+"""Greedy siting: lazy greedy on the sparse matrix, for instant previews and incumbents.
 
 Each step opens the site with the largest marginal gain (households newly covered, or for
-p-median household-seconds saved); ties go to the lowest column position, so the answer is *the*
-greedy answer, the same as a naive loop that re-evaluates every site at every step.  Marginal gains
-only shrink as sites open (coverage and the p-median savings are submodular), so a gain computed at
-an earlier step is an upper bound: a site is re-evaluated only when it reaches the top of the heap
-with a stale gain ("lazy greedy", Minoux 1978).
+p-median household-seconds saved, per unit of cost when costs are given); ties go to the lowest
+column position, so the answer is *the* greedy answer, the same as a naive loop that re-evaluates
+every site at every step.  Marginal gains only shrink as sites open (coverage and the p-median
+savings are submodular), so a gain computed at an earlier step is an upper bound ("lazy greedy",
+Minoux 1978): instead of a heap popped one site at a time, each step re-evaluates the sites with the
+largest bounds in one vectorised batch and accepts the best as soon as no remaining bound can beat
+it.
 
 Every cardinality run also returns a certified **upper bound** on the best value of ``k`` sites
 (valid for any monotone submodular objective): ``min(f(S_0) + top-k gains at S_0, f(S) + top-k gains
-at the final S, f(S) / (1 - (1 - 1/k)^k))``.
+at the final S, f(S) / (1 - (1 - 1/k)^k))``.  :func:`swap_improve` is the 1-swap local search the
+exact solve uses for its incumbent.
 """
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,7 +47,11 @@ class GreedyRun:
 
 def _column_gains_cover(c: sp.csc_matrix, rem: np.ndarray) -> np.ndarray:
     """Per column: sum of ``rem`` over the rows it covers."""
-    return np.asarray(c.T @ rem).ravel() if c.shape[1] else np.zeros(0)
+    out = np.zeros(c.shape[1])
+    nz = np.flatnonzero(np.diff(c.indptr))
+    if nz.size:
+        out[nz] = np.add.reduceat(rem[c.indices], c.indptr[nz])
+    return out
 
 
 def _column_gains_time(t: sp.csc_matrix, w: np.ndarray, cur: np.ndarray) -> np.ndarray:
@@ -67,6 +73,66 @@ def _top_sum(g: np.ndarray, k: int) -> float:
 
 def _classic(value: float, k: int) -> float:
     return value / (1.0 - (1.0 - 1.0 / k) ** k) if k > 0 else value
+
+
+def _key(g: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(cost > 0, g / np.where(cost > 0, cost, 1.0), np.where(g > 0, np.inf, 0.0))
+
+
+def _lazy(g0: np.ndarray, cols: np.ndarray, cost: np.ndarray, evaluate, accept, kmax: int, done=lambda: False):
+    """The lazy greedy loop, vectorised: each step re-evaluates the ``t`` sites with the largest upper
+    bounds at once (``evaluate(columns) -> gains``) and accepts the best fresh one as soon as no other
+    bound could still beat it (ties: lowest column); otherwise ``t`` doubles.  Returns (picks, gains).
+    """
+    ub = _key(g0, cost)
+    live = ub > 0
+    U, C, K, G = ub[live], cols[live], cost[live], g0[live]
+    picks, gains = [], []
+    t = 16
+    while len(picks) < kmax and U.size and not done():
+        tt = min(t, U.size)
+        top = np.argpartition(-U, tt - 1)[:tt] if tt < U.size else np.arange(U.size)
+        g = evaluate(C[top])
+        key = _key(g, K[top])
+        U[top], G[top] = key, g
+        best = key.max()
+        if not best > 0:
+            if tt == U.size:
+                break
+            keep = U > 0
+            U, C, K, G = U[keep], C[keep], K[keep], G[keep]
+            continue
+        tie = top[key == best]
+        jb = tie[np.argmin(C[tie])]
+        rest = np.ones(U.size, dtype=bool)
+        rest[top] = False
+        if (U[rest] > best).any() or ((U[rest] == best) & (C[rest] < C[jb])).any():
+            t *= 2
+            continue
+        picks.append(int(C[jb]))
+        gains.append(float(G[jb]))
+        accept(int(C[jb]))
+        keep = U > 0
+        keep[jb] = False
+        U, C, K, G = U[keep], C[keep], K[keep], G[keep]
+        t = max(16, t // 2)
+    return picks, gains
+
+
+def _gather_sums(ptr: np.ndarray, ind: np.ndarray, cols: np.ndarray, values) -> np.ndarray:
+    """Per column of ``cols``: the sum of ``values(rows, entry positions)`` over its entries."""
+    start, stop = ptr[cols], ptr[cols + 1]
+    n = stop - start
+    out = np.zeros(cols.size)
+    tot = int(n.sum())
+    if tot == 0:
+        return out
+    pos = np.repeat(start - np.cumsum(n) + n, n) + np.arange(tot)
+    v = values(ind[pos], pos)
+    nz = np.flatnonzero(n)
+    out[nz] = np.add.reduceat(v, (np.cumsum(n) - n)[nz])
+    return out
 
 
 def greedy_cover(cover: sp.csc_matrix, weights: np.ndarray, k: int | None = None, *, covered: np.ndarray | None = None,
@@ -105,40 +171,22 @@ def greedy_cover(cover: sp.csc_matrix, weights: np.ndarray, k: int | None = None
     cost = np.ones(cols.size) if costs is None else np.asarray(costs, dtype=float)[cols]
     kmax = cols.size if k is None else min(int(k), cols.size)
     ptr, ind = cover.indptr, cover.indices
-    key0 = np.where(cost > 0, g0 / np.where(cost > 0, cost, 1.0), np.where(g0 > 0, np.inf, 0.0))
-    heap = [(-float(key0[i]), int(cols[i]), float(g0[i])) for i in np.flatnonzero(g0 > 0)]
-    heapq.heapify(heap)
-    cost_of = dict(zip(cols.tolist(), cost.tolist())) if costs is not None else None
-    fresh = {}  # column -> step at which its heap entry was computed
-    step = 0
-    picks, gains = [], []
-    got = 0.0
-    while heap and len(picks) < kmax and (target is None or got < target):
-        negkey, j, g = heap[0]
-        if fresh.get(j, 0) == step:
-            heapq.heappop(heap)
-            if g <= 0:
-                break
-            picks.append(j)
-            gains.append(g)
-            got += g
-            rem[ind[ptr[j]:ptr[j + 1]]] = 0.0
-            step += 1
-            continue
-        g = float(rem[ind[ptr[j]:ptr[j + 1]]].sum())
-        fresh[j] = step
-        c = 1.0 if cost_of is None else cost_of[j]
-        key = g / c if c > 0 else (np.inf if g > 0 else 0.0)
-        if g > 0:
-            heapq.heapreplace(heap, (-key, j, g))
-        else:
-            heapq.heappop(heap)
+    got = [0.0]
+
+    def evaluate(cs):
+        return _gather_sums(ptr, ind, cs, lambda r, _: rem[r])
+
+    def accept(j):
+        got[0] += float(rem[ind[ptr[j]:ptr[j + 1]]].sum())
+        rem[ind[ptr[j]:ptr[j + 1]]] = 0.0
+
+    picks, gains = _lazy(g0, cols, cost, evaluate, accept, kmax,
+                         (lambda: got[0] >= target) if target is not None else (lambda: False))
     value = float(sum(gains))
     bound = np.nan
     if target is None and costs is None:
-        kb = kmax
         last = _column_gains_cover(cover, rem)[cols]
-        bound = min(_top_sum(g0, kb), value + _top_sum(last, kb), _classic(value, kb) if value > 0 else np.inf)
+        bound = min(_top_sum(g0, kmax), value + _top_sum(last, kmax), _classic(value, kmax) if value > 0 else np.inf)
         bound = max(bound, value)
     return GreedyRun(picks=np.asarray(picks, dtype=np.int64), gains=np.asarray(gains, dtype=float), value=value,
                      bound=float(bound))
@@ -170,29 +218,15 @@ def greedy_median(time_csc: sp.csc_matrix, weights: np.ndarray, start_time_s: np
     g0 = _column_gains_time(time_csc, w, cur)[cols]
     kmax = min(int(k), cols.size)
     ptr, ind, dat = time_csc.indptr, time_csc.indices, time_csc.data
-    heap = [(-float(g0[i]), int(cols[i])) for i in np.flatnonzero(g0 > 0)]
-    heapq.heapify(heap)
-    fresh = {}
-    step = 0
-    picks, gains = [], []
-    while heap and len(picks) < kmax:
-        negg, j = heap[0]
+
+    def evaluate(cs):
+        return _gather_sums(ptr, ind, cs, lambda r, p: np.maximum(cur[r] - dat[p], 0.0) * w[r])
+
+    def accept(j):
         sl = slice(ptr[j], ptr[j + 1])
-        if fresh.get(j, 0) == step:
-            heapq.heappop(heap)
-            picks.append(j)
-            gains.append(-negg)
-            r = ind[sl]
-            np.minimum.at(cur, r, dat[sl])
-            step += 1
-            continue
-        r = ind[sl]
-        g = float((np.maximum(cur[r] - dat[sl], 0.0) * w[r]).sum())
-        fresh[j] = step
-        if g > 0:
-            heapq.heapreplace(heap, (-g, j))
-        else:
-            heapq.heappop(heap)
+        np.minimum.at(cur, ind[sl], dat[sl])
+
+    picks, gains = _lazy(g0, cols, np.ones(cols.size), evaluate, accept, kmax)
     value = float(sum(gains))
     last = _column_gains_time(time_csc, w, cur)[cols]
     bound = min(_top_sum(g0, kmax), value + _top_sum(last, kmax), _classic(value, kmax) if value > 0 else np.inf)
@@ -239,3 +273,48 @@ def greedy_close(cover: sp.csc_matrix, weights: np.ndarray, open_sites: np.ndarr
         count[sub.indices[sub.indptr[j]:sub.indptr[j + 1]]] -= 1
     return GreedyRun(picks=np.asarray(picks, dtype=np.int64), gains=np.asarray(losses, dtype=float),
                      value=float(sum(losses)), bound=np.nan)
+
+
+def swap_improve(cover: sp.csc_matrix, weights: np.ndarray, picks: np.ndarray, *, allowed: np.ndarray | None = None,
+                 max_rounds: int = 200) -> tuple[np.ndarray, float]:
+    """Best-improvement 1-swap local search for maximal covering (an incumbent for the exact solve).
+
+    Each round evaluates every swap (one open site out, one closed site of ``allowed`` in) at once:
+    ``value(j in, s out) = G_j - L_s + O_js`` where ``G_j`` is the weight ``j`` would newly cover,
+    ``L_s`` the weight only ``s`` covers, and ``O_js`` the weight only ``s`` covers that ``j`` also
+    covers; the best positive swap is applied, until none is left or ``max_rounds``.
+
+    Returns
+    -------
+    (picks, value)
+        The improved open sites and the weight they cover.
+    """
+    w = np.asarray(weights, dtype=float)
+    c = cover.tocsc()
+    n, s = c.shape
+    S = np.asarray(picks, dtype=np.int64).copy()
+    allowed = np.arange(s) if allowed is None else np.asarray(allowed, dtype=np.int64)
+    ct = c.T.tocsr().astype(float)
+    for _ in range(max_rounds):
+        if S.size == 0:
+            break
+        cs = c[:, S].astype(np.int64)
+        cnt = np.asarray(cs.sum(axis=1)).ravel()
+        w0 = w * (cnt == 0)
+        w1 = w * (cnt == 1)
+        G = np.asarray(ct @ w0).ravel()  # (s,)
+        L = np.asarray(cs.T @ w1).ravel()  # (|S|,)
+        O = (ct @ sp.diags(w1) @ cs.astype(float)).toarray()  # (s, |S|)
+        V = G[:, None] + O - L[None, :]
+        mask = np.full(s, False)
+        mask[allowed] = True
+        mask[S] = False
+        V[~mask] = -np.inf
+        j, k = np.unravel_index(int(np.argmax(V)), V.shape)
+        if not V[j, k] > 1e-9:
+            break
+        S[k] = j
+    cov = np.zeros(n, dtype=bool)
+    if S.size:
+        cov[c[:, S].indices] = True
+    return S, float(w @ cov)

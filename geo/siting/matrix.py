@@ -122,6 +122,15 @@ class SitingMatrix:
     def covered_by(self, sites: np.ndarray) -> np.ndarray:
         """Demand rows (bool, shape (n,)) covered by at least one of ``sites`` (column positions)."""
         sites = np.asarray(sites, dtype=np.int64)
+        if sites.size == self.n_existing and sites.size and sites[0] == self.n_candidates and \
+                (np.diff(sites) == 1).all():  # every existing station: asked for by every run, cached
+            hit = self._cache.get("covered_existing")
+            if hit is None:
+                hit = self._cache["covered_existing"] = self._covered_by(sites)
+            return hit.copy()
+        return self._covered_by(sites)
+
+    def _covered_by(self, sites: np.ndarray) -> np.ndarray:
         out = np.zeros(self.n_demand, dtype=bool)
         if sites.size:
             c = self.cover_csc
@@ -460,5 +469,45 @@ def take_cols(m: sp.csr_matrix, cols: np.ndarray) -> sp.csr_matrix:
     new[cols] = np.arange(cols.size)
     nc = new[m.indices]
     keep = nc >= 0
+    if cols.size < 2 or (np.diff(cols) > 0).all():  # order kept within rows: no sort needed
+        cs = np.concatenate([[0], np.cumsum(keep)])
+        indptr = cs[m.indptr]
+        return sp.csr_matrix((m.data[keep], nc[keep].astype(np.int32), indptr), shape=(m.shape[0], cols.size))
     rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
     return csr_from(rows[keep], nc[keep], m.data[keep], (m.shape[0], cols.size))
+
+
+def dominated_columns(cover: sp.csc_matrix, costs: np.ndarray | None = None, *, block: int = 1024) -> np.ndarray:
+    """Columns (bool mask) that another column dominates: it covers every row this one covers, at no
+    higher cost, and either more rows, a lower cost, or the same rows and cost from a lower position.
+    Dropping them loses no optimum of a covering model whose columns all belong to one cardinality
+    group (swap a dominated site for its dominator: nothing is lost).
+
+    Method: columns are taken in an order where every dominator comes before what it dominates
+    (more rows, lower cost, lower position first), in blocks.  Dominance is transitive, so a block
+    need only be tried against the columns kept so far and its own earlier columns: one sparse
+    product gives every pair's overlap, and a column is dominated when an overlap equals its size.
+    """
+    c = sp.csc_matrix(cover, dtype=np.float64)
+    c.sort_indices()
+    q = c.shape[1]
+    out = np.zeros(q, dtype=bool)
+    size = np.diff(c.indptr).astype(np.int64)
+    cols = np.flatnonzero(size > 0)
+    if cols.size < 2:
+        return out
+    cost = np.zeros(q) if costs is None else np.asarray(costs, dtype=float)
+    seq = cols[np.lexsort((cols, cost[cols], -size[cols]))]  # dominators first
+    rank = np.full(q, q, dtype=np.int64)
+    rank[seq] = np.arange(seq.size)
+    kept = np.zeros(q, dtype=bool)
+    ct = c.T.tocsr()
+    for lo in range(0, seq.size, block):
+        cc = np.sort(seq[lo:lo + block])
+        B = np.flatnonzero(kept | np.isin(np.arange(q), cc))
+        ov = (ct[cc] @ c[:, B]).tocoo()
+        a, b = cc[ov.row], B[ov.col]
+        hit = (ov.data == size[a]) & (a != b) & (kept[b] | (rank[b] < rank[a])) & (cost[b] <= cost[a])
+        out[a[hit]] = True
+        kept[cc[~out[cc]]] = True
+    return out

@@ -26,8 +26,8 @@ import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from geo.errors import InvalidInput, Problem
-from geo.siting.greedy import GreedyRun, greedy_close, greedy_cover, greedy_median
-from geo.siting.matrix import EPS_S, SitingMatrix, csr_from, merge_rows, take_cols, take_rows
+from geo.siting.greedy import GreedyRun, greedy_close, greedy_cover, greedy_median, swap_improve
+from geo.siting.matrix import EPS_S, SitingMatrix, csr_from, dominated_columns, merge_rows, take_cols, take_rows
 from geo.siting.models import Cardinality, MilpModel, assignment_model, cover_model, set_cover_model
 from geo.siting.results import SitingResult
 
@@ -73,12 +73,20 @@ def solve_milp(model: MilpModel, *, time_limit_s: float = 60.0, mip_gap: float =
     return MilpOutcome(x, obj, bound, st, res.message)
 
 
-def lp_relaxation(model: MilpModel, *, time_limit_s: float = 60.0) -> float:
-    """The LP relaxation's optimum of ``model`` in natural units (a bound on the MILP's)."""
+def solve_lp(model: MilpModel, *, time_limit_s: float = 60.0) -> tuple[float, np.ndarray | None]:
+    """The LP relaxation of ``model``: its optimum in natural units (a bound on the MILP's; NaN if not
+    solved within the time limit) and the relaxed solution."""
     res = milp(model.c, integrality=np.zeros_like(model.integrality), bounds=Bounds(model.lb, model.ub),
                constraints=[LinearConstraint(model.A, model.lo, model.hi)] if model.A.shape[0] else None,
                options={"time_limit": float(time_limit_s)})
-    return model.value(res.x) if res.x is not None else np.nan
+    if res.status != 0 or res.x is None:
+        return np.nan, None
+    return model.value(res.x), np.asarray(res.x)
+
+
+def lp_relaxation(model: MilpModel, *, time_limit_s: float = 60.0) -> float:
+    """The LP relaxation's optimum of ``model`` in natural units (a bound on the MILP's)."""
+    return solve_lp(model, time_limit_s=time_limit_s)[0]
 
 
 def _gap(obj: float, bound: float, maximise: bool) -> float:
@@ -119,9 +127,24 @@ def _order(matrix: SitingMatrix, chosen: np.ndarray, covered: np.ndarray) -> tup
     """Chosen candidate columns in greedy order of marginal coverage gain from ``covered``."""
     if chosen.size == 0:
         return chosen, np.zeros(0)
-    run = greedy_cover(matrix.cover_csc, matrix.weights, chosen.size, covered=covered, allowed=np.sort(chosen))
-    rest = np.setdiff1d(chosen, run.picks)  # sites adding nothing, kept in column order
-    return np.r_[run.picks, rest].astype(np.int64), np.r_[run.gains, np.zeros(rest.size)]
+    cols = np.sort(chosen)
+    c = matrix.cover_csc
+    sub = sp.csc_matrix((c.data[_col_ranges(c, cols)], c.indices[_col_ranges(c, cols)],
+                         np.r_[0, np.cumsum(np.diff(c.indptr)[cols])]), shape=(c.shape[0], cols.size))
+    run = greedy_cover(sub, matrix.weights, cols.size, covered=covered)
+    picks = cols[run.picks]
+    rest = np.setdiff1d(chosen, picks)  # sites adding nothing, kept in column order
+    return np.r_[picks, rest].astype(np.int64), np.r_[run.gains, np.zeros(rest.size)]
+
+
+def _col_ranges(c: sp.csc_matrix, cols: np.ndarray) -> np.ndarray:
+    """Positions in ``c.indices`` of the entries of columns ``cols``."""
+    cols = np.asarray(cols, dtype=np.int64)
+    start, stop = c.indptr[cols], c.indptr[cols + 1]
+    n = stop - start
+    if n.sum() == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.repeat(start - np.cumsum(n) + n, n) + np.arange(int(n.sum()))
 
 
 def _finish(matrix, model, method, status, objective, bound, maximise, *, t0, **kw) -> SitingResult:
@@ -172,6 +195,14 @@ def mclp(matrix: SitingMatrix, k: int, *, existing: str = "kept", close: int = 0
     if existing == "closable":
         return _mclp_closable(matrix, k, close, method, time_limit_s, mip_gap, lp_bound, t0, before)
     covered0 = before.astype(bool)
+    if method == "greedy":  # the preview: straight on the matrix, no reduction needed
+        g = greedy_cover(matrix.cover_csc, w, k, covered=covered0, allowed=cand)
+        after = covered0.copy()
+        after[matrix.cover_csc.indices[_col_ranges(matrix.cover_csc, g.picks)]] = True
+        return _finish(matrix, "mclp", method, "greedy", g.value, g.bound, True, t0=t0, sites=g.picks,
+                       site_gains=g.gains, closed=np.zeros(0, dtype=np.int64), covered_before=before,
+                       covered_after=after.astype(float), open_sites=np.r_[g.picks, ex].astype(np.int64),
+                       greedy_objective=g.value, k=k, size={"demand_rows": int((~covered0).sum())})
     # reduce: uncovered rows, candidate columns; merge identical rows; drop empty rows and columns
     rows = np.flatnonzero(~covered0 & (w > 0))
     sub = take_cols(take_rows(matrix.cover, rows), cand)
@@ -195,18 +226,43 @@ def mclp(matrix: SitingMatrix, k: int, *, existing: str = "kept", close: int = 0
         lpb = None
     else:
         kk = min(k, used.size)
-        model = cover_model(mc, mw, [Cardinality(np.arange(used.size), 0, kk)])
+        live = np.flatnonzero(~dominated_columns(mc))  # lossless: a dominated site never beats its dominator
+        mcl = take_cols(mc, live)
+        size["undominated"] = int(live.size)
+        model = cover_model(mcl, mw, [Cardinality(np.arange(live.size), 0, kk)])
         size.update(model.size)
-        out = solve_milp(model, time_limit_s=time_limit_s, mip_gap=mip_gap)
-        lpb = lp_relaxation(model, time_limit_s=time_limit_s) if lp_bound else None
-        bound = min(out.bound, g.bound)
-        if out.x is None or out.objective < greedy_val:
-            chosen, status = greedy_sites, ("greedy" if out.x is None else out.status)
-            if out.x is None:
-                notes.append(f"HiGHS returned no solution ({out.message}); greedy answer with HiGHS's bound")
+        # the LP bound first; an incumbent from the greedy and the LP's top sites improved by swaps:
+        # when their gap to the LP bound is within mip_gap no branch and bound is needed
+        lpv, xlp = solve_lp(model, time_limit_s=time_limit_s)
+        lpb = lpv if np.isfinite(lpv) else None
+        csc_live = mcl.tocsc()
+        single = np.argsort(-np.asarray(csc_live.T @ mw).ravel(), kind="stable")
+        starts = [np.searchsorted(live, g.picks[np.isin(g.picks, live)])]
+        if xlp is not None:
+            starts.append(np.argsort(-xlp[: live.size], kind="stable")[:kk])
+        best_s, best_v = None, -np.inf
+        for st in starts:
+            fill = single[~np.isin(single, st)][: kk - st.size]  # dominated greedy picks: best single sites
+            sw, v = swap_improve(csc_live, mw, np.r_[st, fill].astype(np.int64))
+            if v > best_v:
+                best_s, best_v = sw, v
+        bound = min(g.bound, lpv) if np.isfinite(lpv) else g.bound
+        heur = cand[used[live[best_s]]] if best_v >= greedy_val else greedy_sites
+        heur_v = max(best_v, greedy_val)
+        if _gap(heur_v, bound, True) <= mip_gap:
+            chosen, status = heur, "gap_limit"
+            notes.append("incumbent (greedy + swaps) within mip_gap of the LP bound: no branch and bound needed")
         else:
-            chosen = cand[used[np.flatnonzero(out.x[: used.size] > 0.5)]]
-            status = out.status
+            left = max(1.0, time_limit_s - (time.perf_counter() - t0))
+            out = solve_milp(model, time_limit_s=left, mip_gap=mip_gap)
+            bound = min(bound, out.bound)
+            if out.x is None or out.objective < heur_v:
+                chosen, status = heur, ("time_limit" if out.x is None else out.status)
+                if out.x is None:
+                    notes.append(f"HiGHS returned no solution ({out.message}); heuristic answer with the bound")
+            else:
+                chosen = cand[used[live[np.flatnonzero(out.x[: live.size] > 0.5)]]]
+                status = out.status
     after = (covered0 | matrix.covered_by(chosen)).astype(float)
     obj = float(w @ after) - offset
     if status == "gap_limit" and _gap(obj, bound, True) == 0.0:
@@ -418,8 +474,11 @@ def lscp(matrix: SitingMatrix, target: float | None = None, *, existing: str = "
         lpb = bound
         notes.append("bound: the LP relaxation")
     else:
-        model = set_cover_model(mc, cost) if full else set_cover_model(mc, cost, weights=mw,
-                                                                      target=need - 1e-9 * max(W, 1.0))
+        live = np.flatnonzero(~dominated_columns(mc, cost))
+        mcl, costl = take_cols(mc, live), cost[live]
+        size["undominated"] = int(live.size)
+        model = set_cover_model(mcl, costl) if full else set_cover_model(mcl, costl, weights=mw,
+                                                                         target=need - 1e-9 * max(W, 1.0))
         size.update(model.size)
         out = solve_milp(model, time_limit_s=time_limit_s, mip_gap=mip_gap)
         lpb = lp_relaxation(model, time_limit_s=time_limit_s) if lp_bound else None
@@ -427,7 +486,7 @@ def lscp(matrix: SitingMatrix, target: float | None = None, *, existing: str = "
         if out.x is None or out.objective > greedy_val:
             chosen, status = greedy_sites, ("greedy" if out.x is None else out.status)
         else:
-            chosen, status = cand[used[np.flatnonzero(out.x[: used.size] > 0.5)]], out.status
+            chosen, status = cand[used[live[np.flatnonzero(out.x[: live.size] > 0.5)]]], out.status
     after = (covered0 | matrix.covered_by(chosen)).astype(float)
     obj = float(matrix.candidate_cost[chosen].sum())
     if status == "gap_limit" and _gap(obj, bound, False) == 0.0:

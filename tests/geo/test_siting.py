@@ -312,3 +312,26 @@ def test_coverage_matrix_input_and_errors():
         mclp(matrix(T, w, 12), 13)
     with pytest.raises(InvalidInput, match="times"):
         p_median(from_matrix(coverage=C, weights=w), 2)
+
+
+def test_dominated_columns_are_exactly_the_dominated_ones():
+    from geo.siting.matrix import dominated_columns
+
+    rng = np.random.default_rng(5)
+    A = rng.random((60, 40)) < 0.15
+    A[:, 10] = A[:, 3]  # an identical pair: the later one goes
+    A[:, 11] = A[:, 4] & (rng.random(60) < 0.5)  # a subset
+    cost = rng.integers(1, 3, 40).astype(float)
+    for costs in (None, cost):
+        got = dominated_columns(sp.csc_matrix(A), costs)
+        c = np.ones(40) if costs is None else costs
+        want = np.zeros(40, dtype=bool)
+        for j in range(40):
+            if not A[:, j].any():
+                continue
+            for jp in range(40):
+                if jp != j and not (A[:, j] & ~A[:, jp]).any() and c[jp] <= c[j] and (
+                        A[:, jp].sum() > A[:, j].sum() or c[jp] < c[j] or jp < j):
+                    want[j] = True
+        assert np.array_equal(got, want)
+    assert dominated_columns(sp.csc_matrix(A))[10]
