@@ -1,10 +1,11 @@
 """The adaptor: a :class:`~geo.siting.matrix.SitingMatrix` from the network, dwellings and candidates.
 
-Every candidate and every existing station gets one bounded network search with the coverage
-engine's per-station search (:func:`geo.reach.station_node_times`, limited to ``limit_s`` around
-the site, then :func:`geo.reach.point_times` for the dwellings on the edges it reached, found with
-:class:`geo.reach.DwellingIndex`), so the matrix is sparse from the start and its times are exactly
-the coverage engine's (same snapping, access legs, same-edge travel, budget rule).
+Every candidate and every existing station gets one bounded network search, the coverage engine's
+per-station search (the search of :func:`geo.reach.station_node_times`, limited to ``limit_s``
+around the site, then :func:`geo.reach.point_times` for the dwellings on the edges it reached,
+found with :class:`geo.reach.DwellingIndex`), batched by neighbourhood (:func:`site_searches`), so
+the matrix is sparse from the start and its times are exactly the coverage engine's (same
+snapping, access legs, same-edge travel, budget rule).
 
 Candidates are any points (EPSG:4326): street nodes inside chosen areas
 (:func:`street_node_candidates`), every street node within reach of a gap
@@ -19,12 +20,13 @@ import pandas as pd
 import scipy.sparse as sp
 import shapely
 from scipy.sparse.csgraph import dijkstra
+from scipy.spatial import cKDTree
 
 from geo.crs import WGS84
 from geo.errors import InvalidInput, Problem
 from geo.network import Network
-from geo.reach import DwellingIndex, point_times, station_node_times
-from geo.siting.matrix import EPS_S, SitingMatrix, csr_from, from_matrix
+from geo.reach import DwellingIndex, point_times, source_arcs
+from geo.siting.matrix import EPS_S, SitingMatrix, concat_ranges, csr_from, from_matrix
 from geo.snap import Snap, snap_frame
 
 
@@ -49,9 +51,46 @@ def _values(frame: gpd.GeoDataFrame | None, spec, n: int) -> np.ndarray | None:
     return np.full(n, float(v[0])) if v.size == 1 else v
 
 
-def site_searches(net: Network, sites: Snap, dwellings: Snap, index: DwellingIndex, limit_s: float
+def _local_network(net: Network, edges: np.ndarray) -> tuple[Network, np.ndarray, np.ndarray]:
+    """The sub-network of ``edges`` (sorted global edge ids): ``(local, local node -> global node,
+    global edge -> local edge or -1)``.  Built with the public :class:`geo.network.Network` fields."""
+    nodes = np.unique(np.r_[net.edge_u[edges], net.edge_v[edges]])
+    nmap = np.full(net.n_nodes, -1, dtype=np.int64)
+    nmap[nodes] = np.arange(nodes.size)
+    emap = np.full(net.n_edges, -1, dtype=np.int64)
+    emap[edges] = np.arange(edges.size)
+    counts = np.diff(net.coord_off)[edges]
+    vid = np.repeat(net.coord_off[edges] - np.cumsum(counts) + counts, counts) + np.arange(int(counts.sum()))
+    local = Network(
+        mode=net.mode, crs=net.crs, node_xy=net.node_xy[nodes], edge_u=nmap[net.edge_u[edges]],
+        edge_v=nmap[net.edge_v[edges]], edge_len=net.edge_len[edges], edge_fw=net.edge_fw[edges],
+        edge_bw=net.edge_bw[edges], edge_speed=net.edge_speed[edges], edge_street=net.edge_street[edges],
+        edge_source_id=net.edge_source_id[edges], coords=net.coords[vid],
+        coord_off=np.r_[0, np.cumsum(counts)], vcum=net.vcum[vid], component=net.component[nodes],
+        snappable_node=net.snappable_node[nodes], params=dict(net.params),
+    )
+    return local, nodes, emap
+
+
+def _local_snap(snap: Snap, emap: np.ndarray) -> Snap:
+    out = snap.take(slice(None))
+    on = out.edge >= 0
+    out.edge = np.where(on, emap[np.maximum(out.edge, 0)], -1)
+    return out
+
+
+def site_searches(net: Network, sites: Snap, dwellings: Snap, limit_s: float, *, tile_m: float = 1000.0
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One bounded search per snapped site: ``(dwelling, site, seconds)`` for every pair within ``limit_s``.
+
+    The same search as :func:`geo.reach.station_node_times` (a site enters the graph by the arcs of
+    :func:`geo.reach.source_arcs` to the ends of its edge; node times beyond the limit are ``inf``),
+    then :func:`geo.reach.point_times` for the dwellings on the edges it reached
+    (:class:`geo.reach.DwellingIndex`).  Done in batches: sites are grouped in ``tile_m`` squares;
+    each group searches a sub-network holding every edge that touches a node within
+    ``limit_s * max_speed`` metres of one of its sites (no path within the limit leaves it), with one
+    ``scipy.sparse.csgraph.dijkstra`` call from all the end nodes of its sites' edges; a site's node
+    times are the minimum over its two arcs.  The times are exactly the whole network's.
 
     Parameters
     ----------
@@ -59,21 +98,57 @@ def site_searches(net: Network, sites: Snap, dwellings: Snap, index: DwellingInd
     sites : Snap
         Snapped sites (unsnapped ones reach nothing).
     dwellings : Snap
-        Snapped dwellings; ``index`` is their :class:`geo.reach.DwellingIndex`.
+        Snapped dwellings.
     limit_s : float
         Search limit, seconds.
+    tile_m : float
+        Side of the site groups, metres.
     """
     rows, cols, vals = [], [], []
-    for j in np.flatnonzero(sites.ok):
-        d = station_node_times(net, sites, int(j), limit_s)
-        cand = index.near_nodes(np.flatnonzero(np.isfinite(d)), np.array([sites.edge[j]]))
-        if cand.size == 0:
+    okj = np.flatnonzero(sites.ok)
+    if okj.size == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
+    lim = limit_s + EPS_S
+    radius = lim * net.max_speed + 1.0
+    tree = cKDTree(net.node_xy)
+    ptr, node_edges = net.node_edges
+    cell = np.floor(sites.xy[okj] / tile_m).astype(np.int64)
+    _, tile = np.unique(cell, axis=0, return_inverse=True)
+    tile = tile.ravel()
+    dw_edge = np.where(dwellings.ok, dwellings.edge, -1)
+    for tt in np.unique(tile):
+        js = okj[tile == tt]
+        lo, hi = sites.xy[js].min(axis=0), sites.xy[js].max(axis=0)
+        near = np.asarray(tree.query_ball_point((lo + hi) / 2, radius + float(np.hypot(*(hi - lo))) / 2 + 1.0),
+                          dtype=np.int64)
+        edges = np.unique(np.r_[node_edges[concat_ranges(ptr, near)], sites.edge[js]])
+        local, _, emap = _local_network(net, edges)
+        ls = _local_snap(sites, emap)
+        dsel = np.flatnonzero((dw_edge >= 0) & (emap[np.maximum(dw_edge, 0)] >= 0))
+        ld = _local_snap(dwellings.take(dsel), emap)
+        index = DwellingIndex(local, ld)
+        sid, node, cost = source_arcs(local, ls, js)
+        keep = cost <= lim
+        sid, node, cost = sid[keep], node[keep], cost[keep]
+        if sid.size == 0:
             continue
-        t, _ = point_times(net, dwellings, d, None, sites, np.array([j]), which=cand, fixed=int(j))
-        keep = t <= limit_s + EPS_S
-        rows.append(cand[keep])
-        cols.append(np.full(int(keep.sum()), j, dtype=np.int64))
-        vals.append(t[keep])
+        src, pos = np.unique(node, return_inverse=True)
+        dn = dijkstra(local.graph, directed=True, indices=src, limit=lim).reshape(src.size, -1)
+        order = np.argsort(sid, kind="stable")
+        sid, pos, cost = sid[order], pos.ravel()[order], cost[order]
+        bounds = np.r_[0, np.flatnonzero(np.diff(sid)) + 1, sid.size]
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            j = int(sid[a])
+            d = (dn[pos[a:b]] + cost[a:b, None]).min(axis=0)
+            d[d > lim] = np.inf
+            cand = index.near_nodes(np.flatnonzero(np.isfinite(d)), np.array([ls.edge[j]]))
+            if cand.size == 0:
+                continue
+            t, _ = point_times(local, ld, d, None, ls, np.array([j]), which=cand, fixed=j)
+            ok = t <= lim
+            rows.append(dsel[cand[ok]])
+            cols.append(np.full(int(ok.sum()), j, dtype=np.int64))
+            vals.append(t[ok])
     if not rows:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
     return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
@@ -153,16 +228,15 @@ def from_frames(
         raise InvalidInput("dwelling snap does not match the dwellings", [Problem("stale dwelling_snap")])
     hh = (pd.to_numeric(dwellings["households"], errors="coerce").fillna(0).to_numpy(dtype=float)
           if "households" in dwellings else np.ones(len(dwellings)))
-    index = DwellingIndex(net, ds)
     cs = snap_frame(net, candidates, max_dist_m=max_snap_m)
     n, m = len(dwellings), len(candidates)
-    r, c, t = site_searches(net, cs, ds, index, limit)
+    r, c, t = site_searches(net, cs, ds, limit)
     cand_t = csr_from(r, c, t, (n, m))
     ex_t, e = None, 0
     if existing is not None and len(existing):
         es = snap_frame(net, existing, max_dist_m=max_snap_m)
         e = len(existing)
-        r, c, t = site_searches(net, es, ds, index, limit)
+        r, c, t = site_searches(net, es, ds, limit)
         ex_t = csr_from(r, c, t, (n, e))
     lonlat = np.vstack([_lonlat(candidates)] + ([_lonlat(existing)] if e else []))
     return from_matrix(

@@ -134,7 +134,7 @@ class SitingMatrix:
         out = np.zeros(self.n_demand, dtype=bool)
         if sites.size:
             c = self.cover_csc
-            out[c.indices[_ranges(c.indptr, sites)]] = True
+            out[c.indices[concat_ranges(c.indptr, sites)]] = True
         return out
 
     def best_time(self, sites: np.ndarray) -> np.ndarray:
@@ -144,7 +144,7 @@ class SitingMatrix:
         out = self.fallback_time_s.astype(float).copy()
         if sites.size:
             c = self.time_csc
-            k = _ranges(c.indptr, sites)
+            k = concat_ranges(c.indptr, sites)
             np.minimum.at(out, c.indices[k], c.data[k])
         return out
 
@@ -183,7 +183,7 @@ def _sorted(m: sp.csr_matrix) -> sp.csr_matrix:
     return m
 
 
-def _ranges(ptr: np.ndarray, items: np.ndarray) -> np.ndarray:
+def concat_ranges(ptr: np.ndarray, items: np.ndarray) -> np.ndarray:
     """Concatenated ``range(ptr[i], ptr[i + 1])`` for each ``i`` of ``items``, vectorised."""
     start, stop = ptr[items], ptr[items + 1]
     n = stop - start
@@ -457,7 +457,7 @@ def merge_rows(m: sp.csr_matrix, weights: np.ndarray, extra: np.ndarray | None =
 def take_rows(m: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
     """Rows ``rows`` of CSR ``m`` (explicit zeros kept, unlike some scipy indexing paths)."""
     rows = np.asarray(rows, dtype=np.int64)
-    sel = _ranges(m.indptr, rows)
+    sel = concat_ranges(m.indptr, rows)
     indptr = np.concatenate([[0], np.cumsum(np.diff(m.indptr)[rows])])
     return sp.csr_matrix((m.data[sel], m.indices[sel], indptr), shape=(rows.size, m.shape[1]))
 

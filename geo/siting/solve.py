@@ -27,7 +27,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 from geo.errors import InvalidInput, Problem
 from geo.siting.greedy import GreedyRun, greedy_close, greedy_cover, greedy_median, swap_improve
-from geo.siting.matrix import EPS_S, SitingMatrix, csr_from, dominated_columns, merge_rows, take_cols, take_rows
+from geo.siting.matrix import EPS_S, SitingMatrix, concat_ranges, csr_from, dominated_columns, merge_rows, take_cols, take_rows
 from geo.siting.models import Cardinality, MilpModel, assignment_model, cover_model, set_cover_model
 from geo.siting.results import SitingResult
 
@@ -139,12 +139,7 @@ def _order(matrix: SitingMatrix, chosen: np.ndarray, covered: np.ndarray) -> tup
 
 def _col_ranges(c: sp.csc_matrix, cols: np.ndarray) -> np.ndarray:
     """Positions in ``c.indices`` of the entries of columns ``cols``."""
-    cols = np.asarray(cols, dtype=np.int64)
-    start, stop = c.indptr[cols], c.indptr[cols + 1]
-    n = stop - start
-    if n.sum() == 0:
-        return np.zeros(0, dtype=np.int64)
-    return np.repeat(start - np.cumsum(n) + n, n) + np.arange(int(n.sum()))
+    return concat_ranges(c.indptr, np.asarray(cols, dtype=np.int64))
 
 
 def _finish(matrix, model, method, status, objective, bound, maximise, *, t0, **kw) -> SitingResult:
