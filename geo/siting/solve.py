@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from geo.errors import InvalidInput, Problem
-from geo.siting.greedy import GreedyRun, greedy_close, greedy_cover, greedy_median, swap_improve
+from geo.siting.greedy import greedy_close, greedy_cover, greedy_median, swap_improve
 from geo.siting.matrix import EPS_S, SitingMatrix, concat_ranges, csr_from, dominated_columns, merge_rows, take_cols, take_rows
 from geo.siting.models import Cardinality, MilpModel, assignment_model, cover_model, set_cover_model
 from geo.siting.results import SitingResult
@@ -117,7 +117,7 @@ def _check_common(matrix: SitingMatrix, existing: str, method: str, k: int | Non
         raise InvalidInput("invalid siting request", problems)
 
 
-def _sites_of(matrix: SitingMatrix, existing: str, close: int) -> tuple[np.ndarray, np.ndarray]:
+def _sites_of(matrix: SitingMatrix, existing: str, close: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(candidate columns, existing columns) that the model may use."""
     m, e = matrix.n_candidates, matrix.n_existing
     return np.arange(m), (np.arange(m, m + e) if existing != "ignored" else np.zeros(0, dtype=np.int64))

@@ -335,3 +335,16 @@ def test_dominated_columns_are_exactly_the_dominated_ones():
                     want[j] = True
         assert np.array_equal(got, want)
     assert dominated_columns(sp.csc_matrix(A))[10]
+
+
+def test_edge_cases_nothing_to_gain():
+    T, w = instance(8, 50, 6, 2)
+    T[:, 6:] = 0.0  # the existing stations cover everyone
+    M = matrix(T, w, 6)
+    r = mclp(M, 3)
+    assert r.objective == 0 and r.households_after == pytest.approx(w.sum()) and r.status == "optimal"
+    assert mclp(M, 0).sites.size == 0
+    z = lscp(M, 1.0)
+    assert z.objective == 0 and z.sites.size == 0
+    g = mclp(M, 3, method="greedy")
+    assert g.objective == 0 and g.bound == 0 and g.gap == 0
