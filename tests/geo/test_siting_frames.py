@@ -135,3 +135,26 @@ def test_p_median_on_frames_matches_recount(district):
     t = np.minimum(after.time_s, 900.0)
     hh = dw["households"].to_numpy(dtype=float)
     assert r.objective == pytest.approx((hh @ t) / hh.sum())
+
+
+def test_batched_searches_equal_the_per_station_search(district):
+    """site_searches (batched, on sub-networks) gives exactly geo.reach's one-station search."""
+    from geo.reach import DwellingIndex, EPS_S, point_times, station_node_times
+    from geo.siting.frames import site_searches
+
+    L, net, st = district
+    dw = L["dwellings"]
+    ds = snap_frame(net, dw)
+    sites = pd.concat([street_node_candidates(net).iloc[::7][["geometry"]], L["stations"][["geometry"]]],
+                      ignore_index=True)
+    ss = snap_frame(net, gpd.GeoDataFrame(sites, crs=4326))
+    r, c, t = site_searches(net, ss, ds, 420.0, tile_m=500.0)
+    index = DwellingIndex(net, ds)
+    for j in np.flatnonzero(ss.ok):
+        d = station_node_times(net, ss, int(j), 420.0)
+        cand = index.near_nodes(np.flatnonzero(np.isfinite(d)), np.array([ss.edge[j]]))
+        tt, _ = point_times(net, ds, d, None, ss, np.array([j]), which=cand, fixed=int(j))
+        keep = tt <= 420.0 + EPS_S
+        m = c == j
+        assert sorted(r[m].tolist()) == sorted(cand[keep].tolist())
+        assert np.allclose(t[m][np.argsort(r[m])], tt[keep][np.argsort(cand[keep])], atol=1e-9)
