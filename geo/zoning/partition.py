@@ -25,6 +25,21 @@ from geo.zoning.units import Units, to_lonlat_geoms
 __all__ = ["Partition", "MoveRefused", "GridState", "MoveResult", "band_status"]
 
 
+CRUMB_M2 = 1e-3  # holes and pieces this small in a union of units are noding crumbs (m²)
+
+
+def _clean_union(geoms):
+    """Union of units without the hairline holes and crumbs near-coincident edges leave."""
+    u = shapely.union_all(geoms)
+    polys = []
+    for part in shapely.get_parts(u):
+        if shapely.get_type_id(part) != 3 or part.area <= CRUMB_M2:
+            continue
+        holes = [r for r in part.interiors if shapely.area(shapely.Polygon(r)) > CRUMB_M2]
+        polys.append(shapely.Polygon(part.exterior, holes))
+    return polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys)
+
+
 class MoveRefused(ValueError):
     """A move the partition will not make.
 
@@ -186,7 +201,9 @@ class Partition:
         return 4 * math.pi * self._area[g] / (p * p) if p > 0 else 0.0
 
     def violation(self, g: int) -> int:
-        """Households grid ``g`` lies outside the band by."""
+        """Households grid ``g`` lies outside the band by (0 for an empty grid: it is dropped)."""
+        if self._n[g] == 0:
+            return 0
         h = self._hh[g]
         lo, hi = self.bounds
         return max(0, lo - h) + max(0, h - hi)
@@ -368,7 +385,7 @@ class Partition:
         """Grid ``g``'s polygon in the metric CRS (the union of its units; cached until it changes)."""
         if g not in self._poly_cache:
             geoms = self.units.geometry[self.members(g)]
-            self._poly_cache[g] = shapely.union_all(geoms, grid_size=1e-3) if len(geoms) else shapely.Polygon()
+            self._poly_cache[g] = _clean_union(geoms) if len(geoms) else shapely.Polygon()
         return self._poly_cache[g]
 
     def polygons(self, grids=None, lonlat: bool = True) -> np.ndarray:

@@ -21,7 +21,10 @@ import numpy as np
 
 from geo.zoning.partition import Partition
 
-__all__ = ["balance", "improve", "total_violation"]
+__all__ = ["balance", "improve", "total_violation", "chain_moves"]
+
+CHAIN_DEPTH = 4  # grids a chain of moves may run through
+CHAIN_BRANCH = 6  # units tried at each step of a chain
 
 
 def total_violation(p: Partition) -> int:
@@ -51,7 +54,102 @@ def _f(h, lo, hi, target, dev_weight):
 
 def balance(p: Partition, target: int, *, dev_weight: float = 0.5, move_weight: float = 0.0,
             max_sweeps: int = 60) -> int:
-    """Move boundary units until no move lowers the balance cost; returns the moves made."""
+    """Move boundary units until no move, nor chain of moves, lowers the balance cost; returns the moves made.
+
+    Single moves first (:func:`_greedy`); while grids stay out of band, chains of moves through
+    neighbouring grids (:func:`chain_moves`): a grid over the band pushes a unit to a neighbour,
+    which pushes one on if that put it over, and so on (pulls likewise for a grid under the band).
+    """
+    moves = _greedy(p, target, dev_weight=dev_weight, move_weight=move_weight, max_sweeps=max_sweeps)
+    for _ in range(max_sweeps):
+        if total_violation(p) == 0:
+            break
+        made = chain_moves(p, target, dev_weight=dev_weight, move_weight=move_weight)
+        if not made:
+            break
+        moves += made + _greedy(p, target, dev_weight=dev_weight, move_weight=move_weight, max_sweeps=max_sweeps)
+    return moves
+
+
+def _move_delta(p: Partition, u: int, A: int, B: int, lo, hi, target, dev_weight, move_weight) -> float:
+    h = p._hh_u[u]
+    hA, hB = p._hh[A], p._hh[B]
+    d = (_f(hA - h, lo, hi, target, dev_weight) - _f(hA, lo, hi, target, dev_weight)
+         + _f(hB + h, lo, hi, target, dev_weight) - _f(hB, lo, hi, target, dev_weight))
+    if move_weight:
+        home = p.home[u]
+        d += move_weight * h * ((home == A) - (home == B))
+    return float(d)
+
+
+def _border(p: Partition, g: int, other: int | None = None) -> list[tuple[int, int]]:
+    """(unit of ``g``, neighbouring grid) pairs, unlocked neighbours only (or only ``other``)."""
+    nb = p.graph.lists()[0]
+    a = p._a
+    out = set()
+    for u in p.members(g).tolist():
+        if p._hh_u[u] == 0:
+            continue
+        for v in nb[u]:
+            gv = a[v]
+            if gv != g and gv not in p.locked and (other is None or gv == other):
+                out.add((u, gv))
+    return sorted(out)
+
+
+def _best_chain(p, g, push, depth, seen, lo, hi, target, dw, mw):
+    """Best chain starting at grid ``g``: push a unit out of it (or pull one in). (delta, moves)."""
+    best = (0.0, [])
+    if push:
+        cands = [(u, B) for u, B in _border(p, g) if B not in seen]
+        scored = [(_move_delta(p, u, g, B, lo, hi, target, dw, mw), u, g, B) for u, B in cands]
+    else:
+        nbs = {B for _, B in _border(p, g)} - seen
+        scored = []
+        for B in nbs:
+            for u, _ in _border(p, B, other=g):
+                scored.append((_move_delta(p, u, B, g, lo, hi, target, dw, mw), u, B, g))
+    scored.sort()
+    tried = 0
+    for d1, u, A, B in scored:
+        if tried >= CHAIN_BRANCH:
+            break
+        if not p.can_leave(u):
+            continue
+        tried += 1
+        p.apply(u, B)
+        cand = (d1, [(u, A, B)])
+        nxt = B if push else A
+        if depth > 1 and p.violation(nxt) > 0:
+            d2, rest = _best_chain(p, nxt, push, depth - 1, seen | {nxt}, lo, hi, target, dw, mw)
+            if rest and d1 + d2 < cand[0]:
+                cand = (d1 + d2, [(u, A, B)] + rest)
+        p.apply(u, A)
+        if cand[0] < best[0] - 1e-9:
+            best = cand
+    return best
+
+
+def chain_moves(p: Partition, target: int, *, dev_weight: float = 0.5, move_weight: float = 0.0,
+                depth: int = CHAIN_DEPTH) -> int:
+    """For each grid out of band, the best improving chain of moves; returns the moves made."""
+    lo, hi = p.bounds
+    made = 0
+    for g in range(len(p.labels)):
+        if g in p.locked or p.violation(g) == 0:
+            continue
+        push = p._hh[g] > hi
+        d, moves = _best_chain(p, g, push, depth, {g}, lo, hi, target, dev_weight, move_weight)
+        if moves and d < -1e-9:
+            for u, A, B in moves:
+                p.apply(u, B)
+            made += len(moves)
+    return made
+
+
+def _greedy(p: Partition, target: int, *, dev_weight: float = 0.5, move_weight: float = 0.0,
+            max_sweeps: int = 60) -> int:
+    """Best-first single moves, sweep after sweep, while they lower the balance cost."""
     lo, hi = p.bounds
     hh_u = p.units.households
     home = p.home

@@ -43,6 +43,9 @@ __all__ = ["CommunityPlan", "CountyPlan", "grid_count", "solve_units", "solve_co
            "home_grids"]
 
 DEV_WEIGHT = 0.5
+OTHER_COUNTS = 4  # other grid counts tried when the first leaves grids out of band
+EXACT_UNITS = 12  # areas with at most this many free units are searched exhaustively when the search misses
+SPLIT_ROUNDS = 2  # rounds of splitting blocks into cells where grids stay out of band
 
 
 @dataclass(eq=False)
@@ -171,7 +174,8 @@ def _seed(units: Units, graph: UnitGraph, free: np.ndarray, k: int, params: Zoni
         vw = (hh * 10 + 1).astype(np.int64)  # a unit without households weighs a tenth of one
         opts = pymetis.Options(seed=int(seed), ufactor=20, niter=20)
         try:
-            _, parts = pymetis.part_graph(k, xadj=xadj, adjncy=adjncy, vweights=vw, eweights=ew, options=opts)
+            _, parts = pymetis.part_graph(k, pymetis.CSRAdjacency(xadj, adjncy), vweights=vw, eweights=ew,
+                                          options=opts)
         except Exception:  # noqa: BLE001 - METIS refuses some degenerate graphs: fall back to bisection
             return _seed(units, graph, free, k, params, "bisect", seed, area_m)
         return np.asarray(parts, dtype=np.int64)
@@ -360,6 +364,60 @@ def _attempt(units, graph, params, base_assign, labels, locked_idx, free, k_free
     return p, islands
 
 
+def _exact(graph: UnitGraph, hh: np.ndarray, free: np.ndarray, lo: int, hi: int, k: int | None):
+    """Exhaustive search of a small area: parts (0..) of ``free`` units, each connected and in band.
+
+    Every count of parts is tried (only ``k`` when given); the first plan found is returned, or None.
+    """
+    nb = graph.lists()[0]
+    n = len(free)
+    pos = {int(u): i for i, u in enumerate(free)}
+    adj = [[pos[v] for v in nb[int(u)] if v in pos] for u in free]
+    w = hh[free].astype(int).tolist()
+    total = sum(w)
+
+    def connected(members):
+        ms = set(members)
+        stack, seen = [members[0]], {members[0]}
+        while stack:
+            x = stack.pop()
+            for v in adj[x]:
+                if v in ms and v not in seen:
+                    seen.add(v)
+                    stack.append(v)
+        return len(seen) == len(ms)
+
+    counts = [k] if k else range(max(1, -(-total // hi) if hi else 1), (total // lo if lo else n) + 1)
+    for kk in counts:
+        if kk > n:
+            break
+        a = [0] * n
+        sums = [0] * kk
+
+        def rec(i, m):
+            if i == n:
+                if m == kk and all(lo <= s <= hi for s in sums):
+                    parts = [[j for j in range(n) if a[j] == g] for g in range(kk)]
+                    if all(connected(pp) for pp in parts):
+                        return True
+                return False
+            if n - i < kk - m:
+                return False
+            for v in range(min(m + 1, kk)):
+                if sums[v] + w[i] > hi:
+                    continue
+                a[i] = v
+                sums[v] += w[i]
+                if rec(i + 1, max(m, v + 1)):
+                    return True
+                sums[v] -= w[i]
+            return False
+
+        if rec(0, 0):
+            return np.array(a, dtype=np.int64)
+    return None
+
+
 def _score(p: Partition) -> tuple:
     n = len(p.labels)
     pp = [p.polsby_popper(g) for g in range(n) if p._n[g] > 0]
@@ -443,14 +501,19 @@ def solve_units(units: Units, params: ZoningParams = ZoningParams(), *, code: st
             kmin = math.ceil(free_hh / hi) if hi else 1
             kmax = free_hh // lo if lo else len(cur_free)
             k_free = len(cur_free) if kmin <= len(cur_free) <= kmax else k_free
-    tries = [(params.seed_method, params.random_seed)]
+    tries = [(params.seed_method, params.random_seed, k_free)]
     if not stay_close:
         other = "bisect" if params.seed_method == "metis" else "metis"
         for r in range(params.restarts):
-            tries.append((other if r % 2 == 0 else params.seed_method, params.random_seed + 1 + r))
+            tries.append((other if r % 2 == 0 else params.seed_method, params.random_seed + 1 + r, k_free))
+        if params.n_grids is None and len(free) and fits:  # then the other counts whose mean is in band
+            kmin, kmax = math.ceil(free_hh / hi), (free_hh // lo if lo else k_free)
+            near = sorted(range(kmin, kmax + 1), key=lambda k: (abs(k - k_free), k))
+            for k in [k for k in near if k != k_free][:OTHER_COUNTS]:
+                tries += [(params.seed_method, params.random_seed, k), (other, params.random_seed, k)]
     best = None
-    for method, seed in tries:
-        p, islands = _attempt(units, graph, params, base, cur_labels, locked_idx, free, k_free, method, seed,
+    for method, seed, k_try in tries:
+        p, islands = _attempt(units, graph, params, base, cur_labels, locked_idx, free, k_try, method, seed,
                               area_m, home, stay_close)
         sc = _score(p)
         if best is None or sc < best[0]:
@@ -458,6 +521,15 @@ def solve_units(units: Units, params: ZoningParams = ZoningParams(), *, code: st
         if sc[0] == 0 or len(free) == 0:
             break
     _, p, islands = best
+    if best[0][0] > 0 and 0 < len(free) <= EXACT_UNITS and not stay_close:
+        exact = _exact(graph, hh, free, lo, hi, k_free if params.n_grids is not None else None)
+        if exact is not None:
+            assign = base.copy()
+            labels = cur_labels + [f"__new{len(cur_labels) + i}" for i in range(int(exact.max()) + 1)]
+            assign[free] = len(cur_labels) + exact
+            p = Partition(units, assign, labels, (lo, hi), locked=[labels[i] for i in locked_idx], graph=graph,
+                          home=home)
+            islands = set()
     improve(p, compactness_weight=params.compactness_weight, street_weight=params.street_weight,
             stay_close=stay_close, max_sweeps=params.max_sweeps)
     p = _relabel(p, code, cur_labels, stay_close, locked_codes, label_format)
@@ -589,15 +661,47 @@ def _current_metric(current, crs, code_column):
 
 
 def _solve_metric(code, area, lines, xy, hh, ids, params, current, crs, micro) -> CommunityPlan:
-    units = build_units(area, lines, xy[:, 0], xy[:, 1], hh, ids, crs=crs, split_above=params.split_above,
-                        sliver_m2=params.sliver_m2)
+    def units_for(split):
+        return build_units(area, lines, xy[:, 0], xy[:, 1], hh, ids, crs=crs, split_above=params.split_above,
+                           sliver_m2=params.sliver_m2, split_blocks=frozenset(split))
+
+    units = units_for(())
     plan = solve_units(units, params, code=code, current=current, area_m=area)
-    for i in units.outside.tolist():
+    split: set = set()
+    for _ in range(SPLIT_ROUNDS):  # whole blocks too coarse for the band: cut the blocks around the misses
+        more = _blocks_to_split(plan.partition) - split
+        if not more:
+            break
+        split |= more
+        units2 = units_for(split)
+        plan2 = solve_units(units2, params, code=code, current=current, area_m=area)
+        if _score(plan2.partition) < _score(plan.partition):
+            plan = plan2
+        else:
+            break
+    for i in plan.units.outside.tolist():
         plan.reasons.append(Reason("dwelling_outside", code, figures={"dwelling": str(ids[i])}))
     if micro:
         mp_ = micro if isinstance(micro, ZoningParams) else MICRO_PARAMS
         plan.micro = _micro(plan, lines, xy, hh, ids, mp_)
     return plan
+
+
+def _blocks_to_split(p: Partition) -> set:
+    """Blocks of several dwellings in the grids out of band and in the grids next to them."""
+    bad = {g for g in range(len(p.labels)) if p.violation(g) and g not in p.locked}
+    if not bad:
+        return set()
+    nb = p.graph.lists()[0]
+    a = p.assignment
+    near = set(bad)
+    for u in np.flatnonzero(np.isin(a, list(bad))).tolist():
+        near.update(a[v] for v in nb[u])
+    near -= p.locked
+    units = p.units
+    many = np.array([len(d) >= 2 for d in units.dwelling_ids])
+    pick = np.isin(a, list(near)) & many & (units.kind == "block")
+    return set(units.block[pick].tolist())
 
 
 # ---------------------------------------------------------------------------------------------------

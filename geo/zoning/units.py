@@ -202,7 +202,7 @@ def _cells(block_geom, x, y):
 
 
 def build_units(area_m, lines_m, x, y, households, dwelling_ids, *, crs: CRS, split_above: int,
-                sliver_m2: float = 50.0) -> Units:
+                sliver_m2: float = 50.0, split_blocks=frozenset()) -> Units:
     """Units of one area from metric inputs (the engine's core; see :func:`community_units`).
 
     Parameters
@@ -223,6 +223,9 @@ def build_units(area_m, lines_m, x, y, households, dwelling_ids, *, crs: CRS, sp
         Blocks with more households than this are split into dwelling cells.
     sliver_m2 : float
         Blocks below this area (m²) merge into a neighbour.
+    split_blocks : set of int
+        Blocks (indices in the sorted order) split into cells whatever they hold: the solver asks for
+        this where whole blocks are too coarse for the band.
 
     Returns
     -------
@@ -240,7 +243,7 @@ def build_units(area_m, lines_m, x, y, households, dwelling_ids, *, crs: CRS, sp
     for b, face in enumerate(faces):
         mine = by_block.get(b, np.zeros(0, np.int64))
         bid = f"b{b + 1:04d}"
-        if hh_block[b] > split_above and len(mine) >= 2:
+        if (hh_block[b] > split_above or b in split_blocks) and len(mine) >= 2:
             key = np.round(np.column_stack([x[mine], y[mine]]) / SITE_M).astype(np.int64)
             uniq, site_of = np.unique(key, axis=0, return_inverse=True)
             site_of = site_of.ravel()
