@@ -78,7 +78,7 @@ def _move_delta(p: Partition, u: int, A: int, B: int, lo, hi, target, dev_weight
          + _f(hB + h, lo, hi, target, dev_weight) - _f(hB, lo, hi, target, dev_weight))
     if move_weight:
         home = p.home[u]
-        d += move_weight * h * ((home == A) - (home == B))
+        d += move_weight * h * (int(home == A) - int(home == B))
     return float(d)
 
 
@@ -182,7 +182,7 @@ def _greedy(p: Partition, target: int, *, dev_weight: float = 0.5, move_weight: 
             dd = (_f(hA - hu, lo, hi, target, dev_weight) - _f(hA, lo, hi, target, dev_weight)
                   + _f(hB + hu, lo, hi, target, dev_weight) - _f(hB, lo, hi, target, dev_weight))
             if move_weight:
-                dd += move_weight * hu * ((home[uu] == AA) - (home[uu] == BB))
+                dd += move_weight * hu * (int(home[uu] == AA) - int(home[uu] == BB))
             if dd >= -1e-9 or not p.can_leave(uu):
                 continue
             p.apply(uu, BB)

@@ -45,6 +45,7 @@ __all__ = ["CommunityPlan", "CountyPlan", "grid_count", "solve_units", "solve_co
 DEV_WEIGHT = 0.5
 OTHER_COUNTS = 4  # other grid counts tried when the first leaves grids out of band
 EXACT_UNITS = 12  # areas with at most this many free units are searched exhaustively when the search misses
+STAY_CLOSE_DEV = (0.0, 0.01, DEV_WEIGHT / 10, DEV_WEIGHT)  # deviation weights tried in turn (stay_close)
 SPLIT_ROUNDS = 2  # rounds of splitting blocks into cells where grids stay out of band
 
 
@@ -356,9 +357,10 @@ def _attempt(units, graph, params, base_assign, labels, locked_idx, free, k_free
     _fix_count(p, k_free, t, islands)
     _repair(p, t, islands)
     if stay_close:
-        balance(p, t, dev_weight=0.0, move_weight=params.move_weight, max_sweeps=params.max_sweeps)
-        if total_violation(p) > 0:
-            balance(p, t, dev_weight=DEV_WEIGHT * 0.02, move_weight=params.move_weight, max_sweeps=params.max_sweeps)
+        for dev in STAY_CLOSE_DEV:  # move as little as the band needs: spread households further only if it must
+            balance(p, t, dev_weight=dev, move_weight=params.move_weight, max_sweeps=params.max_sweeps)
+            if total_violation(p) == 0:
+                break
     else:
         balance(p, t, dev_weight=DEV_WEIGHT, max_sweeps=params.max_sweeps)
     return p, islands
@@ -679,6 +681,11 @@ def _solve_metric(code, area, lines, xy, hh, ids, params, current, crs, micro) -
             plan = plan2
         else:
             break
+    if params.stay_close and current and _score(plan.partition)[0] > 0:  # the band first: a fresh redraw
+        units = units_for(split)
+        fresh = solve_units(units, replace(params, stay_close=False), code=code, current=current, area_m=area)
+        if _score(fresh.partition)[0] < _score(plan.partition)[0]:
+            plan = fresh
     for i in plan.units.outside.tolist():
         plan.reasons.append(Reason("dwelling_outside", code, figures={"dwelling": str(ids[i])}))
     if micro:
