@@ -38,7 +38,7 @@ from geo.zoning.params import MICRO_PARAMS, ZoningParams
 from geo.zoning.partition import Partition
 from geo.zoning.reasons import Reason
 from geo.zoning.search import balance, improve, total_violation
-from geo.zoning.units import Units, build_units, to_lonlat_geoms, to_metric_geoms
+from geo.zoning.units import Units, build_units, to_metric_geoms
 
 __all__ = ["CommunityPlan", "CountyPlan", "grid_count", "solve_units", "solve_community", "solve_county",
            "home_grids"]
