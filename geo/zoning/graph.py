@@ -140,6 +140,8 @@ def build_graph(geometry: np.ndarray, block: np.ndarray, *, probe_m: float = PRO
     on_street = np.bincount(inv, weights=np.concatenate([street, street]), minlength=len(keys))
     keep = shared >= MIN_SHARED_M  # a touch at a point (or noding noise) is no adjacency
     keys, shared, on_street = keys[keep], shared[keep], on_street[keep]
+    touch = shapely.dwithin(geometry[keys // n], geometry[keys % n], MIN_SHARED_M)  # no probe across a crack
+    keys, shared, on_street = keys[touch], shared[touch], on_street[touch]
     rows, cols = keys // n, keys % n
     indptr = np.searchsorted(rows, np.arange(n + 1)).astype(np.int64)
     return UnitGraph(indptr, cols.astype(np.int64), shared, np.minimum(on_street, shared), outline)

@@ -25,12 +25,17 @@ from geo.zoning.units import Units, to_lonlat_geoms
 __all__ = ["Partition", "MoveRefused", "GridState", "MoveResult", "band_status"]
 
 
+CRACK_M = 1e-3  # zero-width cracks a union of units may leave are closed at this width (m)
 CRUMB_M2 = 1e-3  # holes and pieces this small in a union of units are noding crumbs (m²)
 
 
 def _clean_union(geoms):
     """Union of units without the hairline holes and crumbs near-coincident edges leave."""
     u = shapely.union_all(geoms)
+    if shapely.get_num_geometries(u) > 1:  # pieces meeting along edges whose vertices differ: close the crack
+        closed = shapely.buffer(shapely.buffer(u, CRACK_M, join_style="mitre"), -CRACK_M, join_style="mitre")
+        if shapely.get_num_geometries(closed) < shapely.get_num_geometries(u):
+            u = closed
     polys = []
     for part in shapely.get_parts(u):
         if shapely.get_type_id(part) != 3 or part.area <= CRUMB_M2:

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from pyproj import CRS
+from scipy.optimize import linear_sum_assignment
 
 from geo.crs import WGS84, metric_crs_for
 from geo.zoning.bisect import bisect_households
@@ -37,7 +38,7 @@ from geo.zoning.params import MICRO_PARAMS, ZoningParams
 from geo.zoning.partition import Partition
 from geo.zoning.reasons import Reason
 from geo.zoning.search import balance, improve, total_violation
-from geo.zoning.units import Units, build_units, to_lonlat_geoms, to_metric_geoms
+from geo.zoning.units import Units, build_units, to_metric_geoms
 
 __all__ = ["CommunityPlan", "CountyPlan", "grid_count", "solve_units", "solve_community", "solve_county",
            "home_grids"]
@@ -563,6 +564,23 @@ def _relabel(p: Partition, code: str, cur_labels: list, stay_close: bool, locked
         if lab in locked_codes or (stay_close and lab in cur_labels):
             keep_label[g] = lab
     new = [g for g in live if g not in keep_label]
+    if new and cur_labels and (p.home >= 0).any():  # a redrawn grid keeps the code of the current grid it
+        free_cur = [c for c in range(len(cur_labels)) if cur_labels[c] not in keep_label.values()]  # shares most with
+        if free_cur:
+            a = p.assignment
+            hh = p.units.households + 1e-3  # empty units break ties by their count
+            m = np.zeros((len(new), len(free_cur)))
+            col = {c: j for j, c in enumerate(free_cur)}
+            row = {g: i for i, g in enumerate(new)}
+            for u in np.flatnonzero(p.home >= 0):
+                g, c = int(a[u]), int(p.home[u])
+                if g in row and c in col:
+                    m[row[g], col[c]] += hh[u]
+            ri, ci = linear_sum_assignment(-m)
+            for i, j in zip(ri, ci):
+                if m[i, j] > 0:
+                    keep_label[new[i]] = cur_labels[free_cur[j]]
+            new = [g for g in new if g not in keep_label]
     if new:
         xy = p.units.xy
         a = p.assignment

@@ -104,7 +104,7 @@ def test_street_share_matches_geometry(district, plan):
 def test_same_input_same_plan(district, plan):
     d = district
     code = sorted(plan.communities)[1]
-    again = solve_county(d["areas"], d["streets"], d["dwellings"], communities=[code], workers=1)
+    again = solve_county(d["areas"], d["streets"], d["dwellings"], d["grids"], communities=[code], workers=1)
     a, b = plan.communities[code], again.communities[code]
     assert list(a.units.ids) == list(b.units.ids)
     assert a.assignment.equals(b.assignment)
