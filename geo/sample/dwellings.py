@@ -16,8 +16,10 @@ import numpy as np
 import shapely
 from scipy.spatial import cKDTree
 
+
 from geo.sample.layout import Layout, river_y, spread_points
 from geo.sample.streets import FIELD, HAMLET, URBAN
+from geo.zoning import bisect_households
 
 GRID_HOUSEHOLDS = 300
 INNER_M = 40.0  # dwellings stand on streets at least this far inside their community boundary
@@ -161,38 +163,6 @@ def make_dwellings(rng, layout: Layout, targets: np.ndarray, hamlets: dict, stre
     return {k: np.concatenate(a) for k, a in out.items()}
 
 
-def _bisect(x, y, w, idx, box, k, poly, out):
-    """Split dwellings ``idx`` in ``box`` into ``k`` groups of near-equal weight; append leaves.
-
-    Cuts across the longer side of the box clipped to the community ``poly`` (compact grids),
-    unless the household split there misses its target by over a tenth of a grid and the other
-    axis halves that miss.
-    """
-    if k <= 1 or len(idx) < 2:
-        out.append((box, idx))
-        return
-    k1 = k // 2
-    bx0, by0, bx1, by1 = shapely.intersection(shapely.box(*box), poly).bounds
-    long_axis = 0 if bx1 - bx0 >= by1 - by0 else 1
-    cuts = {}
-    for axis, v in ((0, x[idx]), (1, y[idx])):
-        order = np.argsort(v, kind="stable")
-        cum = np.cumsum(w[idx][order])
-        target = cum[-1] * k1 / k
-        i = int(np.clip(np.argmin(np.abs(cum[:-1] - target)), 0, len(idx) - 2))
-        cuts[axis] = (abs(cum[i] - target) / (cum[-1] / k), order, i, v)  # miss in grids' worth
-    axis = long_axis
-    if cuts[axis][0] > 0.1 and cuts[1 - axis][0] < cuts[axis][0] / 2:
-        axis = 1 - axis
-    _, order, i, v = cuts[axis]
-    cut = (v[order[i]] + v[order[i + 1]]) / 2
-    left, right = idx[order[: i + 1]], idx[order[i + 1:]]
-    x0, y0, x1, y1 = box
-    b1, b2 = ((x0, y0, cut, y1), (cut, y0, x1, y1)) if axis == 0 else ((x0, y0, x1, cut), (x0, cut, x1, y1))
-    _bisect(x, y, w, left, b1, k1, poly, out)
-    _bisect(x, y, w, right, b2, k - k1, poly, out)
-
-
 def make_grids(layout: Layout, dw: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Grid polygons (m), their community index, and each dwelling's grid index."""
     polys, comm = [], []
@@ -202,12 +172,9 @@ def make_grids(layout: Layout, dw: dict) -> tuple[np.ndarray, np.ndarray, np.nda
     for c, poly in enumerate(layout.communities):
         idx = order[starts[c]:starts[c + 1]]
         k = max(1, int(round(dw["households"][idx].sum() / GRID_HOUSEHOLDS)))
-        minx, miny, maxx, maxy = poly.bounds
-        leaves: list = []
-        _bisect(dw["x"], dw["y"], dw["households"], idx, (minx - 1, miny - 1, maxx + 1, maxy + 1), k, poly, leaves)
-        for box, members in leaves:
-            grid_of[members] = len(polys)
-            polys.append(shapely.box(*box))
-            comm.append(c)
+        cut = bisect_households(dw["x"][idx], dw["y"][idx], dw["households"][idx], k, polygon=poly)
+        grid_of[idx] = len(polys) + cut.labels
+        polys.extend(shapely.box(*box) for box in cut.boxes)
+        comm.extend([c] * len(cut.boxes))
     comm = np.array(comm)
     return shapely.intersection(np.array(polys, dtype=object), layout.communities[comm]), comm, grid_of
