@@ -29,20 +29,9 @@ from scratch_db import scratch_postgis  # noqa: E402  (benchmarks/, the script's
 
 
 def data(households: int, seed: int):
-    try:
-        from geo.sample import make_district
+    from geo.sample import make_district
 
-        layers = make_district(households, seed=seed)
-        return layers, "geo.sample.make_district"
-    except ImportError:
-        sys.path.insert(0, str(ROOT / "tests" / "geo"))
-        import netgen
-
-        side = max(402, int(np.ceil(np.sqrt(160_000 * households / 500_000))))
-        L = netgen.lattice(side, side, seed=seed, households=households, stations=max(4000, households // 125))
-        xy = L["dwellings"].to_crs(netgen.METRIC).geometry
-        L["dwellings"]["grid_code"] = [f"G{int(x // 600)}_{int(y // 600)}" for x, y in zip(xy.x, xy.y)]
-        return L, f"fallback lattice {side}x{side} (geo.sample not available)"
+    return make_district(households, seed=seed), "geo.sample.make_district"
 
 
 def pg_load(conn, net, st):

@@ -13,17 +13,13 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from api.db.embedded import EmbeddedPostgres
 from api.db.engine import make_engine
 from api.db.migrate import upgrade
 from api.settings import Settings
 
-DATA_TABLES = (
-    "incident_events", "incidents", "dwellings", "stations", "streets", "grids", "areas",
-    "idempotency_keys", "data_versions", "coverage_runs",
-)
+from tests.support.db import truncate
 
 
 @pytest.fixture(scope="session")
@@ -54,13 +50,6 @@ def engine(pg_url):
     upgrade(eng)
     yield eng
     eng.dispose()
-
-
-def truncate(engine) -> None:
-    with engine.begin() as conn:
-        existing = set(conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname='public'")).scalars())
-        tables = [t for t in DATA_TABLES if t in existing]
-        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
 
 
 @pytest.fixture

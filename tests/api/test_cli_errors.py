@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from cli_runner import run_cli
+from tests.support.cli import run_cli
 
 
 @pytest.mark.parametrize("args, option", [

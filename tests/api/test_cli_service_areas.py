@@ -16,8 +16,8 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
-from cli_runner import run_cli
-from sample_db import load_sample
+from tests.support.cli import run_cli
+from tests.support.sample import load_sample
 
 BREAKS = (5, 8, 15)
 

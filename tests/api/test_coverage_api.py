@@ -4,9 +4,6 @@ straight-line times in the no-street community, and a full recompute after real 
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import geopandas as gpd
 import networkx as nx
 import numpy as np
@@ -15,15 +12,14 @@ import pytest
 import shapely
 from sqlalchemy import text
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "geo"))
-import netgen  # noqa: E402
+from tests.support import netgen
 
-from api.coverage import CoverageParams, CoverageService  # noqa: E402
-from api.imports import import_frame  # noqa: E402
-from api.jurisdiction import Jurisdiction  # noqa: E402
-from api.routes.coverage_geojson import COORD_DECIMALS, rounded  # noqa: E402
-from api.settings import Settings  # noqa: E402
-from geo.crs import metric_crs_for  # noqa: E402
+from api.coverage import CoverageParams, CoverageService
+from api.imports import import_frame
+from api.jurisdiction import Jurisdiction
+from api.routes.coverage_geojson import COORD_DECIMALS, rounded
+from api.settings import Settings
+from geo.crs import metric_crs_for
 
 REGION = "320281"
 WALK = 5 / 3.6  # m/s

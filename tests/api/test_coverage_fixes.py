@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import shapely
 import shapely.geometry
-from cli_runner import run_cli
-from sample_db import load_sample
+from tests.support.cli import run_cli
+from tests.support.sample import load_sample
 
 
 @pytest.fixture

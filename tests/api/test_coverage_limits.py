@@ -3,7 +3,7 @@ description states them, and both media enforce them naming the option or field.
 
 from __future__ import annotations
 
-from cli_runner import run_cli
+from tests.support.cli import run_cli
 
 
 def test_limits_are_the_engines_and_every_help_states_them(pg_url, monkeypatch):

@@ -4,8 +4,8 @@ the coverage API, fetches nothing from outside, and its layers agree with the AP
 from __future__ import annotations
 
 import pytest
-from browser import chromium, live_server, open_page, screenshot
-from sample_db import load_sample
+from tests.support.browser import chromium, live_server, open_page, screenshot
+from tests.support.sample import load_sample
 
 
 READY = "window.gridmap && gridmap.started > 0 && gridmap.pending === 0"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from cli_runner import run_cli
+from tests.support.cli import run_cli
 from sqlalchemy import text
 from test_incidents_world import make_world
 

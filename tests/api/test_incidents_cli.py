@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import geopandas as gpd
 import pandas as pd
 import pytest
-from cli_runner import run_cli
+from tests.support.cli import run_cli
 from sqlalchemy import text
 from test_incidents_world import REGION, incident_frame, make_world
 

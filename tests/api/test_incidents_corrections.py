@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import shapely
-from cli_runner import run_cli
+from tests.support.cli import run_cli
 from sqlalchemy import text
 from test_incidents_world import CHANGE, GRIDS, make_world
 

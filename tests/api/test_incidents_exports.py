@@ -9,7 +9,7 @@ import io
 from datetime import datetime, timezone
 
 import pytest
-from cli_runner import run_cli
+from tests.support.cli import run_cli
 from sqlalchemy import text
 from test_incidents_world import REGION, incident_frame, make_world
 

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pandas as pd
 import pytest
-from cli_runner import run_cli
+from tests.support.cli import run_cli
 from sqlalchemy import text
 from test_incidents_world import GRIDS, HOUSEHOLDS, REGION, incident_frame, make_world
 

@@ -89,7 +89,7 @@ def test_heatmap_raw_then_aggregated(db, settings):
 
 
 def test_aggregated_page_size_does_not_grow_with_incidents(db, settings):
-    from conftest import truncate
+    from tests.support.db import truncate
 
     from api.jurisdiction import EVERYWHERE
     from api.incidents.filters import IncidentFilter
@@ -130,7 +130,7 @@ def test_hotspots_json_finds_the_cluster(db, client):
 
 @pytest.mark.browser
 def test_pages_render_offline_in_chromium(db, settings):
-    from browser import chromium, live_server, open_page, screenshot
+    from tests.support.browser import chromium, live_server, open_page, screenshot
 
     make_city(db, 6000)
     small = settings.model_copy(update={"heatmap_max_points": 2000})

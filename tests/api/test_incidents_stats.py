@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from cli_runner import run_cli
+from tests.support.cli import run_cli
 from test_incidents_world import GRIDS, HOUSEHOLDS, REGION, incident_frame, make_world
 
 from api.incidents.intake import ingest_frame

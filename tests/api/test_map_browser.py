@@ -10,7 +10,7 @@ import folium
 import folium.plugins
 import pytest
 import shapely
-from browser import chromium, live_server, open_page, screenshot
+from tests.support.browser import chromium, live_server, open_page, screenshot
 from test_features import seed
 
 from api import i18n

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from sqlalchemy import text
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "geo"))
-import netgen  # noqa: E402
+from tests.support import netgen
 
-from geo.network import build_network  # noqa: E402
-from geo.reach import compute_reach, source_arcs, station_node_times  # noqa: E402
+from geo.network import build_network
+from geo.reach import compute_reach, source_arcs, station_node_times
 
 
 def _load(conn, net, st):

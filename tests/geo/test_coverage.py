@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import shapely
 
-import netgen
+from tests.support import netgen
 from geo.coverage import assign_to_grids, coverage_report
 from geo.gaps import find_gaps, grid_gaps
 from geo.network import build_network

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import shapely
 
-import netgen
+from tests.support import netgen
 from geo.crs import metric_crs_for
 from geo.network import build_network
 from geo.reach import station_node_times

@@ -10,7 +10,7 @@ import pytest
 import shapely
 from shapely import LineString, Point, Polygon
 
-import netgen
+from tests.support import netgen
 from geo.network import build_network
 from geo.reach import compute_reach, no_street_regions, select_stations, station_catchments
 

@@ -9,7 +9,7 @@ import pytest
 import shapely
 from scipy.sparse.csgraph import dijkstra
 
-import netgen
+from tests.support import netgen
 from geo.network import build_network
 from geo.reach import DwellingIndex, compute_reach, source_arcs, station_dwellings, station_node_times
 from geo.service_area import service_areas, station_polygons

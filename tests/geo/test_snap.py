@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-import netgen
+from tests.support import netgen
 from geo.network import build_network, edges_frame
 from geo.snap import SNAPPED, TOO_FAR, snap_points
 

@@ -11,7 +11,7 @@ import shapely
 
 from geo.zoning import MoveRefused, Partition, ZoningParams, build_graph, grid_count, solve_units
 
-from tests.geo.zoning_cases import lattice_units
+from tests.support.zoning_cases import lattice_units
 
 
 def _set_partitions(n: int, k: int):

@@ -1,9 +1,9 @@
 """Reusable helpers for page tests: the app on a real port in a thread, and headless Chromium
 with the network limited to 127.0.0.1.
 
-Use from a test module in ``tests/api`` (pytest puts this directory on ``sys.path``)::
+Use from any test module::
 
-    from browser import chromium, live_server, open_page
+    from tests.support.browser import chromium, live_server, open_page
 
     @pytest.fixture(scope="module")
     def browser():
