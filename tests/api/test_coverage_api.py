@@ -17,7 +17,7 @@ from tests.support import netgen
 from api.coverage import CoverageParams, CoverageService
 from api.imports import import_frame
 from api.jurisdiction import Jurisdiction
-from api.routes.coverage_geojson import COORD_DECIMALS, rounded
+from api.routes.coverage.geojson import COORD_DECIMALS, rounded
 from api.settings import Settings
 from geo.crs import metric_crs_for
 

@@ -244,7 +244,7 @@ def test_station_areas_reuse_the_warm_up_and_filter_by_area(client, sample, monk
     import api.coverage.frames as frames
     from api.coverage import CoverageParams
     from api.jurisdiction import Jurisdiction
-    from api.routes.coverage_geojson import rounded
+    from api.routes.coverage.geojson import rounded
     from geo.service_area import service_areas
 
     client.get("/coverage")

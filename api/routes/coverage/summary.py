@@ -1,8 +1,8 @@
 """Coverage API: the service circle per area (JSON, CSV or GeoJSON) and the coverage map.
 
 The other coverage routes: one station's reach, stations, dwellings and service areas in
-:mod:`api.routes.coverage_reach`, gaps in :mod:`api.routes.coverage_gaps`, what-if planning in
-:mod:`api.routes.coverage_whatif`; how they write GeoJSON in :mod:`api.routes.coverage_geojson`.
+:mod:`api.routes.coverage.reach`, gaps in :mod:`api.routes.coverage.gaps`, what-if planning in
+:mod:`api.routes.coverage.whatif`; how they write GeoJSON in :mod:`api.routes.coverage.geojson`.
 Thin: the question comes from :mod:`api.deps` (``CoverageQuery``), the answer from
 :mod:`api.coverage.answers`; a route only renders it.
 
@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from api.coverage import answers
 from api.deps import BreaksQuery, CoverageDep, CoverageQuery, EngineDep, ScopeDep, SettingsDep
-from api.routes.coverage_geojson import geojson_response
+from api.routes.coverage.geojson import geojson_response
 
 router = APIRouter(tags=["coverage"])
 

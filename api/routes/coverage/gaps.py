@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from api.coverage import answers
 from api.deps import CoverageDep, CoverageQuery, ScopeDep
 from api.limits import GAPS_DEFAULT, LINK_DEFAULT_M, MAX_GAPS, MAX_LINK_M
-from api.routes.coverage_geojson import geojson_response
+from api.routes.coverage.geojson import geojson_response
 
 router = APIRouter(tags=["coverage"])
 

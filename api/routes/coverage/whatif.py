@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from api.coverage import CoverageParams, answers
 from api.deps import CoverageDep, ScopeDep, SettingsDep
 from api.limits import MAX_MINUTES
-from api.routes.coverage_geojson import feature_collection
+from api.routes.coverage.geojson import feature_collection
 
 router = APIRouter(tags=["coverage"])
 

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from api.coverage import answers
 from api.deps import BreaksQuery, CoverageDep, CoverageQuery, ScopeDep
 from api.limits import DWELLINGS_DEFAULT, MAX_BREAKS, MAX_DWELLINGS, breaks_help
-from api.routes.coverage_geojson import COORD_DECIMALS, GEOJSON, features_response, geojson_response
+from api.routes.coverage.geojson import COORD_DECIMALS, GEOJSON, features_response, geojson_response
 
 router = APIRouter(tags=["coverage"])
 
