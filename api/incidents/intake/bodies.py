@@ -1,5 +1,5 @@
 """Turning incident intake requests into frames and writing them: the HTTP side of
-:mod:`api.incidents.intake` for ``POST /incidents`` and ``POST /incidents/bulk``.
+:mod:`api.incidents.intake.frames` for ``POST /incidents`` and ``POST /incidents/bulk``.
 
 Bodies are GeoJSON Features or flat objects with ``lon``/``lat``; bulk bodies a JSON array, a
 FeatureCollection or NDJSON (read as a stream; a line that is not JSON is that row's error).
@@ -19,8 +19,8 @@ from shapely.geometry import Point
 from sqlalchemy import Engine
 
 from api.errors import PayloadTooLarge, UnsupportedMedia, ValidationFailed
-from api.incidents.intake import ingest_frame, known_categories, validate_incidents
-from api.incidents.retry import differences
+from api.incidents.intake.frames import ingest_frame, known_categories, validate_incidents
+from api.incidents.intake.retry import differences
 from api.settings import Settings
 from geo.errors import InvalidInput, Problem
 from geo.layers import LAYERS

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, text
 
-from api.incidents.intake import known_categories, validate_incidents
+from api.incidents.intake.frames import known_categories, validate_incidents
 
 #: Fields compared whatever the retry gives, then those compared only when given.
 ALWAYS = ("category", "reported_at", "geometry")
