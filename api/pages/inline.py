@@ -1,5 +1,5 @@
-"""Folium layers for the incident pages whose data is embedded once, as JSON, and never run
-through Jinja.
+"""Folium layers whose data is embedded once in the page, as JSON, and never run through Jinja
+(any page may use them; the incident heatmap and hotspot pages do).
 
 branca renders each element's ``script`` macro to a string and then wraps it in a new
 ``Element(template=...)``, i.e. compiles the rendered script, data included, as a Jinja template
