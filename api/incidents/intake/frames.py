@@ -132,7 +132,7 @@ def validate_incidents(frame: gpd.GeoDataFrame, categories: dict[str, int], now:
         bad[mask] = True
 
     # geometry: a non-empty point in lon/lat range
-    has_geom = isinstance(frame, gpd.GeoDataFrame) and frame._geometry_column_name in frame.columns
+    has_geom = isinstance(frame, gpd.GeoDataFrame) and frame.active_geometry_name in frame.columns
     geom = frame.geometry if has_geom else gpd.GeoSeries([None] * n, index=frame.index)
     gv = np.asarray(geom.to_numpy(), dtype=object)
     is_point = (shapely.get_type_id(gv) == 0) & ~shapely.is_empty(gv) & ~shapely.is_missing(gv)
