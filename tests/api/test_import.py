@@ -10,87 +10,17 @@ import pyrosm
 import pytest
 import shapely
 from sqlalchemy import text
-from typer.testing import CliRunner
 
 import coordTransform as ct
-from api.cli import app
 from api.db.load import reattribute_dwellings
 from api.imports import import_frame, load_sample
-from api.settings import Settings, get_settings
+from api.settings import Settings
 from geo.errors import InvalidInput
-from geo.io import read_layer
 from geo.osm import read_osm
 
-REGION = "320281"
-TOWN = shapely.box(120.0, 31.0, 120.1, 31.1)
-C1 = shapely.box(120.0, 31.0, 120.05, 31.1)
-C2 = shapely.box(120.05, 31.0, 120.1, 31.1)
-GRIDS = {"G1": (shapely.box(120.0, 31.0, 120.05, 31.05), "C1"),
-         "G2": (shapely.box(120.0, 31.05, 120.05, 31.1), "C1"),
-         "G3": (shapely.box(120.05, 31.0, 120.1, 31.1), "C2")}
-TABLES = ("areas", "grids", "dwellings", "stations", "streets", "incidents")
-
-
-@pytest.fixture
-def cli(db, pg_url, monkeypatch):
-    monkeypatch.setenv("GRIDMAP_DATABASE_URL", pg_url)
-    monkeypatch.setenv("GRIDMAP_REGION_CODE", REGION)
-    get_settings.cache_clear()
-    runner = CliRunner()
-
-    def run(*args):
-        return runner.invoke(app, [str(a) for a in args])
-
-    yield run
-    get_settings.cache_clear()
-
-
-def counts(engine) -> dict:
-    with engine.connect() as conn:
-        out = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in TABLES}
-        out["grid_rows"] = conn.execute(text("SELECT md5(string_agg(id || code || coalesce(valid_to::text,''), ',' "
-                                             "ORDER BY id)) FROM grids")).scalar_one()
-    return out
-
-
-def areas_file(tmp_path):
-    frame = gpd.GeoDataFrame(
-        {"region_code": [REGION] * 3, "code": ["T1", "C1", "C2"], "name": ["澄江街道", "一社区", "二社区"],
-         "level": ["town", "community", "community"], "parent_code": [None, "T1", "T1"]},
-        geometry=[TOWN, C1, C2], crs=4326)
-    path = tmp_path / "areas.geojson"
-    frame.to_file(path)
-    return path
-
-
-def grids_frame(geoms=None):
-    geoms = geoms or {k: v[0] for k, v in GRIDS.items()}
-    return gpd.GeoDataFrame(
-        {"code": list(geoms), "name": [f"网格{k}" for k in geoms], "community_code": [GRIDS[k][1] for k in geoms],
-         "town_code": ["T1"] * len(geoms), "chief": ["张三"] * len(geoms)},
-        geometry=list(geoms.values()), crs=4326)
-
-
-def grids_file(tmp_path, frame=None, name="grids.gpkg"):
-    path = tmp_path / name
-    (grids_frame() if frame is None else frame).to_file(path, layer="网格")
-    return path
-
-
-def dwellings_csv(tmp_path, n=40, seed=1, name="dwellings.csv"):
-    rng = np.random.default_rng(seed)
-    lon, lat = rng.uniform(120.001, 120.099, n), rng.uniform(31.001, 31.099, n)
-    df = pd.DataFrame({"编号": [f"D{i}" for i in range(n)], "户数": rng.integers(1, 60, n), "经度": lon, "纬度": lat})
-    path = tmp_path / name
-    df.to_csv(path, index=False)
-    return path, df
-
-
-def load_base(cli, tmp_path):
-    r = cli("import", "areas", areas_file(tmp_path))
-    assert r.exit_code == 0, r.output
-    r = cli("import", "grids", grids_file(tmp_path), "--layer", "网格")
-    assert r.exit_code == 0, r.output
+from tests.support.imports import (
+    GRIDS, REGION, TOWN, areas_file, counts, dwellings_csv, grids_file, grids_frame, load_base, sample_gpkg,
+)
 
 
 # --- good imports ---------------------------------------------------------------------------------
@@ -360,23 +290,9 @@ def test_whole_bad_file_reports_every_problem(cli, db, tmp_path):
 
 # --- the sample loader ----------------------------------------------------------------------------
 
-def _sample_gpkg(tmp_path, grids=None):
-    path = tmp_path / "sample.gpkg"
-    read_layer(areas_file(tmp_path), layer_name="areas").to_file(path, layer="areas")
-    (grids if grids is not None else grids_frame()).assign(region_code=REGION).to_file(path, layer="grids")
-    _, df = dwellings_csv(tmp_path)
-    gpd.GeoDataFrame({"region_code": REGION, "source_id": df["编号"], "households": df["户数"]},
-                     geometry=shapely.points(df["经度"], df["纬度"]), crs=4326).to_file(path, layer="dwellings")
-    gpd.GeoDataFrame({"region_code": [REGION], "source_id": ["S1"], "name": ["中心"], "kind": ["service_centre"]},
-                     geometry=[shapely.Point(120.01, 31.01)], crs=4326).to_file(path, layer="stations")
-    gpd.GeoDataFrame({"region_code": [REGION], "source_id": ["R1"], "road_class": ["residential"]},
-                     geometry=[shapely.LineString([(120.0, 31.05), (120.1, 31.05)])], crs=4326).to_file(
-        path, layer="streets")
-    return path, df
-
 
 def test_load_sample_in_one_transaction(db, tmp_path):
-    path, df = _sample_gpkg(tmp_path)
+    path, df = sample_gpkg(tmp_path)
     reports = load_sample(db, path, Settings())
     assert {k: v.inserted for k, v in reports.items() if k != "incidents"} == {
         "areas": 3, "grids": 3, "dwellings": len(df), "stations": 1, "streets": 1}
@@ -384,7 +300,7 @@ def test_load_sample_in_one_transaction(db, tmp_path):
 
 
 def test_load_sample_with_a_bad_layer_writes_nothing(db, tmp_path):
-    path, _ = _sample_gpkg(tmp_path, grids=grids_frame({"G1": shapely.box(120.03, 31.0, 120.07, 31.05)}))
+    path, _ = sample_gpkg(tmp_path, grids=grids_frame({"G1": shapely.box(120.03, 31.0, 120.07, 31.05)}))
     before = counts(db)
     with pytest.raises(InvalidInput):
         load_sample(db, path, Settings())

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import shapely
 from sqlalchemy import text
-from test_import import (  # noqa: F401 (cli: fixture)
-    GRIDS, REGION, _sample_gpkg, areas_file, cli, counts, dwellings_csv, grids_file, grids_frame, load_base,
+from tests.support.imports import (
+    GRIDS, REGION, sample_gpkg, areas_file, counts, dwellings_csv, grids_file, grids_frame, load_base,
 )
 
 from api.cli.common import console
@@ -249,7 +249,7 @@ def test_points_load_when_the_region_has_no_grids(cli, db, tmp_path):
 # --- gridmap demo's report ---------------------------------------------------------------------------
 
 def test_demo_prints_a_table_not_reprs(db, tmp_path, monkeypatch):
-    path, df = _sample_gpkg(tmp_path)
+    path, df = sample_gpkg(tmp_path)
     monkeypatch.setenv("GRIDMAP_REGION_CODE", REGION)
     monkeypatch.setattr(console, "width", 200)
     with console.capture() as cap:

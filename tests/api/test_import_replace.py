@@ -12,8 +12,8 @@ from sqlalchemy import text
 from api.db.load import load_frame, reattribute_dwellings
 from api.imports import import_frame
 from api.settings import Settings, get_settings
-from test_import import (  # noqa: F401 (cli: fixture)
-    GRIDS, REGION, cli, counts, dwellings_csv, grids_file, grids_frame, load_base,
+from tests.support.imports import (
+    GRIDS, REGION, counts, dwellings_csv, grids_file, grids_frame, load_base,
 )
 
 #: The redraw of community C1: G1 kept as is, G2 dropped, G4 new (G2's old area); C2 not in the file.

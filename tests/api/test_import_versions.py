@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from api.db.migrate import alembic_config
-from test_import import REGION, areas_file, cli, dwellings_csv, grids_file, grids_frame  # noqa: F401 (cli: fixture)
+from tests.support.imports import REGION, areas_file, dwellings_csv, grids_file, grids_frame
 
 
 def versions(engine) -> dict:

@@ -10,7 +10,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
-from test_incidents_world import make_world
+from tests.support.incidents import make_world
 
 from api.app import create_app
 

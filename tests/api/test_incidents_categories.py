@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from tests.support.cli import run_cli
 from sqlalchemy import text
-from test_incidents_world import make_world
+from tests.support.incidents import make_world
 
 from geo.layers import INCIDENT_CATEGORIES
 

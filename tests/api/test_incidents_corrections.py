@@ -11,7 +11,7 @@ import pytest
 import shapely
 from tests.support.cli import run_cli
 from sqlalchemy import text
-from test_incidents_world import CHANGE, GRIDS, make_world
+from tests.support.incidents import CHANGE, GRIDS, make_world
 
 HEAD = "external_id,category,reported_at,lon,lat\n"
 # c1: lon mistyped (120.015 instead of 120.005) puts it in G4 rather than G3;

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 import pytest
 from tests.support.cli import run_cli
 from sqlalchemy import text
-from test_incidents_world import REGION, incident_frame, make_world
+from tests.support.incidents import REGION, incident_frame, make_world
 
 from api.incidents.intake import ingest_frame
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from tests.support.cli import run_cli
 from sqlalchemy import text
-from test_incidents_world import GRIDS, HOUSEHOLDS, REGION, incident_frame, make_world
+from tests.support.incidents import GRIDS, HOUSEHOLDS, REGION, incident_frame, make_world
 
 from api.errors import NotFound
 from api.incidents.filters import IncidentFilter

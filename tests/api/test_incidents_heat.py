@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 from fastapi.testclient import TestClient
 from sqlalchemy import text
-from test_incidents_pages import WINDOW, make_city
+from tests.support.city import WINDOW, make_city
 
 from api.app import create_app
 from api.incidents.filters import IncidentFilter

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
-from test_incidents_world import CHANGE, REGION, incident_frame, make_world
+from tests.support.incidents import CHANGE, REGION, incident_frame, make_world
 
 from api.incidents.intake import ingest_frame
 from geo.errors import InvalidInput

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from tests.support.cli import run_cli
 from sqlalchemy import text
-from test_incidents_world import make_world
+from tests.support.incidents import make_world
 
 from api.app import create_app
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import shapely
 from tests.support.cli import run_cli
-from test_incidents_world import GRIDS, HOUSEHOLDS, REGION, incident_frame, make_world
+from tests.support.incidents import GRIDS, HOUSEHOLDS, REGION, incident_frame, make_world
 
 from api.incidents.intake import ingest_frame
 from api.incidents.filters import IncidentFilter

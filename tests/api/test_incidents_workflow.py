@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from test_incidents_world import make_world
+from tests.support.incidents import make_world
 
 from api.incidents import workflow
 

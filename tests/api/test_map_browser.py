@@ -11,7 +11,7 @@ import folium.plugins
 import pytest
 import shapely
 from tests.support.browser import chromium, live_server, open_page, screenshot
-from test_features import seed
+from tests.support.features import seed
 
 from api import i18n
 from api.pages import base

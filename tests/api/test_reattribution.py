@@ -16,8 +16,8 @@ import pytest
 import shapely
 from shapely.geometry import mapping
 from sqlalchemy import text
-from test_coverage_api import BUDGET, REGION, district, load
-from test_import import cli, grids_file, grids_frame, load_base  # noqa: F401 (cli: fixture)
+from tests.support.districts import BUDGET, REGION, district, load
+from tests.support.imports import grids_file, grids_frame, load_base
 
 from api.imports import import_frame
 from api.incidents.intake import ingest_frame

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from shapely.geometry import box, mapping, shape
 from sqlalchemy import text
-from test_features import CELL, REGION, X0, Y0, seed
+from tests.support.features import CELL, REGION, X0, Y0, seed
 
 from api import deps
 from api.app import create_app

@@ -1,4 +1,4 @@
-"""A tiny hand-made world for the incident tests (imported by the other test_incidents_* modules).
+"""A tiny hand-made world for the incident tests (``make_world``, ``incident_frame``).
 
 Town T1 with communities C1 (west) and C2 (east); four grids 0.01 degrees square:
 
@@ -75,15 +75,3 @@ def incident_frame(rows: list[dict]) -> gpd.GeoDataFrame:
     geoms = [Point(r["lon"], r["lat"]) if r.get("lon") is not None else None for r in rows]
     data = [{k: v for k, v in r.items() if k not in ("lon", "lat")} for r in rows]
     return gpd.GeoDataFrame(data, geometry=geoms, crs=4326)
-
-
-def test_world_is_consistent(db):
-    make_world(db)
-    with db.connect() as conn:
-        n = conn.execute(text("SELECT count(*) FROM grids WHERE valid_to IS NULL")).scalar()
-        hh = conn.execute(text("SELECT sum(households) FROM dwellings")).scalar()
-        overlap = conn.execute(text(
-            "SELECT count(*) FROM grids a JOIN grids b ON a.id < b.id "
-            "AND tstzrange(a.valid_from, a.valid_to) && tstzrange(b.valid_from, b.valid_to) "
-            "AND ST_Area(ST_Intersection(a.geom, b.geom)) > 0")).scalar()
-    assert n == 4 and hh == sum(HOUSEHOLDS.values()) and overlap == 0
