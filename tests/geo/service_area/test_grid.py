@@ -9,10 +9,11 @@ import pytest
 import shapely
 from scipy.sparse.csgraph import dijkstra
 
-from tests.support import netgen
 from geo.network import build_network
 from geo.reach import DwellingIndex, compute_reach, source_arcs, station_dwellings, station_node_times
 from geo.service_area import service_areas, station_polygons
+
+from tests.support import netgen
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,10 @@ import pytest
 import shapely
 from shapely import LineString, Point, Polygon
 
-from tests.support import netgen
 from geo.network import build_network
 from geo.reach import compute_reach, no_street_regions, select_stations, station_catchments
+
+from tests.support import netgen
 
 X0, Y0 = netgen.ORIGIN
 WALK = 5 / 3.6

@@ -20,7 +20,7 @@ from geo.errors import InvalidInput
 from geo.layers import INCIDENT_CATEGORIES, LAYERS, ROAD_CLASSES, STATION_KINDS
 from geo.sample import make_district
 
-GPKG = Path(__file__).resolve().parents[2] / "data" / "boundaries" / "sample_district.gpkg"
+GPKG = Path(__file__).resolve().parents[3] / "data" / "boundaries" / "sample_district.gpkg"
 H = 6_000
 
 

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from sqlalchemy import text
 
-from tests.support import netgen
 
 from geo.network import build_network
 from geo.reach import compute_reach, source_arcs, station_node_times
+
+from tests.support import netgen
 
 
 def _load(conn, net, st):
