@@ -8,10 +8,11 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
-from tests.support.incidents import CHANGE, REGION, incident_frame, make_world
 
 from api.incidents.intake import ingest_frame
 from geo.errors import InvalidInput
+
+from tests.support.incidents import CHANGE, REGION, incident_frame, make_world
 
 US = timedelta(microseconds=1)
 

@@ -1,5 +1,5 @@
-"""``gridmap import``: good imports of every layer, upserts, grid history, and every bad input
-leaving the database unchanged (real PostGIS; the CLI run through typer's CliRunner)."""
+"""``gridmap import``: good imports of every layer, upserts, grid history, ``--set column=value``, and
+every bad input leaving the database unchanged (real PostGIS; the CLI run through typer's CliRunner)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from api.settings import Settings
 from geo.errors import InvalidInput
 from geo.osm import read_osm
 
+from tests.support.cli import flat
 from tests.support.imports import (
     GRIDS, REGION, TOWN, areas_file, counts, dwellings_csv, grids_file, grids_frame, load_base, sample_gpkg,
 )
@@ -205,6 +206,44 @@ def test_import_incidents_dispatches_to_intake(cli, db, tmp_path):
     r = cli("import", "incidents", tmp_path / "inc.csv")
     assert r.exit_code == 0 and "2 duplicate" in r.output
     assert counts(db)["incidents"] == 2
+
+
+# --- --set column=value ------------------------------------------------------------------------------
+
+def test_set_gives_a_column_one_value_before_validation(cli, db, tmp_path):
+    load_base(cli, tmp_path)
+    path, df = dwellings_csv(tmp_path)  # its 户数 column is not mapped: --set gives households
+    r = cli("import", "dwellings", path, "--map", "source_id=编号", "--set", "households=7")
+    assert r.exit_code == 0, r.output
+    streets = gpd.GeoDataFrame({"source_id": ["R1", "R2"]}, geometry=[
+        shapely.LineString([(120.01, 31.01), (120.02, 31.02)]), shapely.LineString([(120.02, 31.02), (120.03, 31.02)])],
+        crs=4326)
+    streets.to_file(tmp_path / "streets.gpkg", layer="streets")
+    r = cli("import", "streets", tmp_path / "streets.gpkg", "--set", "road_class=residential", "--set", "name=人民路")
+    assert r.exit_code == 0, r.output
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT count(*), sum(households), min(households) FROM dwellings")).one() == (
+            len(df), 7 * len(df), 7)
+        assert conn.execute(text("SELECT array_agg(DISTINCT road_class), array_agg(DISTINCT name) FROM streets")
+                            ).one() == (["residential"], ["人民路"])
+    # the value is validated like the file's own
+    before = counts(db)
+    r = cli("import", "dwellings", path, "--map", "source_id=编号", "--set", "households=-2")
+    assert r.exit_code == 2 and "households" in r.output
+    assert counts(db) == before
+
+
+def test_set_with_a_wrong_column_names_the_layers_columns(cli, db, tmp_path):
+    load_base(cli, tmp_path)
+    path, _ = dwellings_csv(tmp_path)
+    before = counts(db)
+    r = cli("import", "dwellings", path, "--map", "source_id=编号", "--set", "colour=red")
+    assert r.exit_code == 2, r.output
+    out = flat(r.output)
+    assert "'colour' is not a column of dwellings" in out and "source_id" in out and "households" in out
+    r = cli("import", "dwellings", path, "--map", "source_id=编号", "--set", "households")
+    assert r.exit_code == 2 and "not column=value" in flat(r.output)
+    assert counts(db) == before
 
 
 # --- bad inputs: clear error, exit 2, database unchanged ------------------------------------------

@@ -10,11 +10,12 @@ import folium
 import folium.plugins
 import pytest
 import shapely
-from tests.support.browser import chromium, live_server, open_page, screenshot
-from tests.support.features import seed
 
 from api import i18n
 from api.pages import base
+
+from tests.support.browser import chromium, live_server, open_page, screenshot
+from tests.support.features import seed
 
 READY = "window.gridmap && gridmap.started > 0 && gridmap.pending === 0"
 

@@ -8,14 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from tests.support.cli import run_cli
-from tests.support.incidents import GRIDS, HOUSEHOLDS, REGION, incident_frame, make_world
 
 from api.incidents.intake import ingest_frame
 from api.incidents.filters import IncidentFilter
 from api.incidents.stats import area_stats
 from api.jurisdiction import EVERYWHERE, Jurisdiction
 from geo.layers import INCIDENT_CATEGORIES
+
+from tests.support.cli import run_cli
+from tests.support.incidents import GRIDS, HOUSEHOLDS, REGION, incident_frame, make_world
 
 AS_OF = datetime(2025, 4, 20, tzinfo=timezone.utc)  # inside the window: some open cases not yet due
 T0 = datetime(2025, 1, 15, tzinfo=timezone.utc)

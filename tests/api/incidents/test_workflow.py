@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from tests.support.incidents import make_world
 
 from api.incidents import workflow
+
+from tests.support.incidents import make_world
 
 # The workflow as the domain describes it, written out by hand (independent of workflow.py's tables).
 STATUS_RULES = {  # status -> {action: new status}; the level does not change these

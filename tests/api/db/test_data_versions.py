@@ -12,6 +12,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from api.db.migrate import alembic_config
+
 from tests.support.imports import REGION, areas_file, dwellings_csv, grids_file, grids_frame
 
 

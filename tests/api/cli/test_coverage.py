@@ -1,5 +1,6 @@
-"""``gridmap coverage --out FILE --service-areas``: each station's own service area per break, written
-beside the coverage layers, on the sample district in real PostGIS.
+"""``gridmap coverage``: the street-islands summary, and ``--out FILE --service-areas``: each
+station's own service area per break, written beside the coverage layers, on the sample district in
+real PostGIS.
 
 Checked against independent computations: the exact per-dwelling times of the multi-source search
 (``run.reach``) and the per-station bounded searches (:func:`geo.reach.station_dwellings`) decide
@@ -16,6 +17,7 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
+
 from tests.support.cli import run_cli
 from tests.support.sample import load_sample
 
@@ -25,6 +27,22 @@ BREAKS = (5, 8, 15)
 @pytest.fixture
 def sample(db):
     return load_sample(db, 6000, seed=3)
+
+
+@pytest.fixture
+def fragmented_sample(db):
+    """The 12,000-household sample (seed 1): its streets have fragments the engine skips."""
+    return load_sample(db, 12000, seed=1)
+
+
+def test_cli_prints_the_islands_summary(client, fragmented_sample, pg_url, monkeypatch):  # audit item 20
+    net = client.get("/coverage").json()["network"]
+    n_islands = net["components"] - net["snappable_components"]
+    assert n_islands > 0 and net["skipped_nodes"] > 0  # the sample district has street fragments
+    res = run_cli(pg_url, monkeypatch, ["coverage"])
+    assert res.exit_code == 0, res.output
+    line = next(x for x in res.output.splitlines() if "street islands" in x)
+    assert line.startswith(f"{n_islands} street islands skipped ({net['skipped_nodes']:,} nodes")
 
 
 def _run(engine, settings):

@@ -9,11 +9,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.support.cli import run_cli
 from sqlalchemy import text
-from tests.support.incidents import make_world
 
 from api.app import create_app
+
+from tests.support.cli import run_cli
+from tests.support.incidents import make_world
 
 SH = ZoneInfo("Asia/Shanghai")
 

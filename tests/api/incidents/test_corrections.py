@@ -9,8 +9,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import shapely
-from tests.support.cli import run_cli
 from sqlalchemy import text
+
+from tests.support.cli import run_cli
 from tests.support.incidents import CHANGE, GRIDS, make_world
 
 HEAD = "external_id,category,reported_at,lon,lat\n"

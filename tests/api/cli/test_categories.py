@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from tests.support.cli import run_cli
 from sqlalchemy import text
-from tests.support.incidents import make_world
 
 from geo.layers import INCIDENT_CATEGORIES
+
+from tests.support.cli import run_cli
+from tests.support.incidents import make_world
 
 NOISE = "external_id,category,reported_at,lon,lat\nn1,noise,2025-04-01T09:00:00Z,120.002,31.905\n"
 

@@ -4,6 +4,7 @@ the coverage API, fetches nothing from outside, and its layers agree with the AP
 from __future__ import annotations
 
 import pytest
+
 from tests.support.browser import chromium, live_server, open_page, screenshot
 from tests.support.sample import load_sample
 

@@ -9,11 +9,12 @@ import pytest
 from fastapi.testclient import TestClient
 from shapely.geometry import box, mapping, shape
 from sqlalchemy import text
-from tests.support.features import CELL, REGION, X0, Y0, seed
 
 from api import deps
 from api.app import create_app
 from api.jurisdiction import Jurisdiction
+
+from tests.support.features import CELL, REGION, X0, Y0, seed
 
 INSIDE_C0 = (X0 + 0.001, Y0 + 0.001)
 
@@ -55,7 +56,7 @@ def assert_problem(r, status, field=None, words=()):
 def settings(settings):
     """The grids these tests write (G99) lie on the world's grid G00 of the same community: overlaps
     are tolerated here so that the tests see the write API alone (refused by default, see
-    test_import_overlaps.py)."""
+    tests/api/db/load/test_grids.py)."""
     return settings.model_copy(update={"grid_overlap_m2": 1e12})
 
 

@@ -9,12 +9,13 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 from fastapi.testclient import TestClient
 from sqlalchemy import text
-from tests.support.city import WINDOW, make_city
 
 from api.app import create_app
 from api.incidents.filters import IncidentFilter
 from api.incidents.heat import heat_frames, incident_points
 from api.jurisdiction import EVERYWHERE, Jurisdiction
+
+from tests.support.city import WINDOW, make_city
 
 CST = timezone(timedelta(hours=8))
 X0, Y0 = 120.0, 31.9  # make_city's south-west corner

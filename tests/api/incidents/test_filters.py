@@ -7,15 +7,16 @@ from datetime import datetime, timezone
 
 import pandas as pd
 import pytest
-from tests.support.cli import run_cli
 from sqlalchemy import text
-from tests.support.incidents import GRIDS, HOUSEHOLDS, REGION, incident_frame, make_world
 
 from api.errors import NotFound
 from api.incidents.filters import IncidentFilter
 from api.incidents.intake import ingest_frame
 from api.incidents.stats import area_stats
 from api.jurisdiction import EVERYWHERE, Jurisdiction
+
+from tests.support.cli import run_cli
+from tests.support.incidents import GRIDS, HOUSEHOLDS, REGION, incident_frame, make_world
 
 T = datetime(2025, 2, 10, tzinfo=timezone.utc)
 TZ = "Asia/Shanghai"

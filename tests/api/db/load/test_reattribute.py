@@ -16,12 +16,13 @@ import pytest
 import shapely
 from shapely.geometry import mapping
 from sqlalchemy import text
-from tests.support.districts import BUDGET, REGION, district, load
-from tests.support.imports import grids_file, grids_frame, load_base
 
 from api.imports import import_frame
 from api.incidents.intake import ingest_frame
 from api.settings import Settings
+
+from tests.support.districts import BUDGET, REGION, district, load
+from tests.support.imports import grids_file, grids_frame, load_base
 
 T0 = datetime(2025, 12, 1, tzinfo=timezone.utc)
 T1 = datetime(2026, 11, 1, tzinfo=timezone.utc)

@@ -8,11 +8,12 @@ from datetime import datetime, timedelta, timezone
 import geopandas as gpd
 import pandas as pd
 import pytest
-from tests.support.cli import run_cli
 from sqlalchemy import text
-from tests.support.incidents import REGION, incident_frame, make_world
 
 from api.incidents.intake import ingest_frame
+
+from tests.support.cli import run_cli
+from tests.support.incidents import REGION, incident_frame, make_world
 
 T = datetime(2025, 4, 2, tzinfo=timezone.utc)
 

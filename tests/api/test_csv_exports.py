@@ -9,11 +9,12 @@ import io
 from datetime import datetime, timezone
 
 import pytest
-from tests.support.cli import run_cli
 from sqlalchemy import text
-from tests.support.incidents import REGION, incident_frame, make_world
 
 from api.incidents.intake import ingest_frame
+
+from tests.support.cli import run_cli
+from tests.support.incidents import REGION, incident_frame, make_world
 
 BOM = "\ufeff".encode()
 T = datetime(2025, 2, 10, tzinfo=timezone.utc)

@@ -10,9 +10,10 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
-from tests.support.incidents import make_world
 
 from api.app import create_app
+
+from tests.support.incidents import make_world
 
 
 def _count(db) -> tuple[int, int]:
