@@ -169,3 +169,42 @@ def test_geo_rule_against_brute_force_on_random_lattice_points():
     twins = [box(0, 0, 2, 2), box(0, 0, 2, 2)]
     assert list(grid_index([pt(1, 1), pt(3, 3)], twins, ["A", "A"], ids=[7, 3])) == [1, -1]
     assert list(grid_index([pt(1, 1)], twins, ["A", "A"], ids=[2, 9])) == [0]
+
+
+def test_statistics_counted_stations_and_grid_households_follow_the_rule(db, client, settings_):
+    """Every other place that asks which grid a point is in gives the rule's grid too: the grid
+    households of ``/collections/grids/items``, the incident statistics' households of dwellings
+    not yet attributed, and the stations a coverage page counts in an area (a point on a shared edge
+    or vertex counted once, in the rule's grid)."""
+    import datetime as dt
+    from collections import Counter
+
+    from api.coverage import counted_kinds
+    from api.incidents.filters import IncidentFilter
+    from api.incidents.stats import area_stats
+    from api.jurisdiction import EVERYWHERE
+
+    want = expected()
+    per_grid = Counter(code for code in want.values() if code is not None)
+    stations = dwellings_frame().assign(kind="service_centre", name=list(POINTS))
+    with db.begin() as conn:
+        import_frame(conn, "areas", areas_frame(), settings_)
+        import_frame(conn, "grids", grids_frame(GRIDS), settings_)
+        import_frame(conn, "dwellings", dwellings_frame(), settings_)
+        import_frame(conn, "stations", stations.drop(columns="households"), settings_, allow_outside=True)
+    body = client.get("/collections/grids/items?limit=100").json()
+    assert {f["properties"]["code"]: f["properties"]["households"] for f in body["features"]} == \
+        {code: per_grid.get(code, 0) for code in GRIDS}
+    with db.begin() as conn:
+        conn.execute(text("UPDATE dwellings SET grid_code = NULL"))  # not attributed yet: the stats decide
+        rows = area_stats(conn, EVERYWHERE, IncidentFilter(), tz="Asia/Shanghai", level="grid", min_count=0,
+                          period=None, with_totals=False, percentiles=False).rows
+        assert dict(zip(rows["code"], rows["households"].fillna(0).astype(int))) == {code: per_grid.get(code, 0)
+                                                                           for code in GRIDS}
+        conn.rollback()
+    with db.connect() as conn:
+        counted = {code: counted_kinds(conn, EVERYWHERE, kinds=None, at=dt.date.today(), area=code)
+                   .get("service_centre", 0) for code in GRIDS}
+        in_community = counted_kinds(conn, EVERYWHERE, kinds=None, at=dt.date.today(), area="C1")
+    assert counted == {code: per_grid.get(code, 0) for code in GRIDS}
+    assert in_community == {"service_centre": sum(per_grid.values())}
