@@ -196,9 +196,8 @@ class Proposal:
             b = run.params.budget_s
             reach = compute_reach(run.net, pts, run.inputs.dwellings, breaks_s=(b,),
                                   dwelling_snap=run.reach.dwelling_snap)
-            sa = service_areas(run.net, reach, (b,))
-            sa = sa.rename(columns={"station_id": "candidate_id"}) if "station_id" in sa else sa
-            return sa
+            sa = service_areas(run.net, reach, (b,), workers=1)
+            return sa.rename(columns={"station": "candidate_id"}).drop(columns=["kind"])
 
         return self.lazy("service_areas", make)
 
