@@ -11,6 +11,7 @@ Modules, one concept each:
 * :mod:`~api.siting.jobs`: long questions as jobs (``siting_jobs``), run in the app's thread pool.
 """
 
+from api.siting.jobs import SitingJobs
 from api.siting.candidates import area_polygons, candidates_for, from_points, read_candidates
 from api.siting.params import CANDIDATES, MAX_CLOSE, MAX_K, METHODS, MODELS, SitingParams
 from api.siting.proposal import Proposal
@@ -19,5 +20,5 @@ from api.siting.service import SitingService
 __all__ = [
     "area_polygons", "candidates_for", "from_points", "read_candidates",
     "CANDIDATES", "MAX_CLOSE", "MAX_K", "METHODS", "MODELS", "SitingParams",
-    "Proposal", "SitingService",
+    "Proposal", "SitingJobs", "SitingService",
 ]

@@ -201,6 +201,18 @@ class Proposal:
 
         return self.lazy("service_areas", make)
 
+    def service_areas_geojson(self) -> dict:
+        """:meth:`service_areas` as a GeoJSON FeatureCollection, coordinates to 1e-6 degrees."""
+        import json
+
+        import shapely
+
+        sa = self.service_areas()
+        if not len(sa):
+            return {"type": "FeatureCollection", "features": []}
+        sa = sa.set_geometry(shapely.make_valid(shapely.set_precision(sa.geometry.values, 1e-6)))
+        return json.loads(sa.to_json(drop_id=True))
+
     # -- JSON -----------------------------------------------------------------------------
     def model_summary(self) -> dict:
         r = self.result
@@ -216,16 +228,22 @@ class Proposal:
         def make():
             sites = self.sites()
             site_rows = records(sites.drop(columns="geometry"))
-            for row in site_rows:
+            for row, lon, lat in zip(site_rows, sites["lon"], sites["lat"]):  # records() keeps 3 decimals
+                row["lon"], row["lat"] = round(float(lon), 8), round(float(lat), 8)
                 row["what_if"] = {"action": "add", "lon": row["lon"], "lat": row["lat"],
                                   **{k: v for k, v in self.run.params.as_dict().items()
                                      if k in ("minutes", "mode", "kinds", "at", "region")}}
             curve = self.curve_frame()
+            closed, closures = records(self.closed()), records(self.closures())
+            for rows, frame in ((closed, self.closed()), (closures, self.closures())):
+                for row, lon, lat in zip(rows, frame["lon"], frame["lat"]):
+                    row["lon"], row["lat"] = round(float(lon), 8), round(float(lat), 8)
             return {"params": self.params.as_dict(), "coverage_run_id": self.run.run_id,
                     "data_versions": self.run.versions, "totals": self.totals(), "model": self.model_summary(),
-                    "sites": site_rows, "closed": records(self.closed()),
+                    "sites": site_rows, "closed": closed,
                     "levels": {lv: records(self.area_table(lv)) for lv in LEVELS},
                     "gain_curve": records(curve) if curve is not None else None,
-                    "closures": records(self.closures()), "seconds": round(self.seconds, 3)}
+                    "closures": closures, "service_areas": self.service_areas_geojson(),
+                    "seconds": round(self.seconds, 3)}
 
         return self.lazy("json", make)
