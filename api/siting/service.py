@@ -31,6 +31,8 @@ from geo.siting import SitingMatrix, from_frames, gain_curve, lscp, mclp, p_medi
 
 #: Matrices kept in memory (per run and candidates).
 MAX_MATRICES = 4
+#: Answered proposals kept in memory (per matrix and question): a repeat answers from memory.
+MAX_PROPOSALS = 16
 
 
 def _points_key(points: gpd.GeoDataFrame | None) -> str | None:
@@ -61,6 +63,7 @@ class SitingService:
         self.sync_candidates = sync_candidates
         self._matrices = Keyed(MAX_MATRICES)
         self._candidates = Keyed(2 * MAX_MATRICES)
+        self._proposals = Keyed(MAX_PROPOSALS)
         self.stats = {"matrices_built": 0, "proposals": 0}
 
     @classmethod
@@ -149,8 +152,12 @@ class SitingService:
             ``area`` outside the jurisdiction.
         """
         say = progress or (lambda msg: None)
-        t0 = time.perf_counter()
         run = self.coverage_run(scope, params, progress=lambda msg: say(f"coverage: {msg}"))
+        key = (*self._matrix_key(run, params, points), tuple(sorted(params.as_dict().items())))
+        return self._proposals.get(key, lambda: self._propose(run, params, points, say))
+
+    def _propose(self, run: Run, params: SitingParams, points, say) -> Proposal:
+        t0 = time.perf_counter()
         say("siting: candidates")
         cands = self.candidates(run, params, points)
         say(f"siting: travel times from {len(cands):,} candidates")
