@@ -100,6 +100,9 @@ def _print(prop) -> None:
                         f"{r.lon:.6f}", f"{r.lat:.6f}", _n(float(r.gain)), _n(float(r.reach_households)),
                         str(r.grid_code or "-"), str(r.community_code or "-"))
         console.print(tab)
+    if prop.params.model != "lscp" and 0 < len(sites) < prop.params.k:
+        console.print(f"[yellow]{len(sites)} of the {prop.params.k} sites asked for are opened: one more would "
+                      "add no household[/]")
     closed = prop.closed()
     if len(closed):
         tab = Table(title=f"{len(closed)} station(s) closed")

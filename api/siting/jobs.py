@@ -5,8 +5,8 @@ as ``queued`` in the request's transaction (with its ``Idempotency-Key``, so a r
 job), then :meth:`SitingJobs.start` hands it to the app's pool once the transaction committed.  A
 worker marks it ``running``, answers it with :meth:`api.siting.SitingService.propose` and stores the
 answer's JSON (``done``) or the problem it failed with (``failed``: the same problem document an
-immediate answer would have been, with its ``status``).  Jobs left ``queued`` or ``running`` by a
-process that stopped are queued again when the next app starts (:meth:`SitingJobs.resume`).
+immediate answer would have been, with its ``status``).  When an app starts, jobs left ``queued``
+are started and jobs left ``running`` past :data:`STALE_S` fail as interrupted (:meth:`SitingJobs.resume`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import geopandas as gpd
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, text, update
 
 from api.db.models import siting_jobs
 from api.errors import GridmapError, NotFound, status_of
@@ -28,6 +28,8 @@ from geo.errors import InvalidInput
 log = logging.getLogger(__name__)
 
 STATUSES = ("queued", "running", "done", "failed")
+#: A job running longer than this (seconds; twice the longest solver time limit) was left by a stopped process.
+STALE_S = 7200
 
 
 def _scope_json(scope: Jurisdiction):
@@ -83,10 +85,18 @@ class SitingJobs:
         return fut
 
     def resume(self) -> list[str]:
-        """Queue again the jobs a stopped process left queued or running; their ids."""
+        """Start the jobs left queued (a process that stopped between the commit and the start; a job
+        another process starts meanwhile runs once: a worker takes only a queued job), and fail those
+        left running longer than :data:`STALE_S` (their process stopped).  Returns the ids started."""
         with self.engine.begin() as conn:
-            ids = list(conn.execute(update(siting_jobs).where(siting_jobs.c.status.in_(("queued", "running")))
-                                    .values(status="queued", started_at=None).returning(siting_jobs.c.id)).scalars())
+            conn.execute(update(siting_jobs).where(
+                siting_jobs.c.status == "running",
+                siting_jobs.c.started_at < func.now() - text(f"interval '{int(STALE_S)} seconds'"),
+            ).values(status="failed", finished_at=func.now(), error={
+                "type": "/problems/internal-error", "title": "Interrupted", "status": 500,
+                "detail": "the server stopped while this job ran; ask again"}))
+            ids = list(conn.execute(select(siting_jobs.c.id).where(siting_jobs.c.status == "queued")
+                                    .order_by(siting_jobs.c.created_at)).scalars())
         for job_id in ids:
             self.start(job_id)
         return ids

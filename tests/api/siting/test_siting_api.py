@@ -159,3 +159,24 @@ def test_siting_map_page(app_client, settings, world):
     # a question answered for the page itself
     r = app_client.get("/siting/map?k=1&minutes=8")
     assert r.status_code == 200 and "gridmapSiting" in r.text
+
+
+def test_jobs_left_by_a_stopped_process(world, settings, engine):
+    """An app that starts runs the jobs left queued and fails those left running for hours."""
+    import json
+
+    from api.app import create_app
+
+    params = json.dumps(SitingParams(k=1, curve=False).as_dict())
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO siting_jobs (id, params, status) VALUES ('left0queued', :p, 'queued')"),
+                     {"p": params})
+        conn.execute(text("INSERT INTO siting_jobs (id, params, status, started_at) VALUES "
+                          "('left0running', :p, 'running', now() - interval '3 hours')"), {"p": params})
+        conn.execute(text("INSERT INTO siting_jobs (id, params, status, started_at) VALUES "
+                          "('fresh0running', :p, 'running', now())"), {"p": params})
+    with TestClient(create_app(settings)) as c:
+        assert _wait(c, "/siting/jobs/left0queued")["status"] == "done"
+        stale = c.get("/siting/jobs/left0running").json()
+        assert stale["status"] == "failed" and stale["error"]["title"] == "Interrupted"
+        assert c.get("/siting/jobs/fresh0running").json()["status"] == "running"  # another process's, untouched
