@@ -16,7 +16,6 @@ siting services the API and the CLI use, with short-cuts that take the caller's 
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,10 +79,6 @@ class Database:
 
         with self.engine.connect() as conn:
             return layer_frame(conn, name, self.scope, area=area)
-
-    @property
-    def today(self) -> dt.date:
-        return dt.date.today()
 
 
 def _is_empty(engine: Engine) -> bool:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import geopandas as gpd
 import nbformat
-import numpy as np
 import pytest
 from nbclient import NotebookClient
 from sqlalchemy import text

@@ -32,14 +32,16 @@ i18n.add({
     "siting.sites": {"zh": "新站点", "en": "New sites"},
     "siting.stations": {"zh": "保留的站点", "en": "Stations kept"},
     "siting.closed": {"zh": "关闭的站点", "en": "Stations closed"},
-    "siting.summary": {"zh": "{minutes} 分钟内：{before} → {after} 户（{pb}% → {pa}%），新增 {sites} 个站点，关闭 {closed} 个",
+    "siting.summary": {"zh": "{minutes} 分钟内：{before} → {after} 户（{pb}% → {pa}%），"
+                              "新增 {sites} 个站点，关闭 {closed} 个",
                        "en": "Within {minutes} min: {before} → {after} households ({pb}% → {pa}%), "
                              "{sites} new sites, {closed} closed"},
     "siting.site": {"zh": "第 {order} 个站点", "en": "Site {order}"},
     "siting.gain": {"zh": "新增覆盖户数", "en": "Households added"},
     "siting.reach": {"zh": "单独可覆盖户数", "en": "Households within reach alone"},
     "siting.check": {"zh": "核对（假设分析）", "en": "Check (what-if)"},
-    "siting.checked": {"zh": "假设分析：单独新增此站点多覆盖 {n} 户", "en": "What-if: this site alone adds {n} households"},
+    "siting.checked": {"zh": "假设分析：单独新增此站点多覆盖 {n} 户",
+                       "en": "What-if: this site alone adds {n} households"},
 })
 
 
@@ -66,9 +68,10 @@ def siting_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang: 
     m.get_root().html.add_child(Element(
         '<div class="gridmap-siting-summary" style="position:absolute;top:64px;left:60px;z-index:1000;'
         'background:#fff;border:1px solid #999;padding:6px 10px;font:13px sans-serif">'
-        + html.escape(t("siting.summary", minutes=f"{answer['params']['minutes']:g}", before=_fmt(tot["covered_before"]),
-                        after=_fmt(tot["covered_after"]), pb=_fmt(tot["covered_pct_before"]),
-                        pa=_fmt(tot["covered_pct_after"]), sites=tot["sites"], closed=tot["closed"])) + "</div>"))
+        + html.escape(t("siting.summary", minutes=f"{answer['params']['minutes']:g}",
+                        before=_fmt(tot["covered_before"]), after=_fmt(tot["covered_after"]),
+                        pb=_fmt(tot["covered_pct_before"]), pa=_fmt(tot["covered_pct_after"]), sites=tot["sites"],
+                        closed=tot["closed"])) + "</div>"))
     if len(grids):
         g = grids[["code", "name", "geometry"]].copy()
         for c in ("households", "covered_before", "covered_after", "covered_pct_after"):
@@ -99,7 +102,8 @@ def siting_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang: 
                 f"{html.escape(t('siting.gain'))}: {_fmt(s['gain'], 0)}<br>"
                 f"{html.escape(t('siting.reach'))}: {_fmt(s['reach_households'], 0)}<br>"
                 f"{html.escape(str(s.get('grid_code') or ''))}<br>"
-                f'<button type="button" onclick="gridmapSitingCheck({i}, this)">{html.escape(t("siting.check"))}</button>'
+                f'<button type="button" onclick="gridmapSitingCheck({i}, this)">'
+                f'{html.escape(t("siting.check"))}</button>'
                 f'<div class="gridmap-whatif" id="gridmap-whatif-{i}"></div>')
         folium.CircleMarker([s["lat"], s["lon"]], radius=8, color="#ffffff", weight=2, fill=True,
                             fill_color=SITE_COLOUR, fill_opacity=1.0, popup=folium.Popup(body, max_width=320),

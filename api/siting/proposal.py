@@ -116,7 +116,8 @@ class Proposal:
     def area_frame(self, level: str) -> gpd.GeoDataFrame:
         """:meth:`area_table` with each unit's polygon (EPSG:4326)."""
         t = self.area_table(level)
-        src = self.run.inputs.grids if level == "grid" else self.run.inputs.areas[self.run.inputs.areas["level"] == level]
+        areas = self.run.inputs.areas
+        src = self.run.inputs.grids if level == "grid" else areas[areas["level"] == level]
         geom = dict(zip(src["code"], src.geometry))
         return gpd.GeoDataFrame(t.copy(), geometry=[geom.get(c) for c in t["code"]], crs=WGS84)
 
@@ -220,8 +221,9 @@ class Proposal:
                 "bound": jsonable(r.bound), "gap": jsonable(r.gap) if math.isfinite(r.gap) else None,
                 "greedy_objective": jsonable(r.greedy_objective), "solve_s": round(r.solve_s, 4),
                 "matrix_s": round(self.matrix_s, 4), "size": {k: jsonable(v) for k, v in r.size.items()},
-                "notes": list(r.notes), "matrix": {"demand": self.matrix.n_demand, "candidates": self.matrix.n_candidates,
-                                                   "existing": self.matrix.n_existing, "pairs": int(self.matrix.time_s.nnz)}}
+                "notes": list(r.notes),
+                "matrix": {"demand": self.matrix.n_demand, "candidates": self.matrix.n_candidates,
+                           "existing": self.matrix.n_existing, "pairs": int(self.matrix.time_s.nnz)}}
 
     def as_json(self) -> dict:
         """The whole answer as JSON (what ``POST /siting``, a job's result and ``--out .json`` carry)."""
