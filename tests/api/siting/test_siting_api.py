@@ -180,3 +180,30 @@ def test_jobs_left_by_a_stopped_process(world, settings, engine):
         stale = c.get("/siting/jobs/left0running").json()
         assert stale["status"] == "failed" and stale["error"]["title"] == "Interrupted"
         assert c.get("/siting/jobs/fresh0running").json()["status"] == "running"  # another process's, untouched
+
+
+def test_api_scope(world, settings):
+    """A caller whose jurisdiction leaves out a community: its households are no demand, the jobs of a
+    wider jurisdiction are not the caller's, the area outside is 404."""
+    from api import deps
+    from api.app import create_app
+    from api.jurisdiction import Jurisdiction
+    from geo.coverage import assign_to_grids
+
+    comms = sorted(world["areas"][world["areas"]["level"] == "community"]["code"])
+    scope = Jurisdiction(frozenset(comms[1:]))
+    app = create_app(settings)
+    with TestClient(app) as c:
+        wide = c.post("/siting", json={"k": 1, "job": True, "candidates": "streets", "curve": False}).json()
+        app.dependency_overrides[deps.jurisdiction] = lambda: scope
+        r = c.post("/siting", json={"k": 1, "candidates": "streets", "curve": False, "job": False})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        a = assign_to_grids(world["dwellings"], world["grids"])
+        inside = a["community_code"].isin(comms[1:]).to_numpy()
+        assert body["totals"]["households"] == int(world["dwellings"]["households"].to_numpy()[inside].sum())
+        assert {row["code"] for row in body["levels"]["community"]} <= set(comms[1:])
+        assert c.get(wide["links"]["self"]).status_code == 404
+        assert c.post("/siting", json={"k": 1, "area": comms[0]}).status_code == 404
+        mine = c.post("/siting", json={"k": 1, "job": True, "candidates": "streets", "curve": False}).json()
+        assert _wait(c, mine["links"]["self"])["status"] == "done"
