@@ -22,6 +22,7 @@ from api.coverage import CoverageService
 from api.db.engine import get_engine
 from api.db.migrate import upgrade
 from api.settings import Settings, get_settings
+from api.siting import SitingJobs, SitingService
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -64,9 +65,14 @@ def create_app(settings: Settings | None = None, migrate: bool = True) -> FastAP
         # the coverage service and its caches, one per app (routes get it through api.deps.CoverageDep);
         # each computed run starts its own warm-up (what-if planner, station polygons) in the background
         app.state.coverage = CoverageService.from_settings(engine, settings)
+        # siting on the coverage service's runs; long questions as jobs in a thread pool (api/siting)
+        app.state.siting = SitingService.from_settings(app.state.coverage, settings)
+        app.state.siting_jobs = SitingJobs(engine, app.state.siting, workers=settings.siting_workers)
+        app.state.siting_jobs.resume()
         try:
             yield
         finally:
+            app.state.siting_jobs.close()
             app.state.coverage.close()
 
     app = FastAPI(

@@ -29,6 +29,8 @@ SMALL: dict[str, list[str]] = {
     "import_rate": ["--households", "12000", "--baseline-rows", "10000"],
     "incidents": ["--households", "12000", "--incidents", "20000", "--years", "1", "--chunk", "10000"],
     "sample_scale": ["--households", "12000"],
+    "siting": ["--small"],
+    "siting_service": ["--households", "12000", "--k", "10"],
 }
 
 

@@ -260,3 +260,20 @@ coverage_runs = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("coverage_runs_hash_idx", "params_hash", "created_at"),
 )
+
+# 0005_siting_jobs: long siting questions solved in the app's thread pool (api/siting/jobs.py).
+siting_jobs = Table(
+    "siting_jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("params", JSONB, nullable=False),
+    Column("scope", JSONB),
+    Column("points", JSONB),
+    Column("status", String(16), nullable=False, server_default=text("'queued'")),
+    Column("result", JSONB),
+    Column("error", JSONB),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Index("siting_jobs_created_idx", "created_at"),
+)
