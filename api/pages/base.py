@@ -128,7 +128,7 @@ class GridmapAssets(JSCSSMixin, MacroElement):
         {% endmacro %}
         """
     )
-    default_js = [("gridmap_js", "/static/gridmap/map.js")]
+    default_js = [("gridmap_js", "/static/gridmap/map.js"), ("gridmap_shell_js", "/static/gridmap/shell.js")]
     default_css = [("gridmap_css", "/static/gridmap/map.css")]
 
     def __init__(self, lang: str | None = None):
@@ -246,9 +246,25 @@ class RemoteGeoJson(JSCSSMixin, Layer):
         self.spec = spec
 
 
-def add_title(m: folium.Map, text: str) -> None:
-    """A heading box over the map's top-left corner."""
-    m.get_root().html.add_child(Element(f'<h1 class="gridmap-title">{html.escape(text)}</h1>'))
+def nav_html(lang: str | None) -> str:
+    """The shell's navigation: a link home and the language switch (``a[data-lang]``, whose
+    ``href`` ``/static/gridmap/shell.js`` rewrites to the current address with ``lang`` set)."""
+    cur = i18n.normalise(lang) or i18n.DEFAULT_LANG
+    links = []
+    for code in i18n.LANGS:
+        mark = ' aria-current="true" class="current"' if code == cur else ""
+        links.append(f'<a data-lang="{code}" href="?lang={code}" hreflang="{code}"{mark}>'
+                     f'{html.escape(i18n.t("lang.name", code))}</a>')
+    switch = "".join(links)
+    return (f'<a class="gridmap-home" href="/">{html.escape(i18n.t("nav.home", lang))}</a>'
+            f'<span class="gridmap-lang" title="{html.escape(i18n.t("nav.language", lang), quote=True)}">{switch}</span>')
+
+
+def add_title(m: folium.Map, text: str, lang: str | None = None) -> None:
+    """A heading box over the map's top-left corner, with the link home and the language switch."""
+    m.get_root().html.add_child(Element(
+        f'<div class="gridmap-title"><nav class="gridmap-nav">{nav_html(lang)}</nav>'
+        f'<h1>{html.escape(text)}</h1></div>'))
 
 
 def add_legend(m: folium.Map, title: str, items: list[tuple[str, str]]) -> None:
@@ -313,3 +329,29 @@ def render_page(m: folium.Map, title: str, lang: str | None = None) -> str:
 def page_response(m: folium.Map, title: str, lang: str | None = None) -> HTMLResponse:
     """Render ``m`` as a complete, offline-checked HTML page."""
     return HTMLResponse(render_page(m, title, lang))
+
+
+def shell_page(title: str, body: str, lang: str | None = None, *, heading: str | None = None) -> str:
+    """A complete page that is not a map (the home page, error pages) in the one shell: header with
+    the link home and the language switch, ``<main>`` holding ``body`` (HTML, already escaped).
+    Offline-checked like the map pages."""
+    code = i18n.normalise(lang) or i18n.DEFAULT_LANG
+    page = (
+        f'<!DOCTYPE html><html lang="{code}"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title>"
+        '<link rel="stylesheet" href="/static/gridmap/page.css">'
+        '<script src="/static/gridmap/shell.js" defer></script></head>'
+        f'<body class="gridmap-page"><header class="gridmap-header"><nav class="gridmap-nav">{nav_html(code)}</nav>'
+        f"</header><main><h1>{html.escape(heading or title)}</h1>{body}</main></body></html>"
+    )
+    check_offline(page)
+    return page
+
+
+def error_page(status: int, title: str, detail: str, lang: str | None = None) -> HTMLResponse:
+    """A page for a browser that asked for something that cannot be shown (an unknown area, a wrong
+    filter): the message in the shell, with the HTTP ``status``."""
+    body = f'<p class="gridmap-error-detail">{html.escape(detail)}</p>' \
+           f'<p><a href="/">{html.escape(i18n.t("nav.back_home", lang))}</a></p>'
+    return HTMLResponse(shell_page(title, body, lang), status_code=status)

@@ -158,7 +158,7 @@ def coverage_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang
             tooltip="name", pane=("gridmap-coverage-stations", 440),
         ).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
-    add_title(m, t("coverage.title", minutes=mins) + (f" · {area}" if area else ""))
+    add_title(m, t("coverage.title", minutes=mins) + (f" · {area}" if area else ""), lang)
     if too_many:  # at city scale every station's polygon is ~100 MB: one area at a time
         add_note(m, t("coverage.too_many", n=f"{MAX_PAGE_STATIONS:,}"))
     legend = [(colours[k], i18n.kind_label(k, lang)) for k in present]

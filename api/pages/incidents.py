@@ -168,7 +168,7 @@ def heatmap_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang:
                        percentiles=False).rows.set_index("code")
     breaks = _breaks(stats["rate_per_100_households"])
     m = offline_map(settings, bounds=_bounds(conn, scope, heat["window"]), lang=lang, zoom_start=12)
-    add_title(m, i18n.t("incidents.heatmap.title", lang))
+    add_title(m, i18n.t("incidents.heatmap.title", lang), lang)
     data = PageData("gridmapHeat_" + m.get_name(), {
         "grids": _grid_features(conn, scope, stats, breaks),
         "frames": to_js_json(heat["frames"]), "window": to_js_json(heat["window"])}).add_to_page(m)
@@ -261,7 +261,7 @@ def hotspots_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang
     except InvalidInput as exc:
         note = i18n.t("incidents.hot.too_few", lang, reason=str(exc))
     m = offline_map(settings, bounds=_bounds(conn, scope, []), lang=lang, zoom_start=12)
-    add_title(m, i18n.t("incidents.hotspots.title", lang))
+    add_title(m, i18n.t("incidents.hotspots.title", lang), lang)
     if feats:
         data = PageData("gridmapHot_" + m.get_name(), {
             "units": to_js_json({"type": "FeatureCollection", "features": feats})}).add_to_page(m)

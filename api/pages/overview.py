@@ -97,7 +97,7 @@ def overview_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang
         ).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
 
-    add_title(m, i18n.t("map.title", lang))
+    add_title(m, i18n.t("map.title", lang), lang)
     # Grids are drawn first and filled; the community and town outlines (unfilled, so clicks inside
     # reach the grid) over them; stations on top.
     legend = [(TOWN_STYLE["color"], i18n.t("layer.towns", lang)),
