@@ -10,6 +10,7 @@ Pages and messages call :func:`t` with a key and the language of the request, wh
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from geo.layers import INCIDENT_CATEGORIES
@@ -91,8 +92,41 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "home.dl.gaps": {"zh": "覆盖盲区", "en": "Coverage gaps"},
     "home.dl.stats": {"zh": "事件统计（按网格）", "en": "Incident statistics (per grid)"},
     "home.dl.hotspots": {"zh": "事件热点", "en": "Incident hotspots"},
-    "error.not_found": {"zh": "未找到", "en": "Not found"},
-    "error.bad_request": {"zh": "请求有误", "en": "The request cannot be shown"},
+    "nav.back_page": {"zh": "去掉参数重新打开此页", "en": "Open this page without the parameters"},
+    "error.field": {"zh": "参数 {field}", "en": "Parameter {field}"},
+    # problem+json titles, by slug (api/errors.py)
+    "error.title.internal-error": {"zh": "内部错误", "en": "Internal error"},
+    "error.title.forbidden": {"zh": "超出您的辖区", "en": "Outside your jurisdiction"},
+    "error.title.not-found": {"zh": "未找到", "en": "Not found"},
+    "error.title.conflict": {"zh": "冲突", "en": "Conflict"},
+    "error.title.payload-too-large": {"zh": "数据量超出限制", "en": "Payload too large"},
+    "error.title.unsupported-media-type": {"zh": "不支持的格式", "en": "Unsupported media type"},
+    "error.title.validation-failed": {"zh": "输入有误", "en": "Validation failed"},
+    "error.title.database-unavailable": {"zh": "数据库不可用", "en": "Database unavailable"},
+    "error.title.http-404": {"zh": "未找到", "en": "Not Found"},
+    "error.title.http-405": {"zh": "不允许的请求方法", "en": "Method Not Allowed"},
+    # problem+json details: the English text is the pattern ({name} matches any text), the Chinese its
+    # translation (api.i18n.detail)
+    "detail.no_area": {"zh": "您的辖区内没有代码为 {code} 的镇街、村社区、网格或区县",
+                       "en": "no town, community, grid or county {code} in your jurisdiction"},
+    "detail.no_area_tcg": {"zh": "您的辖区内没有代码为 {code} 的镇街、村社区或网格",
+                           "en": "no town, community or grid {code} in your jurisdiction"},
+    "detail.no_area_plain": {"zh": "您的辖区内没有区域 {code}", "en": "no area {code} in your jurisdiction"},
+    "detail.reversed": {"zh": "时间段颠倒：开始时间 {start} 晚于结束时间 {end}",
+                        "en": "the window is reversed: from {start} is after to {end}"},
+    "detail.reversed_why": {"zh": "开始时间 {start} 晚于结束时间 {end}", "en": "from {start} is after to {end}"},
+    "detail.unknown_category": {"zh": "未知的事件类别 {codes}；已有类别：{known}（用 `{cmd}` 添加）",
+                                "en": "unknown category {codes}; known categories: {known} (add one with `{cmd}`)"},
+    "detail.shape": {"zh": "请求的参数格式不符合要求。", "en": "The request does not match the expected shape."},
+    "detail.internal": {"zh": "gridmap 遇到意外错误；此请求没有改动任何数据（写入在一个事务中完成）。详情见服务器日志。",
+                        "en": "gridmap hit an unexpected error; nothing was changed by this request "
+                              "(writes run in one transaction). The server log has the details."},
+    "detail.not_found": {"zh": "未找到", "en": "Not Found"},
+    "detail.datetime": {"zh": "应为日期或日期时间（例如 2026-01-31 或 2026-01-31T08:00）",
+                        "en": "Input should be a valid datetime or date, {why}"},
+    "detail.number": {"zh": "应为数字", "en": "Input should be a valid number, {why}"},
+    "detail.no_kind": {"zh": "您的辖区内没有类型为 {kinds} 的站点；现有类型：{present}",
+                       "en": "no station of kind {kinds} in your jurisdiction; the kinds present are {present}"},
     # collections (OGC API Features titles)
     "collection.areas": {"zh": "行政区域（镇街、村社区）", "en": "Areas (towns, communities)"},
     "collection.grids": {"zh": "网格（当前版本，可按时间查询历史）", "en": "Grids (current; history by datetime)"},
@@ -138,6 +172,44 @@ def t(key: str, lang: str | None = None, **fmt: object) -> str:
     texts = CATALOGUE[key]
     text = texts.get(normalise(lang) or DEFAULT_LANG) or texts[DEFAULT_LANG]
     return text.format(**fmt) if fmt else text
+
+
+def error_title(slug: str, title: str, lang: str | None = None) -> str:
+    """The title of an error (``slug`` as in :mod:`api.errors`) in ``lang``; ``title`` when the
+    catalogue has none."""
+    key = f"error.title.{slug}"
+    return t(key, lang) if key in CATALOGUE else title
+
+
+_DETAIL_PATTERNS: list[tuple[re.Pattern, str]] | None = None
+
+
+def _detail_patterns() -> list[tuple[re.Pattern, str]]:
+    global _DETAIL_PATTERNS
+    if _DETAIL_PATTERNS is None or len(_DETAIL_PATTERNS) != sum(k.startswith("detail.") for k in CATALOGUE):
+        out = []
+        for key, texts in CATALOGUE.items():
+            if key.startswith("detail."):
+                parts = re.split(r"\{(\w+)\}", texts["en"])
+                rx = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts))
+                out.append((re.compile(rx + r"\Z", re.S), key))
+        _DETAIL_PATTERNS = out
+    return _DETAIL_PATTERNS
+
+
+def detail(text: str, lang: str | None = None) -> str:
+    """A message written in English by the code (an error's detail, a problem's reason) in ``lang``:
+    the first ``detail.*`` entry whose English text, read as a pattern, matches the whole message
+    gives the translation, its ``{name}`` parts carried over; a message no entry matches stays as
+    written."""
+    lang = normalise(lang) or DEFAULT_LANG
+    if lang == "en" or not text:
+        return text
+    for rx, key in _detail_patterns():
+        m = rx.match(text)
+        if m:
+            return CATALOGUE[key][lang].format(**m.groupdict())
+    return text
 
 
 def kind_label(kind: str, lang: str | None = None) -> str:

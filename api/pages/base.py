@@ -349,9 +349,20 @@ def shell_page(title: str, body: str, lang: str | None = None, *, heading: str |
     return page
 
 
-def error_page(status: int, title: str, detail: str, lang: str | None = None) -> HTMLResponse:
+def error_page(status: int, title: str, detail: str, lang: str | None = None, *, problems=None,
+               back: str | None = None) -> HTMLResponse:
     """A page for a browser that asked for something that cannot be shown (an unknown area, a wrong
-    filter): the message in the shell, with the HTTP ``status``."""
-    body = f'<p class="gridmap-error-detail">{html.escape(detail)}</p>' \
-           f'<p><a href="/">{html.escape(i18n.t("nav.back_home", lang))}</a></p>'
+    filter): the message (and each problem's field) in the shell, a link back to the page without
+    its parameters, with the HTTP ``status``."""
+    rows = "".join(
+        f"<li>{html.escape(i18n.t('error.field', lang, field=p.field))}: {html.escape(i18n.detail(p.reason, lang))}</li>"
+        if p.field else f"<li>{html.escape(i18n.detail(p.reason, lang))}</li>"
+        for p in (problems or [])
+    )
+    body = f'<p class="gridmap-error-detail">{html.escape(detail)}</p>'
+    if rows:
+        body += f'<ul class="gridmap-error-problems">{rows}</ul>'
+    if back and back != "/":
+        body += f'<p><a class="gridmap-back" href="{html.escape(back, quote=True)}">{html.escape(i18n.t("nav.back_page", lang))}</a></p>'
+    body += f'<p><a href="/">{html.escape(i18n.t("nav.back_home", lang))}</a></p>'
     return HTMLResponse(shell_page(title, body, lang), status_code=status)

@@ -50,11 +50,17 @@ def _items(collection: str, **filters: str) -> str:
     return f"/collections/{collection}/items?" + urlencode({**filters, "limit": PAGE})
 
 
-def overview_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang: str) -> folium.Map:
-    """Build the overview map for ``scope`` in ``lang`` (``zh``/``en``)."""
+def overview_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang: str, *,
+                 area: str | None = None) -> folium.Map:
+    """Build the overview map for ``scope`` in ``lang`` (``zh``/``en``), opened on ``area`` (a town,
+    community or county code already resolved by the caller) when given."""
     bounds = None
-    for cid in ("areas", "grids", "stations", "dwellings"):
-        bounds = fdb.extent(conn, fdb.COLLECTIONS[cid], scope)
+    view = Jurisdiction(frozenset({area})) if area else scope
+    for s in ((view, scope) if area else (scope,)):
+        for cid in ("areas", "grids", "stations", "dwellings"):
+            bounds = fdb.extent(conn, fdb.COLLECTIONS[cid], s)
+            if bounds:
+                break
         if bounds:
             break
     counts = fdb.kind_counts(conn, scope)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from sqlalchemy import Engine
@@ -74,10 +74,15 @@ def map_page(
     engine: Engine = Depends(deps.engine),
     scope: Jurisdiction = Depends(deps.jurisdiction),
     settings: Settings = Depends(deps.settings),
+    area: str | None = Query(None, description="Open on this town, community or grid code (404 if unknown)."),
 ) -> HTMLResponse:
+    from api.db.areas import resolve_area
+
     lang = i18n.request_lang(request, settings.language)
     with engine.connect() as conn:
-        m = overview_map(conn, settings, scope, lang)
+        if area:
+            resolve_area(conn, area, scope)
+        m = overview_map(conn, settings, scope, lang, area=area)
     return page_response(m, i18n.t("map.title", lang), lang)
 
 

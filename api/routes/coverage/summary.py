@@ -62,7 +62,11 @@ def coverage_map_page(request: Request, params: CoverageQuery, scope: ScopeDep, 
     from api.pages.base import page_response
     from api.pages.coverage import coverage_map
 
+    from api.db.areas import resolve_area
+
     lang = i18n.request_lang(request, settings.language)
     with engine.connect() as conn:
+        if area:  # an unknown area is a 404 page, not the whole district
+            resolve_area(conn, area, scope)
         m = coverage_map(conn, settings, scope, lang, params, area=area)
     return page_response(m, i18n.t("coverage.title", lang).format(minutes=f"{params.minutes:g}"), lang)
