@@ -36,6 +36,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "layer.streets": {"zh": "道路", "en": "Streets"},
     "layer.incidents": {"zh": "事件", "en": "Incidents"},
     "layer.areas": {"zh": "行政区域", "en": "Areas"},
+    "layer.grid_labels": {"zh": "网格标注", "en": "Grid labels"},
     # station kinds (user-defined kinds are shown as they are written)
     "kind.service_centre": {"zh": "党群服务中心", "en": "Party-mass service centre"},
     "kind.grid_station": {"zh": "网格先锋站", "en": "Grid pioneer station"},
@@ -57,6 +58,14 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "field.opening_hours": {"zh": "开放时间", "en": "Opening hours"},
     "field.address": {"zh": "地址", "en": "Address"},
     "field.valid_from": {"zh": "生效时间", "en": "Valid from"},
+    # values and units on the maps
+    "unit.min": {"zh": "分钟", "en": "min"},
+    "value.yes": {"zh": "是", "en": "yes"},
+    "value.no": {"zh": "否", "en": "no"},
+    "grid.label": {"zh": "{code}\n{households} 户", "en": "{code}\n{households} households"},
+    "method.network": {"zh": "沿路网计算", "en": "along the street network"},
+    "method.straight_line": {"zh": "直线距离估算", "en": "straight-line estimate"},
+    "method.network+straight_line": {"zh": "路网 + 直线估算", "en": "network and straight-line estimate"},
     # the page shell and the home page
     "lang.name": {"zh": "中文", "en": "English"},
     "nav.home": {"zh": "首页", "en": "Home"},

@@ -31,7 +31,7 @@ from api.incidents.heat import heat_frames
 from api.incidents.map_data import category_names, data_versions, default_window, grid_extent, grid_shapes
 from api.incidents.stats import area_stats, hotspots
 from api.jurisdiction import Jurisdiction
-from api.pages.base import add_legend, add_title, offline_map, render_page
+from api.pages.base import add_grid_labels, add_legend, add_streets, add_title, offline_map, render_page
 from api.pages.incident_layers import HeatFrames, InlineGeoJson, PageData, RawHtml, WindowHeat, to_js_json
 from api.settings import Settings
 from geo.errors import InvalidInput
@@ -77,6 +77,13 @@ i18n.add({
     "incidents.hot.note": {"zh": "{units} 个单元, {n} 件事件, 显著: {sig}",
                            "en": "{units} units, {n} incidents, significant: {sig}"},
     "incidents.hot.too_few": {"zh": "无法分析: {reason}", "en": "Cannot analyse: {reason}"},
+    "incidents.hot.bin.3": {"zh": "热点 (99% 置信)", "en": "hot spot (99% confidence)"},
+    "incidents.hot.bin.2": {"zh": "热点 (95% 置信)", "en": "hot spot (95% confidence)"},
+    "incidents.hot.bin.1": {"zh": "热点 (90% 置信)", "en": "hot spot (90% confidence)"},
+    "incidents.hot.bin.0": {"zh": "不显著", "en": "not significant"},
+    "incidents.hot.bin.-1": {"zh": "冷点 (90% 置信)", "en": "cold spot (90% confidence)"},
+    "incidents.hot.bin.-2": {"zh": "冷点 (95% 置信)", "en": "cold spot (95% confidence)"},
+    "incidents.hot.bin.-3": {"zh": "冷点 (99% 置信)", "en": "cold spot (99% confidence)"},
 })
 
 
@@ -173,9 +180,12 @@ def heatmap_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang:
         "grids": _grid_features(conn, scope, stats, breaks),
         "frames": to_js_json(heat["frames"]), "window": to_js_json(heat["window"])}).add_to_page(m)
     keys = ["code", "name", "incidents", "households", "rate", "closure", "resolution", "overdue"]
+    fmts = {"incidents": "int", "households": "int", "closure": "ratio", "resolution": "ratio", "overdue": "int"}
     InlineGeoJson(f"{data.var}.grids", name=i18n.t("incidents.rate.layer", lang), fields=keys,
-                  aliases=[i18n.t(f"incidents.f.{k}", lang) for k in keys],
+                  aliases=[i18n.t(f"incidents.f.{k}", lang) for k in keys], formats=[fmts.get(k) for k in keys],
                   style={"color": "#555", "weight": 0.8, "fillOpacity": 0.3}).add_to(m)
+    add_streets(m, lang)
+    add_grid_labels(m, lang)
     if heat["n"]:
         HeatFrames(f"{data.var}.frames", heat["labels"], name=i18n.t("incidents.heat.layer", lang), radius=18,
                    auto_play=False, max_opacity=0.8, use_local_extrema=False, position="bottomleft").add_to(m)
@@ -255,7 +265,8 @@ def hotspots_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang
                           "properties": {"code": str(unit), "name": _name(r), "incidents": int(r["count"]),
                                          "z": None if pd.isna(r.z) else round(float(r.z), 2),
                                          "p": None if pd.isna(r.p) else float(f"{r.p:.3g}"),
-                                         "class": r.classification, "fill": HOT_COLOURS[int(r["bin"])]}})
+                                         "class": i18n.t(f"incidents.hot.bin.{int(r['bin'])}", lang),
+                                         "fill": HOT_COLOURS[int(r["bin"])]}})
         sig = int((res["bin"] != 0).sum())
         note = i18n.t("incidents.hot.note", lang, units=len(res), n=int(res["count"].sum()), sig=sig)
     except InvalidInput as exc:
@@ -268,10 +279,13 @@ def hotspots_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang
         keys = ["code"] + (["name"] if level == "grid" else []) + ["incidents", "z", "p", "class"]
         InlineGeoJson(f"{data.var}.units", name=i18n.t("incidents.hot.layer", lang), fields=keys,
                       aliases=[i18n.t(f"incidents.f.{k}", lang) for k in keys],
+                      formats=[{"incidents": "int"}.get(k) for k in keys],
                       style={"color": "#666", "weight": 1, "fillOpacity": 0.7}).add_to(m)
-        folium.LayerControl(collapsed=False).add_to(m)
-    labels = {3: "hot 99%", 2: "hot 95%", 1: "hot 90%", 0: "not significant", -1: "cold 90%", -2: "cold 95%",
-              -3: "cold 99%"}
-    add_legend(m, i18n.t("incidents.hot.legend", lang), [(HOT_COLOURS[b], labels[b]) for b in labels])
+    add_streets(m, lang)
+    if level == "grid" or not feats:
+        add_grid_labels(m, lang)
+    folium.LayerControl(collapsed=False).add_to(m)
+    add_legend(m, i18n.t("incidents.hot.legend", lang),
+               [(HOT_COLOURS[b], i18n.t(f"incidents.hot.bin.{b}", lang)) for b in (3, 2, 1, 0, -1, -2, -3)])
     _note(m, f"{note} · {_local(start, tz):%Y-%m-%d} – {_local(end, tz):%Y-%m-%d}")
     return m
