@@ -40,38 +40,6 @@ BAND_COLOURS = {"0": "#d73027", "1": "#fc8d59", "2": "#fee08b", "3": "#d9ef8b", 
 COVERED, UNCOVERED = "#9e9e9e", "#111111"
 GAP_STYLE = {"color": "#40004b", "weight": 2, "fillColor": "#7b3294", "fillOpacity": 0.45, "dashArray": "5 4"}
 
-i18n.add({
-    "coverage.title": {"zh": "{minutes} 分钟服务圈覆盖图", "en": "{minutes}-minute service circle coverage"},
-    "coverage.grids": {"zh": "网格覆盖率", "en": "Grid coverage"},
-    "coverage.areas": {"zh": "站点服务范围", "en": "Station service areas"},
-    "coverage.dwellings": {"zh": "住宅 (是否覆盖)", "en": "Dwellings (covered or not)"},
-    "coverage.gaps": {"zh": "覆盖盲区", "en": "Coverage gaps"},
-    "coverage.covered": {"zh": "{minutes} 分钟内可达", "en": "within {minutes} min"},
-    "coverage.uncovered": {"zh": "{minutes} 分钟内不可达", "en": "not within {minutes} min"},
-    "coverage.band.0": {"zh": "网格覆盖 < 50%", "en": "grid covered < 50%"},
-    "coverage.band.1": {"zh": "网格覆盖 50–80%", "en": "grid covered 50–80%"},
-    "coverage.band.2": {"zh": "网格覆盖 80–95%", "en": "grid covered 80–95%"},
-    "coverage.band.3": {"zh": "网格覆盖 95–100%", "en": "grid covered 95–100%"},
-    "coverage.band.4": {"zh": "网格全覆盖", "en": "grid fully covered"},
-    "coverage.f.covered_households": {"zh": "覆盖户数", "en": "Households covered"},
-    "coverage.f.covered_pct": {"zh": "覆盖率", "en": "Covered"},
-    "coverage.f.stations": {"zh": "站点数", "en": "Stations"},
-    "coverage.f.straight_line": {"zh": "直线距离估算户数", "en": "Households by straight-line estimate"},
-    "coverage.f.rank": {"zh": "排名", "en": "Rank"},
-    "coverage.f.dwellings": {"zh": "住宅数", "en": "Dwellings"},
-    "coverage.f.nearest": {"zh": "最近站点", "en": "Nearest station"},
-    "coverage.f.nearest_min": {"zh": "到最近站点时间", "en": "Time to the nearest station"},
-    "coverage.f.method": {"zh": "计算方式", "en": "Method"},
-    "coverage.f.minutes": {"zh": "分钟", "en": "Minutes"},
-    "coverage.f.station": {"zh": "站点", "en": "Station"},
-    "coverage.f.mean_time": {"zh": "平均时间", "en": "Mean time"},
-    "coverage.f.p90_time": {"zh": "90% 分位时间", "en": "90th percentile time"},
-    "coverage.f.time_nearest": {"zh": "到最近站点", "en": "To the nearest station"},
-    "coverage.f.covered": {"zh": "已覆盖", "en": "Covered"},
-    "coverage.too_many": {"zh": "计入的站点超过 {n} 个: 站点服务范围仅按区域显示, 请在地址后加 ?area=社区或街道代码",
-                          "en": "More than {n} stations count: station service areas are shown for one area "
-                                "at a time; add ?area=COMMUNITY_OR_TOWN_CODE to the address"},
-})
 
 
 def add_note(m: folium.Map, text: str) -> None:

@@ -39,52 +39,6 @@ from geo.errors import InvalidInput
 RATE_COLOURS = ("#ffffcc", "#fed976", "#fd8d3c", "#e31a1c", "#800026")
 HOT_COLOURS = {3: "#b2182b", 2: "#ef8a62", 1: "#fddbc7", 0: "#f7f7f7", -1: "#d1e5f0", -2: "#67a9cf", -3: "#2166ac"}
 
-i18n.add({
-    "incidents.heatmap.title": {"zh": "事件热力图", "en": "Incident heatmap"},
-    "incidents.hotspots.title": {"zh": "事件热点分析 (Getis-Ord Gi*)", "en": "Incident hotspots (Getis-Ord Gi*)"},
-    "incidents.heat.layer": {"zh": "事件密度 (按时间)", "en": "Incident density (by time)"},
-    "incidents.heat.window": {"zh": "事件密度 (整个时段)", "en": "Incident density (whole window)"},
-    "incidents.rate.layer": {"zh": "每百户事件数 (网格)", "en": "Incidents per 100 households (grids)"},
-    "incidents.rate.legend": {"zh": "每百户事件数", "en": "Incidents per 100 households"},
-    "incidents.rate.none": {"zh": "无户数", "en": "no households"},
-    "incidents.mode.raw": {"zh": "显示原始事件点: {n} 件", "en": "Showing the {n} incidents as points"},
-    "incidents.mode.binned": {
-        "zh": "{n} 件事件, 超过 {limit} 件: 显示 {cell} 米方格聚合密度",
-        "en": "{n} incidents (over {limit}): showing density aggregated in {cell} m cells"},
-    "incidents.mode.empty": {"zh": "此时段没有事件", "en": "No incidents in this window"},
-    "incidents.form.category": {"zh": "类别", "en": "Category"},
-    "incidents.form.all": {"zh": "全部", "en": "All"},
-    "incidents.form.from": {"zh": "从", "en": "From"},
-    "incidents.form.to": {"zh": "到", "en": "To"},
-    "incidents.form.period": {"zh": "时间步", "en": "Step"},
-    "incidents.form.week": {"zh": "周", "en": "week"},
-    "incidents.form.month": {"zh": "月", "en": "month"},
-    "incidents.form.apply": {"zh": "应用", "en": "Apply"},
-    "incidents.f.code": {"zh": "网格", "en": "Grid"},
-    "incidents.f.name": {"zh": "名称", "en": "Name"},
-    "incidents.f.incidents": {"zh": "事件数", "en": "Incidents"},
-    "incidents.f.households": {"zh": "户数", "en": "Households"},
-    "incidents.f.rate": {"zh": "每百户", "en": "Per 100 households"},
-    "incidents.f.closure": {"zh": "办结率", "en": "Closure rate"},
-    "incidents.f.resolution": {"zh": "解决率", "en": "Resolution rate"},
-    "incidents.f.median": {"zh": "办结中位时长 (小时)", "en": "Median hours to close"},
-    "incidents.f.overdue": {"zh": "超期", "en": "Overdue"},
-    "incidents.f.z": {"zh": "z 值", "en": "z-score"},
-    "incidents.f.p": {"zh": "p 值", "en": "p-value"},
-    "incidents.f.class": {"zh": "分类", "en": "Class"},
-    "incidents.hot.layer": {"zh": "热点 / 冷点", "en": "Hot and cold spots"},
-    "incidents.hot.legend": {"zh": "Gi* (FDR 校正)", "en": "Gi* (FDR corrected)"},
-    "incidents.hot.note": {"zh": "{units} 个单元, {n} 件事件, 显著: {sig}",
-                           "en": "{units} units, {n} incidents, significant: {sig}"},
-    "incidents.hot.too_few": {"zh": "无法分析: {reason}", "en": "Cannot analyse: {reason}"},
-    "incidents.hot.bin.3": {"zh": "热点 (99% 置信)", "en": "hot spot (99% confidence)"},
-    "incidents.hot.bin.2": {"zh": "热点 (95% 置信)", "en": "hot spot (95% confidence)"},
-    "incidents.hot.bin.1": {"zh": "热点 (90% 置信)", "en": "hot spot (90% confidence)"},
-    "incidents.hot.bin.0": {"zh": "不显著", "en": "not significant"},
-    "incidents.hot.bin.-1": {"zh": "冷点 (90% 置信)", "en": "cold spot (90% confidence)"},
-    "incidents.hot.bin.-2": {"zh": "冷点 (95% 置信)", "en": "cold spot (95% confidence)"},
-    "incidents.hot.bin.-3": {"zh": "冷点 (99% 置信)", "en": "cold spot (99% confidence)"},
-})
 
 
 def _breaks(values: pd.Series, k: int = len(RATE_COLOURS)) -> list[float]:
