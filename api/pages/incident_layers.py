@@ -101,6 +101,7 @@ class HeatFrames(folium.plugins.HeatMapWithTime):
     def __init__(self, data_ref: str, index: list[str], **kw):
         super().__init__([[] for _ in index], index=list(index), **kw)
         self.data = _JsRef(data_ref)  # the template prints {{ this.data }} verbatim
+        self.speed_slider = "false"  # its readout ("1fps") is English that no catalogue holds
 
 
 class WindowHeat(folium.plugins.HeatMap):
