@@ -20,6 +20,7 @@ languages; tests)::
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 from pathlib import Path
@@ -152,15 +153,38 @@ _DETAIL_PATTERNS: list[tuple[re.Pattern, str]] | None = None
 
 def _detail_patterns() -> list[tuple[re.Pattern, str]]:
     global _DETAIL_PATTERNS
-    if _DETAIL_PATTERNS is None or len(_DETAIL_PATTERNS) != sum(k.startswith("detail.") for k in CATALOGUE):
+    if _DETAIL_PATTERNS is None or len(_DETAIL_PATTERNS) != sum(map(_is_pattern, CATALOGUE)):
         out = []
         for key, texts in CATALOGUE.items():
-            if key.startswith("detail."):
+            if _is_pattern(key):
                 parts = re.split(r"\{(\w+)\}", texts["en"])
                 rx = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts))
                 out.append((re.compile(rx + r"\Z", re.S), key))
         _DETAIL_PATTERNS = out
     return _DETAIL_PATTERNS
+
+
+def _is_pattern(key: str) -> bool:
+    """``detail.*`` entries, and entries keyed by their English text that hold ``{name}`` parts."""
+    return key.startswith("detail.") or ("{" in key and " " in key and CATALOGUE[key].get("en") == key)
+
+
+def text(english: str, lang: str | None = None) -> str:
+    """A text the code writes in English (CLI help, messages) in ``lang``: the entry whose msgid is
+    that text (whitespace runs read as one space), else as :func:`detail`; else as written."""
+    lang = normalise(lang) or DEFAULT_LANG
+    if lang == "en" or not english:
+        return english
+    norm = " ".join(english.split())
+    hit = CATALOGUE.get(norm, {}).get(lang)
+    return hit if hit else detail(norm, lang) if "{" not in norm else english
+
+
+def cli_lang() -> Lang:
+    """The CLI's language: ``GRIDMAP_LANGUAGE`` from the environment, read here without the settings
+    object (pydantic would cost ``gridmap --help`` 0.3 s); English when it is not set, so scripts
+    that read the CLI's output keep working (set ``GRIDMAP_LANGUAGE=zh`` for Chinese)."""
+    return normalise(os.environ.get("GRIDMAP_LANGUAGE")) or "en"
 
 
 def detail(text: str, lang: str | None = None) -> str:
