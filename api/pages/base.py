@@ -341,11 +341,18 @@ def add_grid_labels(m: folium.Map, lang: str | None = None) -> RemoteGeoJson:
     return layer
 
 
-def add_title(m: folium.Map, text: str, lang: str | None = None) -> None:
-    """A heading box over the map's top-left corner, with the link home and the language switch."""
+def add_title(m: folium.Map, text: str, lang: str | None = None,
+              downloads: list[tuple[str, str]] | None = None) -> None:
+    """A heading box over the map's top-left corner, with the link home and the language switch,
+    and a line of download buttons (``(label, url)``: the page's tables as Excel or CSV)."""
+    dl = ""
+    if downloads:
+        links = " ".join(f'<a class="gridmap-download" href="{html.escape(url, quote=True)}" download>'
+                         f"{html.escape(label)}</a>" for label, url in downloads)
+        dl = f'<div class="gridmap-downloads">{html.escape(i18n.t("nav.download", lang))}: {links}</div>'
     m.get_root().html.add_child(Element(
         f'<div class="gridmap-title"><nav class="gridmap-nav">{nav_html(lang)}</nav>'
-        f'<h1>{html.escape(text)}</h1></div>'))
+        f'<h1>{html.escape(text)}</h1>{dl}</div>'))
 
 
 def add_legend(m: folium.Map, title: str, items: list[tuple[str, str]]) -> None:

@@ -45,7 +45,7 @@ GAP_STYLE = {"color": "#40004b", "weight": 2, "fillColor": "#7b3294", "fillOpaci
 def add_note(m: folium.Map, text: str) -> None:
     """A notice box under the page title (``gridmap-note``)."""
     m.get_root().html.add_child(Element(
-        '<div class="gridmap-note" style="position:absolute;top:64px;left:60px;z-index:1000;max-width:28em;'
+        '<div class="gridmap-note" style="position:absolute;top:84px;left:60px;z-index:1000;max-width:28em;'
         'background:#fff8e1;border:1px solid #e0b000;padding:6px 10px;font:13px sans-serif">'
         f"{html.escape(text)}</div>"))
 
@@ -134,7 +134,13 @@ def coverage_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang
             tooltip="name", pane=("gridmap-coverage-stations", 440),
         ).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
-    add_title(m, t("coverage.title", minutes=mins) + (f" · {area}" if area else ""), lang)
+    add_title(m, t("coverage.title", minutes=mins) + (f" · {area}" if area else ""), lang, downloads=[
+        (t("home.dl.coverage") + " (Excel)", _url("/coverage", base, format="xlsx", level="grid", lang=lang, **in_area)),
+        (t("home.dl.gaps") + " (Excel)", _url("/coverage/gaps", base, format="xlsx", lang=lang)),
+        (t("coverage.areas") + " (Excel)", _url("/coverage/areas", base, by="station", format="xlsx", lang=lang,
+                                                **in_area))] if not too_many or area else [
+        (t("home.dl.coverage") + " (Excel)", _url("/coverage", base, format="xlsx", level="grid", lang=lang)),
+        (t("home.dl.gaps") + " (Excel)", _url("/coverage/gaps", base, format="xlsx", lang=lang))])
     if too_many:  # at city scale every station's polygon is ~100 MB: one area at a time
         add_note(m, t("coverage.too_many", n=f"{MAX_PAGE_STATIONS:,}"))
     legend = [(colours[k], i18n.kind_label(k, lang)) for k in present]

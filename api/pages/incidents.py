@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import threading
+from urllib.parse import urlencode
 import time
 from collections import OrderedDict
 from datetime import datetime
@@ -56,7 +57,7 @@ def _form(lang: str, categories: list[tuple[str, str]], chosen: tuple[str, ...],
         for c, n in categories]
     per = "".join(f'<option value="{p}"{" selected" if p == period else ""}>{i18n.t("incidents.form." + p, lang)}'
                   "</option>" for p in ("month", "week"))
-    return (f'<form class="gridmap-incident-form" method="get" action="{action}" style="position:fixed;top:52px;'
+    return (f'<form class="gridmap-incident-form" method="get" action="{action}" style="position:fixed;top:84px;'
             'left:54px;z-index:1000;background:rgba(255,255,255,.94);padding:6px 10px;border-radius:4px;'
             'box-shadow:0 1px 4px rgba(0,0,0,.3);font-size:13px">'
             f'<input type="hidden" name="lang" value="{lang}">'
@@ -73,7 +74,7 @@ def _local(t: datetime, tz: str) -> datetime:
 
 def _note(m: folium.Map, text_: str) -> None:
     m.get_root().html.add_child(RawHtml(
-        f'<div class="gridmap-incident-mode" style="position:fixed;top:96px;left:54px;z-index:1000;'
+        f'<div class="gridmap-incident-mode" style="position:fixed;top:126px;left:54px;z-index:1000;'
         f'background:rgba(255,255,255,.94);padding:4px 10px;border-radius:4px;font-size:13px">'
         f'{html.escape(text_)}</div>'))
 
@@ -129,7 +130,13 @@ def heatmap_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang:
                        percentiles=False).rows.set_index("code")
     breaks = _breaks(stats["rate_per_100_households"])
     m = offline_map(settings, bounds=_bounds(conn, scope, heat["window"]), lang=lang, zoom_start=12)
-    add_title(m, i18n.t("incidents.heatmap.title", lang), lang)
+    window = {"from": start.isoformat(), "to": end.isoformat(),
+              **({"category": ",".join(flt.categories)} if flt.categories else {}),
+              **({"area": flt.area} if flt.area else {})}
+    add_title(m, i18n.t("incidents.heatmap.title", lang), lang, downloads=[
+        (i18n.t("home.dl.stats", lang) + " (Excel)",
+         "/incidents/stats?" + urlencode({**window, "format": "xlsx", "min_count": 0, "lang": lang})),
+        ("CSV", "/incidents/stats?" + urlencode({**window, "format": "csv", "min_count": 0}))])
     data = PageData("gridmapHeat_" + m.get_name(), {
         "grids": _grid_features(conn, scope, stats, breaks),
         "frames": to_js_json(heat["frames"]), "window": to_js_json(heat["window"])}).add_to_page(m)
@@ -226,7 +233,14 @@ def hotspots_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang
     except InvalidInput as exc:
         note = i18n.t("incidents.hot.too_few", lang, reason=str(exc))
     m = offline_map(settings, bounds=_bounds(conn, scope, []), lang=lang, zoom_start=12)
-    add_title(m, i18n.t("incidents.hotspots.title", lang), lang)
+    window = {"from": start.isoformat(), "to": end.isoformat(), "level": level, "min_incidents": min_incidents,
+              **({"resolution": resolution} if level == "h3" else {}),
+              **({"category": ",".join(flt.categories)} if flt.categories else {}),
+              **({"area": flt.area} if flt.area else {})}
+    add_title(m, i18n.t("incidents.hotspots.title", lang), lang, downloads=[
+        (i18n.t("home.dl.hotspots", lang) + " (Excel)",
+         "/incidents/hotspots?" + urlencode({**window, "format": "xlsx", "lang": lang})),
+        ("CSV", "/incidents/hotspots?" + urlencode({**window, "format": "csv"}))] if feats else None)
     if feats:
         data = PageData("gridmapHot_" + m.get_name(), {
             "units": to_js_json({"type": "FeatureCollection", "features": feats})}).add_to_page(m)

@@ -106,7 +106,9 @@ def overview_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang
         ).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
 
-    add_title(m, i18n.t("map.title", lang), lang)
+    add_title(m, i18n.t("map.title", lang), lang, downloads=[
+        (i18n.t(f"layer.{layer}", lang), f"/export/{layer}?format=xlsx&lang={lang}")
+        for layer in ("grids", "stations", "dwellings")])
     # Grids are drawn first and filled; the community and town outlines (unfilled, so clicks inside
     # reach the grid) over them; stations on top.
     legend = [(TOWN_STYLE["color"], i18n.t("layer.towns", lang)),

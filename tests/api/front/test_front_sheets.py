@@ -93,3 +93,25 @@ def test_incident_sheets_in_the_zone(client, db, sample):
     assert "分类" in head and len(rows) == len(sample["grids"])
     assert {r[head.index("分类")] for r in rows} <= {"不显著", "热点 (90% 置信)", "热点 (95% 置信)", "热点 (99% 置信)",
                                                    "冷点 (90% 置信)", "冷点 (95% 置信)", "冷点 (99% 置信)"}
+
+
+def test_every_page_has_its_download_buttons(client, sample):
+    import html
+    import re
+
+    g = sample["grids"].geometry
+    for i in range(40):  # enough incidents for a hotspot analysis
+        p = g.iloc[i % len(g)].representative_point()
+        client.post("/incidents", json={"type": "Feature", "geometry": {"type": "Point", "coordinates": [p.x, p.y]},
+                                        "properties": {"external_id": f"D{i}", "category": "parking",
+                                                       "reported_at": "2026-03-01T08:00:00+08:00"}})
+    for page in ("/map", "/coverage/map", "/incidents/heatmap", "/incidents/hotspots/map?min_incidents=5"):
+        body = client.get(page).text
+        links = [html.unescape(u) for u in re.findall(r'class="gridmap-download" href="([^"]+)"', body)]
+        assert links, page
+        for url in links:
+            r = client.get(url)
+            assert r.status_code == 200, (page, url, r.text[:300])
+            assert r.headers["content-type"] in (XLSX, "text/csv; charset=utf-8"), url
+            if r.headers["content-type"] == XLSX:
+                assert openpyxl.load_workbook(io.BytesIO(r.content)).active.max_row >= 2, url
