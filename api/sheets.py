@@ -104,6 +104,15 @@ def people_frame(frame: pd.DataFrame, tz: str) -> tuple[pd.DataFrame, list[str]]
     return df, times
 
 
+def _decimals(column: str) -> int:
+    """Decimals kept for reading: coordinates 6 (~0.1 m), rates 3 (shown as 0.0%), percentages 1, else 2."""
+    if column in ("lon", "lat"):
+        return 6
+    if column.endswith("_rate"):
+        return 3
+    return 1 if column.endswith("_pct") else 2
+
+
 def _number_format(column: str) -> str | None:
     if column.endswith("_rate"):
         return "0.0%"
@@ -158,7 +167,7 @@ def xlsx_bytes(frame: pd.DataFrame, *, lang: str | None, tz: str, sheet: str = "
                 out.append(None)
                 continue
             if kind == "float":
-                v = round(float(v), 3 if str(col).endswith("_rate") else 1 if str(col).endswith("_pct") else 2)
+                v = round(float(v), _decimals(str(col)))
             elif kind == "int":
                 v = int(v)
             elif kind == "time":

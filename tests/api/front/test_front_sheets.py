@@ -115,3 +115,19 @@ def test_every_page_has_its_download_buttons(client, sample):
             assert r.headers["content-type"] in (XLSX, "text/csv; charset=utf-8"), url
             if r.headers["content-type"] == XLSX:
                 assert openpyxl.load_workbook(io.BytesIO(r.content)).active.max_row >= 2, url
+
+
+def test_an_exported_sheet_imports_back_through_its_chinese_headers(client, sample, tmp_path):
+    """The .xlsx headers (编号, 户数, 名称, 地址, 经度 ...) are the office headers geo.io.columns maps."""
+    from geo.io import read_layer
+    from geo.validate import validate_frame
+
+    path = tmp_path / "dwellings.xlsx"
+    path.write_bytes(client.get("/export/dwellings?format=xlsx").content)
+    back = validate_frame("dwellings", read_layer(path, layer_name="dwellings"))
+    d = sample["dwellings"]
+    assert dict(zip(back["source_id"], back["households"])) == dict(zip(d["source_id"], d["households"]))
+    assert back["name"].notna().sum() == d["name"].notna().sum()
+    want = d.set_index("source_id").geometry
+    for sid, pt in zip(back["source_id"], back.geometry):
+        assert pt.distance(want[sid]) < 1e-5  # 6 decimals: ~0.1 m
