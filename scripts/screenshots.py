@@ -17,7 +17,7 @@ OUT = Path(__file__).resolve().parents[1] / "docs" / "img"
 PAGES = {"map": "/map", "coverage": "/coverage/map", "heatmap": "/incidents/heatmap",
          "hotspots": "/incidents/hotspots/map", "home": "/", "home-en": "/?lang=en"}
 ZOOMED = {"map-zoomed": "/map", "map-zoomed-en": "/map?lang=en"}
-ZOOM = 16.5
+ZOOM = 16
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--disable-quic"]
 READY = "window.gridmap && gridmap.pending === 0"
