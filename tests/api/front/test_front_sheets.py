@@ -131,3 +131,36 @@ def test_an_exported_sheet_imports_back_through_its_chinese_headers(client, samp
     want = d.set_index("source_id").geometry
     for sid, pt in zip(back["source_id"], back.geometry):
         assert pt.distance(want[sid]) < 1e-5  # 6 decimals: ~0.1 m
+
+
+def test_import_errors_name_rows_as_excel_does(db, tmp_path):
+    """Header = row 1: the third data row of a sheet is Excel's row 4, for layers and incidents."""
+    import openpyxl as ox
+
+    from api.imports import import_frame
+    from api.settings import Settings
+    from geo.errors import InvalidInput
+    from geo.io import read_layer
+
+    wb = ox.Workbook()
+    ws = wb.active
+    ws.append(["编号", "名称", "户数", "经度", "纬度"])
+    ws.append(["A1", "一幢", 10, 120.30, 31.90])
+    ws.append(["A2", "二幢", 12, 120.31, 31.90])
+    ws.append(["A3", "三幢", -5, 120.32, 31.90])  # Excel row 4
+    path = tmp_path / "d.xlsx"
+    wb.save(path)
+    frame = read_layer(path, layer_name="dwellings")
+    with pytest.raises(InvalidInput) as e, db.begin() as conn:
+        import_frame(conn, "dwellings", frame, Settings())
+    assert [(p.row, p.field, p.feature_id) for p in e.value.problems] == [(4, "households", "A3")]
+    wb = ox.Workbook()
+    ws = wb.active
+    ws.append(["事件编号", "类别", "上报时间", "经度", "纬度"])
+    ws.append(["E1", "parking", "2026-01-01 08:00", 120.30, 31.90])
+    ws.append(["E2", "ufo", "2026-01-01 08:00", 120.30, 31.90])  # Excel row 3
+    path = tmp_path / "i.xlsx"
+    wb.save(path)
+    with pytest.raises(InvalidInput) as e, db.begin() as conn:
+        import_frame(conn, "incidents", read_layer(path, layer_name="incidents"), Settings())
+    assert {p.row for p in e.value.problems} == {3}
