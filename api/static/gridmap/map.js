@@ -199,7 +199,9 @@
     var loaded = null, seq = 0;
     function refresh() {
       if (!map.hasLayer(geojson)) { return; }
-      if (map.getZoom() < minZoom) { geojson.clearLayers(); loaded = null; return; }
+      if (map.getZoom() < minZoom) {
+        geojson.clearLayers(); loaded = null; seq += 1; gridmap.features[spec.name] = 0; return;
+      }
       var view = map.getBounds();
       if (loaded && loaded.contains(view)) { return; }
       var want = view.pad(0.5), mine = ++seq, parts = [];
@@ -220,7 +222,9 @@
     }
     map.on("moveend", refresh);
     geojson.on("add", function () { setTimeout(refresh, 0); });
-    geojson.on("remove", function () { geojson.clearLayers(); loaded = null; });
+    geojson.on("remove", function () {
+      geojson.clearLayers(); loaded = null; seq += 1; gridmap.features[spec.name] = 0;
+    });
     gridmap.features[spec.name] = 0;
     return geojson;
   }
