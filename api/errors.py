@@ -139,15 +139,19 @@ def _is_page(request: Request) -> bool:
 
 def respond(request: Request, status: int, slug: str, title: str, detail: str,
             problems: list[Problem] | None = None, **extra: Any):
-    """The response for an error: problem+json whose ``title`` and ``detail`` are in the request's
-    language (``?lang=``, ``Accept-Language``, ``GRIDMAP_LANGUAGE``), or, for a browser on a page,
-    an HTML page in the shell with the same status and message."""
+    """The response for an error: problem+json whose ``title`` and ``detail`` are in the language the
+    client asks for (``?lang=``, ``Accept-Language``; English when it names none), or, for a browser
+    on a page, an HTML page in the shell with the same status and message in the page's language
+    (``?lang=``, ``Accept-Language``, ``GRIDMAP_LANGUAGE``)."""
     from api import i18n
 
-    lang = _lang(request)
+    page = _is_page(request)
+    # pages speak GRIDMAP_LANGUAGE unless the browser asks otherwise; an API client gets the language
+    # it asks for (?lang=, Accept-Language), else English, the language of the API's documentation
+    lang = _lang(request) if page else i18n.request_lang(request, "en")
     title = i18n.error_title(slug, title, lang)
     detail = i18n.detail(detail, lang)
-    if _is_page(request):
+    if page:
         from api.pages.base import error_page
 
         return error_page(status, title, detail, lang, problems=problems, back=request.url.path)

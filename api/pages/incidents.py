@@ -231,7 +231,7 @@ def hotspots_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang
         sig = int((res["bin"] != 0).sum())
         note = i18n.t("incidents.hot.note", lang, units=len(res), n=int(res["count"].sum()), sig=sig)
     except InvalidInput as exc:
-        note = i18n.t("incidents.hot.too_few", lang, reason=str(exc))
+        note = i18n.t("incidents.hot.too_few", lang, reason=i18n.detail(str(exc), lang))
     m = offline_map(settings, bounds=_bounds(conn, scope, []), lang=lang, zoom_start=12)
     window = {"from": start.isoformat(), "to": end.isoformat(), "level": level, "min_incidents": min_incidents,
               **({"resolution": resolution} if level == "h3" else {}),

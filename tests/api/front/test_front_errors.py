@@ -37,3 +37,13 @@ def test_api_errors_follow_accept_language(client):
     # a page asked for as JSON stays problem+json
     j = client.get("/coverage/map?area=999999", headers={"Accept": "application/json"})
     assert j.status_code == 404 and j.headers["content-type"] == "application/problem+json"
+    # a client that names no language gets English (the language of /docs)
+    plain = client.get("/incidents/stats?area=999999").json()
+    assert plain["title"] == "Not found" and "jurisdiction" in plain["detail"]
+
+
+def test_hotspot_page_without_enough_incidents_says_why_in_chinese(client):
+    page = client.get("/incidents/hotspots/map", headers={"Accept": "text/html"}).text
+    assert "事件太少，无法做热点分析：0 件事件；至少需要 30 件" in page
+    assert "too few" not in page
+    assert "too few incidents" in client.get("/incidents/hotspots/map?lang=en").text
