@@ -25,6 +25,7 @@ HELPERS = {"run_all", "scratch_db"}
 SMALL: dict[str, list[str]] = {
     "cli_help": ["--repeat", "1"],
     "coverage": ["--households", "12000", "--pg-sample", "3"],
+    "front": ["--households", "12000", "--repeat", "3"],
     "coverage_api": ["--households", "12000", "--stations", "20", "--pg-sample", "3", "--warm-cap", "120"],
     "import_rate": ["--households", "12000", "--baseline-rows", "10000"],
     "incidents": ["--households", "12000", "--incidents", "20000", "--years", "1", "--chunk", "10000"],

@@ -136,14 +136,17 @@ def coverage(
     m = p.minutes
     title = (f"{m:g}-minute {mode} coverage per {level}"
              + (f" in {area}" if area else "") + f" ({t['stations']} stations)")
+    from api import i18n
+
     table = Table(title=title)
     cols = [("code", "code"), ("name", "name"), ("households", "households"), ("covered", "covered_households"),
             ("%", "covered_pct"), ("mean min", "mean_time_s"), ("p90 min", "p90_time_s"),
             *[(f"≤{b:g} min", f"covered_{b:g}min") for b in bks if len(bks) > 1], ("stations", "stations"),
             ("straight-line", "straight_line_households")]
     cols = [(h, k) for h, k in cols if k in frame.columns]
+    lang = i18n.cli_lang()
     for head, _ in cols:
-        table.add_column(head, justify="left" if head in ("code", "name") else "right",
+        table.add_column(i18n.text(head, lang), justify="left" if head in ("code", "name") else "right",
                          no_wrap=head == "code", overflow="fold")
     for r in frame.to_dict("records"):
         vals = []

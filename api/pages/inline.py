@@ -49,7 +49,8 @@ class _JsRef(str):
 
 class InlineGeoJson(Layer):
     """A GeoJSON layer read from ``data_ref`` (a JS expression, e.g. ``gridmapHeat.grids``): fill
-    colour from each feature's ``fill`` property, a popup table of ``fields`` under ``aliases``."""
+    colour from each feature's ``fill`` property, a popup table of ``fields`` under ``aliases``, each
+    value shown as its ``formats`` entry says (``gridmap.formatValue`` in ``map.js``)."""
 
     _template = Template(
         """
@@ -66,10 +67,14 @@ class InlineGeoJson(Layer):
                             });
                         };
                         var fields = {{ this.fields|tojson }}, aliases = {{ this.aliases|tojson }};
+                        var formats = {{ this.formats|tojson }};
+                        var show = function (v, fmt) {
+                            return window.gridmap && gridmap.formatValue ? gridmap.formatValue(v, fmt) : esc(v);
+                        };
                         var rows = fields.map(function (k, i) {
                             var v = f.properties[k];
-                            return "<tr><th>" + esc(aliases[i]) + "</th><td>" + (v === null || v === undefined ? "" : esc(v))
-                                + "</td></tr>";
+                            return "<tr><th>" + esc(aliases[i]) + "</th><td>" +
+                                (v === null || v === undefined ? "" : show(v, formats[i])) + "</td></tr>";
                         });
                         return '<table class="gridmap-popup">' + rows.join("") + "</table>";
                     });
@@ -80,11 +85,13 @@ class InlineGeoJson(Layer):
     )
 
     def __init__(self, data_ref: str, *, name: str, fields: list[str], aliases: list[str], style: dict,
-                 show: bool = True):
+                 show: bool = True, formats: list | None = None):
         super().__init__(name=name, overlay=True, control=True, show=show)
         self._name = "InlineGeoJson"
         self.data_ref = _JsRef(data_ref)
         self.fields, self.aliases, self.style = list(fields), list(aliases), dict(style)
+        #: per field, how ``gridmap.formatValue`` (map.js) shows it: "ratio", "pct", "int", ... or None
+        self.formats = list(formats) if formats is not None else [None] * len(self.fields)
 
 
 class HeatFrames(folium.plugins.HeatMapWithTime):
@@ -94,6 +101,7 @@ class HeatFrames(folium.plugins.HeatMapWithTime):
     def __init__(self, data_ref: str, index: list[str], **kw):
         super().__init__([[] for _ in index], index=list(index), **kw)
         self.data = _JsRef(data_ref)  # the template prints {{ this.data }} verbatim
+        self.speed_slider = "false"  # its readout ("1fps") is English that no catalogue holds
 
 
 class WindowHeat(folium.plugins.HeatMap):

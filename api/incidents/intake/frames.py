@@ -105,9 +105,10 @@ def _text(frame: pd.DataFrame, col: str) -> pd.Series:
 
 
 def validate_incidents(frame: gpd.GeoDataFrame, categories: dict[str, int], now: pd.Timestamp | None = None,
-                       tz: str | None = None) -> tuple[pd.DataFrame, list[Problem]]:
+                       tz: str | None = None, row_offset: int = 1) -> tuple[pd.DataFrame, list[Problem]]:
     """Check every row of an incident frame (EPSG:4326 points); times without an offset are read in
-    ``tz`` (default: the settings' ``timezone``).
+    ``tz`` (default: the settings' ``timezone``).  Problems name row ``i + row_offset`` for the
+    frame's ``i``-th row (2 for a spreadsheet, whose header is row 1).
 
     Returns
     -------
@@ -127,7 +128,7 @@ def validate_incidents(frame: gpd.GeoDataFrame, categories: dict[str, int], now:
 
     def flag(mask: np.ndarray, fld: str, reason) -> None:
         for i in np.flatnonzero(mask):
-            problems.append(Problem(reason(i) if callable(reason) else reason, row=int(i) + 1, field=fld,
+            problems.append(Problem(reason(i) if callable(reason) else reason, row=int(i) + row_offset, field=fld,
                                     feature_id=ids[i]))
         bad[mask] = True
 
@@ -158,7 +159,7 @@ def validate_incidents(frame: gpd.GeoDataFrame, categories: dict[str, int], now:
     if rep.any():
         firsts = ids_s[~ids_s.duplicated(keep="first") & ~no_id]
         first_pos = dict(zip(firsts.to_numpy(), firsts.index))
-    flag(rep, "external_id", lambda i: f"external_id repeats row {first_pos[ids[i]] + 1} of this batch")
+    flag(rep, "external_id", lambda i: f"external_id repeats row {first_pos[ids[i]] + row_offset} of this batch")
 
     cat = t["category"]
     known = ", ".join(sorted(categories))
@@ -313,7 +314,8 @@ def _copy(conn: Connection, clean: pd.DataFrame) -> None:
 
 def ingest_frame(conn: Connection, frame: gpd.GeoDataFrame, *, region_code: str | None = None,
                  actor: str = "import", all_or_nothing: bool = True,
-                 default_region: str | None = None, timezone: str | None = None) -> IngestReport:
+                 default_region: str | None = None, timezone: str | None = None,
+                 row_offset: int | None = None) -> IngestReport:
     """Validate, attribute and insert incidents, inside the caller's transaction.
 
     Parameters
@@ -336,6 +338,9 @@ def ingest_frame(conn: Connection, frame: gpd.GeoDataFrame, *, region_code: str 
         Last fallback for ``region_code``; the settings' ``region_code`` when omitted.
     timezone : str, optional
         IANA zone of times given without a UTC offset; the settings' ``timezone`` when omitted.
+    row_offset : int, optional
+        The row number of the frame's first row in problems; default ``frame.attrs["row_offset"]``
+        (2 for a spreadsheet read by ``geo.io.read_layer``: its header is row 1), else 1.
 
     Returns
     -------
@@ -350,7 +355,8 @@ def ingest_frame(conn: Connection, frame: gpd.GeoDataFrame, *, region_code: str 
         raise InvalidInput("bad region_code", [Problem(f"{region!r} is not a 6-digit county code",
                                                        field="region_code")])
     categories = known_categories(conn)
-    clean, problems = validate_incidents(frame, categories, tz=timezone)
+    offset = int(row_offset if row_offset is not None else frame.attrs.get("row_offset", 1))
+    clean, problems = validate_incidents(frame, categories, tz=timezone, row_offset=offset)
     if problems and all_or_nothing:
         raise InvalidInput(
             f"{len({p.row for p in problems})} of {len(frame)} incidents are invalid; nothing was written",

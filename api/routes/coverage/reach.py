@@ -7,11 +7,11 @@ from typing import Literal
 
 import numpy as np
 import shapely
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.coverage import answers
-from api.deps import BreaksQuery, CoverageDep, CoverageQuery, ScopeDep
+from api.deps import BreaksQuery, CoverageDep, CoverageQuery, ScopeDep, SettingsDep
 from api.limits import DWELLINGS_DEFAULT, MAX_BREAKS, MAX_DWELLINGS, breaks_help
 from api.routes.coverage.geojson import COORD_DECIMALS, GEOJSON, features_response, geojson_response
 
@@ -80,15 +80,28 @@ def coverage_dwellings(params: CoverageQuery, scope: ScopeDep, svc: CoverageDep,
             description="`by=station`: each station's own service area per break (overlaps kept); "
                         "`by=community|town|grid`: the union of all service areas clipped to each area. "
                         f"Up to {MAX_BREAKS} breaks ({breaks_help()}), as disks or rings (`shape=ring`), holes kept.")
-def coverage_areas(params: CoverageQuery, breaks: BreaksQuery, scope: ScopeDep, svc: CoverageDep,
+def coverage_areas(request: Request, params: CoverageQuery, breaks: BreaksQuery, scope: ScopeDep, svc: CoverageDep,
+                   settings: SettingsDep,
                    by: Literal["station", "grid", "community", "town"] = "station",
                    shape: Literal["disk", "ring"] = "disk",
                    station: int | None = Query(None, description="Only this station (by=station)."),
                    area: str | None = Query(None, description="Only the stations (by=station) or areas inside "
                                                               "this town, community or grid code."),
+                   format: Literal["geojson", "xlsx", "csv"] = Query(
+                       "geojson", description="`xlsx`/`csv`: the table of service areas (no polygons; a point "
+                                              "inside each), headers in the request's language."),
                    ) -> Response:
     bks = breaks or (params.minutes,)
     rings = shape == "ring"
+    if format != "geojson":
+        from api import i18n
+        from api.sheets import table_response
+
+        run = svc.run(scope, params if by == "station" else params.searching_to(max(bks)))
+        frame = (answers.station_area_frame(run, bks, rings, station, area) if by == "station"
+                 else answers.union_frame(run, by, bks, rings, area))
+        return table_response(frame, format, f"service-areas-{by}",
+                              lang=i18n.request_lang(request, settings.language), tz=settings.timezone)
     if by == "station":
         run = svc.run(scope, params)
         frame = answers.station_area_frame(run, bks, rings, station, area)

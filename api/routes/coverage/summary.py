@@ -12,7 +12,6 @@ feature ``method``).  Station ids are the database ids of ``/collections/station
 
 from __future__ import annotations
 
-import io
 from typing import Literal
 
 import pandas as pd
@@ -31,22 +30,24 @@ router = APIRouter(tags=["coverage"])
             description="Covered / total households and %, household-weighted mean and 90th percentile "
                         "travel time, stations by kind; `format=csv` for a CSV table.  Results are "
                         "stored per parameters and data versions and reused until the data change.")
-def coverage(params: CoverageQuery, breaks: BreaksQuery, scope: ScopeDep, svc: CoverageDep,
+def coverage(request: Request, params: CoverageQuery, breaks: BreaksQuery, scope: ScopeDep, svc: CoverageDep,
+             settings: SettingsDep,
              level: Literal["grid", "community", "town"] = "grid",
              area: str | None = Query(None, description="Only rows in this town, community or grid code."),
-             format: Literal["json", "csv", "geojson"] = "json") -> Response:
+             format: Literal["json", "csv", "geojson", "xlsx"] = "json") -> Response:
     bks = breaks or ()
     if format == "geojson":  # rows with their area's polygon and a coverage band (0: <50% ... 4: 100%)
         run = svc.run(scope, params.searching_to(max(bks)) if bks else params)
         frame, extra = answers.coverage_areas(run, level, area, bks)
         return geojson_response(frame, extra)
     body = answers.coverage_table(svc, scope, params, level, area, bks)
-    if format == "csv":
-        buf = io.StringIO()
-        pd.DataFrame(body["rows"]).to_csv(buf, index=False)
-        return Response("\ufeff" + buf.getvalue(), media_type="text/csv; charset=utf-8", headers={  # BOM: Excel
-            "Content-Disposition": f'attachment; filename="coverage_{level}.csv"',
-            "X-Straight-Line-Fallback": "yes" if body["fallback"]["used"] else "no"})
+    if format in ("csv", "xlsx"):  # CSV: UTF-8 with a BOM (Excel); xlsx: headers in the request's language
+        from api import i18n
+        from api.sheets import table_response
+
+        return table_response(pd.DataFrame(body["rows"]), format, f"coverage_{level}",
+                              lang=i18n.request_lang(request, settings.language), tz=settings.timezone,
+                              headers={"X-Straight-Line-Fallback": "yes" if body["fallback"]["used"] else "no"})
     return JSONResponse(body)
 
 
@@ -62,7 +63,11 @@ def coverage_map_page(request: Request, params: CoverageQuery, scope: ScopeDep, 
     from api.pages.base import page_response
     from api.pages.coverage import coverage_map
 
+    from api.db.areas import resolve_area
+
     lang = i18n.request_lang(request, settings.language)
     with engine.connect() as conn:
+        if area:  # an unknown area is a 404 page, not the whole district
+            resolve_area(conn, area, scope)
         m = coverage_map(conn, settings, scope, lang, params, area=area)
     return page_response(m, i18n.t("coverage.title", lang).format(minutes=f"{params.minutes:g}"), lang)

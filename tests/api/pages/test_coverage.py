@@ -41,12 +41,14 @@ def test_coverage_map_renders_offline(db, settings, browser, sample, client):
             assert loaded["住宅 (是否覆盖)"] == len(sample["dwellings"])
             assert sum(v for k, v in loaded.items() if "(" in k and k != "住宅 (是否覆盖)") == n_st
             labels = page.locator(".leaflet-control-layers-overlays label").count()
-            assert labels == 4 + sample["stations"]["kind"].nunique()
+            assert labels == 5 + sample["stations"]["kind"].nunique()  # + streets
             assert page.locator(".gridmap-legend li").count() == sample["stations"]["kind"].nunique() + 3 + 5
-            # uncovered dwellings drawn red, covered blue, as many as the API says
-            red = page.locator('path.leaflet-interactive[fill="#e31a1c"]').count()
+            # dwellings are off by default (loaded, not drawn); asked for, the uncovered ones are black
             unc = sum(1 for f in client.get("/coverage/dwellings?uncovered=true&limit=100000").json()["features"])
-            assert red == unc > 0
+            assert page.locator('path.leaflet-interactive[fill="#111111"]').count() == 0
+            page.locator(".leaflet-control-layers-overlays label", has_text="住宅 (是否覆盖)").locator("input").check()
+            black = page.locator('path.leaflet-interactive[fill="#111111"]').count()
+            assert black == unc > 0
             assert page.locator('path.leaflet-interactive[fill="#7b3294"]').count() == len(gaps["features"])
             screenshot(page, "coverage")
         finally:

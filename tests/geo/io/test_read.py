@@ -121,11 +121,11 @@ def test_csv_explicit_lon_lat_and_wkt(tmp_path):
     (tmp_path / "w.csv").write_text('code,wkt\ng1,"POLYGON((120 31,120.1 31,120.1 31.1,120 31))"\ng2,nonsense\n')
     with pytest.raises(InvalidInput, match="Bad coordinates") as e:
         read_layer(tmp_path / "w.csv", layer_name="grids")
-    assert e.value.problems[0].row == 2
+    assert e.value.problems[0].row == 3  # Excel numbering: the header is row 1
     (tmp_path / "n.csv").write_text("id,lon,lat\n1,120.3,31.9\n2,abc,31.9\n")
     with pytest.raises(InvalidInput) as e:
         read_layer(tmp_path / "n.csv", layer_name="dwellings")
-    assert (e.value.problems[0].row, e.value.problems[0].field) == (2, "lon")
+    assert (e.value.problems[0].row, e.value.problems[0].field) == (3, "lon")
 
 
 def test_csv_in_gbk_needs_encoding(tmp_path):
@@ -307,5 +307,6 @@ def test_replacement_private_or_unassigned_characters_are_refused(tmp_path, bad)
                                     encoding="utf-8")
     with pytest.raises(InvalidInput) as e:
         read_layer(tmp_path / "s.csv", layer_name="stations")
-    assert [(p.row, p.field, p.feature_id) for p in e.value.problems] == [(2, "name", "s2")]
+    # Excel numbering: the header is row 1, s2 is row 3
+    assert [(p.row, p.field, p.feature_id) for p in e.value.problems] == [(3, "name", "s2")]
     assert f"U+{ord(bad):04X}" in e.value.problems[0].reason

@@ -90,13 +90,14 @@ def test_cli_import_partial_writes_the_good_rows_and_lists_the_bad(world, db, pg
     f = tmp_path / "inc.csv"
     f.write_text(CSV.format(p="w"), encoding="utf-8")
     whole = run_cli(pg_url, monkeypatch, ["import", "incidents", str(f)])
-    assert whole.exit_code == 2 and "row 2" in whole.output and "row 4" in whole.output
+    # rows as Excel numbers them (header = row 1): w2 is row 3, w4 row 5
+    assert whole.exit_code == 2 and "row 3" in whole.output and "row 5" in whole.output
     assert _stored(db) == {}
     part = run_cli(pg_url, monkeypatch, ["import", "incidents", str(f), "--partial"])
     assert part.exit_code == 3, part.output
     out = " ".join(part.output.split())
     assert "2 inserted" in out and "2 of 4 row(s) rejected" in out
-    assert "row 2" in out and "ufo" in out and "row 4" in out and "(0, 0)" in out
+    assert "row 3" in out and "ufo" in out and "row 5" in out and "(0, 0)" in out
     rec = _stored(db)
     assert sorted(rec) == ["w1", "w3"]
     # times without an offset are Beijing time (GRIDMAP_TIMEZONE default), not UTC
