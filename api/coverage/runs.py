@@ -68,6 +68,7 @@ class Run:
     assignment: pd.DataFrame  # grid/community/town code of every dwelling
     tables: dict[str, pd.DataFrame]
     totals: dict
+    regions: tuple = ()  # the county codes computed, each on its own network (net is their union)
     run_id: int | None = None
     seconds: float = 0.0
     _lazy: Keyed = field(default_factory=Keyed)
