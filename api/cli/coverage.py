@@ -120,6 +120,7 @@ def coverage(
             bks = parse_breaks(breaks, p.minutes)
             p = p.searching_to(max(bks))
             svc = CoverageService.from_settings(migrated_engine(), settings, warm_polygons=False)  # one-shot
+            p = svc.implied(EVERYWHERE, p, area)  # an area is computed on its county alone
             with console.status("coverage: starting") as status:
                 run = svc.run(EVERYWHERE, p, progress=lambda msg: status.update(f"coverage: {msg}"))
                 status.update("coverage: clustering gaps")
@@ -166,13 +167,16 @@ def coverage(
                   f"{n_gaps} gaps; computed in {run.seconds:.2f} s")
     fb = run.fallback()
     if fb["used"]:
-        console.print(f"[yellow]{fb['households']:,} households use the {fb['note']}[/]")
-    islands = run.net.islands()
-    if len(islands):  # street fragments too small to snap to: nobody is routed over them
-        big = islands.iloc[0]
-        console.print(f"[yellow]{len(islands)} street islands skipped ({int(islands['nodes'].sum()):,} nodes, "
-                      f"{islands['length_m'].sum() / 1000:,.1f} km of street); largest {int(big['nodes'])} nodes "
-                      f"near {big['lon']:.5f}, {big['lat']:.5f}[/]")
+        per = ", ".join(f"region {c}: {n:,}" for c, n in fb.get("regions", {}).items())
+        console.print(f"[yellow]{fb['households']:,} households ({per}) use the {fb['note']}[/]")
+    islands = run.islands()
+    for code, isl in islands.groupby("region", dropna=False, sort=True) if len(islands) else ():
+        # street fragments too small to snap to in their own county's network: nobody is routed over them
+        big = isl.iloc[0]
+        where = f"region {code}: " if isinstance(code, str) else ""
+        console.print(f"[yellow]{where}{len(isl)} street islands skipped ({int(isl['nodes'].sum()):,} nodes, "
+                      f"{isl['length_m'].sum() / 1000:,.1f} km of street) as smaller than the county's main network; "
+                      f"largest {int(big['nodes'])} nodes near {big['lon']:.5f}, {big['lat']:.5f}[/]")
     unsnapped = run.reach.unsnapped_stations()
     if len(unsnapped):
         console.print(f"[yellow]{len(unsnapped)} stations are too far from a street to be reached by it[/]")

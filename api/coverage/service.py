@@ -27,12 +27,12 @@ import logging
 import threading
 from typing import Callable
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select
 
 from api.coverage.cache import Keyed
 from api.coverage.inputs import Inputs, load_inputs
@@ -41,8 +41,9 @@ from api.coverage.runs import Run, totals
 from api.coverage.whatif import added_gaps, planner, site, whatif_base
 from api.db.export import layer_frame
 from api.db.features import kind_counts
-from api.db.models import coverage_runs
-from api.errors import ValidationFailed
+from api.db.areas import resolve_area
+from api.db.models import coverage_runs, grids
+from api.errors import NotFound, ValidationFailed
 from api.jurisdiction import Jurisdiction
 from geo.coverage import LEVELS, assign_to_grids, coverage_table
 from geo.errors import Problem
@@ -192,6 +193,22 @@ class CoverageService:
         return out
 
     # -- runs ------------------------------------------------------------------------------
+    def implied(self, scope: Jurisdiction, params: CoverageParams, area: str | None) -> CoverageParams:
+        """``params`` with the county of ``area`` (a grid, community, town or county code,
+        :func:`api.db.areas.resolve_area`) as its region when none is given and the scope holds
+        several counties: a question about one area is computed on its county alone.  Unchanged
+        when ``area`` names nothing in scope (the answer raises its own NotFound)."""
+        if area is None or params.region is not None:
+            return params
+        with self.engine.connect() as conn:
+            try:
+                a = resolve_area(conn, area, scope)
+            except NotFound:
+                return params
+            n = conn.execute(select(func.count(func.distinct(grids.c.region_code))).where(
+                scope.clause(grids), grids.c.valid_to.is_(None))).scalar_one()
+        return replace(params, region=a.region_code) if a.region_code and n > 1 else params
+
     def check_kinds(self, conn: Connection, scope: Jurisdiction, params: CoverageParams) -> None:
         """422 (``field="kinds"``, ``allowed_values``) when a kind asked for matches no station in
         ``scope``: a misspelt kind would otherwise count no station and report 0% coverage."""

@@ -24,5 +24,5 @@ def coverage_gaps(params: CoverageQuery, scope: ScopeDep, svc: CoverageDep,
                   limit: int = Query(GAPS_DEFAULT, ge=1, le=MAX_GAPS,
                                      description=f"Most gaps returned (1-{MAX_GAPS:,}), largest first.")
                   ) -> JSONResponse:
-    frame, extra = answers.gaps(svc.run(scope, params), link_m, grid)
+    frame, extra = answers.gaps(svc.run(scope, svc.implied(scope, params, grid)), link_m, grid)
     return geojson_response(frame.head(limit), extra)

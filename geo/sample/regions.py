@@ -38,7 +38,7 @@ def _shift_north(frame: gpd.GeoDataFrame, dy_m: float) -> gpd.GeoDataFrame:
     return out
 
 
-def make_regions(n: int, households: int = 12_000, seed: int = 0, incident_years: float = 1.0,
+def make_regions(n: int, households: int | list[int] = 12_000, seed: int = 0, incident_years: float = 1.0,
                  incidents: int | None = None, first_code: str = "320281") -> dict[str, gpd.GeoDataFrame]:
     """``n`` sample districts of ``households`` each, distinct county codes, as one set of layers.
 
@@ -46,7 +46,9 @@ def make_regions(n: int, households: int = 12_000, seed: int = 0, incident_years
     ----------
     n : int
         Number of districts (counties), at least 1.
-    households, incident_years, incidents
+    households : int or list of int
+        Households of each district (one number for all, or one per district).
+    incident_years, incidents
         As :func:`geo.sample.make_district`, for each district.
     seed : int
         Seed of the first district; district ``i`` uses ``seed + i``.
@@ -69,13 +71,16 @@ def make_regions(n: int, households: int = 12_000, seed: int = 0, incident_years
     elif not (isinstance(first_code, str) and first_code.isdigit() and len(first_code) == 6
               and int(first_code) + n - 1 <= 999_999):
         problems.append(Problem("must be a 6-digit code that leaves room for every region", field="region_code"))
+    sizes = list(households) if isinstance(households, (list, tuple)) else [households] * max(int(n), 0)
+    if len(sizes) != n:
+        problems.append(Problem("give one number of households, or one per region", field="households"))
     if problems:
         raise InvalidInput("cannot generate the sample regions", problems)
     crs = metric_crs(LON0, LAT0)
     parts: dict[str, list[gpd.GeoDataFrame]] = {}
     north_m = None  # the northern edge reached so far, metres
     for i in range(int(n)):
-        layers = make_district(households, seed + i, incident_years, incidents, f"{int(first_code) + i:06d}")
+        layers = make_district(sizes[i], seed + i, incident_years, incidents, f"{int(first_code) + i:06d}")
         dy = 0.0
         if north_m is not None:
             b = layers["areas"].to_crs(crs).total_bounds
