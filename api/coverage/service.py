@@ -269,7 +269,8 @@ class CoverageService:
         say("loading layers")
         inputs = self.inputs(conn, scope, params.region, versions)
         if len(inputs.streets) == 0 and len(inputs.stations) and len(inputs.dwellings):
-            raise ValidationFailed("no streets are stored in this scope: import streets first")
+            where = f"region {params.region}" if params.region else "this scope"
+            raise ValidationFailed(f"no streets are stored in {where}: import streets first")
         say("building the street network")
         parts = self.parts(inputs, scope, params.region, params.mode, versions)
         net = parts.net
