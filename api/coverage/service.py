@@ -201,13 +201,15 @@ class CoverageService:
         if area is None or params.region is not None:
             return params
         with self.engine.connect() as conn:
+            n = conn.execute(select(func.count(func.distinct(grids.c.region_code))).where(
+                scope.clause(grids), grids.c.valid_to.is_(None))).scalar_one()
+            if n < 2:  # one county: the question is that county's already
+                return params
             try:
                 a = resolve_area(conn, area, scope)
             except NotFound:
                 return params
-            n = conn.execute(select(func.count(func.distinct(grids.c.region_code))).where(
-                scope.clause(grids), grids.c.valid_to.is_(None))).scalar_one()
-        return replace(params, region=a.region_code) if a.region_code and n > 1 else params
+        return replace(params, region=a.region_code) if a.region_code else params
 
     def check_kinds(self, conn: Connection, scope: Jurisdiction, params: CoverageParams) -> None:
         """422 (``field="kinds"``, ``allowed_values``) when a kind asked for matches no station in
