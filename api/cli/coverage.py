@@ -185,7 +185,7 @@ def coverage(
     for code, isl in islands.groupby("region", dropna=False, sort=True) if len(islands) else ():
         # street fragments too small to snap to in their own county's network: nobody is routed over them
         big = isl.iloc[0]
-        where = f"region {code}: " if isinstance(code, str) else ""
+        where = f"region {code}: " if isinstance(code, str) and len(run.regions) > 1 else ""
         console.print(f"[yellow]{where}{len(isl)} street islands skipped ({int(isl['nodes'].sum()):,} nodes, "
                       f"{isl['length_m'].sum() / 1000:,.1f} km of street) as smaller than the county's main network; "
                       f"largest {int(big['nodes'])} nodes near {big['lon']:.5f}, {big['lat']:.5f}[/]")
