@@ -6,8 +6,9 @@ through ``api.imports.import_frame`` into a scratch embedded PostGIS (partitione
 
 Figures printed, each beside its baseline measured in the same run:
 - coverage of every county as Dask tasks on ``--workers`` local worker processes
-  (:func:`api.coverage.regions.run_regions`, cluster start included and also shown apart) vs the
-  same tasks one after another in this process (:func:`api.coverage.regions.region_task`): speed-up;
+  (:func:`api.coverage.regions.run_regions`), warm (cluster started and gridmap imported on the
+  workers beforehand) and from cold (as ``gridmap coverage --all-regions`` runs), vs the same tasks
+  one after another in this process (:func:`api.coverage.regions.region_task`): speed-ups;
 - one county's coverage (a fresh service: network, snap, search, tables, stored) with the other
   counties loaded vs the same county alone in an otherwise empty database (issue: within 10%);
 - that county's incident statistics per grid for one year (``api.incidents.stats.area_stats``) with
@@ -28,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from api.coverage import CoverageParams, CoverageService  # noqa: E402
-from api.coverage.regions import region_task, run_regions  # noqa: E402
+from api.coverage.regions import region_task, run_regions, warm_worker  # noqa: E402
 from api.db.engine import make_engine  # noqa: E402
 from api.db.migrate import upgrade  # noqa: E402
 from api.imports import import_frame  # noqa: E402
@@ -107,16 +108,23 @@ def main() -> int:
         from distributed import Client, LocalCluster
 
         t0 = time.perf_counter()
-        with LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=None) as cl, Client(cl):
-            t_start = time.perf_counter() - t0
-        t0 = time.perf_counter()
         par = run_regions(url, settings, CoverageParams(minutes=8.0), codes, workers=args.workers)
-        t_par = time.perf_counter() - t0
+        t_cold = time.perf_counter() - t0
         failed += [r.region for r in par if r.error]
-        print(f"coverage of all {len(codes)} counties: Dask on {args.workers} workers {t_par:.2f} s "
-              f"(of which ~{t_start:.2f} s starting the cluster) vs one after another {t_seq:.2f} s: "
-              f"speed-up {t_seq / t_par:.2f}x ({t_seq / max(t_par - t_start, 1e-9):.2f}x without the start; "
-              f"cores {args.workers})")
+        t0 = time.perf_counter()
+        with LocalCluster(n_workers=args.workers, threads_per_worker=1, dashboard_address=None) as cl, \
+                Client(cl) as client:
+            client.run(warm_worker)
+            t_start = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            par = run_regions(url, settings, CoverageParams(minutes=8.0), codes, client=client)
+            t_par = time.perf_counter() - t0
+        failed += [r.region for r in par if r.error]
+        print(f"coverage of all {len(codes)} counties one after another in this process: {t_seq:.2f} s")
+        print(f"  Dask, {args.workers} warm workers (cluster started and imports done beforehand, {t_start:.2f} s): "
+              f"{t_par:.2f} s, speed-up {t_seq / t_par:.2f}x (cores {args.workers})")
+        print(f"  Dask from cold (gridmap coverage --all-regions: cluster start + worker imports included): "
+              f"{t_cold:.2f} s, speed-up {t_seq / t_cold:.2f}x")
         engine.dispose()
     if failed:
         print(f"FAILED counties: {failed}")

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from api.coverage.params import CoverageParams
 from api.jurisdiction import Jurisdiction
 
-__all__ = ["RegionResult", "region_codes", "region_task", "run_regions"]
+__all__ = ["RegionResult", "region_codes", "region_task", "run_regions", "warm_worker"]
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def region_task(url: str, speeds: dict, max_snap_m: float, params: dict, code: s
 
 def run_regions(url: str, settings, params: CoverageParams, codes: list[str], *,
                 workers: int = 2, scheduler: str | None = None, processes: bool = True,
-                progress: Callable[[RegionResult], None] | None = None) -> list[RegionResult]:
+                progress: Callable[[RegionResult], None] | None = None, client=None) -> list[RegionResult]:
     """Every county of ``codes`` as one Dask task (:func:`region_task`), results by code.
 
     Parameters
@@ -106,13 +106,18 @@ def run_regions(url: str, settings, params: CoverageParams, codes: list[str], *,
         LocalCluster workers as processes (default) or as threads of this process.
     progress : callable, optional
         Called with each county's :class:`RegionResult` as it finishes.
+    client : distributed.Client, optional
+        A client already connected (kept open); ``workers``, ``scheduler`` and ``processes`` then
+        play no part.
     """
     from distributed import Client, LocalCluster, as_completed
 
     speeds = {"walk": settings.walk_speed_kmh, "bike": settings.bike_speed_kmh}
     plain = {k: v for k, v in params.as_dict().items() if k != "region"}
-    cluster = None
-    if scheduler:
+    cluster, own = None, client is None
+    if client is not None:
+        pass
+    elif scheduler:
         client = Client(scheduler)
     else:
         cluster = LocalCluster(n_workers=max(1, int(workers)), threads_per_worker=1, processes=processes,
@@ -132,6 +137,17 @@ def run_regions(url: str, settings, params: CoverageParams, codes: list[str], *,
                 progress(res)
         return sorted(out, key=lambda r: r.region)
     finally:
-        client.close()
+        if own:
+            client.close()
         if cluster is not None:
             cluster.close()
+
+
+def warm_worker() -> bool:
+    """Import what a county's task needs (run on each worker once, :meth:`distributed.Client.run`),
+    so that the first county a fresh worker process computes does not pay for the imports."""
+    import api.coverage.service  # noqa: F401
+    import geo.reach  # noqa: F401
+    import geo.service_area  # noqa: F401
+
+    return True
