@@ -29,6 +29,7 @@ SMALL: dict[str, list[str]] = {
     "coverage_api": ["--households", "12000", "--stations", "20", "--pg-sample", "3", "--warm-cap", "120"],
     "import_rate": ["--households", "12000", "--baseline-rows", "10000"],
     "incidents": ["--households", "12000", "--incidents", "20000", "--years", "1", "--chunk", "10000"],
+    "regions": ["--regions", "3", "--households", "3000", "--incidents", "2000", "--repeat", "1"],
     "sample_scale": ["--households", "12000"],
     "siting": ["--small"],
     "siting_service": ["--households", "12000", "--k", "10"],

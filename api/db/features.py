@@ -247,10 +247,11 @@ def extent(conn: Connection, coll: Collection, scope: Jurisdiction, *,
     return None if row[0] is None else [float(v) for v in row]
 
 
-def kind_counts(conn: Connection, scope: Jurisdiction) -> dict[str, int]:
-    """Stations in scope by kind, most numerous first."""
+def kind_counts(conn: Connection, scope: Jurisdiction, region: str | None = None) -> dict[str, int]:
+    """Stations in scope (and in county ``region`` when given) by kind, most numerous first."""
+    conds = [scope.clause(stations)] + ([stations.c.region_code == region] if region else [])
     rows = conn.execute(
-        select(stations.c.kind, func.count()).where(scope.clause(stations))
+        select(stations.c.kind, func.count()).where(*conds)
         .group_by(stations.c.kind).order_by(func.count().desc(), stations.c.kind)
     )
     return {k: int(n) for k, n in rows}

@@ -19,7 +19,6 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
-    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -203,12 +202,8 @@ incident_events = Table(
     Column("to_status", String(16)),
     Column("escalation_level", String(16)),
     Column("note", Text),
-    ForeignKeyConstraint(
-        ["region_code", "incident_id"],
-        ["incidents.region_code", "incidents.id"],
-        name="incident_events_incident_fkey",
-        ondelete="CASCADE",
-    ),
+    # migration 0006: the foreign key to incidents (ON DELETE CASCADE) is held by each county's
+    # partition (regions.incident_events_r<code> -> regions.incidents_r<code>), not by this parent
     Index("incident_events_incident_idx", "region_code", "incident_id", "at"),
 )
 
