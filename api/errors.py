@@ -44,6 +44,20 @@ class Forbidden(GridmapError):
     slug, title = "forbidden", "Outside your jurisdiction"
 
 
+class Unauthorized(GridmapError):
+    """No credentials, or credentials gridmap does not accept (wrong, expired, revoked, disabled).
+    ``headers`` go onto the response (the ``WWW-Authenticate`` challenge of RFC 9110)."""
+
+    slug, title = "unauthorized", "Authentication required"
+    headers = {"WWW-Authenticate": 'Bearer realm="gridmap"'}
+
+
+class NotPermitted(Forbidden):
+    """The caller's role may not take this action, whatever the area."""
+
+    slug, title = "not-permitted", "Not permitted for your role"
+
+
 class NotFound(GridmapError):
     """No such thing (an id, a code) in the caller's scope."""
 
@@ -84,6 +98,7 @@ class DatabaseUnavailable(GridmapError):
 #: The one mapping of error classes to HTTP status codes.
 STATUS: dict[type[Exception], int] = {
     GridmapError: 500,
+    Unauthorized: 401,
     Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
@@ -126,8 +141,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(GridmapError)
     async def _gridmap(request: Request, exc: GridmapError):
-        return problem_response(status_of(exc), exc.slug, exc.title, exc.detail, request.url.path,
+        resp = problem_response(status_of(exc), exc.slug, exc.title, exc.detail, request.url.path,
                                 exc.problems, **exc.extra)
+        resp.headers.update(getattr(exc, "headers", None) or {})
+        return resp
 
     @app.exception_handler(InvalidInput)
     async def _invalid(request: Request, exc: InvalidInput):

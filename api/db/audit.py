@@ -1,0 +1,61 @@
+"""Who and what a connection's writes are recorded as in ``audit_log``.
+
+The audit rows are written by the triggers of migration ``0006_auth`` in the same transaction as
+the change; they read the session settings ``gridmap.actor`` and ``gridmap.request``.  This module
+keeps the current values in a context variable (set per request by ``api.auth``, per command by
+the CLI) and :func:`attach` makes every engine copy them onto each connection it checks out, so
+no write path has to pass an actor down.  Outside any request or command the actor is ``system``.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from sqlalchemy import Engine, event
+
+__all__ = ["SYSTEM", "current", "set_context", "acting", "attach"]
+
+SYSTEM = ("system", None)
+_CONTEXT: ContextVar[tuple[str, str | None]] = ContextVar("gridmap_audit", default=SYSTEM)
+
+
+def current() -> tuple[str, str | None]:
+    """``(actor, request)`` that writes are recorded as now."""
+    return _CONTEXT.get()
+
+
+def set_context(actor: str, request: str | None) -> None:
+    """Record the writes of this context (request, command) as ``actor`` doing ``request``."""
+    _CONTEXT.set((actor, request))
+
+
+@contextmanager
+def acting(actor: str, request: str | None):
+    token = _CONTEXT.set((actor, request))
+    try:
+        yield
+    finally:
+        _CONTEXT.reset(token)
+
+
+def _on_checkout(dbapi_connection, record, proxy) -> None:
+    want = _CONTEXT.get()
+    if record.info.get("gridmap_audit") == want:
+        return
+    cur = dbapi_connection.cursor()
+    try:
+        cur.execute("SELECT set_config('gridmap.actor', %s, false), set_config('gridmap.request', %s, false)",
+                    (want[0], want[1] or ""))
+    finally:
+        cur.close()
+    if not dbapi_connection.autocommit:
+        dbapi_connection.commit()  # a session setting; commit so that a rollback does not undo it
+    record.info["gridmap_audit"] = want
+
+
+def attach(engine: Engine) -> Engine:
+    """Make ``engine``'s connections carry the current audit context (idempotent)."""
+    if not event.contains(engine, "checkout", _on_checkout):
+        event.listen(engine, "checkout", _on_checkout)
+    return engine
