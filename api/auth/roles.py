@@ -29,6 +29,7 @@ class Role(StrEnum):
 
 
 class Action(StrEnum):
+    SIGNED_IN = "signed_in"        # who am I, the category list: anyone with credentials
     READ = "read"                  # every GET: lists, maps, statistics, coverage, exports
     REPORT = "report_incident"     # POST /incidents, /incidents/bulk
     HANDLE = "handle_case"         # workflow transitions of a case
@@ -39,11 +40,11 @@ class Action(StrEnum):
 #: The one permission table: role -> the actions it may take.
 PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.ADMIN: frozenset(Action),
-    Role.PLANNER: frozenset({Action.READ, Action.EDIT_MAP}),
-    Role.OFFICIAL: frozenset({Action.READ, Action.REPORT, Action.HANDLE}),
-    Role.GRID_WORKER: frozenset({Action.READ, Action.REPORT, Action.HANDLE}),
-    Role.ANALYST: frozenset({Action.READ}),
-    Role.INTEGRATION: frozenset({Action.REPORT}),
+    Role.PLANNER: frozenset({Action.SIGNED_IN, Action.READ, Action.EDIT_MAP}),
+    Role.OFFICIAL: frozenset({Action.SIGNED_IN, Action.READ, Action.REPORT, Action.HANDLE}),
+    Role.GRID_WORKER: frozenset({Action.SIGNED_IN, Action.READ, Action.REPORT, Action.HANDLE}),
+    Role.ANALYST: frozenset({Action.SIGNED_IN, Action.READ}),
+    Role.INTEGRATION: frozenset({Action.SIGNED_IN, Action.REPORT}),
 }
 
 #: Roles that see personal fields (grid workers' phones, dwelling addresses); for the others they
@@ -55,6 +56,9 @@ OWN_GRIDS_ONLY: frozenset[Role] = frozenset({Role.GRID_WORKER})
 
 #: Each route that is not a plain read: ``"METHOD /path"`` (the route's path template) -> action.
 ROUTE_ACTIONS: dict[str, Action] = {
+    "GET /me": Action.SIGNED_IN,
+    "GET /incidents/categories": Action.SIGNED_IN,  # what an integration needs to report
+    "GET /conformance": Action.SIGNED_IN,
     "POST /coverage/what-if": Action.READ,  # a question about stations that do not exist: writes nothing
     "POST /incidents": Action.REPORT,
     "POST /incidents/bulk": Action.REPORT,

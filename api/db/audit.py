@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, event
+if TYPE_CHECKING:  # sqlalchemy only when an engine is attached: the CLI sets the context before --help
+    from sqlalchemy import Engine
 
-__all__ = ["SYSTEM", "current", "set_context", "acting", "attach"]
+__all__ = ["SYSTEM", "current", "set_context", "acting", "attach", "cli_context"]
 
 SYSTEM = ("system", None)
 _CONTEXT: ContextVar[tuple[str, str | None]] = ContextVar("gridmap_audit", default=SYSTEM)
@@ -54,8 +56,27 @@ def _on_checkout(dbapi_connection, record, proxy) -> None:
     record.info["gridmap_audit"] = want
 
 
-def attach(engine: Engine) -> Engine:
+def attach(engine: "Engine") -> "Engine":
     """Make ``engine``'s connections carry the current audit context (idempotent)."""
+    from sqlalchemy import event
+
     if not event.contains(engine, "checkout", _on_checkout):
         event.listen(engine, "checkout", _on_checkout)
     return engine
+
+
+def cli_context(argv: list[str]) -> tuple[str, str]:
+    """``(actor, request)`` of a ``gridmap`` command: the operating-system user, and the command's
+    words up to its first option or file (never its values: a password could be among them)."""
+    import getpass
+
+    words = []
+    for a in argv[1:]:
+        if a.startswith("-") or "/" in a or "." in a or len(words) == 2:
+            break
+        words.append(a)
+    try:
+        user = getpass.getuser()
+    except Exception:  # no user name in this environment
+        user = "unknown"
+    return f"cli:{user}", "gridmap " + " ".join(words)

@@ -33,7 +33,7 @@ def create_incident(body: dict = Body(..., examples=[{
                        "reported_at": "2025-03-01T08:30:00+08:00", "reporter_kind": "resident"}}]),
         engine: Engine = Depends(deps.engine), settings: Settings = Depends(deps.settings),
         scope: Jurisdiction = Depends(deps.jurisdiction)):
-    rep, differing = ingest_items(engine, settings, [body], all_or_nothing=True, actor="api")
+    rep, differing = ingest_items(engine, settings, [body], all_or_nothing=True, actor="api", scope=scope)
     props = body.get("properties") or {} if body.get("type") == "Feature" else body
     with engine.connect() as conn:
         inc = cases.find_by_external_id(conn, scope, str(props.get("external_id")).strip(),
@@ -53,10 +53,11 @@ async def bulk_incidents(request: Request,
                          mode: Literal["all_or_nothing", "partial"] = Query(
                              "all_or_nothing", description="all_or_nothing: write nothing if any row is bad "
                              "(422 listing every bad row); partial: write the good rows, list the rejected."),
-                         engine: Engine = Depends(deps.engine), settings: Settings = Depends(deps.settings)):
+                         engine: Engine = Depends(deps.engine), settings: Settings = Depends(deps.settings),
+                         scope: Jurisdiction = Depends(deps.jurisdiction)):
     items = await read_bulk(request, settings.max_bulk_incidents)
     rep, differing = await run_in_threadpool(ingest_items, engine, settings, items,
-                                             all_or_nothing=(mode == "all_or_nothing"), actor="api")
+                                             all_or_nothing=(mode == "all_or_nothing"), actor="api", scope=scope)
     return {"mode": mode, "received": len(items), **rep.as_dict(),
             "differing": [d for d in differing if d["differs"]]}
 
