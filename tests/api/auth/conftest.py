@@ -16,6 +16,7 @@ GRID_A2 = f"{T1}001-02"
 USERS = {
     "root": ("admin", []),
     "plan1": ("planner", [T1]),
+    "plan2": ("planner", [T2]),
     "off1": ("official", [T1]),
     "off2": ("official", [T2]),
     "worker1": ("grid_worker", [GRID_A1]),
