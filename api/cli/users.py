@@ -33,6 +33,19 @@ def _service():
             raise typer.Exit(2)
 
 
+def _audited_as(group: str):
+    def callback(ctx: typer.Context) -> None:
+        from api.db import audit
+
+        audit.set_context(*audit.cli_context(group, ctx.invoked_subcommand))
+
+    return callback
+
+
+user_app.callback()(_audited_as("user"))
+token_app.callback()(_audited_as("token"))
+
+
 @user_app.command("add")
 def user_add(
     name: str = typer.Argument(..., help="Login name."),

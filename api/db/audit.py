@@ -42,7 +42,7 @@ def acting(actor: str, request: str | None):
 
 
 def _on_checkout(dbapi_connection, record, proxy) -> None:
-    want = _CONTEXT.get()
+    want = current()
     if record.info.get("gridmap_audit") == want:
         return
     cur = dbapi_connection.cursor()
@@ -65,18 +65,13 @@ def attach(engine: "Engine") -> "Engine":
     return engine
 
 
-def cli_context(argv: list[str]) -> tuple[str, str]:
+def cli_context(*words: str | None) -> tuple[str, str]:
     """``(actor, request)`` of a ``gridmap`` command: the operating-system user, and the command's
-    words up to its first option or file (never its values: a password could be among them)."""
+    name (``gridmap`` + ``words``), never its arguments (a password could be among them)."""
     import getpass
 
-    words = []
-    for a in argv[1:]:
-        if a.startswith("-") or "/" in a or "." in a or len(words) == 2:
-            break
-        words.append(a)
     try:
         user = getpass.getuser()
     except Exception:  # no user name in this environment
         user = "unknown"
-    return f"cli:{user}", "gridmap " + " ".join(words)
+    return f"cli:{user}", " ".join(["gridmap", *(w for w in words if w)])
