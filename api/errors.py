@@ -52,6 +52,12 @@ class Unauthorized(GridmapError):
     headers = {"WWW-Authenticate": 'Bearer realm="gridmap"'}
 
 
+class LoginRequired(Unauthorized):
+    """A browser asked for a page without a session (``api.auth`` sends it to the login page)."""
+
+    slug, title = "login-required", "Log in first"
+
+
 class NotPermitted(Forbidden):
     """The caller's role may not take this action, whatever the area."""
 
@@ -99,7 +105,9 @@ class DatabaseUnavailable(GridmapError):
 STATUS: dict[type[Exception], int] = {
     GridmapError: 500,
     Unauthorized: 401,
+    LoginRequired: 401,
     Forbidden: 403,
+    NotPermitted: 403,
     NotFound: 404,
     Conflict: 409,
     PayloadTooLarge: 413,

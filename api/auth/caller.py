@@ -26,16 +26,12 @@ from api.auth import accounts, tokens
 from api.auth.roles import PUBLIC_ROUTES, Action, Role, action_for, allowed
 from api.db import audit
 from api.db import users as udb
-from api.errors import NotPermitted, Unauthorized
+from api.errors import LoginRequired, NotPermitted, Unauthorized
 from api.jurisdiction import EVERYWHERE, Jurisdiction
 
 __all__ = ["Caller", "OPEN", "SESSION_COOKIE", "LoginRequired", "authorize", "install", "is_public"]
 
 SESSION_COOKIE = "gridmap_session"
-
-
-class LoginRequired(Unauthorized):
-    """A browser asked for a page without a session: sent to the login page."""
 
 
 @dataclass(frozen=True)

@@ -88,13 +88,14 @@ BEGIN
         INSERT INTO audit_log (actor, request, operation, table_name, row_key, before, after)
         SELECT who, what, 'delete', TG_TABLE_NAME, j ->> k, j, NULL
         FROM (SELECT to_jsonb(o) - 'password_hash' - 'token_hash' AS j FROM gm_old_rows o) s;
-    ELSE
-        INSERT INTO audit_log (actor, request, operation, table_name, row_key, before, after)
-        SELECT who, what, 'update', TG_TABLE_NAME, b.j ->> k, a.j, b.j
-        FROM (SELECT to_jsonb(o) - 'password_hash' - 'token_hash' AS j FROM gm_old_rows o) a
-        JOIN (SELECT to_jsonb(n) - 'password_hash' - 'token_hash' AS j FROM gm_new_rows n) b
-          ON (a.j -> k) = (b.j -> k)
-        WHERE a.j IS DISTINCT FROM b.j;
+    ELSE  -- old and new rows paired on the typed key column (a hash join), unchanged rows skipped
+        EXECUTE format($q$
+            INSERT INTO audit_log (actor, request, operation, table_name, row_key, before, after)
+            SELECT $1, $2, 'update', $3, n.%1$I::text,
+                   to_jsonb(o) - 'password_hash' - 'token_hash', to_jsonb(n) - 'password_hash' - 'token_hash'
+            FROM gm_old_rows o JOIN gm_new_rows n ON o.%1$I = n.%1$I
+            WHERE o IS DISTINCT FROM n$q$, k)
+        USING who, what, TG_TABLE_NAME;
     END IF;
     RETURN NULL;
 END $$;
