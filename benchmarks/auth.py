@@ -10,8 +10,9 @@ Usage::
    cost before audit), then, emptied, with them on; rows/s per layer, the ratio, and the size
    of ``audit_log`` per audited row;
 3. request cost: ``GET /collections/areas/items?limit=10`` through the in-process ASGI client,
-   ``--requests`` times each: open mode (no user: the **baseline**, no credentials read), a
-   signed bearer token, an API key; requests/s and the extra milliseconds a request.
+   ``--requests`` times each: open mode (no user: the **baseline**, no credentials read), an
+   admin's signed bearer token, its API key, and a town official's token (a jurisdiction built
+   from its town, cached per data version); requests/s and the extra milliseconds a request.
 
 Figures are printed, never asserted.
 """
@@ -124,9 +125,13 @@ def main() -> None:
             bearer = {"Authorization": f"Bearer {tokens.issue(settings, uid)[0]}"}
             r_token = _rate(client, args.requests, bearer)
             r_key = _rate(client, args.requests, {"X-API-Key": key})
+            town = str(layers["areas"].loc[layers["areas"]["level"] == "town", "code"].iloc[0])
+            with engine.begin() as conn:
+                oid = accounts.add_user(conn, "town-official", "bench password", "official", [town])
+            r_off = _rate(client, args.requests, {"Authorization": f"Bearer {tokens.issue(settings, oid)[0]}"})
         print(f"\nrequests, {args.requests} x GET /collections/areas/items?limit=10 (in-process client):")
         print(f"open mode (baseline) {r_open:8.1f} req/s")
-        for name, r in (("bearer token", r_token), ("API key", r_key)):
+        for name, r in (("bearer token", r_token), ("API key", r_key), ("town official", r_off)):
             print(f"{name:<20} {r:8.1f} req/s   ratio {r / r_open:.2f}   +{1000 / r - 1000 / r_open:.2f} ms a request")
         engine.dispose()
 

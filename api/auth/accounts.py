@@ -23,7 +23,7 @@ from api.jurisdiction import EVERYWHERE, Jurisdiction
 from geo.errors import Problem
 
 __all__ = ["add_user", "authenticate", "change_password", "disable_user", "create_key", "revoke_key",
-           "jurisdiction_of", "new_password"]
+           "jurisdiction_of", "jurisdictions_of", "new_password"]
 
 
 def _bad(field: str, why: str) -> ValidationFailed:
@@ -117,18 +117,35 @@ def revoke_key(conn: Connection, key_id: int) -> None:
 
 def jurisdiction_of(conn: Connection, role: str, areas: tuple[str, ...], *,
                     handling: bool = False) -> Jurisdiction:
-    """The jurisdiction of a user of ``role`` given ``areas``.
+    """The jurisdiction of a user of ``role`` given ``areas`` (``handling``: where it updates
+    cases); see :func:`jurisdictions_of`."""
+    return jurisdictions_of(conn, role, areas)[1 if handling else 0]
 
-    An admin's is everywhere.  Otherwise the codes of each area and of what it contains: a county's
-    code; a town's code and its communities'; a community's code; a grid's community (a grid
-    worker reads its community).  ``handling``: the jurisdiction in which the user updates cases,
-    narrowed to its own grids for :data:`~api.auth.roles.OWN_GRIDS_ONLY` roles.  Personal fields
-    only for :data:`~api.auth.roles.PERSONAL_ROLES`.
+
+_CACHE: dict[tuple, tuple[Jurisdiction, Jurisdiction]] = {}
+_CACHE_MAX = 4096
+
+
+def jurisdictions_of(conn: Connection, role: str, areas: tuple[str, ...]) -> tuple[Jurisdiction, Jurisdiction]:
+    """``(scope, handling)`` of a user of ``role`` given ``areas``.
+
+    An admin's are everywhere.  Otherwise ``scope`` holds the codes of each area and of what it
+    contains: a county's code; a town's code and its communities'; a community's code; a grid's
+    community (a grid worker reads its community).  ``handling``, where the user updates cases, is
+    the same, narrowed to its own grids for :data:`~api.auth.roles.OWN_GRIDS_ONLY` roles.  Personal
+    fields only for :data:`~api.auth.roles.PERSONAL_ROLES`.  Computed once per set of areas and
+    version of the areas and grids layers (a request costs one small query then).
     """
     role = Role(role)
-    personal = role in PERSONAL_ROLES
     if role == Role.ADMIN:
-        return EVERYWHERE
+        return EVERYWHERE, EVERYWHERE
+    versions = tuple(conn.execute(text(
+        "SELECT layer, version, changed_at FROM data_versions WHERE layer IN ('areas', 'grids') ORDER BY layer")).all())
+    key = (conn.engine.url.render_as_string(hide_password=True), role, tuple(sorted(areas)), versions)
+    hit = _CACHE.get(key)
+    if hit is not None:
+        return hit
+    personal = role in PERSONAL_ROLES
     codes: set[str] = set()
     grids: set[str] = set()
     for code in areas:
@@ -144,5 +161,10 @@ def jurisdiction_of(conn: Connection, role: str, areas: tuple[str, ...], *,
             codes.update(unit_codes(conn, Jurisdiction(frozenset({code})), "community"))
         else:
             codes.add(code)
-    narrow = frozenset(grids) if handling and grids and role in OWN_GRIDS_ONLY else None
-    return Jurisdiction(frozenset(codes), grids=narrow, personal=personal)
+    scope = Jurisdiction(frozenset(codes), personal=personal)
+    narrow = frozenset(grids) if grids and role in OWN_GRIDS_ONLY else None
+    out = scope, Jurisdiction(frozenset(codes), grids=narrow, personal=personal)
+    if len(_CACHE) >= _CACHE_MAX:
+        _CACHE.clear()
+    _CACHE[key] = out
+    return out

@@ -101,8 +101,7 @@ def _users_exist(request: Request, conn) -> bool:
 
 
 def _caller_of(conn, user: udb.UserRow, via: str) -> Caller:
-    scope = accounts.jurisdiction_of(conn, user.role, user.areas)
-    handling = accounts.jurisdiction_of(conn, user.role, user.areas, handling=True)
+    scope, handling = accounts.jurisdictions_of(conn, user.role, user.areas)
     return Caller(user.name, Role(user.role), scope, handling, via, user.id)
 
 
