@@ -55,7 +55,8 @@ async def login_submit(request: Request, settings: deps.SettingsDep, username: A
     lang = i18n.request_lang(request, settings.language)
     user = await _check(request, username, password)
     if user is None:
-        return HTMLResponse(login_html(lang, next, "login.failed", error=True), status_code=401)
+        return HTMLResponse(login_html(lang, next, "login.failed", error=True), status_code=401,
+                            headers=dict(Unauthorized.headers))
     value, life_s = tokens.issue(settings, user.id, "session")
     resp = RedirectResponse(safe_next(next), status_code=303)
     resp.set_cookie(SESSION_COOKIE, value, max_age=life_s, httponly=True, samesite="lax",
