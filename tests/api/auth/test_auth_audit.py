@@ -95,6 +95,9 @@ def test_workflow_and_intake_are_audited(api, engine, towns, as_user):
     assert [(x["operation"], x["actor"], x["request"]) for x in rows] == [
         ("insert", "off1", "POST /incidents"), ("update", "off1", f"POST /incidents/{iid}/transitions")]
     assert rows[1]["before"]["status"] == "reported" and rows[1]["after"]["status"] == "dispatched"
+    with engine.connect() as conn:  # the report's event names the caller
+        assert conn.execute(text("SELECT actor FROM incident_events WHERE incident_id = :i AND action = 'report'"),
+                            {"i": iid}).scalar_one() == "off1"
 
 
 def test_get_audit_for_admins(api, engine, towns, as_user):
