@@ -118,6 +118,9 @@ def _resolve(request: Request, bearer: str | None, key: str | None) -> Caller:
                 raise Unauthorized("The API key is unknown, revoked or expired.")
             return _caller_of(conn, found[0], f"key:{found[1]}")
         raw, kind = (bearer, "access") if bearer else (cookie, "session")
+        if kind == "session" and raw and request.method not in ("GET", "HEAD"):
+            # the pages only read: a cookie never authorises a change, so no other site can forge one (CSRF)
+            raise Unauthorized("A page session only reads; send a token (POST /token) or an API key to change data.")
         if not raw:
             raise Unauthorized("Log in first: send a token (POST /token) as 'Authorization: Bearer ...', "
                                "an API key as 'X-API-Key', or use the login page (/login).")

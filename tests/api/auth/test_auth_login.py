@@ -123,6 +123,9 @@ def test_page_session_cookie(api):
     page = api.get("/map")
     assert page.status_code == 200 and "<html" in page.text
     assert api.get("/me").json()["via"] == "session"
+    # a session only reads: no write rides on the cookie (nothing another site could forge)
+    r = api.post("/incidents/bulk", json=[])
+    assert r.status_code == 401 and "only reads" in r.json()["detail"]
     out = api.post("/logout", follow_redirects=False)
     assert out.status_code == 303
     api.cookies.clear()  # the client keeps a cookie the server deleted only if it ignores Max-Age=0
