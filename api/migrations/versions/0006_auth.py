@@ -12,7 +12,10 @@
   in the same transaction as the change: a write that fails leaves no audit row, and a statement
   that changes no row (an unchanged re-import) writes none.  Who and what come from two
   transaction settings, ``gridmap.actor`` and ``gridmap.request``, which the application sets on
-  every connection it checks out (``api.auth.audit``); a write without them is ``system``'s.
+  every connection it checks out (``api.db.audit``); a write without them is ``system``'s.  The
+  trigger function is ``SECURITY DEFINER`` (it runs as the schema owner), so the application's
+  database role needs no right to write ``audit_log`` itself: grant it SELECT only, and the log
+  cannot be edited through the application.
 
 The roles and audited tables are frozen here (never imported from live code).
 
@@ -73,7 +76,8 @@ CREATE INDEX audit_log_row_idx ON audit_log (table_name, row_key);
 """
 
 FUNCTION = """
-CREATE FUNCTION gridmap_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION gridmap_audit() RETURNS trigger LANGUAGE plpgsql
+    SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
     k text := TG_ARGV[0];
     who text := COALESCE(NULLIF(current_setting('gridmap.actor', true), ''), 'system');

@@ -117,3 +117,31 @@ def test_secrets_never_reach_the_audit_log(engine, towns, users):
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT after FROM audit_log WHERE table_name IN ('users', 'api_tokens')")).scalars().all()
     assert rows and all("password_hash" not in r and "token_hash" not in r for r in rows)
+
+
+def test_a_role_without_rights_on_the_log_still_writes_it_and_cannot_forge_it(engine, towns):
+    """The trigger runs as the schema owner: an application role with rights on the data only (as
+    the least-privilege role should be) writes audit rows through its changes, and none by hand."""
+    from sqlalchemy.exc import ProgrammingError
+
+    conn = engine.connect()
+    tx = conn.begin()
+    try:
+        conn.execute(text("CREATE ROLE gm_probe_app NOLOGIN"))
+        conn.execute(text("GRANT SELECT, UPDATE ON stations TO gm_probe_app"))
+        conn.execute(text("GRANT SELECT, INSERT ON data_versions TO gm_probe_app"))
+        conn.execute(text("GRANT UPDATE ON data_versions TO gm_probe_app"))
+        conn.execute(text("SET LOCAL ROLE gm_probe_app"))
+        conn.execute(text("SELECT set_config('gridmap.actor', 'probe', true)"))
+        sid = conn.execute(text("SELECT min(id) FROM stations")).scalar_one()
+        conn.execute(text("UPDATE stations SET name = name || '!' WHERE id = :i"), {"i": sid})
+        conn.execute(text("RESET ROLE"))
+        assert conn.execute(text("SELECT actor FROM audit_log WHERE row_key = :k AND table_name = 'stations' "
+                                 "ORDER BY id DESC LIMIT 1"), {"k": str(sid)}).scalar_one() == "probe"
+        conn.execute(text("SET LOCAL ROLE gm_probe_app"))
+        with pytest.raises(ProgrammingError, match="permission denied"):
+            with conn.begin_nested():
+                conn.execute(text("INSERT INTO audit_log (actor, operation, table_name) VALUES ('x', 'insert', 'x')"))
+    finally:
+        tx.rollback()
+        conn.close()
