@@ -33,6 +33,15 @@ def _service():
             raise typer.Exit(2)
 
 
+def _stdin(password: str | None) -> str | None:
+    """``-``: the password is the first line of standard input (kept out of the shell history)."""
+    if password != "-":
+        return password
+    import sys
+
+    return sys.stdin.readline().rstrip("\r\n")
+
+
 def _audited_as(group: str):
     def callback(ctx: typer.Context) -> None:
         from api.db import audit
@@ -52,12 +61,14 @@ def user_add(
     role: str = typer.Option(..., "--role", help=f"One of {ROLES}."),
     area: list[str] = typer.Option([], "--area", help="Area code of its jurisdiction: a town, community or grid "
                                                       "(repeat for several; not needed for admin)."),
-    password: str = typer.Option(None, "--password", help="Its password (default: a random one, printed once)."),
+    password: str = typer.Option(None, "--password", help="Its password; - reads it from standard input "
+                                                          "(default: a random one, printed once)."),
     no_password: bool = typer.Option(False, "--no-password", help="Integration only: no password, API keys only."),
 ) -> None:
     """Add a user with a role and the areas it may see and change."""
     from api.auth import accounts
 
+    password = _stdin(password)
     if password is None and not no_password:
         password, shown = accounts.new_password(), True
     else:
@@ -100,10 +111,12 @@ def user_disable(name: str = typer.Argument(...),
 
 @user_app.command("passwd")
 def user_passwd(name: str = typer.Argument(...),
-                password: str = typer.Option(None, "--password", help="The new password (default: a random one).")) -> None:
+                password: str = typer.Option(None, "--password", help="The new password; - reads it from standard "
+                                                                      "input (default: a random one).")) -> None:
     """Set a user's password; its earlier tokens and sessions end."""
     from api.auth import accounts
 
+    password = _stdin(password)
     shown = password is None
     password = password or accounts.new_password()
     with _service() as conn:

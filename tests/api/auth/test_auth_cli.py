@@ -18,6 +18,21 @@ def _area(engine, code="320281001", level="town"):
             {"c": code, "l": level})
 
 
+def _cli_with_input(pg_url, monkeypatch, args, stdin: str):
+    """``run_cli`` with text on standard input (``--password -``)."""
+    from typer.testing import CliRunner
+
+    from api.cli import app
+    from api.settings import get_settings
+
+    monkeypatch.setenv("GRIDMAP_DATABASE_URL", pg_url)
+    get_settings.cache_clear()
+    try:
+        return CliRunner().invoke(app, list(args), input=stdin, terminal_width=200)
+    finally:
+        get_settings.cache_clear()
+
+
 def test_user_commands(db, pg_url, monkeypatch, client):
     _area(db)
     r = run_cli(pg_url, monkeypatch, ["user", "add", "boss", "--role", "admin"])
@@ -37,8 +52,8 @@ def test_user_commands(db, pg_url, monkeypatch, client):
         assert r.exit_code == 2 and "error" in r.output, (args, r.output)
     r = run_cli(pg_url, monkeypatch, ["user", "list"])
     assert r.exit_code == 0 and "boss" in r.output and "zhang" in r.output and "320281001" in r.output
-    r = run_cli(pg_url, monkeypatch, ["user", "passwd", "zhang", "--password", "new password 2"])
-    assert r.exit_code == 0
+    r = _cli_with_input(pg_url, monkeypatch, ["user", "passwd", "zhang", "--password", "-"], "new password 2\n")
+    assert r.exit_code == 0 and "shown once" not in r.output
     assert client.post("/token", data={"username": "zhang", "password": "long enough 1"}).status_code == 401
     assert client.post("/token", data={"username": "zhang", "password": "new password 2"}).status_code == 200
     assert run_cli(pg_url, monkeypatch, ["user", "disable", "zhang"]).exit_code == 0
