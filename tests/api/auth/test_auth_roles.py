@@ -135,6 +135,8 @@ def test_personal_fields_only_for_roles_that_need_them(api, engine, as_user, use
         assert (field in props) == personal, (user, field)
         if personal:
             assert props[field]  # the sample sets them
+    doc = api.get("/collections/grids", headers=h).json()
+    assert ("phone" in doc["properties"]) == personal
     role, areas = {"root": ("admin", ()), "off1": ("official", (T1,)), "worker1": ("grid_worker", (GRID_A1,)),
                    "plan1": ("planner", (T1,)), "ana1": ("analyst", (T1,))}[user]
     with engine.connect() as conn:
