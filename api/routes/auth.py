@@ -64,11 +64,20 @@ async def login_submit(request: Request, settings: deps.SettingsDep, username: A
     return resp
 
 
-@router.api_route("/logout", methods=["GET", "POST"], tags=["pages"], summary="Log out (ends the page session)")
-def logout(request: Request) -> RedirectResponse:
+def _logout(request: Request) -> RedirectResponse:
     resp = RedirectResponse(f"/login?out=1&lang={i18n.request_lang(request)}", status_code=303)
     resp.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
     return resp
+
+
+@router.post("/logout", tags=["pages"], summary="Log out (ends the page session)")
+def logout(request: Request) -> RedirectResponse:
+    return _logout(request)
+
+
+@router.get("/logout", tags=["pages"], summary="Log out from a link (ends the page session)")
+def logout_link(request: Request) -> RedirectResponse:
+    return _logout(request)
 
 
 @router.get("/me", summary="Who the caller is: name, role, areas, whether personal fields are shown")
