@@ -118,3 +118,19 @@ def test_serve_refuses_a_public_host_in_open_mode(db, pg_url, monkeypatch):
 
         accounts.add_user(conn, "boss", "long enough 1", "admin", [])
     refuse_open_mode(db, "0.0.0.0")  # a user exists: no refusal
+
+
+def test_an_import_command_is_audited_as_the_command(db, pg_url, monkeypatch, tmp_path):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    path = tmp_path / "areas.geojson"
+    gpd.GeoDataFrame({"region_code": ["320281"], "code": ["320281009"], "name": ["示例镇"], "level": ["town"]},
+                     geometry=[box(120.0, 31.0, 120.01, 31.01)], crs=4326).to_file(path, driver="GeoJSON")
+    r = run_cli(pg_url, monkeypatch, ["import", "areas", str(path)])
+    assert r.exit_code == 0, r.output
+    with db.connect() as conn:
+        rows = conn.execute(text("SELECT actor, request, operation, after->>'code' AS code FROM audit_log "
+                                 "WHERE table_name = 'areas'")).all()
+    assert len(rows) == 1 and rows[0].actor.startswith("cli:") and rows[0].code == "320281009"
+    assert rows[0].request == "gridmap import" and rows[0].operation == "insert"
