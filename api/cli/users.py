@@ -195,6 +195,8 @@ def audit(since: str = typer.Option(None, "--since", help="From this time (ISO 8
     for r in rows:
         before, after = r["before"] or {}, r["after"] or {}
         changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+        if r["before_geom"] != r["after_geom"]:
+            changed.append("geom")
         if r["operation"] != "update":
             changed = []
         out.add_row(r["at"], r["actor"], r["request"] or "", r["operation"], r["table_name"], r["row_key"] or "",

@@ -301,6 +301,8 @@ audit_log = Table(
     Column("row_key", Text),
     Column("before", JSONB),
     Column("after", JSONB),
+    Column("before_geom", Geometry("GEOMETRY", srid=4326, spatial_index=False)),
+    Column("after_geom", Geometry("GEOMETRY", srid=4326, spatial_index=False)),
     Index("audit_log_at_idx", "at"),
     Index("audit_log_row_idx", "table_name", "row_key"),
 )

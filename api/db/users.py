@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, func, insert, select, text, update
+from sqlalchemy import Connection, cast, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import JSON
 
 from api.db.models import api_tokens, audit_log, users
 
@@ -120,13 +121,17 @@ def list_keys(conn: Connection) -> list[KeyRow]:
 
 def audit_rows(conn: Connection, *, since: datetime | None = None, table: str | None = None,
                limit: int = 100, offset: int = 0) -> tuple[int, list[dict]]:
-    """Audit rows (newest first) at or after ``since``, of ``table``: ``(number matched, page)``."""
+    """Audit rows (newest first) at or after ``since``, of ``table``: ``(number matched, page)``;
+    the geometries before and after as GeoJSON objects."""
     conds = []
     if since is not None:
         conds.append(audit_log.c.at >= since)
     if table is not None:
         conds.append(audit_log.c.table_name == table)
     total = conn.execute(select(func.count()).select_from(audit_log).where(*conds)).scalar_one()
-    rows = conn.execute(select(audit_log).where(*conds).order_by(audit_log.c.id.desc())
+    geo = {"before_geom", "after_geom"}
+    cols = [c for c in audit_log.c if c.name not in geo] + [
+        cast(func.ST_AsGeoJSON(audit_log.c[g], 7), JSON).label(g) for g in sorted(geo)]
+    rows = conn.execute(select(*cols).where(*conds).order_by(audit_log.c.id.desc())
                         .limit(limit).offset(offset)).mappings()
     return total, [{**r, "at": r["at"].isoformat()} for r in rows]

@@ -8,7 +8,7 @@
   with a name, expiry and revocation.
 - ``audit_log``: one row per changed row of the audited tables, with who (``actor``), what
   (``request``: method and path, or the CLI command), the table, the row's key and the row before
-  and after as JSON (secrets removed), written by statement triggers with transition tables, so
+  and after as JSON (secrets removed; the ``geom`` column copied into ``before_geom``/``after_geom``), written by statement triggers with transition tables, so
   in the same transaction as the change: a write that fails leaves no audit row, and a statement
   that changes no row (an unchanged re-import) writes none.  Who and what come from two
   transaction settings, ``gridmap.actor`` and ``gridmap.request``, which the application sets on
@@ -69,7 +69,9 @@ CREATE TABLE audit_log (
     table_name text NOT NULL,
     row_key text,
     before jsonb,
-    after jsonb
+    after jsonb,
+    before_geom geometry(Geometry, 4326),
+    after_geom geometry(Geometry, 4326)
 );
 CREATE INDEX audit_log_at_idx ON audit_log (at);
 CREATE INDEX audit_log_row_idx ON audit_log (table_name, row_key);
@@ -82,23 +84,43 @@ DECLARE
     k text := TG_ARGV[0];
     who text := COALESCE(NULLIF(current_setting('gridmap.actor', true), ''), 'system');
     what text := NULLIF(current_setting('gridmap.request', true), '');
+    has_geom boolean;
+    obj_o text;
+    obj_n text;
 BEGIN
+    -- the row as JSON without its geometry (copied as is into *_geom: turning it into GeoJSON text
+    -- would cost about four times the rest of the row) and without secrets
+    SELECT string_agg(format('%L, o.%I', attname, attname), ', ' ORDER BY attnum),
+           string_agg(format('%L, n.%I', attname, attname), ', ' ORDER BY attnum)
+      INTO obj_o, obj_n
+      FROM pg_attribute
+     WHERE attrelid = TG_RELID AND attnum > 0 AND NOT attisdropped
+       AND attname NOT IN ('geom', 'password_hash', 'token_hash');
+    has_geom := EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = TG_RELID AND attname = 'geom'
+                        AND NOT attisdropped);
     -- one statement per operation: a query naming a transition table this trigger lacks would not plan
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO audit_log (actor, request, operation, table_name, row_key, before, after)
-        SELECT who, what, 'insert', TG_TABLE_NAME, j ->> k, NULL, j
-        FROM (SELECT to_jsonb(n) - 'password_hash' - 'token_hash' AS j FROM gm_new_rows n) s;
+        EXECUTE format($q$
+            INSERT INTO audit_log (actor, request, operation, table_name, row_key, after, after_geom)
+            SELECT $1, $2, 'insert', $3, n.%1$I::text, jsonb_build_object(%2$s), %3$s
+            FROM gm_new_rows n$q$, k, obj_n, CASE WHEN has_geom THEN 'n.geom' ELSE 'NULL::geometry' END)
+        USING who, what, TG_TABLE_NAME;
     ELSIF TG_OP = 'DELETE' THEN
-        INSERT INTO audit_log (actor, request, operation, table_name, row_key, before, after)
-        SELECT who, what, 'delete', TG_TABLE_NAME, j ->> k, j, NULL
-        FROM (SELECT to_jsonb(o) - 'password_hash' - 'token_hash' AS j FROM gm_old_rows o) s;
+        EXECUTE format($q$
+            INSERT INTO audit_log (actor, request, operation, table_name, row_key, before, before_geom)
+            SELECT $1, $2, 'delete', $3, o.%1$I::text, jsonb_build_object(%2$s), %3$s
+            FROM gm_old_rows o$q$, k, obj_o, CASE WHEN has_geom THEN 'o.geom' ELSE 'NULL::geometry' END)
+        USING who, what, TG_TABLE_NAME;
     ELSE  -- old and new rows paired on the typed key column (a hash join), unchanged rows skipped
         EXECUTE format($q$
-            INSERT INTO audit_log (actor, request, operation, table_name, row_key, before, after)
-            SELECT $1, $2, 'update', $3, n.%1$I::text,
-                   to_jsonb(o) - 'password_hash' - 'token_hash', to_jsonb(n) - 'password_hash' - 'token_hash'
+            INSERT INTO audit_log (actor, request, operation, table_name, row_key, before, after,
+                                   before_geom, after_geom)
+            SELECT $1, $2, 'update', $3, n.%1$I::text, jsonb_build_object(%2$s), jsonb_build_object(%3$s),
+                   %4$s, %5$s
             FROM gm_old_rows o JOIN gm_new_rows n ON o.%1$I = n.%1$I
-            WHERE o IS DISTINCT FROM n$q$, k)
+            WHERE o IS DISTINCT FROM n$q$, k, obj_o, obj_n,
+            CASE WHEN has_geom THEN 'o.geom' ELSE 'NULL::geometry' END,
+            CASE WHEN has_geom THEN 'n.geom' ELSE 'NULL::geometry' END)
         USING who, what, TG_TABLE_NAME;
     END IF;
     RETURN NULL;

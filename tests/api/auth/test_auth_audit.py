@@ -32,10 +32,14 @@ def test_import_is_audited_as_system(engine, towns):
     per written row, the after image holding the row (geometry as GeoJSON), no before image."""
     with engine.connect() as conn:
         n = conn.execute(text("SELECT count(*) FROM stations")).scalar_one()
-        rows = conn.execute(text("SELECT actor, operation, before, after FROM audit_log "
-                                 "WHERE table_name = 'stations'")).all()
+        rows = conn.execute(text("SELECT actor, operation, before, after, ST_GeometryType(after_geom) AS g, "
+                                 "before_geom FROM audit_log WHERE table_name = 'stations'")).all()
+        same = conn.execute(text("SELECT count(*) FROM audit_log a JOIN stations s ON a.row_key = s.id::text "
+                                 "WHERE a.table_name = 'stations' AND ST_Equals(a.after_geom, s.geom) "
+                                 "AND a.after->>'name' = s.name")).scalar_one()
     assert len(rows) == n and all(r.actor == "system" and r.operation == "insert" and r.before is None for r in rows)
-    assert {r.after["geom"]["type"] for r in rows} == {"Point"}
+    assert {r.g for r in rows} == {"ST_Point"} and all(r.before_geom is None and "geom" not in r.after for r in rows)
+    assert same == n  # the after image is the stored row
 
 
 def test_put_records_before_and_after(api, engine, towns, as_user):
@@ -106,6 +110,7 @@ def test_get_audit_for_admins(api, engine, towns, as_user):
     body = r.json()
     assert body["numberReturned"] <= 5 and body["numberMatched"] >= body["numberReturned"] > 0
     assert all(i["table_name"] == "incidents" for i in body["items"])
+    assert all(i["after_geom"]["type"] == "Point" for i in body["items"])  # geometry as GeoJSON
     ids = [i["id"] for i in body["items"]]
     assert ids == sorted(ids, reverse=True)
     late = api.get("/audit?since=2999-01-01T00:00:00", headers=as_user("root")).json()
