@@ -171,6 +171,7 @@ def token_revoke(key_id: int = typer.Argument(..., help="The key's id (gridmap t
 
 def audit(since: str = typer.Option(None, "--since", help="From this time (ISO 8601; no offset: GRIDMAP_TIMEZONE)."),
           table: str = typer.Option(None, "--table", help="Only changes of this table."),
+          actor: str = typer.Option(None, "--actor", help="Only changes by this actor (user name, cli:<user>, system)."),
           limit: int = typer.Option(50, "--limit", min=1, max=100_000)) -> None:
     """The audit log, newest first: when, who, what request or command, which row, what changed."""
     import json
@@ -188,7 +189,7 @@ def audit(since: str = typer.Option(None, "--since", help="From this time (ISO 8
         raise typer.BadParameter(f"{since!r} is not an ISO 8601 time (e.g. 2025-03-01 or 2025-03-01T08:00)",
                                  param_hint="--since") from None
     with _service() as conn:
-        total, rows = audit_rows(conn, since=when, table=table, limit=limit)
+        total, rows = audit_rows(conn, since=when, table=table, actor=actor, limit=limit)
     out = Table(title=f"{len(rows)} of {total} audit row(s)")
     for c in ("at", "actor", "request", "operation", "table", "key", "changed"):
         out.add_column(c)

@@ -120,14 +120,16 @@ def list_keys(conn: Connection) -> list[KeyRow]:
 
 
 def audit_rows(conn: Connection, *, since: datetime | None = None, table: str | None = None,
-               limit: int = 100, offset: int = 0) -> tuple[int, list[dict]]:
-    """Audit rows (newest first) at or after ``since``, of ``table``: ``(number matched, page)``;
+               actor: str | None = None, limit: int = 100, offset: int = 0) -> tuple[int, list[dict]]:
+    """Audit rows (newest first) at or after ``since``, of ``table``, by ``actor``: ``(number matched, page)``;
     the geometries before and after as GeoJSON objects."""
     conds = []
     if since is not None:
         conds.append(audit_log.c.at >= since)
     if table is not None:
         conds.append(audit_log.c.table_name == table)
+    if actor is not None:
+        conds.append(audit_log.c.actor == actor)
     total = conn.execute(select(func.count()).select_from(audit_log).where(*conds)).scalar_one()
     geo = {"before_geom", "after_geom"}
     cols = [c for c in audit_log.c if c.name not in geo] + [

@@ -17,7 +17,9 @@ router = APIRouter(tags=["admin"])
 def audit(engine: EngineDep, settings: SettingsDep,
           since: datetime | None = Query(None, description="Rows at or after this time (no offset: GRIDMAP_TIMEZONE)."),
           table: str | None = Query(None, description="Only changes of this table (grids, stations, incidents, ...)."),
+          actor: str | None = Query(None, description="Only changes by this actor (a user name, cli:<user>, system)."),
           limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=2**62)) -> dict:
     with engine.connect() as conn:
-        total, rows = audit_rows(conn, since=aware(since, settings.timezone), table=table, limit=limit, offset=offset)
+        total, rows = audit_rows(conn, since=aware(since, settings.timezone), table=table, actor=actor,
+                                 limit=limit, offset=offset)
     return {"numberMatched": total, "numberReturned": len(rows), "items": rows}

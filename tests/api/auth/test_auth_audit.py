@@ -113,6 +113,8 @@ def test_get_audit_for_admins(api, engine, towns, as_user):
     assert all(i["after_geom"]["type"] == "Point" for i in body["items"])  # geometry as GeoJSON
     ids = [i["id"] for i in body["items"]]
     assert ids == sorted(ids, reverse=True)
+    mine = api.get("/audit?actor=off1", headers=as_user("root")).json()
+    assert mine["numberMatched"] > 0 and {i["actor"] for i in mine["items"]} == {"off1"}
     late = api.get("/audit?since=2999-01-01T00:00:00", headers=as_user("root")).json()
     assert late["numberMatched"] == 0
     assert api.get("/audit", headers=as_user("off1")).status_code == 403
