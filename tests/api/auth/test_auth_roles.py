@@ -143,3 +143,13 @@ def test_personal_fields_only_for_roles_that_need_them(api, engine, as_user, use
         scope = accounts.jurisdiction_of(conn, role, areas)
         assert ("phone" in layer_frame(conn, "grids", scope).columns) == personal
         assert ("address" in layer_frame(conn, "dwellings", scope).columns) == personal
+
+
+def test_me_says_role_areas_and_personal_fields(api, as_user):
+    me = api.get("/me", headers=as_user("worker1")).json()
+    assert me["role"] == "grid_worker" and me["own_grids"] == [GRID_A1] and me["areas"] == [f"{T1}001"]
+    assert me["personal_fields"] is True
+    me = api.get("/me", headers=as_user("ana1")).json()
+    assert me["own_grids"] is None and me["personal_fields"] is False and T1 in me["areas"]
+    assert f"{T1}001" in me["areas"]  # a town's jurisdiction holds its communities
+    assert api.get("/me", headers=as_user("root")).json()["areas"] is None  # everywhere
