@@ -138,3 +138,13 @@ def test_login_does_not_redirect_off_site(api):
                      follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"] == "/map"
     api.cookies.clear()
+
+
+def test_secure_cookie_setting(engine, settings, users):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(settings.model_copy(update={"cookie_secure": True}))) as c:
+        r = c.post("/login", data={"username": "off1", "password": PASSWORD}, follow_redirects=False)
+        assert r.status_code == 303 and "Secure" in r.headers["set-cookie"]
