@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 
-from api import errors, routes
+from api import auth, errors, routes
 from api.coverage import CoverageService
 from api.db.engine import get_engine
 from api.db.migrate import upgrade
@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None, migrate: bool = True) -> FastAP
     app.state.settings = settings
     app.add_middleware(BodyLimit, limit_bytes=int(settings.max_upload_mb * 1024 * 1024))
     errors.install(app)
+    auth.install(app)  # every route: the caller built and checked (api/auth), before the routers below
     STATIC.mkdir(exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for router in _routers():

@@ -23,6 +23,7 @@ HERE = Path(__file__).resolve().parent
 HELPERS = {"run_all", "scratch_db"}
 #: Small-mode arguments per benchmark script.
 SMALL: dict[str, list[str]] = {
+    "auth": ["--households", "12000", "--incidents", "20000", "--requests", "200"],
     "cli_help": ["--repeat", "1"],
     "coverage": ["--households", "12000", "--pg-sample", "3"],
     "front": ["--households", "12000", "--repeat", "3"],

@@ -30,7 +30,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 metadata = MetaData()
 
@@ -271,4 +271,50 @@ siting_jobs = Table(
     Column("started_at", DateTime(timezone=True)),
     Column("finished_at", DateTime(timezone=True)),
     Index("siting_jobs_created_idx", "created_at"),
+)
+
+# 0007_auth: users, their API keys, and the audit log of every write (written by triggers).
+users = Table(
+    "users",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("password_hash", Text),
+    Column("role", String(16), nullable=False),
+    Column("areas", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("disabled", Boolean, nullable=False, server_default=text("false")),
+    Column("tokens_valid_after", DateTime(timezone=True), nullable=False, server_default=text("'-infinity'")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("user_id", BigInteger, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+    Index("api_tokens_user_idx", "user_id"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("actor", Text, nullable=False),
+    Column("request", Text),
+    Column("operation", String(8), nullable=False),
+    Column("table_name", Text, nullable=False),
+    Column("row_key", Text),
+    Column("before", JSONB),
+    Column("after", JSONB),
+    Column("before_geom", Geometry("GEOMETRY", srid=4326, spatial_index=False)),
+    Column("after_geom", Geometry("GEOMETRY", srid=4326, spatial_index=False)),
+    Index("audit_log_at_idx", "at"),
+    Index("audit_log_row_idx", "table_name", "row_key"),
 )

@@ -306,7 +306,7 @@ def hotspots(conn: Connection, scope: Jurisdiction, flt: IncidentFilter = Incide
     params: dict = {}
     where = flt.where(scope, params)
     if level == "grid":
-        gscope = scope_condition(scope, "g", params)
+        gscope = scope_condition(scope, "g", params, grid_column="code")
         garea = ""
         if flt.area is not None:
             garea = " AND (g.code = :f_area OR g.community_code = :f_area OR g.town_code = :f_area " \
