@@ -7,6 +7,7 @@ from sqlalchemy import text
 DATA_TABLES = (
     "incident_events", "incidents", "dwellings", "stations", "streets", "grids", "areas",
     "idempotency_keys", "data_versions", "coverage_runs",
+    "plan_grids", "plan_units", "plans",  # 0005_plans
 )
 
 
