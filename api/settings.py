@@ -66,6 +66,10 @@ class Settings(BaseSettings):
         description="Grids of one community may overlap by at most this much (m2, in the data's metric CRS); "
                     "gaps between them larger than it are reported as warnings.")
 
+    # plans (api.plans): grid redraws
+    plan_workers: int = Field(default=2, ge=1, description="Worker processes a grid redraw uses (communities in parallel).")
+    plan_live_max: int = Field(default=16, ge=1, description="Plans kept live in memory for editing (moves).")
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, v: str) -> str:
