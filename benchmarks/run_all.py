@@ -29,6 +29,7 @@ SMALL: dict[str, list[str]] = {
     "import_rate": ["--households", "12000", "--baseline-rows", "10000"],
     "incidents": ["--households", "12000", "--incidents", "20000", "--years", "1", "--chunk", "10000"],
     "sample_scale": ["--households", "12000"],
+    "plans": ["--households", "12000", "--moves", "50"],
 }
 
 

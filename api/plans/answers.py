@@ -34,10 +34,27 @@ def _iso(t):
     return t.isoformat() if t is not None else None
 
 
+def plan_totals(conn: Connection, row) -> dict:
+    """:func:`geo.zoning.plan_metrics` over the plan's grid rows as they are now (after its edits)."""
+    import pandas as pd
+
+    from geo.zoning import plan_metrics
+
+    rows = conn.execute(text("SELECT households, metrics FROM plan_grids WHERE region_code = :r AND plan_id = :p"),
+                        {"r": row.region_code, "p": row.id}).all()
+    if not rows:
+        return {}
+    f = pd.DataFrame([{"households": r.households, **(r.metrics or {})} for r in rows])
+    for c in ("polsby_popper", "reock", "boundary_m", "street_share"):
+        f[c] = pd.to_numeric(f[c], errors="coerce")
+    return store.jsonable(plan_metrics(f))
+
+
 def summary(conn: Connection, row) -> dict:
-    """The summary of plan ``row`` (see the module docstring)."""
+    """The summary of plan ``row`` (see the module docstring); an edited plan's metrics are its grids' now."""
+    metrics = plan_totals(conn, row) if row.updated_at != row.created_at else row.metrics
     return {"id": int(row.id), "region_code": row.region_code, "communities": list(row.community_codes),
-            "status": row.status, "author": row.author, "params": row.params, "metrics": row.metrics,
+            "status": row.status, "author": row.author, "params": row.params, "metrics": metrics,
             "reasons": row.reasons, "created_at": _iso(row.created_at), "updated_at": _iso(row.updated_at),
             "published_at": _iso(row.published_at)}
 

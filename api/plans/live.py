@@ -14,7 +14,6 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-import pandas as pd
 from sqlalchemy import Connection, Engine, select
 
 from api.db import idempotency
@@ -24,7 +23,7 @@ from api.jurisdiction import Jurisdiction
 from api.plans import store
 from geo.errors import Problem
 
-__all__ = ["LivePlans", "move_units", "lock_grids", "plan_metrics_sql"]
+__all__ = ["LivePlans", "move_units", "lock_grids"]
 
 
 class LivePlans:
@@ -76,19 +75,6 @@ def _community_of(conn: Connection, row, code: str, field: str) -> str:
     return comm
 
 
-def plan_metrics_sql(conn: Connection, row) -> dict:
-    """:func:`geo.zoning.plan_metrics` over the plan's stored grid rows."""
-    from geo.zoning import plan_metrics
-
-    rows = store.grid_rows(conn, row.region_code, row.id)
-    f = pd.DataFrame([{"households": r.households, **(r.metrics or {})} for r in rows])
-    if f.empty:
-        return {}
-    for c in ("polsby_popper", "reock", "boundary_m", "street_share"):
-        f[c] = pd.to_numeric(f[c], errors="coerce")
-    return store.jsonable(plan_metrics(f))
-
-
 def move_units(engine: Engine, live: LivePlans, scope: Jurisdiction, plan_id: int, units, to: str, *,
                allow_split: bool = False, key: str | None = None, path: str = "", body: object = None
                ) -> tuple[int, dict, bool]:
@@ -96,7 +82,7 @@ def move_units(engine: Engine, live: LivePlans, scope: Jurisdiction, plan_id: in
 
     Returns ``(status, answer, replayed)``; the answer is ``moved`` (unit ids), ``grids`` (each
     changed grid's ``label``, ``households``, ``status``, ``contiguous``, ``polsby_popper``,
-    ``units``), ``community_code`` and the plan's ``metrics``.
+    ``units``) and ``community_code`` (the plan's totals follow in its summary).
 
     Raises
     ------
@@ -130,9 +116,8 @@ def move_units(engine: Engine, live: LivePlans, scope: Jurisdiction, plan_id: in
             changed = [p.grid_index(g.label) for g in res.grids]
             store.save_units(conn, row.region_code, row.id, comm, res.moved, to)
             store.save_grids(conn, row.region_code, row.id, comm, p, changed)
-            metrics = plan_metrics_sql(conn, row)
-            store.touch(conn, row.region_code, row.id, metrics=metrics)
-            answer = store.jsonable({"plan": int(row.id), "community_code": comm, **res.as_dict(), "metrics": metrics})
+            store.touch(conn, row.region_code, row.id)
+            answer = store.jsonable({"plan": int(row.id), "community_code": comm, **res.as_dict()})
             idempotency.save(conn, key, "POST", path, body, 200, answer)
     except Exception as exc:
         if not isinstance(exc, (ValidationFailed, PlanClosed, MoveRefused)):

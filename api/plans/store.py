@@ -91,10 +91,11 @@ def write_community(conn: Connection, region_code: str, plan_id: int, community,
 
 
 def _grid_values(p, grids, metrics: pd.DataFrame) -> list[dict]:
+    """Row values of ``grids``; ``metrics``: their :func:`geo.zoning.grid_metrics` rows, same order."""
     polys = p.polygons(list(grids))
     out = []
-    for g, poly in zip(grids, polys):
-        m = metrics.iloc[g]
+    for i, (g, poly) in enumerate(zip(grids, polys)):
+        m = metrics.iloc[i]
         out.append({"code": p.labels[g], "households": int(m["households"]), "status": str(m["status"]),
                     "metrics": jsonable({c: m[c] for c in GRID_METRIC_COLUMNS}),
                     "geom": from_shape(_multi(shapely.make_valid(poly)), srid=4326)})
@@ -109,8 +110,7 @@ def save_grids(conn: Connection, region_code: str, plan_id: int, community_code:
     grids = list(grids)
     if not grids:
         return
-    metrics = grid_metrics(p)
-    values = _grid_values(p, grids, metrics)
+    values = _grid_values(p, grids, grid_metrics(p, grids))
     if new:
         conn.execute(insert(plan_grids), [
             {"region_code": region_code, "plan_id": plan_id, "community_code": community_code,
