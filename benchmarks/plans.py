@@ -103,8 +103,11 @@ def main() -> None:
             print(f"POST /plans (community {code}): {create_s:.2f} s; {m['grids']} grids, {m['households']} households, "
                   f"in band {m['share_in_band']:.0%}, contiguous {m['share_contiguous']:.0%}")
             # the live partition: pick boundary units and their neighbouring grids
-            api.post(f"/plans/{pid}/moves", json={"units": ["-"], "to": f"{code}-01"})  # builds it (422)
-            p = api.app.state.plans.get(None, type("R", (), {"id": pid})(), code)
+            from api.jurisdiction import EVERYWHERE
+            from api.plans.store import plan_row, rebuild_partition
+
+            with engine.connect() as conn:
+                p = api.app.state.plans.get(conn, plan_row(conn, pid, EVERYWHERE), code)  # the app's own
             nb = p.graph.lists()[0]
             rng = np.random.default_rng(a.seed)
             asg = p.assignment
@@ -125,10 +128,6 @@ def main() -> None:
                 times.append(time.perf_counter() - t)
                 statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
             # baseline: the same kind of moves on the bare engine partition
-            from api.plans.store import rebuild_partition
-            from api.plans.store import plan_row
-            from api.jurisdiction import EVERYWHERE
-
             with engine.connect() as conn:
                 q = rebuild_partition(conn, plan_row(conn, pid, EVERYWHERE), code)
             nbq = q.graph.lists()[0]

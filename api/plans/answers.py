@@ -61,7 +61,7 @@ def summary(conn: Connection, row) -> dict:
 
 def list_plans(conn: Connection, scope: Jurisdiction, status: str | None = None) -> list[dict]:
     """Summaries of the plans in ``scope`` (newest first), those of ``status`` when given."""
-    q = select(plans).where(scope.clause(plans))
+    q = select(plans)  # in scope: the plan's region or one of its communities (filtered below)
     if status is not None:
         q = q.where(plans.c.status == status)
     rows = conn.execute(q.order_by(plans.c.id.desc())).all()

@@ -35,19 +35,31 @@ class LivePlans:
         self._lock = threading.RLock()
 
     def get(self, conn: Connection, row, community_code: str):
-        """The partition of ``community_code`` in plan ``row`` (rebuilt from the database if needed)."""
+        """The partition of ``community_code`` in plan ``row`` (rebuilt from the database when it is
+        missing, or when the plan changed elsewhere: its ``updated_at`` is not the one this app's
+        last edit left)."""
         with self._lock:
-            plan = self._parts.get(row.id)
-            if plan is not None and community_code in plan:
+            entry = self._parts.get(row.id)
+            if entry is not None and entry["stamp"] != row.updated_at:
+                entry = None
+                self._parts.pop(row.id, None)  # edited by another process (the CLI, another server)
+            if entry is not None and community_code in entry["parts"]:
                 self._parts.move_to_end(row.id)
-                return plan[community_code]
+                return entry["parts"][community_code]
         p = store.rebuild_partition(conn, row, community_code)
         with self._lock:
-            self._parts.setdefault(row.id, {})[community_code] = p
+            entry = self._parts.setdefault(row.id, {"stamp": row.updated_at, "parts": {}})
+            entry["parts"][community_code] = p
             self._parts.move_to_end(row.id)
             while len(self._parts) > self.max_plans:
                 self._parts.popitem(last=False)
         return p
+
+    def stamp(self, plan_id: int, updated_at) -> None:
+        """Record the plan's ``updated_at`` after this app's edit (its partitions are up to date)."""
+        with self._lock:
+            if plan_id in self._parts:
+                self._parts[plan_id]["stamp"] = updated_at
 
     def drop(self, plan_id: int) -> None:
         with self._lock:
@@ -116,7 +128,7 @@ def move_units(engine: Engine, live: LivePlans, scope: Jurisdiction, plan_id: in
             changed = [p.grid_index(g.label) for g in res.grids]
             store.save_units(conn, row.region_code, row.id, comm, res.moved, to)
             store.save_grids(conn, row.region_code, row.id, comm, p, changed)
-            store.touch(conn, row.region_code, row.id)
+            live.stamp(row.id, store.touch(conn, row.region_code, row.id))
             answer = store.jsonable({"plan": int(row.id), "community_code": comm, **res.as_dict()})
             idempotency.save(conn, key, "POST", path, body, 200, answer)
     except Exception as exc:
@@ -139,10 +151,10 @@ def lock_grids(engine: Engine, live: LivePlans, scope: Jurisdiction, plan_id: in
             return replay.status_code, replay.body, True
         row = _draft(conn, plan_id, scope)
         comms = {c: _community_of(conn, row, c, "grids") for c in codes}
+        parts = {code: live.get(conn, row, comm) for code, comm in comms.items()}
         store.set_locked(conn, row.region_code, row.id, codes, locked)
-        store.touch(conn, row.region_code, row.id)
-        for code, comm in comms.items():
-            p = live.get(conn, row, comm)
+        live.stamp(row.id, store.touch(conn, row.region_code, row.id))
+        for code, p in parts.items():
             g = p.grid_index(code)
             (p.locked.add if locked else p.locked.discard)(g)
         answer = {"plan": int(row.id), "grids": codes, "locked": locked}

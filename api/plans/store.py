@@ -52,7 +52,7 @@ def plan_row(conn: Connection, plan_id: int, scope: Jurisdiction, *, lock: bool 
     NotFound
         No plan ``plan_id`` in scope.
     """
-    q = select(plans).where(plans.c.id == plan_id, scope.clause(plans))
+    q = select(plans).where(plans.c.id == plan_id)  # scope: its region or one of its communities (below)
     if lock:
         q = q.with_for_update()
     row = conn.execute(q).one_or_none()
@@ -180,6 +180,7 @@ def set_locked(conn: Connection, region_code: str, plan_id: int, codes, locked: 
         plan_grids.c.code.in_(list(codes))).values(locked=locked)).rowcount
 
 
-def touch(conn: Connection, region_code: str, plan_id: int, **values) -> None:
-    conn.execute(update(plans).where(plans.c.region_code == region_code, plans.c.id == plan_id)
-                 .values(updated_at=text("now()"), **values))
+def touch(conn: Connection, region_code: str, plan_id: int, **values):
+    """Set ``values`` and ``updated_at = now()``; returns the new ``updated_at``."""
+    return conn.execute(update(plans).where(plans.c.region_code == region_code, plans.c.id == plan_id)
+                        .values(updated_at=text("now()"), **values).returning(plans.c.updated_at)).scalar_one()
