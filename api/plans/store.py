@@ -8,6 +8,7 @@ metric CRS recorded on the plan (``plans.crs``), and a partition is rebuilt in t
 
 from __future__ import annotations
 
+import json
 import math
 
 import geopandas as gpd
@@ -80,13 +81,20 @@ def write_community(conn: Connection, region_code: str, plan_id: int, community,
     labels = list(p.labels)
     home_labels = np.asarray(labels + [None], dtype=object)
     home = np.where(p.home >= 0, p.home, len(labels))
-    rows = [{"region_code": region_code, "plan_id": plan_id, "community_code": community.community,
-             "unit_id": str(u.unit_id), "kind": str(u.kind), "block": int(u.block), "households": int(u.households),
-             "dwelling_ids": [str(d) for d in (u.dwelling_ids or [])], "grid_code": str(u.grid),
-             "home_code": home_labels[h], "geom": from_shape(u.geometry, srid=4326)}
-            for u, h in zip(units.itertuples(index=False), home)]
-    if rows:
-        conn.execute(insert(plan_units), rows)
+    wkb = shapely.to_wkb(units.geometry.to_numpy(), hex=True)
+    recs = [{"u": str(u.unit_id), "k": str(u.kind), "b": int(u.block), "h": int(u.households),
+             "d": [str(d) for d in (u.dwelling_ids or [])], "g": str(u.grid), "o": home_labels[h], "w": w, "n": n}
+            for n, (u, h, w) in enumerate(zip(units.itertuples(index=False), home, wkb))]
+    if recs:  # one statement for the community's units (a row-by-row insert costs ~1 ms a unit)
+        conn.execute(text("""
+            INSERT INTO plan_units (region_code, plan_id, community_code, unit_id, kind, block, households,
+                                    dwelling_ids, grid_code, home_code, geom)
+            SELECT :r, :p, :c, x.u, x.k, x.b, x.h, ARRAY(SELECT jsonb_array_elements_text(x.d)), x.g, x.o,
+                   ST_GeomFromWKB(decode(x.w, 'hex'), 4326)
+            FROM jsonb_to_recordset(CAST(:recs AS jsonb))
+                 AS x(u text, k text, b int, h int, d jsonb, g text, o text, w text, n int)
+            ORDER BY x.n
+        """), {"r": region_code, "p": plan_id, "c": community.community, "recs": json.dumps(recs)})
     save_grids(conn, region_code, plan_id, community.community, p, range(len(labels)), locked=locked, new=True)
 
 
