@@ -74,6 +74,7 @@ def create(
     n_grids: int = typer.Option(None, "--grids", help="Grids per community (default from the households)."),
     stay_close: bool = typer.Option(False, "--stay-close", help="Start from the current grids; move as few households as the band needs."),
     lock: str = typer.Option(None, "--lock", help="Current grids that must not change: GRID,GRID,..."),
+    micro: bool = typer.Option(False, "--micro", help="Also draw micro-grids (10-30 households) inside each grid."),
     author: str = typer.Option("cli", "--author", help="Who makes the plan."),
 ) -> None:
     """Redraw grids as a draft plan; prints its id and metrics."""
@@ -84,7 +85,7 @@ def create(
 
     spec = PlanSpec(community=community, town=town, all=all_, target=target, band=band, n_grids=n_grids,
                     stay_close=stay_close, lock=tuple(x.strip() for x in (lock or "").split(",") if x.strip()),
-                    author=author)
+                    micro=micro, author=author)
     engine = migrated_engine()
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    console=err_console, transient=True)

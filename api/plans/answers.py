@@ -88,13 +88,25 @@ def unit_features(conn: Connection, row) -> dict:
     return {"type": "FeatureCollection", "features": feats}
 
 
-def show_plan(conn: Connection, scope: Jurisdiction, plan_id: int, *, units: bool = False) -> dict:
-    """One plan: its summary, its grids as GeoJSON with metrics and, with ``units``, its units."""
+def micro_features(conn: Connection, row) -> dict:
+    """The plan's micro-grids (drawn with ``micro``; a grid edited since has none), one collection."""
+    rows = conn.execute(text("""SELECT micro FROM plan_grids WHERE region_code = :r AND plan_id = :p
+                                AND micro IS NOT NULL ORDER BY code COLLATE "C" """),
+                        {"r": row.region_code, "p": row.id}).scalars()
+    return {"type": "FeatureCollection", "features": [f for m in rows for f in m["features"]]}
+
+
+def show_plan(conn: Connection, scope: Jurisdiction, plan_id: int, *, units: bool = False,
+              micro: bool = False) -> dict:
+    """One plan: its summary, its grids as GeoJSON with metrics and, with ``units``, its units
+    (with ``micro``, its micro-grids)."""
     row = store.plan_row(conn, plan_id, scope)
     out = summary(conn, row)
     out["grids"] = grid_features(store.grid_rows(conn, row.region_code, row.id))
     if units:
         out["units"] = unit_features(conn, row)
+    if micro:
+        out["micro"] = micro_features(conn, row)
     return out
 
 

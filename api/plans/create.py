@@ -29,7 +29,8 @@ class PlanSpec:
     """What to redraw and how: exactly one of ``community``, ``town``, ``all``; engine parameters.
 
     ``lock``: codes of current grids that must not change.  ``n_grids``: grids per community
-    (default derived from the households).
+    (default derived from the households).  ``micro``: also draw micro-grids (10-30 households,
+    :data:`geo.zoning.MICRO_PARAMS`) inside each grid.
     """
 
     community: str | None = None
@@ -43,6 +44,7 @@ class PlanSpec:
     stay_close: bool = False
     lock: tuple[str, ...] = field(default_factory=tuple)
     seed_method: str = "metis"
+    micro: bool = False
     author: str = "system"
 
     @classmethod
@@ -113,7 +115,7 @@ def create_plans(engine: Engine, settings: Settings, scope: Jurisdiction, spec: 
         cb = (lambda d, t, r=region: progress(r, d, t)) if progress else None
         county = solve_county(inp.areas.assign(level="community"), inp.streets, inp.dwellings,
                               inp.grids if len(inp.grids) else None, params=params, workers=settings.plan_workers,
-                              progress=cb)
+                              progress=cb, micro=spec.micro or None)
         solved[region] = (county, base)
     with engine.begin() as conn:
         if key is not None:

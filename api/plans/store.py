@@ -15,15 +15,16 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+import shapely.geometry
 from geoalchemy2.shape import from_shape
-from sqlalchemy import Connection, insert, select, text, update
+from sqlalchemy import Connection, insert, null, select, text, update
 
 from api.db.models import plan_grids, plan_units, plans
 from api.errors import NotFound
 from api.jurisdiction import Jurisdiction
 
 __all__ = ["plan_row", "insert_plan", "write_community", "grid_rows", "unit_frame", "rebuild_partition",
-           "save_grids", "save_units", "set_locked", "touch", "jsonable", "GRID_METRIC_COLUMNS"]
+           "save_grids", "save_units", "save_micro", "set_locked", "touch", "jsonable", "GRID_METRIC_COLUMNS"]
 
 #: Per-grid metrics stored in ``plan_grids.metrics`` (from :func:`geo.zoning.grid_metrics`).
 GRID_METRIC_COLUMNS = ("units", "contiguous", "parts", "area_m2", "perimeter_m", "polsby_popper", "reock",
@@ -96,6 +97,22 @@ def write_community(conn: Connection, region_code: str, plan_id: int, community,
             ORDER BY x.n
         """), {"r": region_code, "p": plan_id, "c": community.community, "recs": json.dumps(recs)})
     save_grids(conn, region_code, plan_id, community.community, p, range(len(labels)), locked=locked, new=True)
+    if community.micro is not None and len(community.micro):
+        save_micro(conn, region_code, plan_id, community.micro)
+
+
+def save_micro(conn: Connection, region_code: str, plan_id: int, micro: gpd.GeoDataFrame) -> None:
+    """Store each grid's micro-grids (a FeatureCollection: ``label``, ``households``, ``status``,
+    ``contiguous``, ``dwelling_ids``) in ``plan_grids.micro``."""
+    for grid, part in micro.groupby("grid", sort=True):
+        feats = [{"type": "Feature", "id": str(r.label), "geometry": shapely.geometry.mapping(r.geometry),
+                  "properties": jsonable({"label": str(r.label), "grid": str(grid), "households": int(r.households),
+                                          "status": str(r.status), "contiguous": bool(r.contiguous),
+                                          "dwelling_ids": [str(d) for d in r.dwelling_ids]})}
+                 for r in part.itertuples(index=False)]
+        conn.execute(update(plan_grids).where(
+            plan_grids.c.region_code == region_code, plan_grids.c.plan_id == plan_id, plan_grids.c.code == str(grid))
+            .values(micro={"type": "FeatureCollection", "features": feats}))
 
 
 def _grid_values(p, grids, metrics: pd.DataFrame) -> list[dict]:
@@ -128,7 +145,8 @@ def save_grids(conn: Connection, region_code: str, plan_id: int, community_code:
         conn.execute(update(plan_grids).where(
             plan_grids.c.region_code == region_code, plan_grids.c.plan_id == plan_id,
             plan_grids.c.code == v["code"]).values(households=v["households"], status=v["status"],
-                                                   metrics=v["metrics"], geom=v["geom"]))
+                                                   metrics=v["metrics"], geom=v["geom"],
+                                                   micro=null()))  # an edited grid's micro-grids no longer fit: dropped
 
 
 def save_units(conn: Connection, region_code: str, plan_id: int, community_code: str, unit_ids, grid: str) -> None:

@@ -47,9 +47,11 @@ def list_plans(engine: EngineDep, scope: ScopeDep,
 
 @router.get("/plans/{plan_id}", summary="One plan: grids (GeoJSON with metrics), units with ?units=true")
 def show_plan(engine: EngineDep, scope: ScopeDep, plan_id: PlanId,
-              units: Annotated[bool, Query(description="Also the units with their grid.")] = False) -> dict:
+              units: Annotated[bool, Query(description="Also the units with their grid.")] = False,
+              micro: Annotated[bool, Query(description="Also the micro-grids (plans made with micro).")] = False
+              ) -> dict:
     with engine.connect() as conn:
-        return plans.show_plan(conn, scope, plan_id, units=units)
+        return plans.show_plan(conn, scope, plan_id, units=units, micro=micro)
 
 
 @router.post("/plans/{plan_id}/moves", summary="Move units into a grid (409 if it would split a grid)")

@@ -237,3 +237,30 @@ def test_edit_elsewhere_rebuilds_the_live_partition(api, engine, world):
         assert {s["label"]: s["households"] for s in r.json()["grids"]}[grid[u]] == stored[grid[u]]
         break
     assert done == 1
+
+
+def test_micro_grids_partition_each_grid(api, engine, world):
+    """``micro``: every dwelling of a grid in exactly one of its micro-grids (counted in SQL)."""
+    r = api.post("/plans", json={"community": world["community"], "micro": True})
+    assert r.status_code == 201, r.text
+    pid = r.json()["plans"][0]["id"]
+    micro = api.get(f"/plans/{pid}", params={"micro": "true"}).json()["micro"]["features"]
+    assert micro
+    mine = {}
+    for f in micro:
+        for d in f["properties"]["dwelling_ids"]:
+            assert d not in mine, f"dwelling {d} in two micro-grids"
+            mine[d] = f["properties"]["grid"]
+    planned = dict(q(engine, "SELECT unnest(dwelling_ids), grid_code FROM plan_units WHERE plan_id = :p", p=pid))
+    assert mine == planned
+    hh = dict(q(engine, "SELECT source_id, households FROM dwellings"))
+    for f in micro:
+        assert f["properties"]["households"] == sum(hh[d] for d in f["properties"]["dwelling_ids"])
+    # a move drops the micro-grids of the grids it changed (they no longer fit)
+    g, grid = _unit_graph(engine, pid)
+    for u, v in sorted(g.edges):
+        if grid[u] != grid[v] and api.post(f"/plans/{pid}/moves", json={"units": [u], "to": grid[v]}).status_code == 200:
+            left = {f["properties"]["grid"] for f in api.get(f"/plans/{pid}", params={"micro": "true"}).json()["micro"]["features"]}
+            assert grid[u] not in left and grid[v] not in left
+            break
+    api.delete(f"/plans/{pid}")
