@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import geopandas as gpd
-import pandas as pd
 from sqlalchemy import Connection, text
 
 from api.jurisdiction import Jurisdiction
