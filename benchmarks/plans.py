@@ -104,7 +104,7 @@ def main() -> None:
                   f"in band {m['share_in_band']:.0%}, contiguous {m['share_contiguous']:.0%}")
             # the live partition: pick boundary units and their neighbouring grids
             from api.jurisdiction import EVERYWHERE
-            from api.plans.store import plan_row, rebuild_partition
+            from api.db.plans import plan_row, rebuild_partition
 
             with engine.connect() as conn:
                 p = api.app.state.plans.get(conn, plan_row(conn, pid, EVERYWHERE), code)  # the app's own

@@ -7,7 +7,7 @@ Modules, by meaning:
 
 * :mod:`~api.plans.inputs` - what a redraw reads (communities, streets, dwellings, current grids)
   and the fingerprint of a community that makes a plan stale;
-* :mod:`~api.plans.store` - a plan's rows (units, grids), rebuilding a live partition from them;
+* :mod:`api.db.plans` (in the database layer, beside the other writes) - a plan's rows, rebuilding a live partition from them;
 * :mod:`~api.plans.create` - :class:`PlanSpec` and :func:`create_plans` (one plan a region);
 * :mod:`~api.plans.answers` - summaries, the list, one plan as GeoJSON, the diff against current grids;
 * :mod:`~api.plans.live` - :class:`LivePlans` (partitions kept per app) and the edits: moves, locks;

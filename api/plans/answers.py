@@ -22,7 +22,7 @@ from sqlalchemy import Connection, select, text
 
 from api.db.models import plans
 from api.jurisdiction import Jurisdiction
-from api.plans import store
+from api.db import plans as store
 
 __all__ = ["summary", "list_plans", "show_plan", "diff_plan", "STATUSES"]
 

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, text
 from api.db.areas import resolve_area
 from api.errors import ValidationFailed
 from api.jurisdiction import Jurisdiction
-from api.plans.store import jsonable
+from api.db.plans import jsonable
 from geo.errors import Problem
 
 __all__ = ["check_stored_grids", "write_report", "REPORT_COLUMNS"]

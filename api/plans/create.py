@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from api.db import idempotency
 from api.errors import NotFound, ValidationFailed
 from api.jurisdiction import Jurisdiction
-from api.plans import store
+from api.db import plans as store
 from api.plans.inputs import community_codes, fingerprint, read_inputs
 from api.settings import Settings
 from geo.errors import Problem

@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 
 from api.errors import ValidationFailed
 from api.jurisdiction import Jurisdiction
-from api.plans import store
+from api.db import plans as store
 from geo.errors import Problem
 
 __all__ = ["EXPORT_FORMATS", "plan_frame", "export_plan", "format_of"]

@@ -20,7 +20,7 @@ from api.db import idempotency
 from api.db.models import plan_grids
 from api.errors import MoveRefused, PlanClosed, ValidationFailed
 from api.jurisdiction import Jurisdiction
-from api.plans import store
+from api.db import plans as store
 from geo.errors import Problem
 
 __all__ = ["LivePlans", "move_units", "lock_grids"]

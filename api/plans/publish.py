@@ -21,7 +21,7 @@ from api import i18n
 from api.db import idempotency
 from api.errors import PlanClosed, StalePlan
 from api.jurisdiction import Jurisdiction
-from api.plans import store
+from api.db import plans as store
 from api.plans.inputs import changes_since, fingerprint
 from api.settings import Settings
 from geo.errors import Problem

@@ -264,3 +264,19 @@ def test_micro_grids_partition_each_grid(api, engine, world):
             assert grid[u] not in left and grid[v] not in left
             break
     api.delete(f"/plans/{pid}")
+
+
+def test_scope(engine, world):
+    """A caller sees the plans of its region or communities only."""
+    from api.errors import NotFound
+    from api.jurisdiction import Jurisdiction
+    from api.plans import list_plans, show_plan
+
+    pid, comm = world["plan"], world["community"]
+    mine, other = Jurisdiction(frozenset({comm})), Jurisdiction(frozenset({"320281999999"}))
+    with engine.connect() as conn:
+        assert show_plan(conn, mine, pid)["id"] == pid
+        assert pid in [p["id"] for p in list_plans(conn, mine)]
+        assert list_plans(conn, other) == []
+        with pytest.raises(NotFound):
+            show_plan(conn, other, pid)
