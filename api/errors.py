@@ -113,6 +113,10 @@ STATUS: dict[type[Exception], int] = {
     ValidationFailed: 422,
     InvalidInput: 422,
     DatabaseUnavailable: 503,
+    # plans
+    MoveRefused: 409,
+    StalePlan: 409,
+    PlanClosed: 409,
 }
 
 
