@@ -85,6 +85,9 @@ def create_app(settings: Settings | None = None, migrate: bool = True) -> FastAP
         redoc_url=None,
     )
     app.state.settings = settings
+    from api.plans import LivePlans  # plans being edited: live partitions, one set per app (api.plans.live)
+
+    app.state.plans = LivePlans(settings.plan_live_max)
     app.add_middleware(BodyLimit, limit_bytes=int(settings.max_upload_mb * 1024 * 1024))
     errors.install(app)
     auth.install(app)  # every route: the caller built and checked (api/auth), before the routers below

@@ -49,6 +49,11 @@ def coverage(request: Request) -> CoverageService:
     return request.app.state.coverage
 
 
+def live_plans(request: Request):
+    """The app's live plan partitions (:class:`api.plans.LivePlans`, made in :func:`api.app.create_app`)."""
+    return request.app.state.plans
+
+
 SettingsDep = Annotated[Settings, Depends(settings)]
 EngineDep = Annotated[Engine, Depends(engine)]
 ScopeDep = Annotated[Jurisdiction, Depends(jurisdiction)]

@@ -101,6 +101,27 @@ class DatabaseUnavailable(GridmapError):
     slug, title = "database-unavailable", "Database unavailable"
 
 
+# --- plans (api.plans) ---
+class MoveRefused(Conflict):
+    """A plan edit the grids do not allow (it would split a grid, detach a piece, empty or touch a
+    locked grid); ``extra`` names the ``unit`` and ``grid`` and the refusal's ``reason`` code."""
+
+    slug, title = "move-refused", "Move refused"
+
+
+class StalePlan(Conflict):
+    """A plan made from data that changed since (dwellings, grids, a community boundary); ``problems``
+    say what changed."""
+
+    slug, title = "stale-plan", "The plan is out of date"
+
+
+class PlanClosed(Conflict):
+    """An edit or publish of a plan that is no longer a draft (published or discarded)."""
+
+    slug, title = "plan-closed", "The plan is not a draft"
+
+
 #: The one mapping of error classes to HTTP status codes.
 STATUS: dict[type[Exception], int] = {
     GridmapError: 500,
@@ -115,6 +136,10 @@ STATUS: dict[type[Exception], int] = {
     ValidationFailed: 422,
     InvalidInput: 422,
     DatabaseUnavailable: 503,
+    # plans
+    MoveRefused: 409,
+    StalePlan: 409,
+    PlanClosed: 409,
 }
 
 

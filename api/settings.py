@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     token_minutes: float = Field(default=480.0, gt=0, description="Lifetime of a login token or session, minutes.")
     cookie_secure: bool = Field(
         default=False, description="Mark the session cookie Secure (set when gridmap is served over HTTPS).")
+    # plans (api.plans): grid redraws
+    plan_workers: int = Field(default=2, ge=1, description="Worker processes a grid redraw uses (communities in parallel).")
+    plan_live_max: int = Field(default=16, ge=1, description="Plans kept live in memory for editing (moves).")
 
     @field_validator("timezone")
     @classmethod

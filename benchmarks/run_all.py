@@ -34,6 +34,7 @@ SMALL: dict[str, list[str]] = {
     "sample_scale": ["--households", "12000"],
     "siting": ["--small"],
     "siting_service": ["--households", "12000", "--k", "10"],
+    "plans": ["--households", "12000", "--moves", "50"],
 }
 
 

@@ -70,6 +70,11 @@ ROUTE_ACTIONS: dict[str, Action] = {
     "POST /grids": Action.EDIT_MAP,
     "PUT /grids/{fid}": Action.EDIT_MAP,
     "DELETE /grids/{fid}": Action.EDIT_MAP,
+    "POST /plans": Action.EDIT_MAP,
+    "POST /plans/{plan_id}/moves": Action.EDIT_MAP,
+    "POST /plans/{plan_id}/lock": Action.EDIT_MAP,
+    "POST /plans/{plan_id}/publish": Action.EDIT_MAP,
+    "DELETE /plans/{plan_id}": Action.EDIT_MAP,
     "GET /audit": Action.ADMIN,
 }
 

@@ -318,3 +318,63 @@ audit_log = Table(
     Index("audit_log_at_idx", "at"),
     Index("audit_log_row_idx", "table_name", "row_key"),
 )
+
+# 0008_plans: stored grid redraws (drafts), their units and grids (api.plans).
+plans = Table(
+    "plans",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    _region(),
+    Column("community_codes", ARRAY(String(32)), nullable=False),
+    Column("params", JSONB, nullable=False),
+    Column("status", String(16), nullable=False, server_default=text("'draft'")),
+    Column("author", Text, nullable=False, server_default=text("'system'")),
+    Column("crs", Text, nullable=False),
+    Column("base", JSONB, nullable=False),
+    Column("metrics", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("reasons", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("published_at", DateTime(timezone=True)),
+    *_stamps(),
+    UniqueConstraint("region_code", "id", name="plans_region_id_key"),
+    Index("plans_status_idx", "region_code", "status", "created_at"),
+)
+
+plan_units = Table(
+    "plan_units",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    _region(),
+    Column("plan_id", BigInteger, nullable=False),
+    Column("community_code", String(32), nullable=False),
+    Column("unit_id", Text, nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("block", Integer, nullable=False),
+    Column("households", Integer, nullable=False),
+    Column("dwelling_ids", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("grid_code", String(32), nullable=False),
+    Column("home_code", String(32)),
+    Column("geom", Geometry("GEOMETRY", srid=4326, spatial_index=False), nullable=False),
+    ForeignKeyConstraint(["region_code", "plan_id"], ["plans.region_code", "plans.id"],
+                         name="plan_units_plan_fkey", ondelete="CASCADE"),
+    UniqueConstraint("region_code", "plan_id", "community_code", "unit_id", name="plan_units_unit_key"),
+    Index("plan_units_grid_idx", "region_code", "plan_id", "grid_code"),
+)
+
+plan_grids = Table(
+    "plan_grids",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    _region(),
+    Column("plan_id", BigInteger, nullable=False),
+    Column("community_code", String(32), nullable=False),
+    Column("code", String(32), nullable=False),
+    Column("locked", Boolean, nullable=False, server_default=text("false")),
+    Column("households", Integer, nullable=False),
+    Column("status", String(8), nullable=False),
+    Column("metrics", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("micro", JSONB),
+    _geom("MULTIPOLYGON"),
+    ForeignKeyConstraint(["region_code", "plan_id"], ["plans.region_code", "plans.id"],
+                         name="plan_grids_plan_fkey", ondelete="CASCADE"),
+    UniqueConstraint("region_code", "plan_id", "code", name="plan_grids_code_key"),
+)

@@ -35,8 +35,9 @@ def reock(geoms) -> np.ndarray:
     return np.where(r > 0, a / (math.pi * np.where(r > 0, r, 1) ** 2), 0.0)
 
 
-def grid_metrics(p: Partition) -> pd.DataFrame:
-    """One row per grid of the partition.
+def grid_metrics(p: Partition, grids=None) -> pd.DataFrame:
+    """One row per grid of the partition (of ``grids``, indices into ``p.labels``, when given: an
+    edit recomputes only the grids it changed).
 
     Returns
     -------
@@ -46,26 +47,30 @@ def grid_metrics(p: Partition) -> pd.DataFrame:
         ``street_share`` (of that boundary), ``moved_households``.
     """
     n = len(p.labels)
+    gs = np.arange(n) if grids is None else np.asarray(list(grids), dtype=np.int64)
     lo, hi = p.bounds
-    hh = p.households
     a = p.assignment
-    coords, which = shapely.get_coordinates(p.units.geometry, return_index=True)
-    grid_of_coord = a[which]
-    order = np.argsort(grid_of_coord, kind="stable")
-    starts = np.searchsorted(grid_of_coord[order], np.arange(n + 1))
-    radius = np.array([shapely.minimum_bounding_radius(shapely.multipoints(coords[order[starts[g]:starts[g + 1]]]))
-                       if starts[g + 1] > starts[g] else 0.0 for g in range(n)])
-    area, perim = p.area_m2, p.perimeter_m
-    bnd, st = p.boundary_m, p.boundary_street_m
-    parts = np.array([p.n_parts(g) for g in range(n)])
+    if grids is None:  # every grid: one pass over the units' vertices
+        coords, which = shapely.get_coordinates(p.units.geometry, return_index=True)
+        grid_of_coord = a[which]
+        order = np.argsort(grid_of_coord, kind="stable")
+        starts = np.searchsorted(grid_of_coord[order], np.arange(n + 1))
+        radius = np.array([shapely.minimum_bounding_radius(shapely.multipoints(coords[order[starts[g]:starts[g + 1]]]))
+                           if starts[g + 1] > starts[g] else 0.0 for g in gs])
+    else:  # a few grids: their (cached) polygons, whose bounding circle is that of their units' vertices
+        radius = np.array([shapely.minimum_bounding_radius(p.polygon(int(g))) for g in gs], dtype=float)
+    hh = p.households[gs]
+    area, perim = p.area_m2[gs], p.perimeter_m[gs]
+    bnd, st = p.boundary_m[gs], p.boundary_street_m[gs]
+    parts = np.array([p.n_parts(int(g)) for g in gs], dtype=np.int64)
     return pd.DataFrame({
-        "label": p.labels, "households": hh, "status": [band_status(h, lo, hi) for h in hh],
-        "in_band": (hh >= lo) & (hh <= hi), "units": p.unit_counts, "contiguous": parts == 1, "parts": parts,
+        "label": [p.labels[g] for g in gs], "households": hh, "status": [band_status(h, lo, hi) for h in hh],
+        "in_band": (hh >= lo) & (hh <= hi), "units": p.unit_counts[gs], "contiguous": parts == 1, "parts": parts,
         "area_m2": area, "perimeter_m": perim,
         "polsby_popper": np.where(perim > 0, 4 * math.pi * area / np.where(perim > 0, perim, 1) ** 2, 0.0),
         "reock": np.where(radius > 0, area / (math.pi * np.where(radius > 0, radius, 1) ** 2), 0.0),
         "boundary_m": bnd, "street_share": np.where(bnd > 0, st / np.where(bnd > 0, bnd, 1), np.nan),
-        "moved_households": p.moved_households(),
+        "moved_households": p.moved_households()[gs],
     })
 
 

@@ -8,6 +8,7 @@ DATA_TABLES = (
     "incident_events", "incidents", "dwellings", "stations", "streets", "grids", "areas",
     "idempotency_keys", "data_versions", "coverage_runs", "siting_jobs",
     "audit_log", "api_tokens", "users",  # 0007_auth
+    "plan_grids", "plan_units", "plans",  # 0008_plans
 )
 
 

@@ -1,0 +1,162 @@
+"""Editing a draft: the live partitions (one per plan and community, kept in memory per app) and
+the moves and locks that change them.
+
+A move is checked by :meth:`geo.zoning.Partition.move` (refused when it would split a grid, give
+it a detached piece, empty it, or touch a locked grid, unless the split is allowed), then the units
+and the changed grids are saved in the move's transaction.  :class:`LivePlans` keeps the
+partitions between requests (``app.state.plans``) and rebuilds one from the database when it is
+missing; a move whose transaction fails drops the plan's partitions, so memory never runs ahead of
+the database.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from sqlalchemy import Connection, Engine, select
+
+from api.db import idempotency
+from api.db.models import plan_grids
+from api.errors import MoveRefused, PlanClosed, ValidationFailed
+from api.jurisdiction import Jurisdiction
+from api.db import plans as store
+from geo.errors import Problem
+
+__all__ = ["LivePlans", "move_units", "lock_grids"]
+
+
+class LivePlans:
+    """Live partitions by ``(plan id, community code)``, the ``max_plans`` most recently used plans."""
+
+    def __init__(self, max_plans: int = 16):
+        self.max_plans = max_plans
+        self._parts: OrderedDict = OrderedDict()
+        self._lock = threading.RLock()
+
+    def get(self, conn: Connection, row, community_code: str):
+        """The partition of ``community_code`` in plan ``row`` (rebuilt from the database when it is
+        missing, or when the plan changed elsewhere: its ``updated_at`` is not the one this app's
+        last edit left)."""
+        with self._lock:
+            entry = self._parts.get(row.id)
+            if entry is not None and entry["stamp"] != row.updated_at:
+                entry = None
+                self._parts.pop(row.id, None)  # edited by another process (the CLI, another server)
+            if entry is not None and community_code in entry["parts"]:
+                self._parts.move_to_end(row.id)
+                return entry["parts"][community_code]
+        p = store.rebuild_partition(conn, row, community_code)
+        with self._lock:
+            entry = self._parts.setdefault(row.id, {"stamp": row.updated_at, "parts": {}})
+            entry["parts"][community_code] = p
+            self._parts.move_to_end(row.id)
+            while len(self._parts) > self.max_plans:
+                self._parts.popitem(last=False)
+        return p
+
+    def stamp(self, plan_id: int, updated_at) -> None:
+        """Record the plan's ``updated_at`` after this app's edit (its partitions are up to date)."""
+        with self._lock:
+            if plan_id in self._parts:
+                self._parts[plan_id]["stamp"] = updated_at
+
+    def drop(self, plan_id: int) -> None:
+        with self._lock:
+            self._parts.pop(plan_id, None)
+
+    def lock(self):
+        """The lock serialising moves (a partition is not safe for concurrent moves)."""
+        return self._lock
+
+
+def _draft(conn: Connection, plan_id: int, scope: Jurisdiction):
+    row = store.plan_row(conn, plan_id, scope, lock=True)
+    if row.status != "draft":
+        raise PlanClosed(f"Plan {plan_id} is {row.status}; only a draft can change.")
+    return row
+
+
+def _community_of(conn: Connection, row, code: str, field: str) -> str:
+    comm = conn.execute(select(plan_grids.c.community_code).where(
+        plan_grids.c.region_code == row.region_code, plan_grids.c.plan_id == row.id,
+        plan_grids.c.code == code)).scalar_one_or_none()
+    if comm is None:
+        raise ValidationFailed(f"Plan {row.id} has no grid {code!r}.", [Problem(f"no grid {code!r} in this plan",
+                                                                               field=field)])
+    return comm
+
+
+def move_units(engine: Engine, live: LivePlans, scope: Jurisdiction, plan_id: int, units, to: str, *,
+               allow_split: bool = False, key: str | None = None, path: str = "", body: object = None
+               ) -> tuple[int, dict, bool]:
+    """Move ``units`` (unit ids of the community of grid ``to``) into grid ``to``.
+
+    Returns ``(status, answer, replayed)``; the answer is ``moved`` (unit ids), ``grids`` (each
+    changed grid's ``label``, ``households``, ``status``, ``contiguous``, ``polsby_popper``,
+    ``units``) and ``community_code`` (the plan's totals follow in its summary).
+
+    Raises
+    ------
+    api.errors.MoveRefused
+        The move would split a grid (unless ``allow_split``), detach a piece, empty a grid or touch
+        a locked one; ``unit`` and ``grid`` name them (409).
+    api.errors.ValidationFailed
+        An unknown unit or grid (422 naming ``units`` / ``to``).
+    """
+    from geo.zoning import MoveRefused as EngineRefused
+
+    ids = [units] if isinstance(units, str) else list(units or [])
+    if not ids or not all(isinstance(u, str) and u for u in ids):
+        raise ValidationFailed("Name at least one unit.", [Problem("a list of unit ids", field="units")])
+    body = body if body is not None else {"units": ids, "to": to, "allow_split": allow_split}
+    try:
+        with engine.begin() as conn, live.lock():
+            replay = idempotency.begin(conn, key, "POST", path, body)
+            if replay:
+                return replay.status_code, replay.body, True
+            row = _draft(conn, plan_id, scope)
+            comm = _community_of(conn, row, to, "to")
+            p = live.get(conn, row, comm)
+            try:
+                res = p.move(ids, to, allow_split=allow_split)
+            except EngineRefused as exc:
+                if exc.code == "unknown_unit":
+                    raise ValidationFailed(f"Community {comm} of plan {plan_id} has no unit {exc.unit!r}.",
+                                           [Problem(str(exc), field="units")]) from None
+                raise MoveRefused(str(exc), unit=exc.unit, grid=exc.grid, reason=exc.code) from None
+            changed = [p.grid_index(g.label) for g in res.grids]
+            store.save_units(conn, row.region_code, row.id, comm, res.moved, to)
+            store.save_grids(conn, row.region_code, row.id, comm, p, changed)
+            live.stamp(row.id, store.touch(conn, row.region_code, row.id))
+            answer = store.jsonable({"plan": int(row.id), "community_code": comm, **res.as_dict()})
+            idempotency.save(conn, key, "POST", path, body, 200, answer)
+    except Exception as exc:
+        if not isinstance(exc, (ValidationFailed, PlanClosed, MoveRefused)):
+            live.drop(plan_id)  # the database did not take the move: rebuild from it next time
+        raise
+    return 200, answer, False
+
+
+def lock_grids(engine: Engine, live: LivePlans, scope: Jurisdiction, plan_id: int, grids, *, locked: bool = True,
+               key: str | None = None, path: str = "", body: object = None) -> tuple[int, dict, bool]:
+    """Lock (or unlock) grids of a draft: a locked grid neither gives nor takes units."""
+    codes = [grids] if isinstance(grids, str) else list(grids or [])
+    if not codes:
+        raise ValidationFailed("Name at least one grid.", [Problem("a list of grid codes", field="grids")])
+    body = body if body is not None else {"grids": codes, "locked": locked}
+    with engine.begin() as conn, live.lock():
+        replay = idempotency.begin(conn, key, "POST", path, body)
+        if replay:
+            return replay.status_code, replay.body, True
+        row = _draft(conn, plan_id, scope)
+        comms = {c: _community_of(conn, row, c, "grids") for c in codes}
+        parts = {code: live.get(conn, row, comm) for code, comm in comms.items()}
+        store.set_locked(conn, row.region_code, row.id, codes, locked)
+        live.stamp(row.id, store.touch(conn, row.region_code, row.id))
+        for code, p in parts.items():
+            g = p.grid_index(code)
+            (p.locked.add if locked else p.locked.discard)(g)
+        answer = {"plan": int(row.id), "grids": codes, "locked": locked}
+        idempotency.save(conn, key, "POST", path, body, 200, answer)
+    return 200, answer, False

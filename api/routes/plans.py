@@ -1,0 +1,98 @@
+"""Plans (grid redraws): create, list, show, moves, locks, diff, publish, discard, export.
+
+Thin handlers: each takes the deps aliases and calls :mod:`api.plans`, which assembles the answer
+(the CLI ``gridmap plan`` calls the same functions).  Every write takes an ``Idempotency-Key``;
+a retry answers the stored response with ``Idempotent-Replayed: true``.  The workbench page will
+add ``text/html`` answers at ``GET /plans`` and ``GET /plans/{id}``; these answer JSON.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from api import deps, plans
+from api.deps import EngineDep, ScopeDep, SettingsDep
+from api.plans.export import EXPORT_FORMATS, export_plan
+
+router = APIRouter(tags=["plans"])
+
+Key = Annotated[str | None, Header(alias="Idempotency-Key", description="Makes a retry of this request safe (24 h).")]
+PlanId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+Live = Annotated[plans.LivePlans, Depends(deps.live_plans)]
+
+CREATE_EXAMPLE = {"community": "320281001001", "target": 300, "band": 0.15, "stay_close": False, "lock": []}
+MOVE_EXAMPLE = {"units": ["b0001"], "to": "320281001001-02", "allow_split": False}
+
+
+def _json(status: int, body, replayed: bool) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers={"Idempotent-Replayed": "true"} if replayed else {})
+
+
+@router.post("/plans", status_code=201, summary="Redraw grids as a draft plan (one plan a region)")
+def create_plan(request: Request, engine: EngineDep, settings: SettingsDep, scope: ScopeDep, key: Key = None,
+                body: dict = Body(..., examples=[CREATE_EXAMPLE])) -> JSONResponse:
+    spec = plans.PlanSpec.from_dict(body)
+    return _json(*plans.create_plans(engine, settings, scope, spec, key=key, path=request.url.path, body=body))
+
+
+@router.get("/plans", summary="The plans (newest first)")
+def list_plans(engine: EngineDep, scope: ScopeDep,
+               status: Annotated[str | None, Query(pattern="^(draft|published|discarded)$")] = None) -> dict:
+    with engine.connect() as conn:
+        return {"plans": plans.list_plans(conn, scope, status)}
+
+
+@router.get("/plans/{plan_id}", summary="One plan: grids (GeoJSON with metrics), units with ?units=true")
+def show_plan(engine: EngineDep, scope: ScopeDep, plan_id: PlanId,
+              units: Annotated[bool, Query(description="Also the units with their grid.")] = False,
+              micro: Annotated[bool, Query(description="Also the micro-grids (plans made with micro).")] = False
+              ) -> dict:
+    with engine.connect() as conn:
+        return plans.show_plan(conn, scope, plan_id, units=units, micro=micro)
+
+
+@router.post("/plans/{plan_id}/moves", summary="Move units into a grid (409 if it would split a grid)")
+def move(request: Request, engine: EngineDep, scope: ScopeDep, live: Live, plan_id: PlanId, key: Key = None,
+         body: dict = Body(..., examples=[MOVE_EXAMPLE])) -> JSONResponse:
+    units = body.get("units", body.get("unit"))
+    return _json(*plans.move_units(engine, live, scope, plan_id, units, str(body.get("to") or ""),
+                                   allow_split=bool(body.get("allow_split", False)), key=key,
+                                   path=request.url.path, body=body))
+
+
+@router.post("/plans/{plan_id}/lock", summary="Lock (or with locked=false unlock) grids of a draft")
+def lock(request: Request, engine: EngineDep, scope: ScopeDep, live: Live, plan_id: PlanId, key: Key = None,
+         body: dict = Body(..., examples=[{"grids": ["320281001001-01"], "locked": True}])) -> JSONResponse:
+    return _json(*plans.lock_grids(engine, live, scope, plan_id, body.get("grids"),
+                                   locked=bool(body.get("locked", True)), key=key, path=request.url.path, body=body))
+
+
+@router.get("/plans/{plan_id}/diff", summary="The plan against the current grids")
+def diff(engine: EngineDep, scope: ScopeDep, plan_id: PlanId) -> dict:
+    with engine.connect() as conn:
+        return plans.diff_plan(conn, scope, plan_id)
+
+
+@router.post("/plans/{plan_id}/publish", summary="Publish: the plan's grids become the grids (one transaction)")
+def publish(request: Request, engine: EngineDep, settings: SettingsDep, scope: ScopeDep, live: Live,
+            plan_id: PlanId, key: Key = None) -> JSONResponse:
+    return _json(*plans.publish_plan(engine, settings, scope, plan_id, live=live, key=key, path=request.url.path))
+
+
+@router.delete("/plans/{plan_id}", summary="Discard a draft")
+def discard(request: Request, engine: EngineDep, scope: ScopeDep, live: Live, plan_id: PlanId,
+            key: Key = None) -> JSONResponse:
+    return _json(*plans.discard_plan(engine, scope, plan_id, live=live, key=key, path=request.url.path))
+
+
+@router.get("/plans/{plan_id}/export", summary="The plan's grids as gpkg, geojson, csv (UTF-8 BOM) or xlsx")
+def export(engine: EngineDep, scope: ScopeDep, plan_id: PlanId,
+           format: Annotated[str, Query(pattern="^(gpkg|geojson|csv|xlsx)$")] = "gpkg") -> Response:
+    with engine.connect() as conn:
+        data = export_plan(conn, scope, plan_id, format)
+    media, suffix = EXPORT_FORMATS[format]
+    return Response(data, media_type=media,
+                    headers={"Content-Disposition": f'attachment; filename="plan-{plan_id}{suffix}"'})

@@ -1,0 +1,182 @@
+"""Benchmark of plans through the API: a redraw stored as a plan, moves on the live plan, publish.
+
+    .venv/bin/python benchmarks/plans.py [--households 500000] [--moves 200] [--seed 0]
+
+Generates ``geo.sample.make_district(households, seed)``, keeps the town holding the community with
+the most households (its areas, grids, streets, stations and dwellings), loads it into a scratch
+embedded PostGIS through ``api.imports.import_frame`` and drives the app in process
+(``fastapi.testclient.TestClient``: routes, service, PostGIS; no network).  Prints:
+
+* ``POST /plans`` for that community (inputs read, engine, units and grids stored);
+* ``POST /plans/{id}/moves`` p50/p95 over ``--moves`` random boundary moves (each unit moved into a
+  neighbouring grid; refused splits count, they are answered too), target p95 <= 100 ms; baseline:
+  the same moves on the bare engine (:meth:`geo.zoning.Partition.move`, no HTTP, no database) in
+  the same run, and the ratio;
+* the first move after the live partition was dropped (rebuilt from the database);
+* ``POST /plans/{id}/publish`` (stale check, grids through the import service with history,
+  re-attribution); baseline: the same grids through ``import_frame(replace=True)`` alone, in a
+  transaction rolled back, and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from scratch_db import scratch_postgis  # noqa: E402
+
+
+def ms(xs, q):
+    return 1000 * float(np.percentile(xs, q))
+
+
+def town_of_largest(layers):
+    d = layers["dwellings"]
+    import geopandas as gpd
+
+    areas = layers["areas"]
+    comm = areas[areas.level == "community"]
+    j = gpd.sjoin(d[["households", "geometry"]], comm[["code", "geometry"]], predicate="within")
+    code = j.groupby("code")["households"].sum().idxmax()
+    town = comm.set_index("code").loc[code, "parent_code"]
+    keep_c = set(comm[comm.parent_code == town].code)
+    town_geom = areas[areas.code == town].geometry.iloc[0]
+    out = {"areas": areas[(areas.code == town) | areas.code.isin(keep_c) | (areas.level == "county")],
+           "grids": layers["grids"][layers["grids"].community_code.isin(keep_c)]}
+    for k in ("streets", "stations", "dwellings"):
+        f = layers[k]
+        out[k] = f[f.intersects(town_geom)]
+    return code, out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--households", type=int, default=500_000)
+    ap.add_argument("--moves", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args()
+
+    from fastapi.testclient import TestClient
+    from sqlalchemy import text
+
+    from api.app import create_app
+    from api.db.engine import make_engine
+    from api.db.migrate import upgrade
+    from api.imports import import_frame
+    from api.settings import Settings
+    from geo.sample import make_district
+    from geo.zoning import MoveRefused
+
+    t = time.perf_counter()
+    layers = make_district(a.households, seed=a.seed, incidents=0)
+    code, part = town_of_largest(layers)
+    print(f"data: make_district({a.households:,}, seed={a.seed}) ({time.perf_counter() - t:.1f} s); community {code}, "
+          f"its town: {len(part['areas'])} areas, {len(part['grids'])} grids, {len(part['dwellings']):,} dwellings, "
+          f"{len(part['streets']):,} street edges")
+    del layers
+    with scratch_postgis("gridmap-bench-plans-") as (url, home):
+        engine = make_engine(url.replace("postgresql://", "postgresql+psycopg2://", 1))
+        upgrade(engine)
+        t = time.perf_counter()
+        with engine.begin() as conn:
+            for layer in ("areas", "grids", "streets", "stations", "dwellings"):
+                import_frame(conn, layer, part[layer], Settings(_env_file=None))
+            conn.execute(text("ANALYZE"))
+        print(f"loaded in {time.perf_counter() - t:.1f} s")
+        settings = Settings(home=home / "app", database_url=url, _env_file=None)
+        with TestClient(create_app(settings)) as api:
+            t = time.perf_counter()
+            r = api.post("/plans", json={"community": code})
+            create_s = time.perf_counter() - t
+            assert r.status_code == 201, r.text
+            plan = r.json()["plans"][0]
+            pid = plan["id"]
+            m = plan["metrics"]
+            print(f"POST /plans (community {code}): {create_s:.2f} s; {m['grids']} grids, {m['households']} households, "
+                  f"in band {m['share_in_band']:.0%}, contiguous {m['share_contiguous']:.0%}")
+            # the live partition: pick boundary units and their neighbouring grids
+            from api.jurisdiction import EVERYWHERE
+            from api.db.plans import plan_row, rebuild_partition
+
+            with engine.connect() as conn:
+                p = api.app.state.plans.get(conn, plan_row(conn, pid, EVERYWHERE), code)  # the app's own
+            nb = p.graph.lists()[0]
+            rng = np.random.default_rng(a.seed)
+            asg = p.assignment
+            boundary = [u for u in range(len(p.units)) if any(asg[v] != asg[u] for v in nb[u])]
+            picks = []
+            for _ in range(a.moves):
+                u = boundary[int(rng.integers(len(boundary)))]
+                picks.append(u)
+            times, statuses = [], {}
+            for u in picks:
+                asg = p.assignment
+                to = sorted({int(asg[v]) for v in nb[u]} - {int(asg[u])})
+                if not to:
+                    continue
+                body = {"units": [str(p.units.ids[u])], "to": p.labels[to[0]]}
+                t = time.perf_counter()
+                r = api.post(f"/plans/{pid}/moves", json=body)
+                times.append(time.perf_counter() - t)
+                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+            # baseline: the same kind of moves on the bare engine partition
+            with engine.connect() as conn:
+                q = rebuild_partition(conn, plan_row(conn, pid, EVERYWHERE), code)
+            nbq = q.graph.lists()[0]
+            base = []
+            for u in picks:
+                aq = q.assignment
+                to = sorted({int(aq[v]) for v in nbq[u]} - {int(aq[u])})
+                if not to:
+                    continue
+                t = time.perf_counter()
+                try:
+                    q.move([str(q.units.ids[u])], q.labels[to[0]])
+                except MoveRefused:
+                    pass
+                base.append(time.perf_counter() - t)
+            p95, p50, b95 = ms(times, 95), ms(times, 50), ms(base, 95)
+            print(f"POST /plans/{{id}}/moves over {len(times)} moves on {len(p.units)} units "
+                  f"({', '.join(f'{k}: {v}' for k, v in sorted(statuses.items()))}): p50 {p50:.1f} ms, p95 {p95:.1f} ms "
+                  f"(target <= 100 ms: {'met' if p95 <= 100 else 'MISSED'}); baseline Partition.move p95 {b95:.2f} ms; "
+                  f"ratio {p95 / max(b95, 1e-6):.0f}x")
+            api.app.state.plans.drop(pid)
+            u = picks[0]
+            asg = q.assignment
+            to = sorted({int(asg[v]) for v in nbq[u]} - {int(asg[u])}) or [0]
+            t = time.perf_counter()
+            api.post(f"/plans/{pid}/moves", json={"units": [str(q.units.ids[u])], "to": q.labels[to[0]]})
+            print(f"first move after the live partition was dropped (rebuilt from PostGIS): "
+                  f"{1000 * (time.perf_counter() - t):.0f} ms")
+            # publish, against the bare import of the same grids (rolled back)
+            from api.plans.publish import plan_grid_frame
+
+            with engine.connect() as conn:
+                with conn.begin() as tx:
+                    row = plan_row(conn, pid, EVERYWHERE)
+                    at = conn.execute(text("SELECT now()")).scalar_one()
+                    frame = plan_grid_frame(conn, row, at)
+                    t = time.perf_counter()
+                    import_frame(conn, "grids", frame, settings, region_code=row.region_code, replace=True)
+                    bare = time.perf_counter() - t
+                    tx.rollback()
+            t = time.perf_counter()
+            r = api.post(f"/plans/{pid}/publish")
+            pub = time.perf_counter() - t
+            assert r.status_code == 200, r.text
+            g, re_ = r.json()["grids"], r.json()["reattributed"]
+            print(f"POST /plans/{{id}}/publish: {pub:.2f} s ({g['new_versions']} new versions, {g['added']} added, "
+                  f"{g['closed']} closed; {re_['dwellings']} dwellings, {re_['incidents']} incidents re-attributed); "
+                  f"baseline import_frame(grids, replace=True) of the same grids {bare:.2f} s; ratio {pub / bare:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
