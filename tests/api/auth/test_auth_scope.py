@@ -79,6 +79,16 @@ CASES: dict[str, list[tuple[str, str, dict | None, str]]] = {
     "GET /incidents/hotspots/map": [("GET", "/incidents/hotspots/map?min_incidents=5&level=h3&resolution=10", None,
                                      "none")],
     "GET /map": [("GET", "/map", None, "none")],
+    "GET /": [("GET", "/", None, "none"), ("GET", "/?f=json", None, "none")],
+    "GET /export/{layer}": [("GET", f"/export/{c}?format=csv", None, "own") for c in ("areas", "grids", "dwellings", "incidents")],
+    "POST /siting": [("POST", "/siting", {"k": 1, "candidates": "streets"}, "none")],
+    "GET /siting/map": [("GET", "/siting/map?k=1&candidates=streets", None, "none")],
+    "GET /plans": [("GET", "/plans", None, "none")],
+    # a job's or a plan's id belongs to the jurisdiction that made it; a wider one's id is 404 to a
+    # narrower caller: tests/api/siting/test_siting_api.py and tests/api/plans/test_plans_create.py
+    "GET /siting/jobs/{job_id}": [], "POST /plans": [], "GET /plans/{plan_id}": [], "POST /plans/{plan_id}/moves": [],
+    "POST /plans/{plan_id}/lock": [], "GET /plans/{plan_id}/diff": [], "POST /plans/{plan_id}/publish": [],
+    "DELETE /plans/{plan_id}": [], "GET /plans/{plan_id}/export": [],
     # writes: the other town's ids are not found; writes placed there are 403 (test_auth_roles.py)
     "POST /incidents": [], "POST /incidents/bulk": [], "POST /stations": [], "POST /grids": [],
     "PUT /stations/{fid}": [("PUT", "/stations/{X.stations}", {"type": "Feature", "properties": {"name": "x"},
