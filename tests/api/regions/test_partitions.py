@@ -146,3 +146,18 @@ def test_migration_moves_existing_rows_into_partitions(engine, db, two):
     _load(engine, make_regions(1, 300, seed=9, incidents=5, first_code="320283"))
     with engine.connect() as conn:
         assert conn.execute(text("SELECT min(id) FROM dwellings WHERE region_code = '320283'")).scalar_one() > n
+
+
+def test_county_networks_are_kept_across_grid_writes(engine, db, two):
+    from api.coverage import CoverageParams, CoverageService
+    from api.jurisdiction import EVERYWHERE
+
+    _load(engine, two)
+    svc = CoverageService(engine, warm_polygons=False)
+    a = svc.run(EVERYWHERE, CoverageParams())
+    assert a.regions == (A, B) and svc.stats["networks_built"] == 2  # one per county
+    with engine.begin() as conn:
+        conn.execute(text(f"UPDATE grids SET name = name || '*' WHERE region_code = '{A}'"))
+    b = svc.run(EVERYWHERE, CoverageParams())
+    assert b is not a and svc.stats["runs_computed"] == 2 and svc.stats["networks_built"] == 2
+    assert b.totals == a.totals
