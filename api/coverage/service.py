@@ -133,9 +133,9 @@ class CoverageService:
         every region of the run shares), its areas without streets, and the union network."""
         key = (scope.codes, region, mode, self.speeds[mode], versions["streets"], versions["areas"],
                versions["grids"])
-        return self._nets.get(key, lambda: self._make_parts(inputs, mode, versions))
+        return self._nets.get(key, lambda: self._make_parts(inputs, scope, mode, versions))
 
-    def _make_parts(self, inputs: Inputs, mode: str, versions: dict) -> "Regions":
+    def _make_parts(self, inputs: Inputs, scope: Jurisdiction, mode: str, versions: dict) -> "Regions":
         codes = inputs.regions() or [None]
         many = len(codes) > 1
         streets = inputs.streets
@@ -157,8 +157,10 @@ class CoverageService:
                 self.stats["networks_built"] += 1
                 return build_network(street_of[c], mode, speed_kmh=self.speeds[mode], crs=crs)
 
-            net_c = self._region_nets.get(("region", c, mode, self.speeds[mode], versions["streets"],
-                                    crs.to_wkt() if crs is not None else None), make) if many else make()
+            # cached apart from the parts (whose key holds the areas' and grids' versions): a grid
+            # write recomputes the areas without streets, never a network
+            net_c = self._region_nets.get((scope.codes if not many else None, c, mode, self.speeds[mode],
+                                           versions["streets"], crs.to_wkt() if crs is not None else None), make)
             nets.append(net_c)
             if many:
                 comm_c, grids_c = comm[comm["region_code"] == c], inputs.grids[inputs.grids["region_code"] == c]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 
-import numpy as np
 import pytest
 
 from api.imports import import_frame
@@ -46,8 +45,6 @@ def _load(engine, layers, regions):
 
 def _answers(client, pg_url, monkeypatch, tmp_path, layers, tag):
     """Every answer about county A, with database ids left out (they depend on load order)."""
-    dw = layers["dwellings"]
-    a_dw = dw[dw["region_code"] == A]
     town = layers["areas"].query("region_code == @A and level == 'town'")["code"].iloc[0]
     grids = sorted(layers["grids"].query("region_code == @A")["code"])
     out = {}
