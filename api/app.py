@@ -1,6 +1,7 @@
 """The FastAPI application: settings, database, error mapping, static assets and every router.
 
-Routers live one topic a module in ``api/routes``; each module exposing ``router`` is included.  The
+Routers live one topic a module (or a package whose ``__init__`` exposes one ``router``) in
+``api/routes``; each module or package exposing ``router`` is included.  The
 lifespan opens the engine (migrating it) and creates the coverage service (``app.state.coverage``).
 """
 
@@ -21,6 +22,7 @@ from api.coverage import CoverageService
 from api.db.engine import get_engine
 from api.db.migrate import upgrade
 from api.settings import Settings, get_settings
+from api.siting import SitingJobs, SitingService
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -63,9 +65,14 @@ def create_app(settings: Settings | None = None, migrate: bool = True) -> FastAP
         # the coverage service and its caches, one per app (routes get it through api.deps.CoverageDep);
         # each computed run starts its own warm-up (what-if planner, station polygons) in the background
         app.state.coverage = CoverageService.from_settings(engine, settings)
+        # siting on the coverage service's runs; long questions as jobs in a thread pool (api/siting)
+        app.state.siting = SitingService.from_settings(app.state.coverage, settings)
+        app.state.siting_jobs = SitingJobs(engine, app.state.siting, workers=settings.siting_workers)
+        app.state.siting_jobs.resume()
         try:
             yield
         finally:
+            app.state.siting_jobs.close()
             app.state.coverage.close()
 
     app = FastAPI(

@@ -22,6 +22,7 @@ from api.auth import Caller, authorize
 from api.jurisdiction import Jurisdiction
 from api.limits import MAX_MINUTES, breaks_help
 from api.settings import Settings
+from api.siting import SitingJobs, SitingService
 
 
 def settings(request: Request) -> Settings:
@@ -132,3 +133,20 @@ def incident_list_filter(
 
 IncidentFilterDep = Annotated[IncidentFilter, Depends(incident_filter)]
 IncidentListFilterDep = Annotated[IncidentFilter, Depends(incident_list_filter)]
+
+
+# --- siting: the app's siting service and its jobs (api/siting) ---
+
+
+def siting(request: Request) -> SitingService:
+    """The app's siting service (:class:`api.siting.SitingService`, created in the lifespan)."""
+    return request.app.state.siting
+
+
+def siting_jobs(request: Request) -> SitingJobs:
+    """The app's siting jobs (:class:`api.siting.SitingJobs`)."""
+    return request.app.state.siting_jobs
+
+
+SitingDep = Annotated[SitingService, Depends(siting)]
+SitingJobsDep = Annotated[SitingJobs, Depends(siting_jobs)]

@@ -144,20 +144,56 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
 
+def _lang(request: Request) -> str:
+    from api import i18n
+
+    settings = getattr(request.app.state, "settings", None)
+    return i18n.request_lang(request, getattr(settings, "language", None))
+
+
+def _is_page(request: Request) -> bool:
+    """A browser (``Accept`` naming ``text/html``, as browsers do) asked for one of the HTML pages (a
+    route tagged ``pages``); other clients (``*/*``, JSON) get problem+json."""
+    route = request.scope.get("route")
+    if "pages" not in (getattr(route, "tags", None) or ()):
+        return False
+    return "text/html" in request.headers.get("accept", "").lower() and request.query_params.get("f") != "json"
+
+
+def respond(request: Request, status: int, slug: str, title: str, detail: str,
+            problems: list[Problem] | None = None, **extra: Any):
+    """The response for an error: problem+json whose ``title`` and ``detail`` are in the language the
+    client asks for (``?lang=``, ``Accept-Language``; English when it names none), or, for a browser
+    on a page, an HTML page in the shell with the same status and message in the page's language
+    (``?lang=``, ``Accept-Language``, ``GRIDMAP_LANGUAGE``)."""
+    from api import i18n
+
+    page = _is_page(request)
+    # pages speak GRIDMAP_LANGUAGE unless the browser asks otherwise; an API client gets the language
+    # it asks for (?lang=, Accept-Language), else English, the language of the API's documentation
+    lang = _lang(request) if page else i18n.request_lang(request, "en")
+    title = i18n.error_title(slug, title, lang)
+    detail = i18n.detail(detail, lang)
+    if page:
+        from api.pages.base import error_page
+
+        return error_page(status, title, detail, lang, problems=problems, back=request.url.path)
+    return problem_response(status, slug, title, detail, request.url.path, problems, **extra)
+
+
 def install(app: FastAPI) -> None:
-    """Map every error gridmap can raise onto problem+json, once, for the whole app."""
+    """Map every error gridmap can raise onto problem+json (HTML on the pages), once, for the whole app."""
 
     @app.exception_handler(GridmapError)
     async def _gridmap(request: Request, exc: GridmapError):
-        resp = problem_response(status_of(exc), exc.slug, exc.title, exc.detail, request.url.path,
-                                exc.problems, **exc.extra)
-        resp.headers.update(getattr(exc, "headers", None) or {})
+        resp = respond(request, status_of(exc), exc.slug, exc.title, exc.detail, exc.problems, **exc.extra)
+        resp.headers.update(getattr(exc, "headers", None) or {})  # e.g. Unauthorized's WWW-Authenticate
         return resp
 
     @app.exception_handler(InvalidInput)
     async def _invalid(request: Request, exc: InvalidInput):
-        return problem_response(status_of(exc), ValidationFailed.slug, ValidationFailed.title, str(exc),
-                                request.url.path, exc.problems)
+        return respond(request, status_of(exc), ValidationFailed.slug, ValidationFailed.title, str(exc),
+                       exc.problems)
 
     @app.exception_handler(RequestValidationError)
     async def _request(request: Request, exc: RequestValidationError):
@@ -165,19 +201,19 @@ def install(app: FastAPI) -> None:
             Problem(reason=e.get("msg", "invalid"), field=".".join(str(x) for x in e.get("loc", ())))
             for e in exc.errors()
         ]
-        return problem_response(STATUS[ValidationFailed], ValidationFailed.slug, ValidationFailed.title,
-                                "The request does not match the expected shape.", request.url.path, problems)
+        return respond(request, STATUS[ValidationFailed], ValidationFailed.slug, ValidationFailed.title,
+                       "The request does not match the expected shape.", problems)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
         # a bug or an outage, not the caller's fault: log the traceback, tell the caller in problem+json
         logging.getLogger("gridmap").exception("unexpected error on %s %s", request.method, request.url.path)
-        return problem_response(500, "internal-error", "Internal error",
-                                "gridmap hit an unexpected error; nothing was changed by this request "
-                                "(writes run in one transaction). The server log has the details.",
-                                request.url.path)
+        return respond(request, 500, "internal-error", "Internal error", INTERNAL_DETAIL)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
-        return problem_response(exc.status_code, f"http-{exc.status_code}", str(exc.detail),
-                                str(exc.detail), request.url.path)
+        return respond(request, exc.status_code, f"http-{exc.status_code}", str(exc.detail), str(exc.detail))
+
+
+INTERNAL_DETAIL = ("gridmap hit an unexpected error; nothing was changed by this request "
+                   "(writes run in one transaction). The server log has the details.")

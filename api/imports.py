@@ -142,7 +142,8 @@ def import_frame(
                             timezone=settings.timezone)
     from geo.validate import validate_frame
 
-    clean = validate_frame(layer, frame, fix=fix, tz=settings.timezone)
+    # a spreadsheet's rows are named as Excel numbers them (header = row 1): geo.io.read_layer says so
+    clean = validate_frame(layer, frame, fix=fix, tz=settings.timezone, row_offset=int(frame.attrs.get("row_offset", 1)))
     if before_write is not None:
         clean = before_write(clean)
     return load_frame(conn, layer, clean, region_code=region, overlap_m2=settings.grid_overlap_m2,

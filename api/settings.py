@@ -66,6 +66,13 @@ class Settings(BaseSettings):
         description="Grids of one community may overlap by at most this much (m2, in the data's metric CRS); "
                     "gaps between them larger than it are reported as warnings.")
 
+    # siting (api/siting)
+    siting_sync_candidates: int = Field(
+        default=2000, ge=0,
+        description="POST /siting answers at once up to this many candidate sites (or a cached matrix); "
+                    "a larger question runs as a job.")
+    siting_workers: int = Field(default=1, ge=1, description="Siting jobs solved at once (the app's thread pool).")
+
     # access control (api/auth): token signing, lifetimes, the page session cookie
     auth_secret: str | None = Field(
         default=None, repr=False,

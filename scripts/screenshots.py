@@ -4,6 +4,9 @@
 
 Once gridmap has users (``gridmap demo`` creates ``admin`` and prints its password) the pages need
 a login: give the user and password, and the script logs in on the login page first.
+
+Saves each page of :data:`PAGES` in Chinese, the home page in both languages, and the overview map
+zoomed in (streets by class, grid labels) in both languages, under ``docs/img``.
 """
 
 import sys
@@ -13,9 +16,22 @@ from playwright.sync_api import sync_playwright
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "img"
 PAGES = {"map": "/map", "coverage": "/coverage/map", "heatmap": "/incidents/heatmap",
-         "hotspots": "/incidents/hotspots/map"}
+         "hotspots": "/incidents/hotspots/map", "home": "/", "home-en": "/?lang=en"}
+ZOOMED = {"map-zoomed": "/map", "map-zoomed-en": "/map?lang=en"}
+ZOOM = 16
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--disable-quic"]
+READY = "window.gridmap && gridmap.pending === 0"
+
+
+def _grid_centre(page) -> tuple[float, float]:
+    """(lat, lon) of the middle of the densest grid (most households) of the data (asked by the
+    page, so with its session)."""
+    feats = page.evaluate("fetch('/collections/grids/items?limit=10000').then(r => r.json())")["features"]
+    f = max(feats, key=lambda f: f["properties"].get("households") or 0)
+    ring = f["geometry"]["coordinates"][0][0]
+    xs, ys = [p[0] for p in ring], [p[1] for p in ring]
+    return (min(ys) + max(ys)) / 2, (min(xs) + max(xs)) / 2
 
 
 def main(base: str, user: str | None = None, password: str | None = None) -> None:
@@ -31,9 +47,16 @@ def main(base: str, user: str | None = None, password: str | None = None) -> Non
             page.click("button[type=submit]")
             page.wait_for_load_state("load")
             page.close()
-        for name, path in PAGES.items():
+        for name, path in {**PAGES, **ZOOMED}.items():
             page = context.new_page()
             page.goto(base + path, wait_until="networkidle")
+            if name in ZOOMED:
+                lat, lon = _grid_centre(page)
+                page.evaluate("""([lat, lon, z]) => {
+                    const map = Object.values(window).find(v => v instanceof L.Map);
+                    map.setView([lat, lon], z, {animate: false});
+                }""", [lat, lon, ZOOM])
+                page.wait_for_function(READY, timeout=30_000)
             page.wait_for_timeout(1500)
             page.screenshot(path=str(OUT / f"{name}.png"))
             print("saved", OUT / f"{name}.png")

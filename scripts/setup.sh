@@ -76,3 +76,5 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   }
   echo "$want" > "$stamp"
 fi
+# the pages' and messages' catalogues: .po -> .mo (Babel, offline; api.i18n also does it on first use)
+.venv/bin/python scripts/i18n.py compile > /dev/null

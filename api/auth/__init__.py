@@ -7,7 +7,7 @@
 - :mod:`~api.auth.caller`: :func:`authorize`, the dependency of every route that builds the
   :class:`Caller` (user, role, jurisdiction); :func:`install` puts it on the app
 
-The audit log is written by database triggers (migration ``0006_auth``) with the actor that
+The audit log is written by database triggers (migration ``0007_auth``) with the actor that
 :mod:`api.db.audit` carries onto each connection.
 """
 

@@ -38,21 +38,23 @@ def route_warnings() -> None:
 @contextmanager
 def user_errors():
     """Turn the errors a user can act on into a message and exit code 1 (2 for bad input)."""
+    from api import i18n
     from api.db.embedded import EmbeddedError
     from geo.errors import InvalidInput
 
+    lang = i18n.cli_lang()
     try:
         yield
     except InvalidInput as exc:
-        err_console.print(f"[bold red]error:[/] {exc.title}")
+        err_console.print(f"[bold red]{i18n.text('error:', lang)}[/] {i18n.text(exc.title, lang)}")
         for p in exc.problems[:50]:
             err_console.print(f"  - {p}")
         if len(exc.problems) > 50:
             err_console.print(f"  ... and {len(exc.problems) - 50} more")
-        err_console.print("Nothing was written.")
+        err_console.print(i18n.text("Nothing was written.", lang))
         raise typer.Exit(2)
     except EmbeddedError as exc:
-        err_console.print(f"[bold red]database:[/] {exc}")
+        err_console.print(f"[bold red]{i18n.text('database:', lang)}[/] {exc}")
         raise typer.Exit(1)
 
 

@@ -102,8 +102,11 @@ def stats(
             ("households", "households"), ("per 100 hh", "rate_per_100_households"), ("closure", "closure_rate"),
             ("resolution", "resolution_rate"), ("median h", "median_hours_to_close"),
             ("p90 h", "p90_hours_to_close"), ("overdue", "overdue")]
+    from api import i18n
+
+    lang = i18n.cli_lang()
     for head, _ in cols:
-        table.add_column(head, justify="left" if head in ("code", "name") else "right",
+        table.add_column(i18n.text(head, lang), justify="left" if head in ("code", "name") else "right",
                          no_wrap=head == "code", overflow="fold")
     for r in s.rows.to_dict("records"):
         table.add_row(*[_fmt(r[k], pct=k in ("closure_rate", "resolution_rate"), nd=2 if "rate" in k else 1)
@@ -167,8 +170,10 @@ def hotspots(
     sig = frame[frame["bin"] != 0]
     table = Table(title=f"Hot and cold spots ({len(sig)} of {len(frame)} units significant)")
     cols = ["unit"] + (["name"] if level == "grid" else []) + ["incidents", "z", "p", "class"]
+    from api import i18n
+
     for c in cols:
-        table.add_column(c)
+        table.add_column(i18n.text(c, i18n.cli_lang()))
     for r in sig.itertuples(index=False):
         cells = [r.unit] + ([r.name or "-"] if level == "grid" else []) + [str(r.incidents), f"{r.z:.2f}",
                                                                            f"{r.p:.2g}", r.classification]

@@ -1,6 +1,6 @@
 """Who and what a connection's writes are recorded as in ``audit_log``.
 
-The audit rows are written by the triggers of migration ``0006_auth`` in the same transaction as
+The audit rows are written by the triggers of migration ``0007_auth`` in the same transaction as
 the change; they read the session settings ``gridmap.actor`` and ``gridmap.request``.  This module
 keeps the current values in a context variable (set per request by ``api.auth``, per command by
 the CLI) and :func:`attach` makes every engine copy them onto each connection it checks out, so

@@ -30,7 +30,7 @@ def resolve_url(settings: Settings | None = None, start: bool = True) -> str:
 
 
 def make_engine(url: str) -> Engine:
-    from api.db.audit import attach  # writes carry who and what into audit_log (migration 0006)
+    from api.db.audit import attach  # writes carry who and what into audit_log (migration 0007)
 
     return attach(create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, future=True))
 

@@ -18,11 +18,13 @@ from api.errors import NotFound, ValidationFailed
 from api.jurisdiction import Jurisdiction
 from geo.layers import LAYERS
 
-__all__ = ["layer_frame", "layer_query", "read_frame", "write_frame", "EXPORT_FORMATS", "format_for"]
+__all__ = ["layer_frame", "layer_query", "read_frame", "write_frame", "export_bytes", "EXPORT_FORMATS",
+           "format_for"]
 
-#: ``--format`` value -> (pyogrio driver, file suffix).
+#: ``--format`` value -> (pyogrio driver, file suffix); csv and xlsx are written by :mod:`api.sheets`.
 EXPORT_FORMATS: dict[str, tuple[str, str]] = {
     "gpkg": ("GPKG", ".gpkg"), "geojson": ("GeoJSON", ".geojson"), "csv": ("CSV", ".csv"),
+    "xlsx": ("XLSX", ".xlsx"),
 }
 
 _EXTRA = {"grids": ("valid_from", "valid_to"), "incidents": ("grid_code", "community_code", "town_code",
@@ -39,7 +41,7 @@ def format_for(path: Path, fmt: str | None) -> str:
     for name, (_, suf) in EXPORT_FORMATS.items():
         if suffix == suf or (name == "geojson" and suffix == ".json"):
             return name
-    raise ValidationFailed(f"cannot tell the format from {path.name!r}; pass --format gpkg|geojson|csv")
+    raise ValidationFailed(f"cannot tell the format from {path.name!r}; pass --format gpkg|geojson|csv|xlsx")
 
 
 def layer_frame(conn: Connection, layer: str, scope: Jurisdiction, *, area: str | None = None,
@@ -131,27 +133,43 @@ def read_frame(conn: Connection, stmt: Select) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms, crs=4326), crs=4326)
 
 
-def write_frame(frame: gpd.GeoDataFrame, path: Path, fmt: str, layer: str) -> None:
-    """Write an export: GeoPackage, GeoJSON (RFC 7946: lon/lat, EPSG:4326) or CSV.
+def _table(frame: gpd.GeoDataFrame, layer: str) -> pd.DataFrame:
+    """The CSV table of a layer: ``lon``/``lat`` for points, a WKT ``geometry`` otherwise (imports back)."""
+    out = pd.DataFrame(frame.drop(columns="geometry"))
+    if LAYERS[layer].geometry == "Point":
+        out["lon"] = frame.geometry.x.round(8)
+        out["lat"] = frame.geometry.y.round(8)
+    else:
+        out["geometry"] = frame.geometry.to_wkt(rounding_precision=8)
+    return out
 
-    CSV has ``lon``/``lat`` columns for point layers and a WKT ``geometry`` column otherwise.
-    Times are written as ISO 8601 UTC.
+
+def write_frame(frame: gpd.GeoDataFrame, path: Path, fmt: str, layer: str, *, tz: str = "UTC",
+                lang: str | None = None) -> None:
+    """Write an export: GeoPackage, GeoJSON (RFC 7946: lon/lat, EPSG:4326), CSV or Excel.
+
+    CSV (UTF-8 with a BOM) has ``lon``/``lat`` columns for point layers and a WKT ``geometry``
+    column otherwise, times ISO 8601 with ``tz``'s offset; .xlsx has headers in ``lang``, codes as
+    text, times in ``tz`` and a point inside each line or polygon as ``lon``/``lat``
+    (:mod:`api.sheets`).  GeoPackage and GeoJSON keep times ISO 8601 UTC.
+
+    Raises
+    ------
+    api.errors.ValidationFailed
+        The folder of ``path`` does not exist (nothing is written).
     """
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise ValidationFailed(f"the folder {str(path.parent)!r} does not exist; create it first or write "
+                               "the file elsewhere")
+    if fmt in ("csv", "xlsx"):
+        path.write_bytes(export_bytes(frame, fmt, layer, tz=tz, lang=lang))
+        return
     import pyogrio
 
     driver, _ = EXPORT_FORMATS[fmt]
-    path = Path(path)
     if path.exists():
         path.unlink()
-    if fmt == "csv":
-        out = pd.DataFrame(frame.drop(columns="geometry"))
-        if LAYERS[layer].geometry == "Point":
-            out["lon"] = frame.geometry.x.round(8)
-            out["lat"] = frame.geometry.y.round(8)
-        else:
-            out["geometry"] = frame.geometry.to_wkt(rounding_precision=8)
-        out.to_csv(path, index=False, encoding="utf-8")
-        return
     frame = frame.copy()
     for c in frame.columns:
         if c != "geometry" and frame[c].dtype == object:
@@ -160,3 +178,20 @@ def write_frame(frame: gpd.GeoDataFrame, path: Path, fmt: str, layer: str) -> No
                 frame[c] = frame[c].map(lambda v: None if v is None or pd.isna(v) else v.isoformat())
     opts = {"RFC7946": "YES", "WRITE_BBOX": "NO"} if fmt == "geojson" else {}
     pyogrio.write_dataframe(frame, path, driver=driver, layer=layer, layer_options=opts or None)
+
+
+def export_bytes(frame: gpd.GeoDataFrame, fmt: str, layer: str, *, tz: str = "UTC",
+                 lang: str | None = None) -> bytes:
+    """The bytes of an export file (as :func:`write_frame` writes it), for downloads."""
+    from api import sheets
+
+    if fmt == "csv":
+        return sheets.csv_text(_table(frame, layer), tz=tz).encode("utf-8")
+    if fmt == "xlsx":
+        return sheets.xlsx_bytes(frame, lang=lang, tz=tz, sheet=layer)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / f"{layer}{EXPORT_FORMATS[fmt][1]}"
+        write_frame(frame, path, fmt, layer)
+        return path.read_bytes()

@@ -5,7 +5,7 @@ Conventions
 - Every geometry is SRID 4326 (lon/lat) and must be valid (CHECK constraints in the migration).
 - Every table carries ``region_code``: the 6-digit code of its county.  Keys that join tables
   include it, and no foreign key crosses regions, so tables can later be distributed by it.
-- ``tests/api/test_db_schema.py`` checks that these models and the migrated database agree.
+- ``tests/api/db/test_schema.py`` checks that these models and the migrated database agree.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
-    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -203,12 +202,8 @@ incident_events = Table(
     Column("to_status", String(16)),
     Column("escalation_level", String(16)),
     Column("note", Text),
-    ForeignKeyConstraint(
-        ["region_code", "incident_id"],
-        ["incidents.region_code", "incidents.id"],
-        name="incident_events_incident_fkey",
-        ondelete="CASCADE",
-    ),
+    # migration 0007: the foreign key to incidents (ON DELETE CASCADE) is held by each county's
+    # partition (regions.incident_events_r<code> -> regions.incidents_r<code>), not by this parent
     Index("incident_events_incident_idx", "region_code", "incident_id", "at"),
 )
 
@@ -261,7 +256,24 @@ coverage_runs = Table(
     Index("coverage_runs_hash_idx", "params_hash", "created_at"),
 )
 
-# 0006_auth: users, their API keys, and the audit log of every write (written by triggers).
+# 0005_siting_jobs: long siting questions solved in the app's thread pool (api/siting/jobs.py).
+siting_jobs = Table(
+    "siting_jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("params", JSONB, nullable=False),
+    Column("scope", JSONB),
+    Column("points", JSONB),
+    Column("status", String(16), nullable=False, server_default=text("'queued'")),
+    Column("result", JSONB),
+    Column("error", JSONB),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Index("siting_jobs_created_idx", "created_at"),
+)
+
+# 0007_auth: users, their API keys, and the audit log of every write (written by triggers).
 users = Table(
     "users",
     metadata,

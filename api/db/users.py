@@ -2,7 +2,7 @@
 
 Plain reads and writes inside the caller's connection (the service, :mod:`api.auth.accounts`,
 validates and hashes first).  The audit log itself is written by the triggers of migration
-``0006_auth``, never here.
+``0007_auth``, never here.
 """
 
 from __future__ import annotations

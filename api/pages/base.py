@@ -128,13 +128,31 @@ class GridmapAssets(JSCSSMixin, MacroElement):
         {% endmacro %}
         """
     )
-    default_js = [("gridmap_js", "/static/gridmap/map.js")]
+    default_js = [("gridmap_js", "/static/gridmap/map.js"), ("gridmap_shell_js", "/static/gridmap/shell.js")]
     default_css = [("gridmap_css", "/static/gridmap/map.css")]
 
-    def __init__(self, lang: str | None = None):
+    def __init__(self, lang: str | None = None, tz: str | None = None):
         super().__init__()
         self._name = "GridmapAssets"
-        self.messages = {"loading": i18n.t("map.loading", lang), "failed": i18n.t("map.load_failed", lang)}
+        self.messages = {"loading": i18n.t("map.loading", lang), "failed": i18n.t("map.load_failed", lang),
+                         "min": i18n.t("unit.min", lang), "yes": i18n.t("value.yes", lang),
+                         "no": i18n.t("value.no", lang), "tz": tz}
+
+
+class MetricScale(MacroElement):
+    """Leaflet's scale bar in metres and kilometres only (folium's ``control_scale`` adds miles too)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            L.control.scale({metric: true, imperial: false, maxWidth: 160}).addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self):
+        super().__init__()
+        self._name = "MetricScale"
 
 
 def offline_map(
@@ -168,7 +186,7 @@ def offline_map(
     """
     make_offline()
     kw.setdefault("max_zoom", 19)
-    kw.setdefault("control_scale", True)
+    metric_scale = kw.pop("control_scale", True)
     kw.setdefault("zoom_snap", 0.25)
     if location is None and bounds is not None:
         location = ((bounds[1] + bounds[3]) / 2, (bounds[0] + bounds[2]) / 2)
@@ -181,7 +199,9 @@ def offline_map(
             max_zoom=kw["max_zoom"],
             control=False,
         ).add_to(m)
-    GridmapAssets(lang).add_to(m)
+    GridmapAssets(lang, settings.timezone).add_to(m)
+    if metric_scale:
+        MetricScale().add_to(m)
     if bounds is not None:
         m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
     return m
@@ -202,8 +222,11 @@ class RemoteGeoJson(JSCSSMixin, Layer):
         Per-feature style chosen by one property's value.
     point : dict, optional
         Draw points as ``L.circleMarker`` with these options (``radius``...).
-    popup : list of (property, label), optional
-        Popup table rows.
+    popup : list of (property, label) or (property, label, format), optional
+        Popup table rows; ``format`` is how ``map.js`` shows the value to people: ``"pct"``
+        (0-100, one decimal and %), ``"ratio"`` (0-1 as %), ``"s2min"`` (seconds as minutes),
+        ``"min"``, ``"date"`` (local date in ``GRIDMAP_TIMEZONE``), ``"int"`` or
+        ``{"enum": {value: name}}``.
     tooltip : str, optional
         Property shown on hover.
     pane : (name, z-index), optional
@@ -211,6 +234,12 @@ class RemoteGeoJson(JSCSSMixin, Layer):
         (Leaflet's overlay pane is 400, markers 600, popups 700).
     cluster : bool
         Put points in a marker cluster group (Leaflet.markercluster, vendored).
+    label : (template, min_zoom), optional
+        A permanent label on each feature from ``min_zoom`` on; ``template`` holds ``{property}``
+        placeholders and ``\n`` line breaks.
+    min_zoom : int, optional
+        Draw the layer only from this zoom on, loading the features of the view (``bbox``) as the
+        map moves instead of the whole layer at once (streets).
     """
 
     _template = Template(
@@ -225,10 +254,15 @@ class RemoteGeoJson(JSCSSMixin, Layer):
                  style_by: tuple[str, dict, dict] | None = None, point: dict | None = None,
                  popup: list[tuple[str, str]] | None = None, tooltip: str | None = None,
                  pane: tuple[str, int] | None = None, cluster: bool = False,
-                 cluster_options: dict | None = None, show: bool = True):
-        super().__init__(name=name, overlay=True, control=True, show=show)
+                 cluster_options: dict | None = None, show: bool = True,
+                 label: tuple[str, int] | None = None, min_zoom: int | None = None, control: bool = True):
+        super().__init__(name=name, overlay=True, control=control, show=show)
         self._name = "RemoteGeoJson"
         spec: dict = {"url": url, "name": name, "style": style or {}, "cluster": cluster}
+        if label:
+            spec["label"] = {"template": label[0], "minZoom": label[1]}
+        if min_zoom is not None:
+            spec["viewport"] = {"minZoom": min_zoom}
         if style_by:
             spec["styleBy"] = {"property": style_by[0], "values": style_by[1], "default": style_by[2]}
         if point is not None:
@@ -246,9 +280,79 @@ class RemoteGeoJson(JSCSSMixin, Layer):
         self.spec = spec
 
 
-def add_title(m: folium.Map, text: str) -> None:
-    """A heading box over the map's top-left corner."""
-    m.get_root().html.add_child(Element(f'<h1 class="gridmap-title">{html.escape(text)}</h1>'))
+def nav_html(lang: str | None) -> str:
+    """The shell's navigation: a link home and the language switch (``a[data-lang]``, whose
+    ``href`` ``/static/gridmap/shell.js`` rewrites to the current address with ``lang`` set)."""
+    cur = i18n.normalise(lang) or i18n.DEFAULT_LANG
+    links = []
+    for code in i18n.LANGS:
+        mark = ' aria-current="true" class="current"' if code == cur else ""
+        links.append(f'<a data-lang="{code}" href="?lang={code}" hreflang="{code}"{mark}>'
+                     f'{html.escape(i18n.t("lang.name", code))}</a>')
+    switch = "".join(links)
+    return (f'<a class="gridmap-home" href="/">{html.escape(i18n.t("nav.home", lang))}</a>'
+            f'<span class="gridmap-lang" title="{html.escape(i18n.t("nav.language", lang), quote=True)}">{switch}</span>')
+
+
+#: Streets by class (``geo.layers.ROAD_CLASSES``): colour and width in pixels; drawn from
+#: :data:`STREETS_MIN_ZOOM` on, under the labels and stations, never catching clicks.
+STREET_STYLES: dict[str, dict] = {
+    "motorway": {"color": "#8c6d46", "weight": 4.5},
+    "primary": {"color": "#9c8262", "weight": 4},
+    "secondary": {"color": "#a89479", "weight": 3.2},
+    "tertiary": {"color": "#b3a48f", "weight": 2.6},
+    "residential": {"color": "#bdb3a5", "weight": 2},
+    "service": {"color": "#c8c0b5", "weight": 1.4},
+    "path": {"color": "#b9ad9c", "weight": 1.2, "dashArray": "4 3"},
+    "footway": {"color": "#b9ad9c", "weight": 1, "dashArray": "2 3"},
+}
+STREETS_MIN_ZOOM = 14
+#: Grid labels (code and households) from this zoom on.
+LABELS_MIN_ZOOM = 15
+
+
+def add_streets(m: folium.Map, lang: str | None = None) -> RemoteGeoJson:
+    """The streets layer of every map, by road class, loaded for the view from zoom 14 on (so the
+    map stays readable zoomed in with no basemap, and a city's streets never travel at once)."""
+    layer = RemoteGeoJson(
+        "/collections/streets/items?limit=10000", i18n.t("layer.streets", lang),
+        style={"opacity": 0.95, "interactive": False, "lineCap": "round"},
+        style_by=("road_class", STREET_STYLES, {"color": "#c8c0b5", "weight": 1.2}),
+        pane=("gridmap-streets", 412), min_zoom=STREETS_MIN_ZOOM,
+    )
+    layer.add_to(m)
+    return layer
+
+
+def grid_label(lang: str | None = None) -> tuple[str, int]:
+    """The label of a grid (``code``, ``households``) and the zoom it shows from, for ``label=``."""
+    return i18n.t("grid.label", lang), LABELS_MIN_ZOOM
+
+
+def add_grid_labels(m: folium.Map, lang: str | None = None) -> RemoteGeoJson:
+    """Grid labels alone (code and households, from :data:`LABELS_MIN_ZOOM` on), for the pages whose
+    grids come embedded without them (incident pages); not in the layer control."""
+    layer = RemoteGeoJson(
+        "/collections/grids/items?limit=10000", i18n.t("layer.grid_labels", lang),
+        style={"stroke": False, "fill": False, "interactive": False}, pane=("gridmap-grid-labels", 404),
+        label=grid_label(lang), control=False,
+    )
+    layer.add_to(m)
+    return layer
+
+
+def add_title(m: folium.Map, text: str, lang: str | None = None,
+              downloads: list[tuple[str, str]] | None = None) -> None:
+    """A heading box over the map's top-left corner, with the link home and the language switch,
+    and a line of download buttons (``(label, url)``: the page's tables as Excel or CSV)."""
+    dl = ""
+    if downloads:
+        links = " ".join(f'<a class="gridmap-download" href="{html.escape(url, quote=True)}" download>'
+                         f"{html.escape(label)}</a>" for label, url in downloads)
+        dl = f'<div class="gridmap-downloads">{html.escape(i18n.t("nav.download", lang))}: {links}</div>'
+    m.get_root().html.add_child(Element(
+        f'<div class="gridmap-title"><nav class="gridmap-nav">{nav_html(lang)}</nav>'
+        f'<h1>{html.escape(text)}</h1>{dl}</div>'))
 
 
 def add_legend(m: folium.Map, title: str, items: list[tuple[str, str]]) -> None:
@@ -313,3 +417,40 @@ def render_page(m: folium.Map, title: str, lang: str | None = None) -> str:
 def page_response(m: folium.Map, title: str, lang: str | None = None) -> HTMLResponse:
     """Render ``m`` as a complete, offline-checked HTML page."""
     return HTMLResponse(render_page(m, title, lang))
+
+
+def shell_page(title: str, body: str, lang: str | None = None, *, heading: str | None = None) -> str:
+    """A complete page that is not a map (the home page, error pages) in the one shell: header with
+    the link home and the language switch, ``<main>`` holding ``body`` (HTML, already escaped).
+    Offline-checked like the map pages."""
+    code = i18n.normalise(lang) or i18n.DEFAULT_LANG
+    page = (
+        f'<!DOCTYPE html><html lang="{code}"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{html.escape(title)}</title>"
+        '<link rel="stylesheet" href="/static/gridmap/page.css">'
+        '<script src="/static/gridmap/shell.js" defer></script></head>'
+        f'<body class="gridmap-page"><header class="gridmap-header"><nav class="gridmap-nav">{nav_html(code)}</nav>'
+        f"</header><main><h1>{html.escape(heading or title)}</h1>{body}</main></body></html>"
+    )
+    check_offline(page)
+    return page
+
+
+def error_page(status: int, title: str, detail: str, lang: str | None = None, *, problems=None,
+               back: str | None = None) -> HTMLResponse:
+    """A page for a browser that asked for something that cannot be shown (an unknown area, a wrong
+    filter): the message (and each problem's field) in the shell, a link back to the page without
+    its parameters, with the HTTP ``status``."""
+    rows = "".join(
+        f"<li>{html.escape(i18n.t('error.field', lang, field=p.field))}: {html.escape(i18n.detail(p.reason, lang))}</li>"
+        if p.field else f"<li>{html.escape(i18n.detail(p.reason, lang))}</li>"
+        for p in (problems or [])
+    )
+    body = f'<p class="gridmap-error-detail">{html.escape(detail)}</p>'
+    if rows:
+        body += f'<ul class="gridmap-error-problems">{rows}</ul>'
+    if back and back != "/":
+        body += f'<p><a class="gridmap-back" href="{html.escape(back, quote=True)}">{html.escape(i18n.t("nav.back_page", lang))}</a></p>'
+    body += f'<p><a href="/">{html.escape(i18n.t("nav.back_home", lang))}</a></p>'
+    return HTMLResponse(shell_page(title, body, lang), status_code=status)

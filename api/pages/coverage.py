@@ -23,58 +23,28 @@ from branca.element import Element
 from sqlalchemy import Connection
 
 from api import i18n
-from api.coverage.counted import counted_kinds
-from api.coverage.params import CoverageParams
+from api.coverage import CoverageParams, counted_kinds
 from api.db import features as fdb
 from api.jurisdiction import Jurisdiction
 from api.limits import MAX_PAGE_STATIONS, PAGE_DWELLINGS
-from api.pages.base import RemoteGeoJson, add_legend, add_title, offline_map
+from api.pages.base import RemoteGeoJson, add_legend, add_streets, add_title, grid_label, offline_map
 from api.pages.overview import KIND_RADIUS, kind_colours
 from api.settings import Settings
 from geo.layers import STATION_KINDS
 
 #: Grid coverage bands (``band`` property of ``/coverage?format=geojson``): <50%, 50-80, 80-95, 95-100, 100%.
-BAND_COLOURS = {"0": "#d7191c", "1": "#fdae61", "2": "#ffffbf", "3": "#a6d96a", "4": "#1a9641"}
-COVERED, UNCOVERED = "#2b83ba", "#e31a1c"
+#: Each colour on this page means one thing: bands red-yellow-green (grids), dwellings grey (covered)
+#: or black (not covered), gaps purple, station kinds their own (:data:`api.pages.overview.KIND_COLOURS`).
+BAND_COLOURS = {"0": "#d73027", "1": "#fc8d59", "2": "#fee08b", "3": "#d9ef8b", "4": "#1a9850"}
+COVERED, UNCOVERED = "#9e9e9e", "#111111"
 GAP_STYLE = {"color": "#40004b", "weight": 2, "fillColor": "#7b3294", "fillOpacity": 0.45, "dashArray": "5 4"}
 
-i18n.add({
-    "coverage.title": {"zh": "{minutes} 分钟服务圈覆盖图", "en": "{minutes}-minute service circle coverage"},
-    "coverage.grids": {"zh": "网格覆盖率", "en": "Grid coverage"},
-    "coverage.areas": {"zh": "站点服务范围", "en": "Station service areas"},
-    "coverage.dwellings": {"zh": "住宅 (是否覆盖)", "en": "Dwellings (covered or not)"},
-    "coverage.gaps": {"zh": "覆盖盲区", "en": "Coverage gaps"},
-    "coverage.covered": {"zh": "{minutes} 分钟内可达", "en": "within {minutes} min"},
-    "coverage.uncovered": {"zh": "{minutes} 分钟内不可达", "en": "not within {minutes} min"},
-    "coverage.band.0": {"zh": "网格覆盖 < 50%", "en": "grid covered < 50%"},
-    "coverage.band.1": {"zh": "网格覆盖 50–80%", "en": "grid covered 50–80%"},
-    "coverage.band.2": {"zh": "网格覆盖 80–95%", "en": "grid covered 80–95%"},
-    "coverage.band.3": {"zh": "网格覆盖 95–100%", "en": "grid covered 95–100%"},
-    "coverage.band.4": {"zh": "网格全覆盖", "en": "grid fully covered"},
-    "coverage.f.covered_households": {"zh": "覆盖户数", "en": "Households covered"},
-    "coverage.f.covered_pct": {"zh": "覆盖率 %", "en": "Covered %"},
-    "coverage.f.mean_time_s": {"zh": "平均时间 (秒)", "en": "Mean time (s)"},
-    "coverage.f.p90_time_s": {"zh": "90% 分位时间 (秒)", "en": "90th percentile time (s)"},
-    "coverage.f.stations": {"zh": "站点数", "en": "Stations"},
-    "coverage.f.straight_line": {"zh": "直线距离估算户数", "en": "Households by straight-line estimate"},
-    "coverage.f.rank": {"zh": "排名", "en": "Rank"},
-    "coverage.f.dwellings": {"zh": "住宅数", "en": "Dwellings"},
-    "coverage.f.nearest": {"zh": "最近站点", "en": "Nearest station"},
-    "coverage.f.nearest_min": {"zh": "最近站点时间 (分钟)", "en": "Time to nearest (min)"},
-    "coverage.f.time_s": {"zh": "到最近站点 (秒)", "en": "To nearest station (s)"},
-    "coverage.f.method": {"zh": "计算方式", "en": "Method"},
-    "coverage.f.minutes": {"zh": "分钟", "en": "Minutes"},
-    "coverage.f.station": {"zh": "站点", "en": "Station"},
-    "coverage.too_many": {"zh": "计入的站点超过 {n} 个: 站点服务范围仅按区域显示, 请在地址后加 ?area=社区或街道代码",
-                          "en": "More than {n} stations count: station service areas are shown for one area "
-                                "at a time; add ?area=COMMUNITY_OR_TOWN_CODE to the address"},
-})
 
 
 def add_note(m: folium.Map, text: str) -> None:
     """A notice box under the page title (``gridmap-note``)."""
     m.get_root().html.add_child(Element(
-        '<div class="gridmap-note" style="position:absolute;top:64px;left:60px;z-index:1000;max-width:28em;'
+        '<div class="gridmap-note" style="position:absolute;top:84px;left:60px;z-index:1000;max-width:28em;'
         'background:#fff8e1;border:1px solid #e0b000;padding:6px 10px;font:13px sans-serif">'
         f"{html.escape(text)}</div>"))
 
@@ -111,42 +81,47 @@ def coverage_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang
 
     m = offline_map(settings, bounds=tuple(bounds) if bounds else None,
                     location=None if bounds else (31.9, 120.28), zoom_start=13, lang=lang)
+    kind_names = {"enum": {k: i18n.kind_label(k, lang) for k in present}}
+    methods = {"enum": {k: t(f"method.{k}") for k in ("network", "straight_line", "network+straight_line")}}
+    add_streets(m, lang)
     RemoteGeoJson(
         _url("/coverage", base, format="geojson", level="grid"), t("coverage.grids"),
-        style={"color": "#555555", "weight": 1, "fillOpacity": 0.4},
+        style={"color": "#555555", "weight": 1, "fillOpacity": 0.45},
         style_by=("band", {b: {"fillColor": c} for b, c in BAND_COLOURS.items()}, {"fillColor": "#cccccc"}),
-        popup=[("code", f("code")), ("name", f("name")), ("households", f("households")),
-               ("covered_households", t("coverage.f.covered_households")),
-               ("covered_pct", t("coverage.f.covered_pct")), ("mean_time_s", t("coverage.f.mean_time_s")),
-               ("p90_time_s", t("coverage.f.p90_time_s")), ("stations", t("coverage.f.stations")),
-               ("straight_line_households", t("coverage.f.straight_line"))],
-        tooltip="name", pane=("gridmap-coverage-grids", 405),
+        popup=[("name", f("name")), ("code", f("code")), ("households", f("households"), "int"),
+               ("covered_households", t("coverage.f.covered_households"), "int"),
+               ("covered_pct", t("coverage.f.covered_pct"), "pct"),
+               ("mean_time_s", t("coverage.f.mean_time"), "s2min"),
+               ("p90_time_s", t("coverage.f.p90_time"), "s2min"), ("stations", t("coverage.f.stations"), "int"),
+               ("straight_line_households", t("coverage.f.straight_line"), "int")],
+        pane=("gridmap-coverage-grids", 405), label=grid_label(lang),
     ).add_to(m)
-    if not too_many:
+    if not too_many:  # off until asked: at district scale the outlines hide the grids' colours
         RemoteGeoJson(
             _url("/coverage/areas", base, by="station", **in_area), t("coverage.areas"),
             style={"weight": 1.2, "opacity": 0.9, "fillOpacity": 0.03},
             style_by=("kind", {k: {"color": c, "fillColor": c} for k, c in colours.items()}, {"color": "#7f7f7f"}),
-            popup=[("name", t("coverage.f.station")), ("kind", f("kind")), ("minutes", t("coverage.f.minutes")),
-                   ("method", t("coverage.f.method"))],
-            pane=("gridmap-coverage-areas", 410), show=True,
+            popup=[("name", t("coverage.f.station")), ("kind", f("kind"), kind_names),
+                   ("minutes", t("coverage.f.minutes"), "min"), ("method", t("coverage.f.method"), methods)],
+            pane=("gridmap-coverage-areas", 410), show=False,
         ).add_to(m)
     RemoteGeoJson(
         _url("/coverage/gaps", base), t("coverage.gaps"), style=GAP_STYLE,
-        popup=[("rank", t("coverage.f.rank")), ("households", f("households")),
-               ("dwellings", t("coverage.f.dwellings")), ("nearest_station_name", t("coverage.f.nearest")),
-               ("nearest_time_min", t("coverage.f.nearest_min")), ("method", t("coverage.f.method"))],
+        popup=[("rank", t("coverage.f.rank"), "int"), ("households", f("households"), "int"),
+               ("dwellings", t("coverage.f.dwellings"), "int"), ("nearest_station_name", t("coverage.f.nearest")),
+               ("nearest_time_min", t("coverage.f.nearest_min"), "min"), ("method", t("coverage.f.method"), methods)],
         tooltip="households", pane=("gridmap-coverage-gaps", 420),
     ).add_to(m)
     RemoteGeoJson(
         _url("/coverage/dwellings", base, limit=PAGE_DWELLINGS), t("coverage.dwellings"),
-        style={"stroke": False, "fillOpacity": 0.8},
+        style={"stroke": False, "fillOpacity": 0.85},
         # ``covered`` is a JSON boolean; the page's script looks its value up as a key ("true"/"false")
         style_by=("covered", {"true": {"fillColor": COVERED}, "false": {"fillColor": UNCOVERED}}, {}),
         point={"radius": 2.5},
-        popup=[("source_id", f("code")), ("households", f("households")), ("time_s", t("coverage.f.time_s")),
-               ("grid_code", i18n.t("layer.grids", lang)), ("method", t("coverage.f.method"))],
-        pane=("gridmap-coverage-dwellings", 430),
+        popup=[("source_id", f("code")), ("households", f("households"), "int"),
+               ("time_s", t("coverage.f.time_nearest"), "s2min"), ("covered", t("coverage.f.covered")),
+               ("grid_code", i18n.t("layer.grids", lang)), ("method", t("coverage.f.method"), methods)],
+        pane=("gridmap-coverage-dwellings", 430), show=False,
     ).add_to(m)
     for kind in present:  # only the stations that count (kinds, open on the day, in the area)
         RemoteGeoJson(
@@ -154,11 +129,17 @@ def coverage_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang
             f"{i18n.kind_label(kind, lang)} ({counts[kind]})",
             style={"color": "#ffffff", "weight": 1.5, "fillColor": colours[kind], "fillOpacity": 0.95},
             point={"radius": KIND_RADIUS.get(kind, 6)},
-            popup=[("name", f("name")), ("kind", f("kind")), ("address", f("address"))],
+            popup=[("name", f("name")), ("kind", f("kind"), kind_names), ("address", f("address"))],
             tooltip="name", pane=("gridmap-coverage-stations", 440),
         ).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
-    add_title(m, t("coverage.title", minutes=mins) + (f" · {area}" if area else ""))
+    add_title(m, t("coverage.title", minutes=mins) + (f" · {area}" if area else ""), lang, downloads=[
+        (t("home.dl.coverage") + " (Excel)", _url("/coverage", base, format="xlsx", level="grid", lang=lang, **in_area)),
+        (t("home.dl.gaps") + " (Excel)", _url("/coverage/gaps", base, format="xlsx", lang=lang)),
+        (t("coverage.areas") + " (Excel)", _url("/coverage/areas", base, by="station", format="xlsx", lang=lang,
+                                                **in_area))] if not too_many or area else [
+        (t("home.dl.coverage") + " (Excel)", _url("/coverage", base, format="xlsx", level="grid", lang=lang)),
+        (t("home.dl.gaps") + " (Excel)", _url("/coverage/gaps", base, format="xlsx", lang=lang))])
     if too_many:  # at city scale every station's polygon is ~100 MB: one area at a time
         add_note(m, t("coverage.too_many", n=f"{MAX_PAGE_STATIONS:,}"))
     legend = [(colours[k], i18n.kind_label(k, lang)) for k in present]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import threading
+from urllib.parse import urlencode
 import time
 from collections import OrderedDict
 from datetime import datetime
@@ -31,53 +32,14 @@ from api.incidents.heat import heat_frames
 from api.incidents.map_data import category_names, data_versions, default_window, grid_extent, grid_shapes
 from api.incidents.stats import area_stats, hotspots
 from api.jurisdiction import Jurisdiction
-from api.pages.base import add_legend, add_title, offline_map, render_page
-from api.pages.incident_layers import HeatFrames, InlineGeoJson, PageData, RawHtml, WindowHeat, to_js_json
+from api.pages.base import add_grid_labels, add_legend, add_streets, add_title, offline_map, render_page
+from api.pages.inline import HeatFrames, InlineGeoJson, PageData, RawHtml, WindowHeat, to_js_json
 from api.settings import Settings
 from geo.errors import InvalidInput
 
 RATE_COLOURS = ("#ffffcc", "#fed976", "#fd8d3c", "#e31a1c", "#800026")
 HOT_COLOURS = {3: "#b2182b", 2: "#ef8a62", 1: "#fddbc7", 0: "#f7f7f7", -1: "#d1e5f0", -2: "#67a9cf", -3: "#2166ac"}
 
-i18n.add({
-    "incidents.heatmap.title": {"zh": "事件热力图", "en": "Incident heatmap"},
-    "incidents.hotspots.title": {"zh": "事件热点分析 (Getis-Ord Gi*)", "en": "Incident hotspots (Getis-Ord Gi*)"},
-    "incidents.heat.layer": {"zh": "事件密度 (按时间)", "en": "Incident density (by time)"},
-    "incidents.heat.window": {"zh": "事件密度 (整个时段)", "en": "Incident density (whole window)"},
-    "incidents.rate.layer": {"zh": "每百户事件数 (网格)", "en": "Incidents per 100 households (grids)"},
-    "incidents.rate.legend": {"zh": "每百户事件数", "en": "Incidents per 100 households"},
-    "incidents.rate.none": {"zh": "无户数", "en": "no households"},
-    "incidents.mode.raw": {"zh": "显示原始事件点: {n} 件", "en": "Showing the {n} incidents as points"},
-    "incidents.mode.binned": {
-        "zh": "{n} 件事件, 超过 {limit} 件: 显示 {cell} 米方格聚合密度",
-        "en": "{n} incidents (over {limit}): showing density aggregated in {cell} m cells"},
-    "incidents.mode.empty": {"zh": "此时段没有事件", "en": "No incidents in this window"},
-    "incidents.form.category": {"zh": "类别", "en": "Category"},
-    "incidents.form.all": {"zh": "全部", "en": "All"},
-    "incidents.form.from": {"zh": "从", "en": "From"},
-    "incidents.form.to": {"zh": "到", "en": "To"},
-    "incidents.form.period": {"zh": "时间步", "en": "Step"},
-    "incidents.form.week": {"zh": "周", "en": "week"},
-    "incidents.form.month": {"zh": "月", "en": "month"},
-    "incidents.form.apply": {"zh": "应用", "en": "Apply"},
-    "incidents.f.code": {"zh": "网格", "en": "Grid"},
-    "incidents.f.name": {"zh": "名称", "en": "Name"},
-    "incidents.f.incidents": {"zh": "事件数", "en": "Incidents"},
-    "incidents.f.households": {"zh": "户数", "en": "Households"},
-    "incidents.f.rate": {"zh": "每百户", "en": "Per 100 households"},
-    "incidents.f.closure": {"zh": "办结率", "en": "Closure rate"},
-    "incidents.f.resolution": {"zh": "解决率", "en": "Resolution rate"},
-    "incidents.f.median": {"zh": "办结中位时长 (小时)", "en": "Median hours to close"},
-    "incidents.f.overdue": {"zh": "超期", "en": "Overdue"},
-    "incidents.f.z": {"zh": "z 值", "en": "z-score"},
-    "incidents.f.p": {"zh": "p 值", "en": "p-value"},
-    "incidents.f.class": {"zh": "分类", "en": "Class"},
-    "incidents.hot.layer": {"zh": "热点 / 冷点", "en": "Hot and cold spots"},
-    "incidents.hot.legend": {"zh": "Gi* (FDR 校正)", "en": "Gi* (FDR corrected)"},
-    "incidents.hot.note": {"zh": "{units} 个单元, {n} 件事件, 显著: {sig}",
-                           "en": "{units} units, {n} incidents, significant: {sig}"},
-    "incidents.hot.too_few": {"zh": "无法分析: {reason}", "en": "Cannot analyse: {reason}"},
-})
 
 
 def _breaks(values: pd.Series, k: int = len(RATE_COLOURS)) -> list[float]:
@@ -95,7 +57,7 @@ def _form(lang: str, categories: list[tuple[str, str]], chosen: tuple[str, ...],
         for c, n in categories]
     per = "".join(f'<option value="{p}"{" selected" if p == period else ""}>{i18n.t("incidents.form." + p, lang)}'
                   "</option>" for p in ("month", "week"))
-    return (f'<form class="gridmap-incident-form" method="get" action="{action}" style="position:fixed;top:52px;'
+    return (f'<form class="gridmap-incident-form" method="get" action="{action}" style="position:fixed;top:84px;'
             'left:54px;z-index:1000;background:rgba(255,255,255,.94);padding:6px 10px;border-radius:4px;'
             'box-shadow:0 1px 4px rgba(0,0,0,.3);font-size:13px">'
             f'<input type="hidden" name="lang" value="{lang}">'
@@ -112,7 +74,7 @@ def _local(t: datetime, tz: str) -> datetime:
 
 def _note(m: folium.Map, text_: str) -> None:
     m.get_root().html.add_child(RawHtml(
-        f'<div class="gridmap-incident-mode" style="position:fixed;top:96px;left:54px;z-index:1000;'
+        f'<div class="gridmap-incident-mode" style="position:fixed;top:126px;left:54px;z-index:1000;'
         f'background:rgba(255,255,255,.94);padding:4px 10px;border-radius:4px;font-size:13px">'
         f'{html.escape(text_)}</div>'))
 
@@ -158,7 +120,7 @@ def heatmap_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang:
     and dates are in ``settings.timezone``.
 
     The data (grid choropleth, heat frames, whole-window heat) is embedded once as JSON in the
-    page head (:class:`api.pages.incident_layers.PageData`); the layers refer to it by name.
+    page head (:class:`api.pages.inline.PageData`); the layers refer to it by name.
     """
     tz = settings.timezone
     flt = default_window(conn, scope, flt, tz=tz, period=period)
@@ -168,14 +130,23 @@ def heatmap_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang:
                        percentiles=False).rows.set_index("code")
     breaks = _breaks(stats["rate_per_100_households"])
     m = offline_map(settings, bounds=_bounds(conn, scope, heat["window"]), lang=lang, zoom_start=12)
-    add_title(m, i18n.t("incidents.heatmap.title", lang))
+    window = {"from": start.isoformat(), "to": end.isoformat(),
+              **({"category": ",".join(flt.categories)} if flt.categories else {}),
+              **({"area": flt.area} if flt.area else {})}
+    add_title(m, i18n.t("incidents.heatmap.title", lang), lang, downloads=[
+        (i18n.t("home.dl.stats", lang) + " (Excel)",
+         "/incidents/stats?" + urlencode({**window, "format": "xlsx", "min_count": 0, "lang": lang})),
+        ("CSV", "/incidents/stats?" + urlencode({**window, "format": "csv", "min_count": 0}))])
     data = PageData("gridmapHeat_" + m.get_name(), {
         "grids": _grid_features(conn, scope, stats, breaks),
         "frames": to_js_json(heat["frames"]), "window": to_js_json(heat["window"])}).add_to_page(m)
     keys = ["code", "name", "incidents", "households", "rate", "closure", "resolution", "overdue"]
+    fmts = {"incidents": "int", "households": "int", "closure": "ratio", "resolution": "ratio", "overdue": "int"}
     InlineGeoJson(f"{data.var}.grids", name=i18n.t("incidents.rate.layer", lang), fields=keys,
-                  aliases=[i18n.t(f"incidents.f.{k}", lang) for k in keys],
+                  aliases=[i18n.t(f"incidents.f.{k}", lang) for k in keys], formats=[fmts.get(k) for k in keys],
                   style={"color": "#555", "weight": 0.8, "fillOpacity": 0.3}).add_to(m)
+    add_streets(m, lang)
+    add_grid_labels(m, lang)
     if heat["n"]:
         HeatFrames(f"{data.var}.frames", heat["labels"], name=i18n.t("incidents.heat.layer", lang), radius=18,
                    auto_play=False, max_opacity=0.8, use_local_extrema=False, position="bottomleft").add_to(m)
@@ -255,23 +226,34 @@ def hotspots_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang
                           "properties": {"code": str(unit), "name": _name(r), "incidents": int(r["count"]),
                                          "z": None if pd.isna(r.z) else round(float(r.z), 2),
                                          "p": None if pd.isna(r.p) else float(f"{r.p:.3g}"),
-                                         "class": r.classification, "fill": HOT_COLOURS[int(r["bin"])]}})
+                                         "class": i18n.t(f"incidents.hot.bin.{int(r['bin'])}", lang),
+                                         "fill": HOT_COLOURS[int(r["bin"])]}})
         sig = int((res["bin"] != 0).sum())
         note = i18n.t("incidents.hot.note", lang, units=len(res), n=int(res["count"].sum()), sig=sig)
     except InvalidInput as exc:
-        note = i18n.t("incidents.hot.too_few", lang, reason=str(exc))
+        note = i18n.t("incidents.hot.too_few", lang, reason=i18n.detail(str(exc), lang))
     m = offline_map(settings, bounds=_bounds(conn, scope, []), lang=lang, zoom_start=12)
-    add_title(m, i18n.t("incidents.hotspots.title", lang))
+    window = {"from": start.isoformat(), "to": end.isoformat(), "level": level, "min_incidents": min_incidents,
+              **({"resolution": resolution} if level == "h3" else {}),
+              **({"category": ",".join(flt.categories)} if flt.categories else {}),
+              **({"area": flt.area} if flt.area else {})}
+    add_title(m, i18n.t("incidents.hotspots.title", lang), lang, downloads=[
+        (i18n.t("home.dl.hotspots", lang) + " (Excel)",
+         "/incidents/hotspots?" + urlencode({**window, "format": "xlsx", "lang": lang})),
+        ("CSV", "/incidents/hotspots?" + urlencode({**window, "format": "csv"}))] if feats else None)
     if feats:
         data = PageData("gridmapHot_" + m.get_name(), {
             "units": to_js_json({"type": "FeatureCollection", "features": feats})}).add_to_page(m)
         keys = ["code"] + (["name"] if level == "grid" else []) + ["incidents", "z", "p", "class"]
         InlineGeoJson(f"{data.var}.units", name=i18n.t("incidents.hot.layer", lang), fields=keys,
                       aliases=[i18n.t(f"incidents.f.{k}", lang) for k in keys],
+                      formats=[{"incidents": "int"}.get(k) for k in keys],
                       style={"color": "#666", "weight": 1, "fillOpacity": 0.7}).add_to(m)
-        folium.LayerControl(collapsed=False).add_to(m)
-    labels = {3: "hot 99%", 2: "hot 95%", 1: "hot 90%", 0: "not significant", -1: "cold 90%", -2: "cold 95%",
-              -3: "cold 99%"}
-    add_legend(m, i18n.t("incidents.hot.legend", lang), [(HOT_COLOURS[b], labels[b]) for b in labels])
+    add_streets(m, lang)
+    if level == "grid" or not feats:
+        add_grid_labels(m, lang)
+    folium.LayerControl(collapsed=False).add_to(m)
+    add_legend(m, i18n.t("incidents.hot.legend", lang),
+               [(HOT_COLOURS[b], i18n.t(f"incidents.hot.bin.{b}", lang)) for b in (3, 2, 1, 0, -1, -2, -3)])
     _note(m, f"{note} · {_local(start, tz):%Y-%m-%d} – {_local(end, tz):%Y-%m-%d}")
     return m

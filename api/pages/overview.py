@@ -16,17 +16,19 @@ from sqlalchemy import Connection
 from api import i18n
 from api.db import features as fdb
 from api.jurisdiction import Jurisdiction
-from api.pages.base import RemoteGeoJson, add_legend, add_title, offline_map
+from api.pages.base import RemoteGeoJson, add_legend, add_streets, add_title, grid_label, offline_map
 from api.settings import Settings
 from geo.layers import STATION_KINDS
 
 #: Colours of the domain's station kinds; user-defined kinds take the spare colours in turn.
+#: Chosen apart from every other colour on the maps (coverage bands red-yellow-green, gaps purple,
+#: dwellings grey/black, grids orange, streets brown-grey), so a colour never means two things.
 KIND_COLOURS: dict[str, str] = {
-    "service_centre": "#d62728",
-    "grid_station": "#1f77b4",
-    "neighbourhood_point": "#2ca02c",
+    "service_centre": "#e7298a",
+    "grid_station": "#1f5fbf",
+    "neighbourhood_point": "#00a6a6",
 }
-SPARE_COLOURS = ("#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
+SPARE_COLOURS = ("#b8860b", "#6b8e23", "#8b4513", "#4b0082", "#2f4f4f", "#c71585", "#556b2f")
 KIND_RADIUS = {"service_centre": 9, "grid_station": 7, "neighbourhood_point": 5}
 
 TOWN_STYLE = {"color": "#444444", "weight": 3, "fill": False, "dashArray": "8 6"}
@@ -50,11 +52,17 @@ def _items(collection: str, **filters: str) -> str:
     return f"/collections/{collection}/items?" + urlencode({**filters, "limit": PAGE})
 
 
-def overview_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang: str) -> folium.Map:
-    """Build the overview map for ``scope`` in ``lang`` (``zh``/``en``)."""
+def overview_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang: str, *,
+                 area: str | None = None) -> folium.Map:
+    """Build the overview map for ``scope`` in ``lang`` (``zh``/``en``), opened on ``area`` (a town,
+    community or county code already resolved by the caller) when given."""
     bounds = None
-    for cid in ("areas", "grids", "stations", "dwellings"):
-        bounds = fdb.extent(conn, fdb.COLLECTIONS[cid], scope)
+    view = Jurisdiction(frozenset({area})) if area else scope
+    for s in ((view, scope) if area else (scope,)):
+        for cid in ("areas", "grids", "stations", "dwellings"):
+            bounds = fdb.extent(conn, fdb.COLLECTIONS[cid], s)
+            if bounds:
+                break
         if bounds:
             break
     counts = fdb.kind_counts(conn, scope)
@@ -66,12 +74,13 @@ def overview_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang
                     location=None if bounds else (31.9, 120.28), zoom_start=12, lang=lang)
     f = lambda key: i18n.t(f"field.{key}", lang)  # noqa: E731
 
+    add_streets(m, lang)
     RemoteGeoJson(
         _items("grids"), i18n.t("layer.grids", lang), style=GRID_STYLE,
-        popup=[("code", f("code")), ("name", f("name")), ("community_name", f("community")),
-               ("households", f("households")), ("chief", f("chief")), ("worker", f("worker")),
-               ("phone", f("phone"))],
-        tooltip="name", pane=("gridmap-grids", 410),
+        popup=[("name", f("name")), ("code", f("code")), ("community_name", f("community")),
+               ("households", f("households"), "int"), ("chief", f("chief")), ("worker", f("worker")),
+               ("phone", f("phone")), ("valid_from", f("valid_from"), "date")],
+        tooltip="name", pane=("gridmap-grids", 410), label=grid_label(lang),
     ).add_to(m)
     RemoteGeoJson(
         _items("areas", level="community"), i18n.t("layer.communities", lang), style=COMMUNITY_STYLE,
@@ -88,8 +97,8 @@ def overview_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang
             _items("stations", kind=kind), f"{i18n.kind_label(kind, lang)} ({n})",
             style={"color": "#ffffff", "weight": 1.5, "fillColor": colour, "fillOpacity": 0.95},
             point={"radius": KIND_RADIUS.get(kind, 6)},
-            popup=[("name", f("name")), ("kind", f("kind")), ("community_code", f("community")),
-                   ("capacity", f("capacity")), ("opening_hours", f("opening_hours")),
+            popup=[("name", f("name")), ("kind", f("kind"), {"enum": {kind: i18n.kind_label(kind, lang)}}),
+                   ("capacity", f("capacity"), "int"), ("opening_hours", f("opening_hours")),
                    ("address", f("address"))],
             tooltip="name", pane=("gridmap-stations", 430),
             cluster=n > CLUSTER_ABOVE,
@@ -97,7 +106,9 @@ def overview_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang
         ).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
 
-    add_title(m, i18n.t("map.title", lang))
+    add_title(m, i18n.t("map.title", lang), lang, downloads=[
+        (i18n.t(f"layer.{layer}", lang), f"/export/{layer}?format=xlsx&lang={lang}")
+        for layer in ("grids", "stations", "dwellings")])
     # Grids are drawn first and filled; the community and town outlines (unfilled, so clicks inside
     # reach the grid) over them; stations on top.
     legend = [(TOWN_STYLE["color"], i18n.t("layer.towns", lang)),

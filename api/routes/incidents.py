@@ -1,9 +1,8 @@
-"""Incident routes: intake (one, bulk; bodies read by :mod:`api.incidents.intake_http`), listing, one case with its events, workflow transitions,
+"""Incident routes: intake (one, bulk; bodies read by :mod:`api.incidents.intake.bodies`), listing, one case with its events, workflow transitions,
 statistics (JSON/CSV), hotspots (JSON) and the heatmap / hotspot map pages."""
 
 from __future__ import annotations
 
-import io
 import math
 from typing import Literal
 
@@ -17,7 +16,7 @@ from api import deps
 from api.auth import Caller
 from api.deps import IncidentFilterDep, IncidentListFilterDep
 from api.incidents import cases, workflow
-from api.incidents.intake_http import BULK_DOC, INTAKE_DOC, ingest_items, read_bulk
+from api.incidents.intake import BULK_DOC, INTAKE_DOC, ingest_items, read_bulk
 from api.incidents.stats import area_stats
 from api.jurisdiction import Jurisdiction
 from api.settings import Settings
@@ -107,20 +106,20 @@ def list_incidents(request: Request, flt: IncidentListFilterDep,
     "areas with at least `min_count` incidents; every area of the level in scope has a row, those without "
     "incidents with 0.  `format=csv` exports the rows (UTF-8 with a BOM, for Excel).  Times without an "
     "offset are in `GRIDMAP_TIMEZONE`.  An unknown category or a reversed window is 422, an unknown area 404."))
-def stats(flt: IncidentFilterDep, level: Literal["grid", "community", "town"] = "grid",
+def stats(request: Request, flt: IncidentFilterDep, level: Literal["grid", "community", "town"] = "grid",
           min_count: int = Query(10, ge=0), period: Literal["week", "month"] = "month",
-          format: Literal["json", "csv"] = "json",
+          format: Literal["json", "csv", "xlsx"] = "json",
           engine: Engine = Depends(deps.engine), settings: Settings = Depends(deps.settings),
           scope: Jurisdiction = Depends(deps.jurisdiction)):
+    tables = format in ("csv", "xlsx")
     with engine.connect() as conn:
         s = area_stats(conn, scope, flt, tz=settings.timezone, level=level, min_count=min_count,
-                       period=None if format == "csv" else period)
-    if format == "csv":
-        buf = io.StringIO()
-        s.rows.to_csv(buf, index=False)
-        # UTF-8 with a BOM: Excel on Chinese Windows otherwise opens it as GBK and garbles the names
-        return Response("\ufeff" + buf.getvalue(), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="incident-stats-{level}.csv"'})
+                       period=None if tables else period)
+    if tables:  # CSV with a BOM (Excel on Chinese Windows reads GBK otherwise); xlsx headers in the language
+        from api.sheets import table_response
+
+        return table_response(s.rows, format, f"incident-stats-{level}", lang=_lang(request, settings),
+                              tz=settings.timezone)
     out = s.as_dict()
     out.update({**_window(flt), "period": period})
     return out
@@ -163,13 +162,25 @@ def transition(incident_id: int, body: TransitionIn, engine: Engine = Depends(de
     "`min_incidents` incidents: 422.  Each unit: `count`, `z`, `p` (two-sided), `bin` (-3..3) and "
     "`classification` (hot/cold 90/95/99%, not significant).  An unknown category or a reversed "
     "window is 422, an unknown area 404."))
-def hotspots_json(flt: IncidentFilterDep, level: Literal["grid", "h3"] = "grid",
+def hotspots_json(request: Request, flt: IncidentFilterDep, level: Literal["grid", "h3"] = "grid",
                   resolution: int = Query(8, ge=4, le=11), min_incidents: int = Query(30, ge=1), fdr: bool = True,
-                  engine: Engine = Depends(deps.engine), scope: Jurisdiction = Depends(deps.jurisdiction)):
+                  format: Literal["json", "csv", "xlsx"] = "json",
+                  engine: Engine = Depends(deps.engine), scope: Jurisdiction = Depends(deps.jurisdiction),
+                  settings: Settings = Depends(deps.settings)):
     from api.incidents.stats import hotspots
 
     with engine.connect() as conn:
         res, _ = hotspots(conn, scope, flt, level=level, resolution=resolution, min_incidents=min_incidents, fdr=fdr)
+    if format != "json":  # one row a unit; the class in the reader's language in the spreadsheet
+        from api import i18n
+        from api.sheets import table_response
+
+        lang = _lang(request, settings)
+        rows = res.reset_index().rename(columns={res.index.name or "index": "unit"})
+        rows["unit"] = rows["unit"].astype(str)
+        if format == "xlsx":
+            rows["classification"] = [i18n.t(f"incidents.hot.bin.{int(b)}", lang) for b in rows["bin"]]
+        return table_response(rows, format, f"incident-hotspots-{level}", lang=lang, tz=settings.timezone)
     units = [{"unit": str(u), "count": int(r["count"]), "z": None if math.isnan(r.z) else float(r.z),
               "p": None if math.isnan(r.p) else float(r.p), "bin": int(r["bin"]),
               "classification": r.classification} for u, r in res.iterrows()]

@@ -1,13 +1,14 @@
-"""HTML map pages (Folium, offline).  ``/map`` is the overview of areas, grids and stations; also the
-offline ``/docs`` and the site icon ``/favicon.ico``."""
+"""HTML pages.  ``/`` is the home page for browsers (and a JSON landing for API clients); ``/map`` the
+overview of areas, grids and stations (Folium, offline); also the offline ``/docs`` and the site icon
+``/favicon.ico``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from sqlalchemy import Engine
 
 from api import deps, i18n
@@ -19,16 +20,69 @@ from api.settings import Settings
 router = APIRouter(tags=["pages"])
 
 
+def wants_json(request: Request) -> bool:
+    """``?f=json``, or an ``Accept`` that prefers JSON to HTML (browsers send ``text/html`` first)."""
+    f = request.query_params.get("f")
+    if f:
+        return f.lower() == "json"
+    accept = request.headers.get("accept", "").lower()
+    return ("json" in accept) and "text/html" not in accept
+
+
+def api_landing(request: Request) -> dict:
+    """The landing document for API clients (``/`` with JSON asked).
+
+    A small OGC-API-style landing until the OGC API work (issue 17 §4) provides its landing page;
+    at merge, this function is the one place to call that instead.
+    """
+    base = str(request.base_url).rstrip("/")
+    return {
+        "title": request.app.title,
+        "description": request.app.description,
+        "links": [
+            {"rel": "self", "type": "application/json", "href": f"{base}/?f=json"},
+            {"rel": "alternate", "type": "text/html", "href": f"{base}/?f=html"},
+            {"rel": "service-desc", "type": "application/vnd.oai.openapi+json;version=3.0",
+             "href": f"{base}/openapi.json"},
+            {"rel": "service-doc", "type": "text/html", "href": f"{base}/docs"},
+            {"rel": "conformance", "type": "application/json", "href": f"{base}/conformance"},
+            {"rel": "data", "type": "application/json", "href": f"{base}/collections"},
+        ],
+    }
+
+
+@router.get("/", summary="Home page (HTML for browsers; JSON landing with ?f=json or Accept: application/json)",
+            response_class=HTMLResponse)
+def home_page(request: Request, scope: deps.ScopeDep, settings: deps.SettingsDep,
+              engine: deps.EngineDep) -> Response:
+    if wants_json(request):
+        return JSONResponse(api_landing(request))
+    from api.db.holdings import holdings
+    from api.pages.base import shell_page
+    from api.pages.home import home_body
+
+    lang = i18n.request_lang(request, settings.language)
+    with engine.connect() as conn:
+        h = holdings(conn, scope)
+    title = i18n.t("home.title", lang)
+    return HTMLResponse(shell_page(title, home_body(h, lang), lang))
+
+
 @router.get("/map", response_class=HTMLResponse, summary="Overview map (HTML; ?lang=zh|en)")
 def map_page(
     request: Request,
     engine: Engine = Depends(deps.engine),
     scope: Jurisdiction = Depends(deps.jurisdiction),
     settings: Settings = Depends(deps.settings),
+    area: str | None = Query(None, description="Open on this town, community or grid code (404 if unknown)."),
 ) -> HTMLResponse:
+    from api.db.areas import resolve_area
+
     lang = i18n.request_lang(request, settings.language)
     with engine.connect() as conn:
-        m = overview_map(conn, settings, scope, lang)
+        if area:
+            resolve_area(conn, area, scope)
+        m = overview_map(conn, settings, scope, lang, area=area)
     return page_response(m, i18n.t("map.title", lang), lang)
 
 

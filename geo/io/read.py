@@ -16,6 +16,7 @@ and :mod:`geo.io.tables` (CSV/XLSX coordinates), the column mapping is :mod:`geo
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -39,6 +40,17 @@ FORMATS: dict[str, str] = {
     ".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg", ".shp": "shp", ".zip": "shp",
     ".csv": "csv", ".txt": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".xls": "xlsx",
 }
+
+
+#: The row number of a table's first data row in every message: spreadsheets number the header
+#: row 1, so the first data row is row 2, as Excel and WPS show it (a feature of a vector file is
+#: feature 1).
+FIRST_TABLE_ROW = 2
+
+
+def _spreadsheet_rows(problems: list[Problem]) -> list[Problem]:
+    """Problems numbered by data row (1 = first data row) renumbered as a spreadsheet numbers them."""
+    return [replace(p, row=p.row + FIRST_TABLE_ROW - 1) if p.row is not None else p for p in problems]
 
 
 def _parse_crs(crs: str | None) -> CRS | None:
@@ -193,8 +205,12 @@ def read_layer(
     spec = LAYERS.get(layer_name)
     key = spec.key if spec is not None else None
     id_columns = tuple(c for c in ((column_map or {}).get(key), key, *HEADER_ALIASES.get(key, ())) if c)
-    if fmt in ("csv", "xlsx"):
-        frame = table_to_frame(read_table(path, fmt, file_layer, encoding), path, lon, lat)
+    table = fmt in ("csv", "xlsx")
+    if table:
+        try:
+            frame = table_to_frame(read_table(path, fmt, file_layer, encoding), path, lon, lat)
+        except InvalidInput as exc:
+            raise InvalidInput(exc.title, _spreadsheet_rows(exc.problems)) from None
     else:
         frame = read_vector(path, fmt, file_layer, encoding, id_columns=id_columns)
     read_warnings = list(frame.attrs.get("warnings", []))
@@ -205,9 +221,11 @@ def read_layer(
     garbled = bad_text_problems(frame.drop(columns=frame.geometry.name), ids,
                                 hint="; pass the file's real encoding with --encoding (gbk, gb18030, utf-8 ...)")
     if garbled:
-        raise InvalidInput(f"{len(garbled)} garbled text value(s) in {path.name}; nothing was read", garbled)
+        raise InvalidInput(f"{len(garbled)} garbled text value(s) in {path.name}; nothing was read",
+                           _spreadsheet_rows(garbled) if table else garbled)
     frame, crs_note = _to_wgs84(frame, fmt, path, crs_obj)
     frame = _deobfuscate(frame, coords)
+    frame.attrs["row_offset"] = FIRST_TABLE_ROW if table else 1
     frame.attrs["read"] = {
         "file": str(path), "format": fmt, "layer": layer_name, "crs": crs_note, "coords": coords,
         "features": len(frame), "warnings": read_warnings,

@@ -1,0 +1,45 @@
+"""Coverage API: what-if planning, the effect of adding, moving or closing one station."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from api.coverage import CoverageParams, answers
+from api.deps import CoverageDep, ScopeDep, SettingsDep
+from api.limits import MAX_MINUTES
+from api.routes.coverage.geojson import feature_collection
+
+router = APIRouter(tags=["coverage"])
+
+
+# -- POST /coverage/what-if --------------------------------------------------------------------
+class WhatIf(BaseModel):
+    """One hypothetical change: add a station at (lon, lat), move one there, or close one."""
+
+    action: Literal["add", "move", "close"]
+    station_id: int | None = Field(None, description="The station to move or close (database id).")
+    lon: float | None = Field(None, ge=-180, le=180, description="Longitude, degrees EPSG:4326 (add, move).")
+    lat: float | None = Field(None, ge=-90, le=90, description="Latitude, degrees EPSG:4326 (add, move).")
+    kind: str | None = Field(None, description="Kind of the added station (must be counted).")
+    minutes: float | None = Field(None, gt=0, le=MAX_MINUTES,
+                                  description=f"Time budget, minutes (0 < minutes ≤ {MAX_MINUTES:g}).")
+    mode: Literal["walk", "bike", "drive"] = "walk"
+    kinds: list[str] | None = None
+    at: dt.date | None = None
+    region: str | None = Field(None, pattern=r"^\d{6}$")
+
+
+@router.post("/coverage/what-if", summary="Effect of adding, moving or closing one station",
+             description="Change in covered households and each affected grid's gap list, from one bounded "
+                         "search around the station (no full recompute).")
+def what_if(body: WhatIf, scope: ScopeDep, svc: CoverageDep, settings: SettingsDep) -> JSONResponse:
+    p = CoverageParams.asked(minutes=body.minutes, default_minutes=settings.minutes, mode=body.mode,
+                             kinds=body.kinds, at=body.at, region=body.region)
+    out = answers.whatif_answer(svc, scope, p, body.action, station_id=body.station_id, lon=body.lon, lat=body.lat,
+                                kind=body.kind)
+    return JSONResponse({**out, "gaps_added": feature_collection(out["gaps_added"])})

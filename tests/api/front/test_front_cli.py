@@ -1,0 +1,61 @@
+"""The CLI in the language of GRIDMAP_LANGUAGE: --help (commands, options, panels), messages and
+table headers; ``gridmap export`` writes .xlsx (read back with openpyxl) and a missing folder is a
+clear error, no traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import openpyxl
+import pytest
+from tests.support.cli import run_cli
+from tests.support.sample import load_sample
+
+import api
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(api.__file__)))
+
+
+def _help(*args: str, lang: str) -> str:
+    env = {**os.environ, "PYTHONPATH": ROOT, "GRIDMAP_LANGUAGE": lang, "COLUMNS": "200"}
+    proc = subprocess.run([sys.executable, "-m", "api.cli", *args, "--help"], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_help_in_both_languages():
+    zh = _help(lang="zh")
+    assert "命令" in zh and "导出一个图层" in zh and "事件：统计与热点。" in zh
+    zh_export = _help("export", lang="zh")
+    assert "输出文件（.gpkg、.geojson、.csv 或 .xlsx）。" in zh_export and "选项" in zh_export
+    assert "以下之一：areas, grids" in zh_export  # a help with values in it, translated by its pattern
+    en = _help("export", lang="en")
+    assert "Output file (.gpkg, .geojson, .csv or .xlsx)." in en and "输出" not in en
+
+
+def test_export_to_a_missing_folder_is_a_clear_error(pg_url, monkeypatch, tmp_path):
+    for lang, words in (("en", "does not exist"), ("zh", "不存在")):
+        r = run_cli(pg_url, monkeypatch, ["export", "grids", str(tmp_path / "missing" / "dir" / "x.gpkg")],
+                    GRIDMAP_LANGUAGE=lang)
+        assert r.exit_code == 2, r.output
+        assert words in r.output and "Traceback" not in r.output and r.exception is None or isinstance(r.exception, SystemExit)
+
+
+@pytest.mark.parametrize("lang,head", [("zh", "户数"), ("en", "Households")])
+def test_export_xlsx(db, pg_url, monkeypatch, tmp_path, lang, head):
+    sample = load_sample(db, 1500, seed=4)
+    out = tmp_path / "d.xlsx"
+    r = run_cli(pg_url, monkeypatch, ["export", "dwellings", str(out)], GRIDMAP_LANGUAGE=lang)
+    assert r.exit_code == 0, r.output
+    rows = list(openpyxl.load_workbook(out).active.iter_rows(values_only=True))
+    assert head in rows[0] and len(rows) - 1 == len(sample["dwellings"])
+    hh = rows[0].index(head)
+    assert sum(r[hh] for r in rows[1:]) == int(sample["dwellings"]["households"].sum())
+    if lang == "zh":
+        assert "已写出" in r.output
+    csv = tmp_path / "d.csv"
+    assert run_cli(pg_url, monkeypatch, ["export", "dwellings", str(csv)]).exit_code == 0
+    assert csv.read_bytes().startswith("\ufeff".encode())
