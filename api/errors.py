@@ -212,7 +212,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(GridmapError)
     async def _gridmap(request: Request, exc: GridmapError):
         resp = respond(request, status_of(exc), exc.slug, exc.title, exc.detail, exc.problems, **exc.extra)
-        resp.headers.update(getattr(exc, "headers", None) or {})
+        resp.headers.update(getattr(exc, "headers", None) or {})  # e.g. Unauthorized's WWW-Authenticate
         return resp
 
     @app.exception_handler(InvalidInput)

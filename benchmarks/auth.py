@@ -6,7 +6,7 @@ Usage::
 
 1. a scratch embedded PostGIS, migrated; the sample district (``geo.sample.make_district``);
 2. import cost: every layer imported through ``api.imports.import_frame`` (one transaction) into
-   the emptied database, with the audit triggers of migration 0006 disabled (the **baseline**,
+   the emptied database, with the audit triggers of migration 0007 disabled (the **baseline**,
    what the import cost before audit) and with them on, alternating ``--rounds`` times, the best
    of each; rows/s per layer, the ratio, and the size of ``audit_log`` per audited row;
 3. request cost: ``GET /collections/areas/items?limit=10`` through the in-process ASGI client,

@@ -9,9 +9,7 @@ Once gridmap has users (``gridmap demo`` creates ``admin`` and prints its passwo
 a login: give the user and password, and the script logs in on the login page first.
 """
 
-import json
 import sys
-import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
@@ -26,10 +24,10 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
 READY = "window.gridmap && gridmap.pending === 0"
 
 
-def _grid_centre(base: str) -> tuple[float, float]:
-    """(lat, lon) of the middle of the densest grid (most households) of the data."""
-    with urllib.request.urlopen(base + "/collections/grids/items?limit=10000") as r:
-        feats = json.load(r)["features"]
+def _grid_centre(page) -> tuple[float, float]:
+    """(lat, lon) of the middle of the densest grid (most households) of the data (asked by the
+    page, so with its session)."""
+    feats = page.evaluate("fetch('/collections/grids/items?limit=10000').then(r => r.json())")["features"]
     f = max(feats, key=lambda f: f["properties"].get("households") or 0)
     ring = f["geometry"]["coordinates"][0][0]
     xs, ys = [p[0] for p in ring], [p[1] for p in ring]
@@ -53,7 +51,7 @@ def main(base: str, user: str | None = None, password: str | None = None) -> Non
             page = context.new_page()
             page.goto(base + path, wait_until="networkidle")
             if name in ZOOMED:
-                lat, lon = _grid_centre(base)
+                lat, lon = _grid_centre(page)
                 page.evaluate("""([lat, lon, z]) => {
                     const map = Object.values(window).find(v => v instanceof L.Map);
                     map.setView([lat, lon], z, {animate: false});

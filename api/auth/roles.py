@@ -60,7 +60,7 @@ ROUTE_ACTIONS: dict[str, Action] = {
     "GET /incidents/categories": Action.SIGNED_IN,  # what an integration needs to report
     "GET /conformance": Action.SIGNED_IN,
     "POST /coverage/what-if": Action.READ,  # a question about stations that do not exist: writes nothing
-    "POST /siting": Action.READ,  # a siting question (maybe a job): changes no stored layer
+    "POST /siting": Action.READ,  # a planning question (its job row is no data): proposes, changes nothing
     "POST /incidents": Action.REPORT,
     "POST /incidents/bulk": Action.REPORT,
     "POST /incidents/{incident_id:int}/transitions": Action.HANDLE,

@@ -203,7 +203,7 @@ incident_events = Table(
     Column("to_status", String(16)),
     Column("escalation_level", String(16)),
     Column("note", Text),
-    # migration 0006: the foreign key to incidents (ON DELETE CASCADE) is held by each county's
+    # migration 0007: the foreign key to incidents (ON DELETE CASCADE) is held by each county's
     # partition (regions.incident_events_r<code> -> regions.incidents_r<code>), not by this parent
     Index("incident_events_incident_idx", "region_code", "incident_id", "at"),
 )

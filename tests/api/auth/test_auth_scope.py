@@ -79,14 +79,17 @@ CASES: dict[str, list[tuple[str, str, dict | None, str]]] = {
     "GET /incidents/hotspots/map": [("GET", "/incidents/hotspots/map?min_incidents=5&level=h3&resolution=10", None,
                                      "none")],
     "GET /map": [("GET", "/map", None, "none")],
-    "GET /": [("GET", "/", None, "none"), ("GET", "/?f=json", None, "none")],
-    "GET /export/{layer}": [("GET", f"/export/{c}?format=csv", None, "own") for c in ("areas", "grids", "dwellings", "incidents")],
-    "POST /siting": [("POST", "/siting", {"k": 1, "candidates": "streets"}, "none")],
-    "GET /siting/map": [("GET", "/siting/map?k=1&candidates=streets", None, "none")],
+    "GET /": [("GET", "/?f=json", None, "none"), ("GET", "/", None, "none")],
+    "GET /export/{layer}": [("GET", f"/export/{x}?format=csv", None, "own")
+                            for x in ("areas", "grids", "dwellings", "stations", "incidents")]
+                           + [("GET", "/export/grids?format=xlsx", None, "none")],
+    "POST /siting": [("POST", "/siting", {"k": 1, "minutes": 1, "method": "greedy", "curve": False, "job": False}, "none")],
+    "GET /siting/map": [("GET", "/siting/map?method=greedy&minutes=1", None, "none")],
+    "GET /siting/jobs/{job_id}": [],  # test_siting_jobs_belong_to_their_town
     "GET /plans": [("GET", "/plans", None, "none")],
     # a job's or a plan's id belongs to the jurisdiction that made it; a wider one's id is 404 to a
     # narrower caller: tests/api/siting/test_siting_api.py and tests/api/plans/test_plans_create.py
-    "GET /siting/jobs/{job_id}": [], "POST /plans": [], "GET /plans/{plan_id}": [], "POST /plans/{plan_id}/moves": [],
+    "POST /plans": [], "GET /plans/{plan_id}": [], "POST /plans/{plan_id}/moves": [],
     "POST /plans/{plan_id}/lock": [], "GET /plans/{plan_id}/diff": [], "POST /plans/{plan_id}/publish": [],
     "DELETE /plans/{plan_id}": [], "GET /plans/{plan_id}/export": [],
     # writes: the other town's ids are not found; writes placed there are 403 (test_auth_roles.py)
@@ -212,3 +215,12 @@ def test_export_keeps_to_the_jurisdiction(engine, towns):
 def test_admin_sees_both_towns(api, as_user):
     txt = api.get("/collections/areas/items", headers=as_user("root")).text
     assert T1 in txt and T2 in txt
+
+
+def test_siting_jobs_belong_to_their_town(api, as_user):
+    r = api.post("/siting", json={"k": 1, "minutes": 1, "method": "greedy", "curve": False, "job": True}, headers=as_user("off2"))
+    assert r.status_code == 202, r.text
+    where = r.headers["location"]
+    assert api.get(where, headers=as_user("off2")).status_code == 200
+    other = api.get(where, headers=as_user("off1"))
+    assert other.status_code in (403, 404) and "320281002" not in other.text

@@ -1,6 +1,6 @@
 """Issue 18 §2: grids, dwellings, streets, incidents and incident_events are LIST partitions by
 region_code, a county's partitions made when its first rows arrive; a one-county query touches one
-partition; ``gridmap region list|drop``; migration 0006 moves existing rows into partitions."""
+partition; ``gridmap region list|drop``; migration 0007 moves existing rows into partitions."""
 
 from __future__ import annotations
 
