@@ -1,6 +1,7 @@
 """The FastAPI application: settings, database, error mapping, static assets and every router.
 
-Routers live one topic a module in ``api/routes``; each module exposing ``router`` is included.  The
+Routers live one topic a module (or a package whose ``__init__`` exposes one ``router``) in
+``api/routes``; each module or package exposing ``router`` is included.  The
 lifespan opens the engine (migrating it) and creates the coverage service (``app.state.coverage``).
 """
 

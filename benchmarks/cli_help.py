@@ -6,7 +6,7 @@ Each ``--help`` runs as ``python -m api.cli ... --help`` in a fresh interpreter 
 ``gridmap`` script does), best of ``--repeat`` runs.  Baseline, measured in the same run: a fresh
 interpreter that only imports typer and rich (the floor any ``--help`` pays); each figure is also
 printed as a ratio to it.  The modules still imported at ``--help`` time that make it slow are
-listed (``test_cli_quick.py`` checks the same thing without timing).
+listed (``tests/api/cli/test_quick.py`` checks the same thing without timing).
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from sqlalchemy import (
     cast,
     func,
     literal,
+    literal_column,
     or_,
     select,
     text,
@@ -33,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSON, aggregate_order_by
 from sqlalchemy.types import Text
 
+from api.db.load import point_grid_id_sql
 from api.db.models import areas, dwellings, grids, incidents, stations, streets
 from api.jurisdiction import Jurisdiction
 
@@ -99,10 +101,17 @@ class Interval:
 
 
 def _households(t: Table) -> ColumnElement:
-    """Households of the dwellings whose point lies in the grid version (same region)."""
+    """Households of the dwellings that belong to the grid version by the point-in-grid rule
+    (``api.db.load.attribution``), same region: for a current version, among the current grids; for
+    a past one, among the versions valid when it began.  A dwelling on an edge or vertex that grids
+    share counts in one grid only."""
+    point = f"{dwellings.name}.geom"
+    rule = literal_column(f"CASE WHEN {t.name}.valid_to IS NULL THEN {point_grid_id_sql(point)} "
+                          f"ELSE {point_grid_id_sql(point, at=f'{t.name}.valid_from')} END")
     return (
         select(func.coalesce(func.sum(dwellings.c.households), 0))
-        .where(dwellings.c.region_code == t.c.region_code, func.ST_Intersects(t.c.geom, dwellings.c.geom))
+        .where(dwellings.c.region_code == t.c.region_code, func.ST_Intersects(t.c.geom, dwellings.c.geom),
+               t.c.id == rule)
         .scalar_subquery()
     )
 

@@ -5,7 +5,7 @@ Conventions
 - Every geometry is SRID 4326 (lon/lat) and must be valid (CHECK constraints in the migration).
 - Every table carries ``region_code``: the 6-digit code of its county.  Keys that join tables
   include it, and no foreign key crosses regions, so tables can later be distributed by it.
-- ``tests/api/test_db_schema.py`` checks that these models and the migrated database agree.
+- ``tests/api/db/test_schema.py`` checks that these models and the migrated database agree.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Applying a reporter's corrections to stored incidents (``gridmap import incidents FILE --update``).
 
 Intake is idempotent on ``(region_code, external_id)``: a row whose ``external_id`` is known
-writes nothing (:mod:`api.incidents.retry` names the fields that differ).  When the file is a
+writes nothing (:mod:`api.incidents.intake.retry` names the fields that differ).  When the file is a
 correction (swapped coordinates, a wrong time or category), :func:`apply_corrections` updates the
 fields a reporter may correct, :data:`CORRECTABLE`, never the workflow state (status, escalation,
 closure: those move through ``/incidents/{id}/transitions``).  For each changed incident, in the
@@ -24,8 +24,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from api.db.load import INCIDENT_PLACE_COLUMNS, incident_place_joins
-from api.incidents.intake import known_categories, validate_incidents
-from api.incidents.retry import differences
+from api.incidents.intake import differences, known_categories, validate_incidents
 
 __all__ = ["CORRECTABLE", "CORRECT_ACTION", "CorrectionReport", "apply_corrections", "pending_corrections"]
 
@@ -58,7 +57,7 @@ class CorrectionReport:
 
     @property
     def fields(self) -> list[str]:
-        """Every field that differs in some record, in :data:`retry.ALWAYS` + ``WHEN_GIVEN`` order."""
+        """Every field that differs in some record, in :data:`api.incidents.intake.ALWAYS` + ``WHEN_GIVEN`` order."""
         seen: list[str] = []
         for d in self.differing:
             seen += [f for f in d["differs"] if f not in seen]

@@ -22,6 +22,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from api.db.areas import unit_codes, unit_names
+from api.db.load import covers_sql, precedence_sql
 from api.errors import ValidationFailed
 from api.incidents.filters import IncidentFilter, scope_condition
 from api.jurisdiction import Jurisdiction
@@ -79,7 +80,7 @@ def check_level(level: str, period: str | None = None, levels=LEVELS) -> str:
 
 def _households_sql(level: str, scope: Jurisdiction, params: dict) -> str:
     """Households per area code at ``level``: a dwelling's own grid/community codes, else the
-    current grid containing it; towns through the grid's town or the community's parent area."""
+    current grid it belongs to by the point-in-grid rule (:mod:`api.db.load.attribution`); towns through the grid's town or the community's parent area."""
     in_scope = scope_condition(scope, "dwellings", params, columns=("region_code", "community_code"))
     return f"""
     hh_raw AS (
@@ -93,7 +94,7 @@ def _households_sql(level: str, scope: Jurisdiction, params: dict) -> str:
         FROM dwellings
         LEFT JOIN LATERAL (
             SELECT cg.code, cg.community_code FROM current_grids cg
-            WHERE ST_Intersects(cg.geom, dwellings.geom) ORDER BY cg.code LIMIT 1) g ON true
+            WHERE {covers_sql("cg.geom", "dwellings.geom")} ORDER BY {precedence_sql("cg")} LIMIT 1) g ON true
         WHERE dwellings.grid_code IS NULL AND {in_scope}
         GROUP BY 1, 2, 3, 4
     ), hh_keyed AS (

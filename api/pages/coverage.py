@@ -23,8 +23,7 @@ from branca.element import Element
 from sqlalchemy import Connection
 
 from api import i18n
-from api.coverage.counted import counted_kinds
-from api.coverage.params import CoverageParams
+from api.coverage import CoverageParams, counted_kinds
 from api.db import features as fdb
 from api.jurisdiction import Jurisdiction
 from api.limits import MAX_PAGE_STATIONS, PAGE_DWELLINGS

@@ -33,7 +33,7 @@ from api.incidents.map_data import category_names, data_versions, default_window
 from api.incidents.stats import area_stats, hotspots
 from api.jurisdiction import Jurisdiction
 from api.pages.base import add_grid_labels, add_legend, add_streets, add_title, offline_map, render_page
-from api.pages.incident_layers import HeatFrames, InlineGeoJson, PageData, RawHtml, WindowHeat, to_js_json
+from api.pages.inline import HeatFrames, InlineGeoJson, PageData, RawHtml, WindowHeat, to_js_json
 from api.settings import Settings
 from geo.errors import InvalidInput
 
@@ -120,7 +120,7 @@ def heatmap_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang:
     and dates are in ``settings.timezone``.
 
     The data (grid choropleth, heat frames, whole-window heat) is embedded once as JSON in the
-    page head (:class:`api.pages.incident_layers.PageData`); the layers refer to it by name.
+    page head (:class:`api.pages.inline.PageData`); the layers refer to it by name.
     """
     tz = settings.timezone
     flt = default_window(conn, scope, flt, tz=tz, period=period)

@@ -1,4 +1,4 @@
-"""Incident routes: intake (one, bulk; bodies read by :mod:`api.incidents.intake_http`), listing, one case with its events, workflow transitions,
+"""Incident routes: intake (one, bulk; bodies read by :mod:`api.incidents.intake.bodies`), listing, one case with its events, workflow transitions,
 statistics (JSON/CSV), hotspots (JSON) and the heatmap / hotspot map pages."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from api import deps
 from api.deps import IncidentFilterDep, IncidentListFilterDep
 from api.incidents import cases, workflow
-from api.incidents.intake_http import BULK_DOC, INTAKE_DOC, ingest_items, read_bulk
+from api.incidents.intake import BULK_DOC, INTAKE_DOC, ingest_items, read_bulk
 from api.incidents.stats import area_stats
 from api.jurisdiction import Jurisdiction
 from api.settings import Settings

@@ -281,7 +281,7 @@ def validate_frame(layer: str, frame: gpd.GeoDataFrame, *, fix: bool = False,
     spec = LAYERS.get(layer)
     if spec is None:
         raise InvalidInput("Unknown layer", [Problem(f"{layer!r} is not one of {', '.join(LAYERS)}", field="layer")])
-    if not isinstance(frame, gpd.GeoDataFrame) or frame._geometry_column_name not in frame.columns:
+    if not isinstance(frame, gpd.GeoDataFrame) or frame.active_geometry_name not in frame.columns:
         raise InvalidInput(f"No geometry for {layer}", [Problem("the input has no geometry column", field="geometry")])
     frame = frame.reset_index(drop=True)
     if frame.crs is not None and not CRS(frame.crs).equals(CRS.from_epsg(4326)):

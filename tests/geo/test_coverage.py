@@ -8,13 +8,14 @@ import pandas as pd
 import pytest
 import shapely
 
-from tests.support import netgen
 from geo.coverage import assign_to_grids, coverage_report
 from geo.gaps import find_gaps, grid_gaps
 from geo.network import build_network
 from geo.reach import compute_reach
 from geo.service_area import coverage_polygons, polygon_disagreement, service_areas, union_by_area
 from geo.whatif import Planner
+
+from tests.support import netgen
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import shapely
 
-from tests.support import netgen
 from geo.crs import metric_crs_for
 from geo.network import build_network
 from geo.reach import station_node_times
 from geo.snap import snap_points
+
+from tests.support import netgen
 
 
 def _node_check(net, graph, sources):

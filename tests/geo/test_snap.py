@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-from tests.support import netgen
 from geo.network import build_network, edges_frame
 from geo.snap import SNAPPED, TOO_FAR, snap_points
+
+from tests.support import netgen
 
 
 def test_snap_matches_brute_force_distance_and_point():

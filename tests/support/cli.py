@@ -19,3 +19,8 @@ def run_cli(pg_url: str, monkeypatch, args, **env):
         return CliRunner().invoke(app, list(args), terminal_width=200)
     finally:
         get_settings.cache_clear()
+
+
+def flat(output: str) -> str:
+    """The CLI's output with rich's line wrapping undone (runs of whitespace made one space)."""
+    return " ".join(output.split())

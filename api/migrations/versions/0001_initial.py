@@ -2,7 +2,7 @@
 
 The value lists below are frozen copies of ``geo.layers`` as they were when this revision was
 written: a migration must create the same schema whatever the code says later.  A changed list in
-``geo.layers`` needs a new revision (``tests/api/test_db_schema.py`` compares them).
+``geo.layers`` needs a new revision (``tests/api/db/test_schema.py`` compares them).
 
 Revision ID: 0001_initial
 Revises:

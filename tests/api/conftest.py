@@ -1,0 +1,28 @@
+"""Fixtures of the API tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.imports import REGION
+
+
+@pytest.fixture
+def cli(db, pg_url, monkeypatch):
+    """``cli(*args)`` runs ``gridmap ARGS`` in-process (typer's CliRunner) on the emptied test database with
+    ``GRIDMAP_REGION_CODE`` = ``tests.support.imports.REGION``; returns typer's ``Result``."""
+    monkeypatch.setenv("GRIDMAP_DATABASE_URL", pg_url)
+    monkeypatch.setenv("GRIDMAP_REGION_CODE", REGION)
+    from typer.testing import CliRunner
+
+    from api.cli import app
+    from api.settings import get_settings
+
+    get_settings.cache_clear()
+    runner = CliRunner()
+
+    def run(*args):
+        return runner.invoke(app, [str(a) for a in args])
+
+    yield run
+    get_settings.cache_clear()
