@@ -17,11 +17,12 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 
-from api import errors, routes
+from api import auth, errors, routes
 from api.coverage import CoverageService
 from api.db.engine import get_engine
 from api.db.migrate import upgrade
 from api.settings import Settings, get_settings
+from api.siting import SitingJobs, SitingService
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -64,9 +65,14 @@ def create_app(settings: Settings | None = None, migrate: bool = True) -> FastAP
         # the coverage service and its caches, one per app (routes get it through api.deps.CoverageDep);
         # each computed run starts its own warm-up (what-if planner, station polygons) in the background
         app.state.coverage = CoverageService.from_settings(engine, settings)
+        # siting on the coverage service's runs; long questions as jobs in a thread pool (api/siting)
+        app.state.siting = SitingService.from_settings(app.state.coverage, settings)
+        app.state.siting_jobs = SitingJobs(engine, app.state.siting, workers=settings.siting_workers)
+        app.state.siting_jobs.resume()
         try:
             yield
         finally:
+            app.state.siting_jobs.close()
             app.state.coverage.close()
 
     app = FastAPI(
@@ -81,6 +87,7 @@ def create_app(settings: Settings | None = None, migrate: bool = True) -> FastAP
     app.state.settings = settings
     app.add_middleware(BodyLimit, limit_bytes=int(settings.max_upload_mb * 1024 * 1024))
     errors.install(app)
+    auth.install(app)  # every route: the caller built and checked (api/auth), before the routers below
     STATIC.mkdir(exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for router in _routers():

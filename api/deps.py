@@ -18,9 +18,11 @@ from sqlalchemy import Engine
 from api.coverage import CoverageParams, CoverageService, parse_breaks
 from api.incidents.filters import IncidentFilter
 from api.incidents.times import aware
-from api.jurisdiction import EVERYWHERE, Jurisdiction
+from api.auth import Caller, authorize
+from api.jurisdiction import Jurisdiction
 from api.limits import MAX_MINUTES, breaks_help
 from api.settings import Settings
+from api.siting import SitingJobs, SitingService
 
 
 def settings(request: Request) -> Settings:
@@ -31,9 +33,15 @@ def engine(request: Request) -> Engine:
     return request.app.state.engine
 
 
-def jurisdiction(request: Request) -> Jurisdiction:
-    """The caller's jurisdiction.  No access control yet: everyone sees everywhere."""
-    return EVERYWHERE
+def caller(c: Caller = Depends(authorize)) -> Caller:
+    """The caller of the request (user, role, jurisdiction), built once by :func:`api.auth.authorize`."""
+    return c
+
+
+def jurisdiction(request: Request, c: Caller = Depends(authorize)) -> Jurisdiction:
+    """The caller's jurisdiction for the route's action (``api.auth``; everywhere in open mode)."""
+    action = getattr(request.state, "action", None)
+    return c.scope_for(action) if action is not None else c.scope
 
 
 def coverage(request: Request) -> CoverageService:
@@ -44,6 +52,7 @@ def coverage(request: Request) -> CoverageService:
 SettingsDep = Annotated[Settings, Depends(settings)]
 EngineDep = Annotated[Engine, Depends(engine)]
 ScopeDep = Annotated[Jurisdiction, Depends(jurisdiction)]
+CallerDep = Annotated[Caller, Depends(caller)]
 CoverageDep = Annotated[CoverageService, Depends(coverage)]
 
 
@@ -85,9 +94,9 @@ def _codes(v: str | None) -> tuple[str, ...]:
     return tuple(x.strip() for x in v.split(",") if x.strip()) if v else ()
 
 
-def _checked(request: Request, flt: IncidentFilter) -> IncidentFilter:
+def _checked(request: Request, flt: IncidentFilter, scope: Jurisdiction) -> IncidentFilter:
     with engine(request).connect() as conn:
-        return flt.check(conn, jurisdiction(request))
+        return flt.check(conn, scope)
 
 
 def _window_filter(
@@ -101,10 +110,11 @@ def _window_filter(
     return IncidentFilter(start=aware(from_, tz), end=aware(to, tz), categories=_codes(category), area=area)
 
 
-def incident_filter(request: Request, flt: IncidentFilter = Depends(_window_filter)) -> IncidentFilter:
+def incident_filter(request: Request, flt: IncidentFilter = Depends(_window_filter),
+                    scope: Jurisdiction = Depends(jurisdiction)) -> IncidentFilter:
     """The window, categories and area of an incident query; a reversed window or an unknown
     category is 422, an unknown area 404 (:meth:`IncidentFilter.check`)."""
-    return _checked(request, flt)
+    return _checked(request, flt, scope)
 
 
 def incident_list_filter(
@@ -113,12 +123,30 @@ def incident_list_filter(
     status: str | None = Query(None, description="Comma-separated statuses."),
     grid: str | None = Query(None, description="One grid code."),
     overdue: bool | None = Query(None, description="true: open and past due_at; false: the others."),
+    scope: Jurisdiction = Depends(jurisdiction),
 ) -> IncidentFilter:
     """:func:`incident_filter` plus the list's statuses, grid and overdue flag (422 / 404 likewise)."""
     from dataclasses import replace
 
-    return _checked(request, replace(base, statuses=_codes(status), grid=grid, overdue=overdue))
+    return _checked(request, replace(base, statuses=_codes(status), grid=grid, overdue=overdue), scope)
 
 
 IncidentFilterDep = Annotated[IncidentFilter, Depends(incident_filter)]
 IncidentListFilterDep = Annotated[IncidentFilter, Depends(incident_list_filter)]
+
+
+# --- siting: the app's siting service and its jobs (api/siting) ---
+
+
+def siting(request: Request) -> SitingService:
+    """The app's siting service (:class:`api.siting.SitingService`, created in the lifespan)."""
+    return request.app.state.siting
+
+
+def siting_jobs(request: Request) -> SitingJobs:
+    """The app's siting jobs (:class:`api.siting.SitingJobs`)."""
+    return request.app.state.siting_jobs
+
+
+SitingDep = Annotated[SitingService, Depends(siting)]
+SitingJobsDep = Annotated[SitingJobs, Depends(siting_jobs)]

@@ -44,6 +44,26 @@ class Forbidden(GridmapError):
     slug, title = "forbidden", "Outside your jurisdiction"
 
 
+class Unauthorized(GridmapError):
+    """No credentials, or credentials gridmap does not accept (wrong, expired, revoked, disabled).
+    ``headers`` go onto the response (the ``WWW-Authenticate`` challenge of RFC 9110)."""
+
+    slug, title = "unauthorized", "Authentication required"
+    headers = {"WWW-Authenticate": 'Bearer realm="gridmap"'}
+
+
+class LoginRequired(Unauthorized):
+    """A browser asked for a page without a session (``api.auth`` sends it to the login page)."""
+
+    slug, title = "login-required", "Log in first"
+
+
+class NotPermitted(Forbidden):
+    """The caller's role may not take this action, whatever the area."""
+
+    slug, title = "not-permitted", "Not permitted for your role"
+
+
 class NotFound(GridmapError):
     """No such thing (an id, a code) in the caller's scope."""
 
@@ -84,7 +104,10 @@ class DatabaseUnavailable(GridmapError):
 #: The one mapping of error classes to HTTP status codes.
 STATUS: dict[type[Exception], int] = {
     GridmapError: 500,
+    Unauthorized: 401,
+    LoginRequired: 401,
     Forbidden: 403,
+    NotPermitted: 403,
     NotFound: 404,
     Conflict: 409,
     PayloadTooLarge: 413,
@@ -163,7 +186,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(GridmapError)
     async def _gridmap(request: Request, exc: GridmapError):
-        return respond(request, status_of(exc), exc.slug, exc.title, exc.detail, exc.problems, **exc.extra)
+        resp = respond(request, status_of(exc), exc.slug, exc.title, exc.detail, exc.problems, **exc.extra)
+        resp.headers.update(getattr(exc, "headers", None) or {})
+        return resp
 
     @app.exception_handler(InvalidInput)
     async def _invalid(request: Request, exc: InvalidInput):

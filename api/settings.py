@@ -66,6 +66,20 @@ class Settings(BaseSettings):
         description="Grids of one community may overlap by at most this much (m2, in the data's metric CRS); "
                     "gaps between them larger than it are reported as warnings.")
 
+    # siting (api/siting)
+    siting_sync_candidates: int = Field(
+        default=2000, ge=0,
+        description="POST /siting answers at once up to this many candidate sites (or a cached matrix); "
+                    "a larger question runs as a job.")
+    siting_workers: int = Field(default=1, ge=1, description="Siting jobs solved at once (the app's thread pool).")
+    # access control (api/auth): token signing, lifetimes, the page session cookie
+    auth_secret: str | None = Field(
+        default=None, repr=False,
+        description="Secret that signs tokens and session cookies; unset: generated once into <home>/auth_secret.")
+    token_minutes: float = Field(default=480.0, gt=0, description="Lifetime of a login token or session, minutes.")
+    cookie_secure: bool = Field(
+        default=False, description="Mark the session cookie Secure (set when gridmap is served over HTTPS).")
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, v: str) -> str:

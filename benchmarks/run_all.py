@@ -23,13 +23,17 @@ HERE = Path(__file__).resolve().parent
 HELPERS = {"run_all", "scratch_db"}
 #: Small-mode arguments per benchmark script.
 SMALL: dict[str, list[str]] = {
+    "auth": ["--households", "12000", "--incidents", "20000", "--requests", "200"],
     "cli_help": ["--repeat", "1"],
     "coverage": ["--households", "12000", "--pg-sample", "3"],
     "front": ["--households", "12000", "--repeat", "3"],
     "coverage_api": ["--households", "12000", "--stations", "20", "--pg-sample", "3", "--warm-cap", "120"],
     "import_rate": ["--households", "12000", "--baseline-rows", "10000"],
     "incidents": ["--households", "12000", "--incidents", "20000", "--years", "1", "--chunk", "10000"],
+    "regions": ["--regions", "3", "--households", "3000", "--incidents", "2000", "--repeat", "1"],
     "sample_scale": ["--households", "12000"],
+    "siting": ["--small"],
+    "siting_service": ["--households", "12000", "--k", "10"],
 }
 
 

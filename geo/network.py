@@ -189,16 +189,21 @@ class Network:
     def islands(self) -> pd.DataFrame:
         """Components too small to snap to (the fragments skipped), largest first.
 
+        Which components are skipped is :attr:`snappable_node` (decided when the network was built,
+        relative to its own largest component; for a :func:`union_networks`, relative to each
+        part's own), never re-decided against the whole graph.
+
         Returns
         -------
         pandas.DataFrame
-            ``component, nodes, edges, length_m, lon, lat`` (a node of the fragment, EPSG:4326).
+            ``component, nodes, edges, length_m, lon, lat`` (a node of the fragment, EPSG:4326) and
+            ``part`` (the position of the part in a :func:`union_networks`, 0 otherwise).
         """
         comp = self.component
         sizes = np.bincount(comp)
-        skipped = np.flatnonzero(~self._snappable_components(sizes))
+        skipped = np.flatnonzero(~self._component_snappable(sizes.size))
         if skipped.size == 0:
-            return pd.DataFrame(columns=["component", "nodes", "edges", "length_m", "lon", "lat"])
+            return pd.DataFrame(columns=["component", "nodes", "edges", "length_m", "lon", "lat", "part"])
         ecomp = comp[self.edge_u]
         n_edges = np.bincount(ecomp, minlength=sizes.size)
         length = np.bincount(ecomp, weights=self.edge_len, minlength=sizes.size)
@@ -207,9 +212,30 @@ class Network:
         lon, lat = self.to_lonlat(self.node_xy[first[skipped]])
         df = pd.DataFrame({
             "component": skipped, "nodes": sizes[skipped], "edges": n_edges[skipped],
-            "length_m": length[skipped], "lon": lon, "lat": lat,
+            "length_m": length[skipped], "lon": lon, "lat": lat, "part": self.node_part[first[skipped]],
         })
         return df.sort_values(["nodes", "length_m"], ascending=False, ignore_index=True)
+
+    @property
+    def node_part(self) -> np.ndarray:
+        """Part (int, shape (n,)) of each node: its network's position in :func:`union_networks`, else 0."""
+        counts = self.params.get("part_nodes")
+        if not counts or sum(counts) != self.n_nodes:  # a sub-network copied its parent's params
+            counts = [self.n_nodes]
+        return np.repeat(np.arange(len(counts)), counts)
+
+    @property
+    def part_edges(self) -> np.ndarray:
+        """Edge offsets (shape (parts + 1,)): part ``i`` owns edges ``part_edges[i]:part_edges[i+1]``."""
+        counts = self.params.get("part_edges")
+        if not counts or sum(counts) != self.n_edges:
+            counts = [self.n_edges]
+        return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+    def _component_snappable(self, n_components: int) -> np.ndarray:
+        out = np.zeros(n_components, dtype=bool)
+        out[self.component[self.snappable_node]] = True
+        return out
 
     def _snappable_components(self, sizes: np.ndarray) -> np.ndarray:
         threshold = min(int(self.params.get("min_component_nodes", 50)), int(sizes.max()))
@@ -220,7 +246,7 @@ class Network:
         sizes = np.bincount(self.component)
         return {
             "mode": self.mode, "nodes": self.n_nodes, "edges": self.n_edges,
-            "components": int(sizes.size), "snappable_components": int(self._snappable_components(sizes).sum()),
+            "components": int(sizes.size), "snappable_components": int(self._component_snappable(sizes.size).sum()),
             "skipped_nodes": int((~self.snappable_node).sum()), "crs": self.crs.to_string(),
             "fingerprint": self.fingerprint,
         }
@@ -469,3 +495,53 @@ def edges_frame(net: Network) -> gpd.GeoDataFrame:
         "fw_s": net.edge_fw, "bw_s": net.edge_bw, "speed_mps": net.edge_speed,
         "source_id": net.edge_source_id, "snappable": net.snappable_edge,
     }, geometry=lines, crs=net.crs)
+
+
+def union_networks(nets: list[Network], street_rows: list[int] | None = None) -> Network:
+    """The disjoint union of ``nets`` (one per region): no edge joins two of them.
+
+    Each part keeps its own nodes, edges, costs and its own island rule (``snappable_node`` as
+    each was built, relative to its own largest component), so a search on the union from the
+    stations of one part gives exactly the times of that part's network alone.
+
+    Parameters
+    ----------
+    nets : list of Network
+        Built for the same mode in the same metric CRS (``build_network(..., crs=...)``).
+    street_rows : list of int, optional
+        Rows of each part's streets frame, so that ``edge_street`` indexes the concatenation of
+        the frames in this order (default: each part's largest ``edge_street`` + 1).
+
+    Returns
+    -------
+    Network
+        Nodes, edges and components numbered part after part; ``params["part_nodes"]`` and
+        ``params["part_edges"]`` hold the counts (:attr:`Network.node_part`, :attr:`Network.part_edges`).
+    """
+    if not nets:
+        raise InvalidInput("no networks to join", [Problem("at least one network is needed", field="streets")])
+    first = nets[0]
+    for n in nets[1:]:
+        if n.mode != first.mode or not CRS(n.crs).equals(first.crs):
+            raise InvalidInput("networks differ", [Problem("parts must share the mode and the metric CRS", field="crs")])
+    if len(nets) == 1:
+        return first
+    n_off = np.concatenate([[0], np.cumsum([n.n_nodes for n in nets])])
+    c_off = np.concatenate([[0], np.cumsum([n.coords.shape[0] for n in nets])])
+    comp_off = np.concatenate([[0], np.cumsum([int(n.component.max()) + 1 if n.n_nodes else 0 for n in nets])])
+    rows = street_rows or [int(n.edge_street.max()) + 1 if n.n_edges else 0 for n in nets]
+    s_off = np.concatenate([[0], np.cumsum(rows)])
+    cat = np.concatenate
+    params = {k: v for k, v in first.params.items() if k not in ("part_nodes", "part_edges")}
+    params.update(part_nodes=[n.n_nodes for n in nets], part_edges=[n.n_edges for n in nets])
+    return Network(
+        mode=first.mode, crs=first.crs, node_xy=np.vstack([n.node_xy for n in nets]),
+        edge_u=cat([n.edge_u + o for n, o in zip(nets, n_off)]), edge_v=cat([n.edge_v + o for n, o in zip(nets, n_off)]),
+        edge_len=cat([n.edge_len for n in nets]), edge_fw=cat([n.edge_fw for n in nets]),
+        edge_bw=cat([n.edge_bw for n in nets]), edge_speed=cat([n.edge_speed for n in nets]),
+        edge_street=cat([n.edge_street + o for n, o in zip(nets, s_off)]),
+        edge_source_id=cat([n.edge_source_id for n in nets]), coords=np.vstack([n.coords for n in nets]),
+        coord_off=cat([[0]] + [n.coord_off[1:] + o for n, o in zip(nets, c_off)]).astype(np.int64),
+        vcum=cat([n.vcum for n in nets]), component=cat([n.component + o for n, o in zip(nets, comp_off)]),
+        snappable_node=cat([n.snappable_node for n in nets]), params=params,
+    )

@@ -112,6 +112,12 @@ class Snap:
         """The snaps of the points at ``idx``."""
         return Snap(*(getattr(self, f)[idx] for f in ("edge", "offset_m", "frac", "dist_m", "access_s", "xy", "status")))
 
+    def shifted(self, edges: int) -> "Snap":
+        """The same snaps with edge ids moved by ``edges`` (a part placed in a
+        :func:`geo.network.union_networks` after ``edges`` edges); unsnapped stay ``-1``."""
+        return Snap(np.where(self.edge >= 0, self.edge + int(edges), -1), self.offset_m, self.frac, self.dist_m,
+                    self.access_s, self.xy, self.status)
+
     @staticmethod
     def concat(parts: list["Snap"]) -> "Snap":
         return Snap(*(np.concatenate([getattr(p, f) for p in parts])

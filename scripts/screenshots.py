@@ -1,9 +1,12 @@
 """Take the README's screenshots from a running gridmap (``gridmap demo``) in headless Chromium.
 
-    .venv/bin/python scripts/screenshots.py http://127.0.0.1:8000
+    .venv/bin/python scripts/screenshots.py http://127.0.0.1:8000 [USER PASSWORD]
 
 Saves each page of :data:`PAGES` in Chinese, the home page in both languages, and the overview map
 zoomed in (streets by class, grid labels) in both languages, under ``docs/img``.
+
+Once gridmap has users (``gridmap demo`` creates ``admin`` and prints its password) the pages need
+a login: give the user and password, and the script logs in on the login page first.
 """
 
 import json
@@ -33,12 +36,21 @@ def _grid_centre(base: str) -> tuple[float, float]:
     return (min(ys) + max(ys)) / 2, (min(xs) + max(xs)) / 2
 
 
-def main(base: str) -> None:
+def main(base: str, user: str | None = None, password: str | None = None) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
+        if user:  # the session cookie stays in the context for every page below
+            page = context.new_page()
+            page.goto(base + "/login")
+            page.fill("#username", user)
+            page.fill("#password", password or "")
+            page.click("button[type=submit]")
+            page.wait_for_load_state("load")
+            page.close()
         for name, path in {**PAGES, **ZOOMED}.items():
-            page = browser.new_page(viewport={"width": 1280, "height": 860}, locale="zh-CN")
+            page = context.new_page()
             page.goto(base + path, wait_until="networkidle")
             if name in ZOOMED:
                 lat, lon = _grid_centre(base)
@@ -55,4 +67,4 @@ def main(base: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8000")
+    main(sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8000", *sys.argv[2:4])

@@ -26,8 +26,11 @@ app = typer.Typer(
 
 
 @app.callback()
-def _entry() -> None:
+def _entry(ctx: typer.Context) -> None:
     route_warnings()
+    from api.db import audit  # standard library only until an engine is made
+
+    audit.set_context(*audit.cli_context(ctx.invoked_subcommand))  # who and what its writes are audited as
 
 
 for _mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):

@@ -96,6 +96,13 @@ def coverage(
     service_areas: bool = typer.Option(False, "--service-areas",
                                        help="With --out: also each station's service area per break."),
     rings: bool = typer.Option(False, "--rings", help="With --service-areas: rings between breaks, not disks."),
+    all_regions: bool = typer.Option(False, "--all-regions",
+                                     help="Every county as its own task on Dask (results stored per county)."),
+    workers: int = typer.Option(2, min=1, help="With --all-regions: local Dask workers (processes)."),
+    scheduler: str = typer.Option(None, help="With --all-regions: a Dask scheduler address (tcp://host:8786) "
+                                             "instead of local workers."),
+    threads: bool = typer.Option(False, "--threads", hidden=True,
+                                 help="With --all-regions: local workers as threads of this process."),
 ) -> None:
     """Households within the service circle per area, gaps, and (with --out) every dwelling's time."""
     from api.coverage import CoverageParams, CoverageService, answers, area_frame, gaps_frame, parse_breaks, run_gaps
@@ -113,6 +120,11 @@ def coverage(
         raise typer.BadParameter(f"--out must end in one of {', '.join(OUT_FORMATS)}", param_hint="--out")
     day = _date(at, "--at") if at else None
     settings = get_settings()
+    if all_regions:
+        if region or area or out:
+            raise typer.BadParameter("--all-regions computes every county: drop --region, --area and --out",
+                                     param_hint="--all-regions")
+        return _all_regions(minutes, mode, kinds, day, workers, scheduler, threads)
     with user_errors():
         try:
             p = CoverageParams.asked(minutes=minutes, default_minutes=settings.minutes, mode=mode, kinds=kinds,
@@ -120,6 +132,7 @@ def coverage(
             bks = parse_breaks(breaks, p.minutes)
             p = p.searching_to(max(bks))
             svc = CoverageService.from_settings(migrated_engine(), settings, warm_polygons=False)  # one-shot
+            p = svc.implied(EVERYWHERE, p, area)  # an area is computed on its county alone
             with console.status("coverage: starting") as status:
                 run = svc.run(EVERYWHERE, p, progress=lambda msg: status.update(f"coverage: {msg}"))
                 status.update("coverage: clustering gaps")
@@ -169,13 +182,16 @@ def coverage(
                   f"{n_gaps} gaps; computed in {run.seconds:.2f} s")
     fb = run.fallback()
     if fb["used"]:
-        console.print(f"[yellow]{fb['households']:,} households use the {fb['note']}[/]")
-    islands = run.net.islands()
-    if len(islands):  # street fragments too small to snap to: nobody is routed over them
-        big = islands.iloc[0]
-        console.print(f"[yellow]{len(islands)} street islands skipped ({int(islands['nodes'].sum()):,} nodes, "
-                      f"{islands['length_m'].sum() / 1000:,.1f} km of street); largest {int(big['nodes'])} nodes "
-                      f"near {big['lon']:.5f}, {big['lat']:.5f}[/]")
+        per = ", ".join(f"region {c}: {n:,}" for c, n in fb.get("regions", {}).items())
+        console.print(f"[yellow]{fb['households']:,} households ({per}) use the {fb['note']}[/]")
+    islands = run.islands()
+    for code, isl in islands.groupby("region", dropna=False, sort=True) if len(islands) else ():
+        # street fragments too small to snap to in their own county's network: nobody is routed over them
+        big = isl.iloc[0]
+        where = f"region {code}: " if isinstance(code, str) and len(run.regions) > 1 else ""
+        console.print(f"[yellow]{where}{len(isl)} street islands skipped ({int(isl['nodes'].sum()):,} nodes, "
+                      f"{isl['length_m'].sum() / 1000:,.1f} km of street) as smaller than the county's main network; "
+                      f"largest {int(big['nodes'])} nodes near {big['lon']:.5f}, {big['lat']:.5f}[/]")
     unsnapped = run.reach.unsnapped_stations()
     if len(unsnapped):
         console.print(f"[yellow]{len(unsnapped)} stations are too far from a street to be reached by it[/]")
@@ -183,6 +199,51 @@ def coverage(
         sa = _draw_service_areas(run, bks, rings, area) if service_areas else None
         files = write_outputs(run, out, frame, gaps_frame(run, gaps), sa)
         console.print("wrote " + ", ".join(str(f) for f in files))
+
+
+def _all_regions(minutes, mode, kinds, day, workers: int, scheduler: str | None, threads: bool) -> None:
+    """``--all-regions``: every county's coverage as a Dask task (:mod:`api.coverage.regions`), a
+    progress bar that moves as counties finish, one row per county; exit 1 if any failed."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from api.coverage import CoverageParams
+    from api.coverage.regions import region_codes, run_regions
+    from api.errors import GridmapError
+    from api.jurisdiction import EVERYWHERE
+    from api.settings import get_settings
+
+    settings = get_settings()
+    with user_errors():
+        try:
+            p = CoverageParams.asked(minutes=minutes, default_minutes=settings.minutes, mode=mode, kinds=kinds,
+                                     at=day)
+        except GridmapError as exc:
+            err_console.print(f"[bold red]error:[/] {exc.detail}")
+            raise typer.Exit(2)
+        engine = migrated_engine()
+        codes = region_codes(engine, EVERYWHERE)
+        if not codes:
+            err_console.print("[bold red]error:[/] no county holds dwellings or stations")
+            raise typer.Exit(2)
+        url = engine.url.render_as_string(hide_password=False)
+        where = f"scheduler {scheduler}" if scheduler else f"{workers} local {'threads' if threads else 'workers'}"
+        with Progress(TextColumn(f"coverage of {len(codes)} counties on {where}"), BarColumn(),
+                      MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True) as bar:
+            task = bar.add_task("regions", total=len(codes))
+            results = run_regions(url, settings, p, codes, workers=workers, scheduler=scheduler,
+                                  processes=not threads, progress=lambda r: bar.advance(task))
+    table = Table(title=f"{p.minutes:g}-minute {mode} coverage per county")
+    for head in ("region", "households", "covered", "%", "seconds", "run", "error"):
+        table.add_column(head, justify="left" if head in ("region", "error") else "right")
+    for r in results:
+        table.add_row(r.region, _fmt(r.households), _fmt(r.covered_households), _fmt(r.covered_pct),
+                      _fmt(r.seconds, 2), _fmt(r.run_id), r.error or "")
+    console.print(table)
+    failed = [r for r in results if r.error]
+    console.print(f"{len(results) - len(failed)} of {len(results)} counties computed and stored"
+                  + (f"; [red]{len(failed)} failed: {', '.join(r.region for r in failed)}[/]" if failed else ""))
+    if failed:
+        raise typer.Exit(1)
 
 
 def _draw_service_areas(run, bks: tuple[float, ...], rings: bool, area: str | None):

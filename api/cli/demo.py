@@ -49,7 +49,24 @@ def demo(
         engine = migrated_engine(say=True)
         if not load_sample_if_empty(engine, sample):
             console.print("database already holds data: sample not reloaded")
+        demo_admin(engine)
     serve(host=host, port=port)
+
+
+def demo_admin(engine, name: str = "admin") -> str | None:
+    """Create the admin ``name`` with a random password when no user exists, and print its login
+    once; returns the password (None when users existed already)."""
+    from api.auth import accounts
+    from api.db.users import any_users
+
+    with engine.begin() as conn:
+        if any_users(conn):
+            return None
+        password = accounts.new_password()
+        accounts.add_user(conn, name, password, "admin", [])
+    console.print(f"log in at /login as [bold]{name}[/] with password [bold]{password}[/] "
+                  "(shown once; change it with gridmap user passwd)", highlight=False)
+    return password
 
 
 def register(app: typer.Typer) -> None:

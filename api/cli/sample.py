@@ -18,6 +18,9 @@ def sample(
     incident_years: float = typer.Option(1.0, help="Years of incidents ending 2026-10-31."),
     incidents: int = typer.Option(None, help="Exactly this many incidents instead of the yearly rate."),
     region: str = typer.Option("320281", help="6-digit county code (towns and communities extend it)."),
+    regions: int = typer.Option(1, min=1, help="Generate this many districts side by side, one county each "
+                                               "(codes REGION, REGION+1, ...; seeds SEED, SEED+1, ...), "
+                                               "--households each."),
     out: Path = typer.Option(DEFAULT_OUT, help="GeoPackage to write, one layer per gridmap layer."),
 ) -> None:
     """Generate the fictional sample district (geo.sample) into a GeoPackage.
@@ -27,12 +30,16 @@ def sample(
     import pyogrio
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from geo.sample import make_district
+    from geo.sample import make_district, make_regions
 
     t0 = time.perf_counter()
     with user_errors():
-        with console.status(f"generating {households:,} households (seed {seed})"):
-            layers = make_district(households, seed, incident_years, incidents, region)
+        if regions > 1:
+            with console.status(f"generating {regions} districts of {households:,} households (seeds {seed}..)"):
+                layers = make_regions(regions, households, seed, incident_years, incidents, region)
+        else:
+            with console.status(f"generating {households:,} households (seed {seed})"):
+                layers = make_district(households, seed, incident_years, incidents, region)
     t_gen = time.perf_counter() - t0
     console.print(f"generated in {t_gen:.1f} s")
     out.parent.mkdir(parents=True, exist_ok=True)

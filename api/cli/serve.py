@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from api.cli.common import console, migrated_engine, user_errors
+from api.cli.common import console, err_console, migrated_engine, user_errors
 
 
 def serve(
@@ -19,10 +19,39 @@ def serve(
 
     s = get_settings()
     with user_errors():
-        migrated_engine()
+        engine = migrated_engine()
     host, port = host or s.host, port or s.port
+    refuse_open_mode(engine, host)
     console.print(f"gridmap on http://{host}:{port}  (map: /map, API docs: /docs)")
     uvicorn.run(create_app(s), host=host, port=port, log_level="info")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or address to bind) reaches only this machine."""
+    import ipaddress
+
+    name = host.strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def refuse_open_mode(engine, host: str) -> None:
+    """Exit with a message when no user exists (everyone would be admin) and ``host`` is not loopback."""
+    from api.db.users import any_users
+
+    if is_loopback(host):
+        return
+    with engine.connect() as conn:
+        if any_users(conn):
+            return
+    err_console.print(
+        f"[bold red]refusing to serve on {host}:[/] there is no user yet, so anyone who reaches the port would "
+        "be an administrator. Add one first (gridmap user add NAME --role admin), or serve on 127.0.0.1.")
+    raise typer.Exit(2)
 
 
 def register(app: typer.Typer) -> None:

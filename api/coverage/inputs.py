@@ -25,6 +25,14 @@ class Inputs:
     areas: gpd.GeoDataFrame
     names: dict[str, str] = field(default_factory=dict)  # area or grid code -> name
 
+    def regions(self) -> list[str]:
+        """The county codes of the streets, stations and dwellings read, sorted (each one's rows
+        are contiguous in those frames)."""
+        codes = set()
+        for f in (self.streets, self.stations, self.dwellings):
+            codes.update(str(c) for c in f["region_code"].dropna().unique())
+        return sorted(codes)
+
     def station_info(self) -> pd.DataFrame:
         """Stations indexed by their id as text (the station key of every run): name, kind, source_id."""
         s = self.stations
@@ -49,6 +57,10 @@ def load_inputs(conn: Connection, scope: Jurisdiction, region: str | None = None
         counties = set(f["grids"]["region_code"]) | set(f["dwellings"]["region_code"])
         street_scope = Jurisdiction(frozenset(str(c) for c in counties))
     f["streets"] = read("streets", street_scope)
+    # region after region (by id within one): every computation runs per region on contiguous rows
+    for layer in ("streets", "stations", "dwellings"):
+        if f[layer]["region_code"].nunique() > 1:
+            f[layer] = f[layer].sort_values(["region_code", "id"], kind="stable").reset_index(drop=True)
     areas, grids = f["areas"], f["grids"].copy()
     parent = dict(zip(areas["code"], areas["parent_code"]))
     if len(grids):

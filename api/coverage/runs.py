@@ -26,7 +26,8 @@ from geo.reach import DETOUR_FACTOR, Reach
 from geo.service_area import station_polygons
 
 MAX_CACHED_POLYGONS = 50_000
-FALLBACK_NOTE = (f"straight-line fallback: where an area has no streets, time = straight distance x "
+FALLBACK_NOTE = (f"straight-line fallback: where a community holds no usable street of its county's own network "
+                 f"(none stored there, or only fragments too small to route on), time = straight distance x "
                  f"{DETOUR_FACTOR} (detour factor) / speed")
 
 
@@ -68,6 +69,7 @@ class Run:
     assignment: pd.DataFrame  # grid/community/town code of every dwelling
     tables: dict[str, pd.DataFrame]
     totals: dict
+    regions: tuple = ()  # the county codes computed, each on its own network (net is their union)
     run_id: int | None = None
     seconds: float = 0.0
     _lazy: Keyed = field(default_factory=Keyed)
@@ -95,7 +97,27 @@ class Run:
                "speed_kmh": round(self.reach.fallback_speed_mps * 3.6, 3)}
         if n:
             out["note"] = FALLBACK_NOTE
+            out["regions"] = self.lazy("fallback_regions", self._fallback_regions)
         return out
+
+    def _fallback_regions(self) -> dict[str, int]:
+        """Households on the straight-line fallback per county code."""
+        fb = self.reach.method == "straight_line"
+        region = self.inputs.dwellings["region_code"].to_numpy(dtype=object)[fb]
+        hh = pd.Series(self.reach.households[fb]).groupby(region).sum()
+        return {str(k): int(v) for k, v in hh.items()}
+
+    def islands(self) -> pd.DataFrame:
+        """:meth:`geo.network.Network.islands` of the run's network with the ``region`` (county code)
+        of each fragment: the island rule is each county's own (fragments smaller than its largest
+        piece, up to 50 nodes)."""
+        def make():
+            isl = self.net.islands()
+            codes = list(self.regions) or [None]
+            isl["region"] = [codes[int(p)] if int(p) < len(codes) else None for p in isl["part"]]
+            return isl
+
+        return self.lazy("islands", make)
 
     def summary(self) -> dict:
         """The JSON summary stored in ``coverage_runs`` and served by ``GET /coverage`` (built once)."""
@@ -150,7 +172,7 @@ class Run:
         return {"params": self.params.as_dict(), "data_versions": self.versions, "totals": self.totals,
                 "levels": levels, "fallback": self.fallback(), "network": {k: jsonable(v) for k, v in self.net.summary().items()},
                 "unsnapped_stations": records(self.reach.unsnapped_stations()),
-                "islands": int(len(self.net.islands())), "seconds": round(self.seconds, 3)}
+                "islands": int(len(self.islands())), "seconds": round(self.seconds, 3)}
 
 
 def totals(reach: Reach, counted: gpd.GeoDataFrame, budget_s: float, dwellings: np.ndarray | None = None,

@@ -27,9 +27,12 @@ import logging
 import threading
 from typing import Callable
 
+from dataclasses import dataclass, replace
+
 import geopandas as gpd
 import numpy as np
-from sqlalchemy import Connection, Engine, insert, select
+import pandas as pd
+from sqlalchemy import Connection, Engine, func, insert, select
 
 from api.coverage.cache import Keyed
 from api.coverage.inputs import Inputs, load_inputs
@@ -38,18 +41,33 @@ from api.coverage.runs import Run, totals
 from api.coverage.whatif import added_gaps, planner, site, whatif_base
 from api.db.export import layer_frame
 from api.db.features import kind_counts
-from api.db.models import coverage_runs
-from api.errors import ValidationFailed
+from api.db.areas import resolve_area
+from api.db.models import coverage_runs, grids
+from api.errors import NotFound, ValidationFailed
 from api.jurisdiction import Jurisdiction
 from geo.coverage import LEVELS, assign_to_grids, coverage_table
 from geo.errors import Problem
-from geo.network import Network, build_network
-from geo.reach import compute_reach, no_street_regions, select_stations
+from geo.crs import metric_crs_for
+from geo.network import Network, build_network, union_networks
+from geo.reach import compute_reach, concat_reaches, no_street_regions, select_stations
 from geo.snap import Snap, snap_frame
 
 MAX_RUNS = 6
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class Regions:
+    """The regions of a run, each computed on its own: ``codes`` (county codes, the order of the
+    inputs' rows), each one's network (``nets``) and areas without streets (``no_street``), the
+    disjoint union of the networks (``net``) and of those areas (``no_street_all``)."""
+
+    codes: list
+    nets: list
+    net: Network
+    no_street: list
+    no_street_all: gpd.GeoDataFrame
 
 
 class CoverageService:
@@ -75,6 +93,8 @@ class CoverageService:
         self._inputs = Keyed(2)
         self._layers = Keyed(2 * len(LAYERS))
         self._nets = Keyed(8)
+        self._region_nets = Keyed(32)  # one region's network; the union of a run's is in _nets
+        self._region_snaps = Keyed(32)
         self._snaps = Keyed(4)
         self._runs = Keyed(MAX_RUNS)
         self.stats = {"runs_computed": 0, "networks_built": 0, "snaps": 0, "summaries_from_db": 0}
@@ -99,20 +119,55 @@ class CoverageService:
     def network(self, inputs: Inputs, scope: Jurisdiction, region: str | None, mode: str,
                 versions: dict) -> tuple[Network, gpd.GeoDataFrame]:
         """The street graph for ``mode`` (rebuilt only when streets change) and the community
-        areas (or grids) without streets, where the straight-line fallback applies."""
-        key = (scope.codes, region, mode, self.speeds[mode], versions["streets"])
+        areas (or grids) without streets, where the straight-line fallback applies.
 
-        def make():
-            self.stats["networks_built"] += 1
-            return build_network(inputs.streets, mode, speed_kmh=self.speeds[mode])
+        Several regions in the inputs: one network per region (its own streets only, its own
+        island rule), joined as a disjoint union (:func:`geo.network.union_networks`); see
+        :meth:`parts`."""
+        parts = self.parts(inputs, scope, region, mode, versions)
+        return parts.net, parts.no_street_all
 
-        net = self._nets.get(key, make)
+    def parts(self, inputs: Inputs, scope: Jurisdiction, region: str | None, mode: str,
+              versions: dict) -> "Regions":
+        """Per region of ``inputs``: its network (built from its streets alone, in the metric CRS
+        every region of the run shares), its areas without streets, and the union network."""
+        key = (scope.codes, region, mode, self.speeds[mode], versions["streets"], versions["areas"],
+               versions["grids"])
+        return self._nets.get(key, lambda: self._make_parts(inputs, mode, versions))
 
-        def bare():
-            comm = inputs.areas[inputs.areas["level"] == "community"]
-            return no_street_regions(comm if len(comm) else inputs.grids, net)
+    def _make_parts(self, inputs: Inputs, mode: str, versions: dict) -> "Regions":
+        codes = inputs.regions() or [None]
+        many = len(codes) > 1
+        streets = inputs.streets
+        street_of = {c: streets[streets["region_code"] == c] for c in codes} if many else {codes[0]: streets}
+        for c in codes:
+            if many and not len(street_of[c]):
+                raise ValidationFailed(
+                    f"region {c} has no streets stored: every region is computed on its own streets, so import "
+                    f"its streets first (gridmap import streets FILE --region {c})",
+                    [Problem(f"no streets in region {c}", field="region")])
+        crs = None
+        if many:  # one metric CRS for the run: the regions' own when they agree (same zone), else the whole's
+            own = {metric_crs_for(street_of[c]).to_epsg() for c in codes}
+            crs = metric_crs_for(street_of[codes[0]]) if len(own) == 1 else metric_crs_for(streets)
+        nets, bare = [], []
+        comm = inputs.areas[inputs.areas["level"] == "community"]
+        for c in codes:
+            def make(c=c):
+                self.stats["networks_built"] += 1
+                return build_network(street_of[c], mode, speed_kmh=self.speeds[mode], crs=crs)
 
-        return net, self._nets.get((*key, versions["areas"], versions["grids"]), bare)
+            net_c = self._region_nets.get(("region", c, mode, self.speeds[mode], versions["streets"],
+                                    crs.to_wkt() if crs is not None else None), make) if many else make()
+            nets.append(net_c)
+            if many:
+                comm_c, grids_c = comm[comm["region_code"] == c], inputs.grids[inputs.grids["region_code"] == c]
+            else:
+                comm_c, grids_c = comm, inputs.grids
+            bare.append(no_street_regions(comm_c if len(comm_c) else grids_c, net_c))
+        net = union_networks(nets, [len(street_of[c]) for c in codes])
+        no_street_all = pd.concat(bare) if many else bare[0]
+        return Regions(codes=codes, nets=nets, net=net, no_street=bare, no_street_all=no_street_all)
 
     def dwelling_snap(self, net: Network, inputs: Inputs, versions: dict) -> Snap:
         def make():
@@ -121,17 +176,52 @@ class CoverageService:
 
         return self._snaps.get((net.fingerprint, versions["dwellings"], len(inputs.dwellings)), make)
 
+    def region_snaps(self, parts: "Regions", inputs: Inputs, versions: dict) -> list[Snap]:
+        """Each region's dwellings snapped to its own network only (a dwelling near a county line
+        never lands on the neighbour's street)."""
+        if len(parts.codes) == 1:
+            return [self.dwelling_snap(parts.nets[0], inputs, versions)]
+        out = []
+        for c, net_c in zip(parts.codes, parts.nets):
+            dw = inputs.dwellings[inputs.dwellings["region_code"] == c]
+
+            def make(net_c=net_c, dw=dw):
+                self.stats["snaps"] += 1
+                return snap_frame(net_c, dw, max_dist_m=self.max_snap_m)
+
+            out.append(self._region_snaps.get((net_c.fingerprint, versions["dwellings"], c, len(dw)), make))
+        return out
+
     # -- runs ------------------------------------------------------------------------------
+    def implied(self, scope: Jurisdiction, params: CoverageParams, area: str | None) -> CoverageParams:
+        """``params`` with the county of ``area`` (a grid, community, town or county code,
+        :func:`api.db.areas.resolve_area`) as its region when none is given and the scope holds
+        several counties: a question about one area is computed on its county alone.  Unchanged
+        when ``area`` names nothing in scope (the answer raises its own NotFound)."""
+        if area is None or params.region is not None:
+            return params
+        with self.engine.connect() as conn:
+            n = conn.execute(select(func.count(func.distinct(grids.c.region_code))).where(
+                scope.clause(grids), grids.c.valid_to.is_(None))).scalar_one()
+            if n < 2:  # one county: the question is that county's already
+                return params
+            try:
+                a = resolve_area(conn, area, scope)
+            except NotFound:
+                return params
+        return replace(params, region=a.region_code) if a.region_code else params
+
     def check_kinds(self, conn: Connection, scope: Jurisdiction, params: CoverageParams) -> None:
         """422 (``field="kinds"``, ``allowed_values``) when a kind asked for matches no station in
         ``scope``: a misspelt kind would otherwise count no station and report 0% coverage."""
         if not params.kinds:
             return
-        present = kind_counts(conn, scope)
+        present = kind_counts(conn, scope, params.region)
         unknown = [k for k in params.kinds if k not in present]
         if unknown:
+            where = f"region {params.region}" if params.region else "your jurisdiction"
             raise ValidationFailed(
-                f"no station of kind {', '.join(map(repr, unknown))} in your jurisdiction; the kinds present "
+                f"no station of kind {', '.join(map(repr, unknown))} in {where}; the kinds present "
                 f"are {', '.join(sorted(present)) or 'none'}",
                 [Problem(f"unknown station kind {k!r}", field="kinds") for k in unknown],
                 allowed_values=sorted(present))
@@ -181,19 +271,27 @@ class CoverageService:
         say("loading layers")
         inputs = self.inputs(conn, scope, params.region, versions)
         if len(inputs.streets) == 0 and len(inputs.stations) and len(inputs.dwellings):
-            raise ValidationFailed("no streets are stored in this scope: import streets first")
+            where = f"region {params.region}" if params.region else "this scope"
+            raise ValidationFailed(f"no streets are stored in {where}: import streets first")
         say("building the street network")
-        net, no_street = self.network(inputs, scope, params.region, params.mode, versions)
+        parts = self.parts(inputs, scope, params.region, params.mode, versions)
+        net = parts.net
         say("snapping dwellings")
-        snap = self.dwelling_snap(net, inputs, versions)
+        snaps = self.region_snaps(parts, inputs, versions)
         counted = select_stations(inputs.stations, kinds=list(params.kinds) if params.kinds else None,
                                   at=params.at)
         geo_st = counted.copy()
         geo_st["source_id"] = counted["id"].astype(str).to_numpy()
         say("computing travel times")
-        reach = compute_reach(net, geo_st, inputs.dwellings, breaks_s=(params.budget_s,), limit_s=params.limit_s,
-                              max_snap_m=self.max_snap_m, dwelling_snap=snap,
-                              fallback_regions=no_street if len(no_street) else None)
+        many = len(parts.codes) > 1
+        reaches = []
+        for c, net_c, snap_c, bare_c in zip(parts.codes, parts.nets, snaps, parts.no_street):
+            st_c = geo_st[geo_st["region_code"] == c] if many else geo_st
+            dw_c = inputs.dwellings[inputs.dwellings["region_code"] == c] if many else inputs.dwellings
+            reaches.append(compute_reach(net_c, st_c, dw_c, breaks_s=(params.budget_s,), limit_s=params.limit_s,
+                                         max_snap_m=self.max_snap_m, dwelling_snap=snap_c,
+                                         fallback_regions=bare_c if len(bare_c) else None))
+        reach = concat_reaches(reaches, net)
         say("coverage per area")
         assignment = assign_to_grids(inputs.dwellings, inputs.grids)
         sa = assign_to_grids(counted, inputs.grids, use_column=None) if len(counted) and len(inputs.grids) else None
@@ -201,7 +299,7 @@ class CoverageService:
                   for lv in LEVELS}
         run = Run(params=params, versions=versions, params_hash=h, net=net, reach=reach, inputs=inputs,
                   counted=counted, assignment=assignment, tables=tables,
-                  totals=totals(reach, counted, params.budget_s))
+                  totals=totals(reach, counted, params.budget_s), regions=tuple(parts.codes))
         run.seconds = time.perf_counter() - t0
         self.stats["runs_computed"] += 1
         say("storing the run")

@@ -30,7 +30,9 @@ def resolve_url(settings: Settings | None = None, start: bool = True) -> str:
 
 
 def make_engine(url: str) -> Engine:
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, future=True)
+    from api.db.audit import attach  # writes carry who and what into audit_log (migration 0007)
+
+    return attach(create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, future=True))
 
 
 @lru_cache

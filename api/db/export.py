@@ -82,6 +82,7 @@ def layer_query(conn: Connection, layer: str, scope: Jurisdiction, *, area: str 
     spec = LAYERS[layer]
     names = [c.name for c in spec.columns] + [c for c in _EXTRA.get(layer, ()) if c not in
                                                {c.name for c in spec.columns}]
+    names = [n for n in names if not scope.hides(table.name, n)]  # personal fields: only for roles that need them
     # grid validity may be -infinity, which no Python datetime holds: export it as ISO text
     cols = [table.c.id] + [cast(table.c[n], Text).label(n) if n in ("valid_from", "valid_to") else table.c[n]
                            for n in names] + [func.ST_AsBinary(table.c.geom).label("geom")]

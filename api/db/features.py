@@ -134,9 +134,11 @@ def _property(coll: Collection, name: str) -> ColumnElement:
     return coll.table.c[name]
 
 
-def _feature(coll: Collection) -> ColumnElement:
+def _feature(coll: Collection, scope: Jurisdiction) -> ColumnElement:
     props: list = []
     for name in coll.properties:
+        if scope.hides(coll.table.name, name):  # personal fields: only for the roles that need them
+            continue
         props += [literal(name), _property(coll, name)]
     return func.json_build_object(
         literal("type"), literal("Feature"),
@@ -218,7 +220,7 @@ def items_json(conn: Connection, coll: Collection, scope: Jurisdiction, *, bbox=
     ).scalars())
     if not ids:
         return "[]", 0
-    page = select(t.c.id.label("fid"), _feature(coll).label("f")).where(t.c.id == any_(ids_param(ids))).subquery()
+    page = select(t.c.id.label("fid"), _feature(coll, scope).label("f")).where(t.c.id == any_(ids_param(ids))).subquery()
     row = conn.execute(
         select(
             cast(func.coalesce(func.json_agg(aggregate_order_by(page.c.f, page.c.fid)), text("'[]'::json")), Text),
@@ -232,7 +234,7 @@ def item_json(conn: Connection, coll: Collection, fid: int, scope: Jurisdiction)
     """One feature (any grid version) as JSON text; ``None`` if absent or outside ``scope``."""
     t = coll.table
     return conn.execute(
-        select(cast(_feature(coll), Text)).where(t.c.id == fid, scope.clause(t))
+        select(cast(_feature(coll, scope), Text)).where(t.c.id == fid, scope.clause(t))
     ).scalar_one_or_none()
 
 
@@ -247,10 +249,11 @@ def extent(conn: Connection, coll: Collection, scope: Jurisdiction, *,
     return None if row[0] is None else [float(v) for v in row]
 
 
-def kind_counts(conn: Connection, scope: Jurisdiction) -> dict[str, int]:
-    """Stations in scope by kind, most numerous first."""
+def kind_counts(conn: Connection, scope: Jurisdiction, region: str | None = None) -> dict[str, int]:
+    """Stations in scope (and in county ``region`` when given) by kind, most numerous first."""
+    conds = [scope.clause(stations)] + ([stations.c.region_code == region] if region else [])
     rows = conn.execute(
-        select(stations.c.kind, func.count()).where(scope.clause(stations))
+        select(stations.c.kind, func.count()).where(*conds)
         .group_by(stations.c.kind).order_by(func.count().desc(), stations.c.kind)
     )
     return {k: int(n) for k, n in rows}

@@ -19,7 +19,6 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
-    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -31,7 +30,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 metadata = MetaData()
 
@@ -203,12 +202,8 @@ incident_events = Table(
     Column("to_status", String(16)),
     Column("escalation_level", String(16)),
     Column("note", Text),
-    ForeignKeyConstraint(
-        ["region_code", "incident_id"],
-        ["incidents.region_code", "incidents.id"],
-        name="incident_events_incident_fkey",
-        ondelete="CASCADE",
-    ),
+    # migration 0006: the foreign key to incidents (ON DELETE CASCADE) is held by each county's
+    # partition (regions.incident_events_r<code> -> regions.incidents_r<code>), not by this parent
     Index("incident_events_incident_idx", "region_code", "incident_id", "at"),
 )
 
@@ -259,4 +254,67 @@ coverage_runs = Table(
     Column("summary", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("coverage_runs_hash_idx", "params_hash", "created_at"),
+)
+
+# 0005_siting_jobs: long siting questions solved in the app's thread pool (api/siting/jobs.py).
+siting_jobs = Table(
+    "siting_jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("params", JSONB, nullable=False),
+    Column("scope", JSONB),
+    Column("points", JSONB),
+    Column("status", String(16), nullable=False, server_default=text("'queued'")),
+    Column("result", JSONB),
+    Column("error", JSONB),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Index("siting_jobs_created_idx", "created_at"),
+)
+
+# 0007_auth: users, their API keys, and the audit log of every write (written by triggers).
+users = Table(
+    "users",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("name", Text, nullable=False, unique=True),
+    Column("password_hash", Text),
+    Column("role", String(16), nullable=False),
+    Column("areas", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("disabled", Boolean, nullable=False, server_default=text("false")),
+    Column("tokens_valid_after", DateTime(timezone=True), nullable=False, server_default=text("'-infinity'")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("user_id", BigInteger, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+    Index("api_tokens_user_idx", "user_id"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger, primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("actor", Text, nullable=False),
+    Column("request", Text),
+    Column("operation", String(8), nullable=False),
+    Column("table_name", Text, nullable=False),
+    Column("row_key", Text),
+    Column("before", JSONB),
+    Column("after", JSONB),
+    Column("before_geom", Geometry("GEOMETRY", srid=4326, spatial_index=False)),
+    Column("after_geom", Geometry("GEOMETRY", srid=4326, spatial_index=False)),
+    Index("audit_log_at_idx", "at"),
+    Index("audit_log_row_idx", "table_name", "row_key"),
 )

@@ -42,15 +42,20 @@ pyformat: Callable[[str], str] = lambda n: f"%({n})s"  # noqa: E731
 
 def scope_condition(scope: Jurisdiction, alias: str, params: dict, *,
                     columns: tuple[str, ...] = ("region_code", "town_code", "community_code"),
-                    ph: Callable[[str], str] = named) -> str:
+                    ph: Callable[[str], str] = named, grid_column: str | None = "grid_code") -> str:
     """SQL condition keeping the rows of ``alias`` (a table or view with ``columns``) inside
-    ``scope``; the codes go into ``params`` (key ``scope_codes``), never into the SQL text."""
+    ``scope``; the codes go into ``params`` (key ``scope_codes``), never into the SQL text.
+    ``grid_column``: the column that ``scope.grids`` narrows (None: the rows have none)."""
     if scope.codes is None:
         return "true"
     if not scope.codes:
         return "false"
     params["scope_codes"] = sorted(scope.codes)
-    return "(" + " OR ".join(f"{alias}.{c} = ANY({ph('scope_codes')})" for c in columns) + ")"
+    cond = "(" + " OR ".join(f"{alias}.{c} = ANY({ph('scope_codes')})" for c in columns) + ")"
+    if scope.grids is not None and grid_column:  # a grid worker's own grids (api.jurisdiction)
+        params["scope_grids"] = sorted(scope.grids)
+        cond = f"({cond} AND {alias}.{grid_column} = ANY({ph('scope_grids')}))"
+    return cond
 
 
 @dataclass(frozen=True)

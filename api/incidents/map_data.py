@@ -48,7 +48,7 @@ def grid_extent(conn: Connection, scope: Jurisdiction) -> tuple[float, float, fl
     params: dict = {}
     e = conn.execute(text(f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
                           f"(SELECT ST_Extent(g.geom) AS e FROM current_grids g "
-                          f"WHERE {scope_condition(scope, 'g', params)}) s"), params).one()
+                          f"WHERE {scope_condition(scope, 'g', params, grid_column='code')}) s"), params).one()
     return None if e[0] is None else tuple(float(v) for v in e)
 
 
@@ -58,7 +58,7 @@ def grid_shapes(conn: Connection, scope: Jurisdiction) -> list[tuple[str, str]]:
     params: dict = {}
     return [tuple(r) for r in conn.execute(text(f"""
         SELECT g.code, ST_AsGeoJSON(ST_SimplifyPreserveTopology(g.geom, 0.00002), 5) AS gj
-        FROM current_grids g WHERE {scope_condition(scope, 'g', params)} ORDER BY g.code"""), params).all()]
+        FROM current_grids g WHERE {scope_condition(scope, 'g', params, grid_column='code')} ORDER BY g.code"""), params).all()]
 
 
 def data_versions(conn: Connection, layers: tuple[str, ...]) -> tuple:

@@ -306,33 +306,70 @@ def hotspots(conn: Connection, scope: Jurisdiction, flt: IncidentFilter = Incide
     params: dict = {}
     where = flt.where(scope, params)
     if level == "grid":
-        gscope = scope_condition(scope, "g", params)
+        gscope = scope_condition(scope, "g", params, grid_column="code")
         garea = ""
         if flt.area is not None:
             garea = " AND (g.code = :f_area OR g.community_code = :f_area OR g.town_code = :f_area " \
                     "OR g.region_code = :f_area)"
         rows = conn.execute(text(f"""
-            WITH c AS (SELECT incidents.grid_code AS code, count(*) AS n FROM incidents
-                       WHERE {where} AND incidents.grid_code IS NOT NULL GROUP BY 1)
-            SELECT g.code, g.name, COALESCE(c.n, 0) AS n, ST_AsBinary(g.geom) AS wkb
-            FROM current_grids g LEFT JOIN c ON c.code = g.code
-            WHERE {gscope}{garea} ORDER BY g.code"""), params).all()
-        units = gpd.GeoDataFrame({"code": [r.code for r in rows]},
-                                 geometry=shapely.from_wkb([bytes(r.wkb) for r in rows]), crs=4326)
-        counts = pd.Series([float(r.n) for r in rows], index=pd.Index(units.code, name="code"))
-        nb = ghs.queen_neighbours(units, "code") if len(units) else {}
-        res = ghs.gi_star(counts, nb, min_incidents=min_incidents, fdr=fdr)
-        res["name"] = pd.Series({r.code: r.name for r in rows}).reindex(res.index)
-        return res, gpd.GeoSeries(units.geometry.to_numpy(), index=units.code, crs=4326)
+            WITH c AS (SELECT incidents.region_code AS region, incidents.grid_code AS code, count(*) AS n
+                       FROM incidents WHERE {where} AND incidents.grid_code IS NOT NULL GROUP BY 1, 2)
+            SELECT g.region_code AS region, g.code, g.name, COALESCE(c.n, 0) AS n, ST_AsBinary(g.geom) AS wkb
+            FROM current_grids g LEFT JOIN c ON c.region = g.region_code AND c.code = g.code
+            WHERE {gscope}{garea} ORDER BY g.region_code, g.code"""), params).all()
+
+        def one_region(rs):
+            units = gpd.GeoDataFrame({"code": [r.code for r in rs]},
+                                     geometry=shapely.from_wkb([bytes(r.wkb) for r in rs]), crs=4326)
+            counts = pd.Series([float(r.n) for r in rs], index=pd.Index(units.code, name="code"))
+            nb = ghs.queen_neighbours(units, "code") if len(units) else {}
+            res = ghs.gi_star(counts, nb, min_incidents=min_incidents, fdr=fdr)
+            res["name"] = pd.Series({r.code: r.name for r in rs}).reindex(res.index)
+            return res, gpd.GeoSeries(units.geometry.to_numpy(), index=units.code, crs=4326)
+
+        return _per_region(rows, one_region)
     rows = conn.execute(text(f"""
-        SELECT round(ST_X(incidents.geom)::numeric, 4)::float8 AS lon, round(ST_Y(incidents.geom)::numeric, 4)::float8 AS lat,
-               count(*) AS n FROM incidents WHERE {where} GROUP BY 1, 2"""), params).all()
-    df = h3_counts([r.lon for r in rows], [r.lat for r in rows], [float(r.n) for r in rows], resolution=resolution) \
-        if rows else pd.DataFrame({"cell": [], "count": []})
-    counts = ghs.h3_study_area(pd.Series(df["count"].to_numpy(), index=pd.Index(df["cell"], name="cell")))
-    res = ghs.gi_star(counts, ghs.h3_neighbours(counts.index), min_incidents=min_incidents, fdr=fdr)
-    geoms = [shapely.Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(c)]) for c in counts.index]
-    return res, gpd.GeoSeries(geoms, index=counts.index, crs=4326)
+        SELECT incidents.region_code AS region,
+               round(ST_X(incidents.geom)::numeric, 4)::float8 AS lon, round(ST_Y(incidents.geom)::numeric, 4)::float8 AS lat,
+               count(*) AS n FROM incidents WHERE {where} GROUP BY 1, 2, 3 ORDER BY 1"""), params).all()
+
+    def one_region(rs):
+        df = h3_counts([r.lon for r in rs], [r.lat for r in rs], [float(r.n) for r in rs], resolution=resolution) \
+            if rs else pd.DataFrame({"cell": [], "count": []})
+        counts = ghs.h3_study_area(pd.Series(df["count"].to_numpy(), index=pd.Index(df["cell"], name="cell")))
+        res = ghs.gi_star(counts, ghs.h3_neighbours(counts.index), min_incidents=min_incidents, fdr=fdr)
+        geoms = [shapely.Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(c)]) for c in counts.index]
+        return res, gpd.GeoSeries(geoms, index=counts.index, crs=4326)
+
+    return _per_region(rows, one_region)
+
+
+def _per_region(rows, one_region):
+    """Gi* of each county on its own (its units, its mean and variance, its false-discovery
+    correction), concatenated: another county's incidents never shift a county's hotspots.  A
+    county too small for the analysis is left out (``res.attrs["skipped_regions"]``: code ->
+    reason) unless every county is, which raises its error."""
+    import geopandas as gpd
+
+    from geo.errors import InvalidInput
+
+    by: dict[str, list] = {}
+    for r in rows:
+        by.setdefault(r.region, []).append(r)
+    if len(by) <= 1:
+        return one_region(next(iter(by.values()), []))
+    parts, skipped, first_error = [], {}, None
+    for code, rs in by.items():
+        try:
+            parts.append(one_region(rs))
+        except InvalidInput as exc:
+            first_error = first_error or exc
+            skipped[code] = exc.problems[0].reason if exc.problems else str(exc)
+    if not parts:
+        raise first_error
+    res = pd.concat([p[0] for p in parts])
+    res.attrs["skipped_regions"] = skipped
+    return res, gpd.GeoSeries(pd.concat([p[1] for p in parts]), crs=4326)
 
 
 def hotspot_frame(res: pd.DataFrame, geoms):

@@ -109,7 +109,8 @@ def _filters(request: Request, coll: fdb.Collection) -> dict[str, object]:
     return out
 
 
-def _collection_doc(request: Request, coll: fdb.Collection, bbox: list[float] | None, lang: str) -> dict:
+def _collection_doc(request: Request, coll: fdb.Collection, bbox: list[float] | None, lang: str,
+                    scope: Jurisdiction) -> dict:
     base = str(request.url_for("collection", collection_id=coll.id))
     doc = {
         "id": coll.id,
@@ -117,7 +118,7 @@ def _collection_doc(request: Request, coll: fdb.Collection, bbox: list[float] | 
         "itemType": "feature",
         "crs": [CRS84],
         "geometryType": coll.geometry,
-        "properties": list(coll.properties),
+        "properties": [p for p in coll.properties if not scope.hides(coll.table.name, p)],
         "filterable": list(coll.filterable),
         "links": [
             {"rel": "self", "type": "application/json", "href": base},
@@ -144,7 +145,7 @@ def collections(
     lang = i18n.request_lang(request, settings.language)
     with engine.connect() as conn:
         docs = [
-            _collection_doc(request, c, fdb.extent(conn, c, scope), lang) for c in fdb.COLLECTIONS.values()
+            _collection_doc(request, c, fdb.extent(conn, c, scope), lang, scope) for c in fdb.COLLECTIONS.values()
         ]
     return {
         "collections": docs,
@@ -163,7 +164,7 @@ def collection(
     coll = _collection(collection_id)
     with engine.connect() as conn:
         box = fdb.extent(conn, coll, scope)
-    return _collection_doc(request, coll, box, i18n.request_lang(request, settings.language))
+    return _collection_doc(request, coll, box, i18n.request_lang(request, settings.language), scope)
 
 
 def _page_link(request: Request, rel: str, offset: int, limit: int) -> dict:

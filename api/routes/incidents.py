@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
 from api import deps
+from api.auth import Caller
 from api.deps import IncidentFilterDep, IncidentListFilterDep
 from api.incidents import cases, workflow
 from api.incidents.intake import BULK_DOC, INTAKE_DOC, ingest_items, read_bulk
@@ -23,6 +24,11 @@ from geo.layers import CLOSE_REASONS
 
 router = APIRouter(tags=["incidents"])
 
+
+def _reporter(caller: Caller) -> str:
+    """The actor of a report's events: the caller (``api`` in open mode, where nobody logs in)."""
+    return "api" if caller.via == "open" else caller.actor
+
 @router.post("/incidents", status_code=201, description="Report one incident." + INTAKE_DOC,
              responses={200: {"description": "Already known (same external_id): the existing incident."},
                         422: {"description": "Bad coordinates, unknown category, time in the future, ..."}})
@@ -31,8 +37,9 @@ def create_incident(body: dict = Body(..., examples=[{
         "properties": {"external_id": "12345-2025-000001", "category": "street_light",
                        "reported_at": "2025-03-01T08:30:00+08:00", "reporter_kind": "resident"}}]),
         engine: Engine = Depends(deps.engine), settings: Settings = Depends(deps.settings),
-        scope: Jurisdiction = Depends(deps.jurisdiction)):
-    rep, differing = ingest_items(engine, settings, [body], all_or_nothing=True, actor="api")
+        scope: Jurisdiction = Depends(deps.jurisdiction), caller: Caller = Depends(deps.caller)):
+    rep, differing = ingest_items(engine, settings, [body], all_or_nothing=True, actor=_reporter(caller),
+                                  scope=scope)
     props = body.get("properties") or {} if body.get("type") == "Feature" else body
     with engine.connect() as conn:
         inc = cases.find_by_external_id(conn, scope, str(props.get("external_id")).strip(),
@@ -52,10 +59,12 @@ async def bulk_incidents(request: Request,
                          mode: Literal["all_or_nothing", "partial"] = Query(
                              "all_or_nothing", description="all_or_nothing: write nothing if any row is bad "
                              "(422 listing every bad row); partial: write the good rows, list the rejected."),
-                         engine: Engine = Depends(deps.engine), settings: Settings = Depends(deps.settings)):
+                         engine: Engine = Depends(deps.engine), settings: Settings = Depends(deps.settings),
+                         scope: Jurisdiction = Depends(deps.jurisdiction), caller: Caller = Depends(deps.caller)):
     items = await read_bulk(request, settings.max_bulk_incidents)
     rep, differing = await run_in_threadpool(ingest_items, engine, settings, items,
-                                             all_or_nothing=(mode == "all_or_nothing"), actor="api")
+                                             all_or_nothing=(mode == "all_or_nothing"), actor=_reporter(caller),
+                                             scope=scope)
     return {"mode": mode, "received": len(items), **rep.as_dict(),
             "differing": [d for d in differing if d["differs"]]}
 

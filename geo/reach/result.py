@@ -96,3 +96,50 @@ class Reach:
         return pd.DataFrame({"station": self.station_ids[bad],
                              "reason": [STATUS_NAMES[s] for s in self.station_snap.status[bad]]})
 
+
+
+def concat_reaches(reaches: list[Reach], union) -> Reach:
+    """Reaches computed part by part (one region each, on the parts of ``union``, a
+    :func:`geo.network.union_networks`, in the same order) as one :class:`Reach` on ``union``.
+
+    Stations and dwellings are numbered part after part; ``nearest`` and ``node_nearest`` index
+    the concatenated stations, snaps the union's edges.  Every time is the part's own: no
+    station of one part reaches a dwelling of another.
+    """
+    if len(reaches) == 1:
+        return reaches[0]
+    import shapely
+
+    first = reaches[0]
+    if any(r.breaks_s != first.breaks_s or r.limit_s != first.limit_s for r in reaches):
+        raise ValueError("reaches to concatenate must share breaks and search limit")
+    s_off = np.concatenate([[0], np.cumsum([len(r.station_ids) for r in reaches])])
+    e_off = union.part_edges
+    cat = np.concatenate
+
+    def shift(a, o):
+        return np.where(a >= 0, a + o, -1).astype(np.int64)
+
+    geoms = [r.fallback_geom for r in reaches if r.fallback_geom is not None]
+    speeds = {round(float(r.fallback_speed_mps), 9) for r in reaches if r.fallback.any()}
+    return Reach(
+        net_fingerprint=union.fingerprint, breaks_s=first.breaks_s, limit_s=first.limit_s,
+        station_ids=cat([r.station_ids for r in reaches]).astype(object),
+        station_kind=cat([r.station_kind for r in reaches]).astype(object),
+        station_xy=np.vstack([r.station_xy.reshape(-1, 2) for r in reaches]),
+        station_snap=Snap.concat([r.station_snap.shifted(e_off[i]) for i, r in enumerate(reaches)]),
+        dwelling_snap=Snap.concat([r.dwelling_snap.shifted(e_off[i]) for i, r in enumerate(reaches)]),
+        households=cat([r.households for r in reaches]),
+        dwelling_xy=np.vstack([r.dwelling_xy.reshape(-1, 2) for r in reaches]),
+        time_s=cat([r.time_s for r in reaches]),
+        nearest=cat([shift(r.nearest, s_off[i]) for i, r in enumerate(reaches)]),
+        method=cat([r.method for r in reaches]).astype(object),
+        node_time=cat([r.node_time for r in reaches]),
+        node_nearest=cat([shift(r.node_nearest, s_off[i]) for i, r in enumerate(reaches)]),
+        fallback=cat([r.fallback if r.fallback.size == len(r.time_s) else np.zeros(len(r.time_s), dtype=bool)
+                      for r in reaches]),
+        detour_factor=first.detour_factor,
+        # one speed is reported; parts only differ in it for drive networks of different road speeds
+        fallback_speed_mps=max(speeds) if speeds else first.fallback_speed_mps,
+        crs=first.crs, fallback_geom=shapely.union_all(geoms) if geoms else None,
+    )

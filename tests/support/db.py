@@ -6,7 +6,8 @@ from sqlalchemy import text
 
 DATA_TABLES = (
     "incident_events", "incidents", "dwellings", "stations", "streets", "grids", "areas",
-    "idempotency_keys", "data_versions", "coverage_runs",
+    "idempotency_keys", "data_versions", "coverage_runs", "siting_jobs",
+    "audit_log", "api_tokens", "users",  # 0007_auth
 )
 
 

@@ -38,6 +38,7 @@ from api.db.load.attribution import attribute_points
 from api.db.load.grids import (
     check_corrections, check_grids, check_overlaps, correct_grids, find_gaps, upsert_grids,
 )
+from api.db.load.partitions import ensure_staged_partitions
 from api.db.load.reattribute import reattribute_after_grid_write, snapshot_grids
 from api.db.load.report import LoadReport
 from api.db.load.stage import CHUNK_ROWS, stage
@@ -95,10 +96,13 @@ def _upsert(conn: Connection, layer: str, tmp: str, cols: list[str], has_fp: boo
             SELECT {select} FROM {tmp}
             ON CONFLICT (region_code, {key}) DO UPDATE SET {sets}
             WHERE ({old}) IS DISTINCT FROM ({new})
-            RETURNING (xmax = 0) AS inserted
+            RETURNING region_code, {key}
+        ), done AS (  -- the outer query sees the table as it was before the statement: a key there was updated
+            SELECT NOT EXISTS (SELECT 1 FROM {layer} o WHERE o.region_code = up.region_code AND o.{key} = up.{key})
+                   AS inserted FROM up
         )
-        SELECT count(*) FILTER (WHERE inserted) AS ins, count(*) FILTER (WHERE NOT inserted) AS upd FROM up
-    """)).one()
+        SELECT count(*) FILTER (WHERE inserted) AS ins, count(*) FILTER (WHERE NOT inserted) AS upd FROM done
+    """)).one()  # (xmax = 0) would tell it too, but a partitioned table (0006) cannot return system columns
     total = conn.execute(text(f"SELECT count(*) FROM {tmp}")).scalar_one()
     return LoadReport(inserted=row.ins, updated=row.upd, unchanged=total - row.ins - row.upd)
 
@@ -173,6 +177,7 @@ def load_frame(
         if layer in ("dwellings", "stations"):
             frame = attribute_points(conn, layer, frame, region_code)
         tmp, cols, has_fp = stage(conn, layer, frame, region_code, progress)
+        ensure_staged_partitions(conn, tmp, (region_code,))  # a county's first rows make its partitions
         if layer in POINT_LAYERS and not allow_outside:
             _refuse_all_outside(conn, layer, tmp)
         if layer == "grids":

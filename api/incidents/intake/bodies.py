@@ -18,9 +18,10 @@ from fastapi import Request
 from shapely.geometry import Point
 from sqlalchemy import Engine
 
-from api.errors import PayloadTooLarge, UnsupportedMedia, ValidationFailed
+from api.errors import Forbidden, PayloadTooLarge, UnsupportedMedia, ValidationFailed
 from api.incidents.intake.frames import ingest_frame, known_categories, validate_incidents
 from api.incidents.intake.retry import differences
+from api.jurisdiction import EVERYWHERE, Jurisdiction
 from api.settings import Settings
 from geo.errors import InvalidInput, Problem
 from geo.layers import LAYERS
@@ -114,9 +115,29 @@ def _to_frame(items: list[Any]) -> tuple[gpd.GeoDataFrame, list[Problem]]:
     return frame, problems
 
 
-def ingest_items(engine: Engine, settings: Settings, items: list, *, all_or_nothing: bool, actor: str):
+def _outside(conn, sub: gpd.GeoDataFrame, region: str, scope: Jurisdiction) -> list[str]:
+    """external_ids of the batch whose stored incident lies outside ``scope`` (new or duplicate)."""
+    from sqlalchemy import text
+
+    from api.incidents.filters import scope_condition
+
+    ids = [str(v).strip() for v in sub["external_id"].dropna()] if "external_id" in sub else []
+    if not ids:
+        return []
+    p: dict = {"ids": ids, "r": region}
+    cond = scope_condition(scope, "incidents", p)
+    return list(conn.execute(text(
+        "SELECT external_id FROM incidents WHERE external_id = ANY(:ids) "
+        f"AND NOT ({cond}) ORDER BY external_id LIMIT 20"), p).scalars())
+
+
+def ingest_items(engine: Engine, settings: Settings, items: list, *, all_or_nothing: bool, actor: str,
+                 scope: Jurisdiction = EVERYWHERE):
     """Write the rows; returns ``(IngestReport, differing)``: ``differing`` lists the duplicates
-    (``external_id``, 1-based ``row``, ``differs``: fields whose sent value is not the stored one)."""
+    (``external_id``, 1-based ``row``, ``differs``: fields whose sent value is not the stored one).
+
+    An incident that lands outside the caller's ``scope`` (by the grid it is attributed to) makes
+    the whole request :class:`~api.errors.Forbidden`, and nothing is written."""
     frame, shape_problems = _to_frame(items)
     if shape_problems and all_or_nothing:
         # report the shape faults together with every other fault of the batch, write nothing
@@ -136,6 +157,11 @@ def ingest_items(engine: Engine, settings: Settings, items: list, *, all_or_noth
     with engine.begin() as conn:
         rep = ingest_frame(conn, sub, actor=actor, all_or_nothing=all_or_nothing,
                            default_region=settings.region_code, timezone=settings.timezone)
+        if not scope.everywhere:
+            outside = _outside(conn, sub, settings.region_code, scope)
+            if outside:  # raised inside the transaction: nothing of the batch is written
+                raise Forbidden(f"{len(outside)} incident(s) lie outside your jurisdiction, e.g. "
+                                f"{', '.join(outside[:5])}; nothing was written.", outside=outside)
         differing = differences(conn, sub, rep.duplicate_ids, region=settings.region_code, tz=settings.timezone)
     for d in differing:  # row of the sub-frame -> the caller's numbering
         d["row"] = keep[d["row"] - 1] + 1

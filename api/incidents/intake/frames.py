@@ -41,6 +41,7 @@ import pandas as pd
 import shapely
 from sqlalchemy import Connection, text
 
+from api.db.load.partitions import ensure_staged_partitions
 from api.db.load import INCIDENT_PLACE_COLUMNS, incident_place_joins
 from api.incidents.categories import ADD_COMMAND
 from api.incidents.times import column_times, local_zone
@@ -369,6 +370,7 @@ def ingest_frame(conn: Connection, frame: gpd.GeoDataFrame, *, region_code: str 
     conn.execute(text(_TEMP))
     _copy(conn, clean)
     conn.execute(text("ANALYZE _incident_in"))
+    ensure_staged_partitions(conn, "_incident_in", (region,))  # a county's first incidents make its partitions
     row = conn.execute(text(_INSERT), {"region": region, "actor": actor}).one()
     report.inserted = int(row.inserted)
     report.outside_grid = int(row.outside)

@@ -28,7 +28,7 @@ def coverage_gaps(request: Request, params: CoverageQuery, scope: ScopeDep, svc:
                                      description=f"Most gaps returned (1-{MAX_GAPS:,}), largest first."),
                   format: Literal["geojson", "xlsx", "csv"] = "geojson",
                   ) -> Response:
-    frame, extra = answers.gaps(svc.run(scope, params), link_m, grid)
+    frame, extra = answers.gaps(svc.run(scope, svc.implied(scope, params, grid)), link_m, grid)
     if format != "geojson":
         from api import i18n
         from api.sheets import table_response

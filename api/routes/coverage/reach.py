@@ -38,7 +38,7 @@ def coverage_stations(params: CoverageQuery, scope: ScopeDep, svc: CoverageDep,
                       kind: str | None = Query(None, description="Only this kind."),
                       area: str | None = Query(None, description="Only inside this town, community or grid code.")
                       ) -> JSONResponse:
-    run = svc.run(scope, params)
+    run = svc.run(scope, svc.implied(scope, params, area))
     frame = answers.counted_stations(run, kind, area)
     return geojson_response(frame, {**answers.head(run), "matched": int(len(frame))})
 
@@ -93,6 +93,7 @@ def coverage_areas(request: Request, params: CoverageQuery, breaks: BreaksQuery,
                    ) -> Response:
     bks = breaks or (params.minutes,)
     rings = shape == "ring"
+    params = svc.implied(scope, params, area)
     if format != "geojson":
         from api import i18n
         from api.sheets import table_response

@@ -36,6 +36,7 @@ def coverage(request: Request, params: CoverageQuery, breaks: BreaksQuery, scope
              area: str | None = Query(None, description="Only rows in this town, community or grid code."),
              format: Literal["json", "csv", "geojson", "xlsx"] = "json") -> Response:
     bks = breaks or ()
+    params = svc.implied(scope, params, area)
     if format == "geojson":  # rows with their area's polygon and a coverage band (0: <50% ... 4: 100%)
         run = svc.run(scope, params.searching_to(max(bks)) if bks else params)
         frame, extra = answers.coverage_areas(run, level, area, bks)

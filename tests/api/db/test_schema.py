@@ -81,9 +81,11 @@ def test_revisions_form_one_linear_line():
     from api.db.migrate import alembic_config
 
     script = ScriptDirectory.from_config(alembic_config())
-    assert script.get_heads() == ["0004_quiet_versions"]
+    files = sorted(p.stem for p in (Path(script.dir) / "versions").glob("[0-9]*.py"))
+    assert script.get_heads() == [files[-1]]  # one head: the highest-numbered file
     line = [r for r in script.walk_revisions("base", "heads")][::-1]
-    assert [r.revision for r in line] == ["0001_initial", "0002_coverage", "0003_incidents", "0004_quiet_versions"]
+    assert [r.revision for r in line] == files  # every file on the one line, in number order
+    assert files[:4] == ["0001_initial", "0002_coverage", "0003_incidents", "0004_quiet_versions"]
     for i, rev in enumerate(line):
         assert re.fullmatch(r"\d{4}_[a-z_]+", rev.revision) and rev.revision.startswith(f"{i + 1:04d}_")
         assert rev.down_revision == (line[i - 1].revision if i else None)  # a single parent: no merges

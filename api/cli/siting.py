@@ -1,0 +1,157 @@
+"""``gridmap site``: where new stations cover the most households, and which could close.
+
+``gridmap site --add K`` prints the chosen sites (in order of marginal gain), the coverage before
+and after, the gain table for 1..K sites and the grids that change; ``--close N`` closes the N
+stations whose closing loses the fewest households (with ``--add``: while adding K).  ``--out``
+writes the proposal (:mod:`api.siting.output`).  The answer is :meth:`api.siting.SitingService.propose`,
+the same as ``POST /siting``; heavy modules are imported inside the command.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from api.cli.common import console, err_console, migrated_engine, user_errors
+
+OUT_HELP = "Write the proposal: FILE.gpkg, .geojson, .csv, .xlsx or .json."
+
+
+def _n(v, nd: int = 0) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return "-"
+    return f"{v:,.{nd}f}" if isinstance(v, float) else f"{v:,}"
+
+
+def site(
+    add: int = typer.Option(None, "--add", help="New sites to add (default 1; 0 with --close)."),
+    close: int = typer.Option(0, "--close", help="Existing stations to close, least loss first."),
+    area: str = typer.Option(None, help="Candidates only inside this town, community or grid code."),
+    minutes: float = typer.Option(None, help="Time budget, minutes (default GRIDMAP_MINUTES, 8)."),
+    mode: str = typer.Option("walk", help="walk, bike or drive."),
+    candidates: str = typer.Option("gaps", help="gaps (street nodes within reach of an uncovered household), "
+                                                "streets (every street node), osm (OSM amenities) or a FILE."),
+    layer: str = typer.Option(None, help="Layer (GeoPackage) or sheet (Excel) of the candidates FILE."),
+    model: str = typer.Option("mclp", help="mclp (most households for K sites), lscp (fewest sites for "
+                                           "--target) or pmedian (shortest mean time)."),
+    target: float = typer.Option(None, help="lscp: share of households to reach, 0-1 (default all reachable)."),
+    greedy: bool = typer.Option(False, "--greedy", help="The instant greedy preview instead of the exact solve."),
+    kinds: str = typer.Option(None, help="Station kinds that count, comma-separated (default all)."),
+    region: str = typer.Option(None, help="One county (6-digit code)."),
+    time_limit: float = typer.Option(60.0, help="Solver time limit, seconds."),
+    out: Path = typer.Option(None, help=OUT_HELP),
+) -> None:
+    """Site new service stations (and close the least useful ones) to cover the most households."""
+    from api.coverage import CoverageService
+    from api.errors import GridmapError
+    from api.jurisdiction import EVERYWHERE
+    from api.settings import get_settings
+    from api.siting import SitingParams, SitingService, read_candidates
+    from api.siting.output import FORMATS, write_proposal
+
+    if out and out.suffix.lower() not in FORMATS:
+        raise typer.BadParameter(f"--out must end in one of {', '.join(FORMATS)}", param_hint="--out")
+    settings = get_settings()
+    k = (0 if close else 1) if add is None else add
+    with user_errors():
+        try:
+            points = None
+            kind = candidates
+            if candidates not in ("gaps", "streets", "osm"):
+                path = Path(candidates)
+                if not path.exists():
+                    raise typer.BadParameter(f"{candidates!r} is neither gaps, streets, osm nor a file",
+                                             param_hint="--candidates")
+                points, kind = read_candidates(path, layer=layer), "file"
+            p = SitingParams.asked(default_minutes=settings.minutes, minutes=minutes, kinds=kinds, k=k, close=close,
+                                   model=model, mode=mode, area=area, candidates=kind, target=target, region=region,
+                                   method="greedy" if greedy else "exact", time_limit_s=time_limit)
+            svc = SitingService.from_settings(
+                CoverageService.from_settings(migrated_engine(), settings, warm_polygons=False), settings)
+            with console.status("siting: starting") as status:
+                prop = svc.propose(EVERYWHERE, p, points, progress=lambda msg: status.update(msg))
+        except (GridmapError, ValueError) as exc:  # geo's InvalidInput is a ValueError
+            fields = sorted({pr.field for pr in getattr(exc, "problems", []) if pr.field})
+            opt = "".join(f"--{f.replace('_', '-')}: " for f in fields)
+            err_console.print(f"[bold red]error:[/] {opt}{getattr(exc, 'detail', exc)}")
+            for pr in getattr(exc, "problems", [])[:10]:
+                err_console.print(f"  - {pr}")
+            raise typer.Exit(2)
+    _print(prop)
+    if out:
+        with user_errors():
+            files = write_proposal(prop, out)
+        console.print("wrote " + ", ".join(str(f) for f in files))
+
+
+def _print(prop) -> None:
+    t, ms = prop.totals(), prop.model_summary()
+    sites = prop.sites()
+    m = prop.params.minutes
+    if len(sites):
+        tab = Table(title=f"{len(sites)} new site(s), {m:g}-minute {prop.params.mode} ({prop.params.model}, "
+                          f"{t['candidates']:,} candidates)")
+        for c in ("#", "candidate", "lon", "lat", "adds households", "reaches alone", "grid", "community"):
+            tab.add_column(c, justify="left" if c in ("candidate", "grid", "community") else "right")
+        for r in sites.itertuples():
+            tab.add_row(str(r.order), str(r.candidate_id) + (f" {r.name}" if isinstance(r.name, str) else ""),
+                        f"{r.lon:.6f}", f"{r.lat:.6f}", _n(float(r.gain)), _n(float(r.reach_households)),
+                        str(r.grid_code or "-"), str(r.community_code or "-"))
+        console.print(tab)
+    if prop.params.model != "lscp" and 0 < len(sites) < prop.params.k:
+        console.print(f"[yellow]{len(sites)} of the {prop.params.k} sites asked for are opened: one more would "
+                      "add no household[/]")
+    closed = prop.closed()
+    if len(closed):
+        tab = Table(title=f"{len(closed)} station(s) closed")
+        for c in ("station", "name", "kind"):
+            tab.add_column(c)
+        for r in closed.itertuples():
+            tab.add_row(str(r.station_id), str(r.name), str(r.kind))
+        console.print(tab)
+    curve = prop.curve_frame()
+    if curve is not None and len(curve) > 1:
+        tab = Table(title="gain table: households covered with the first k sites (greedy order; exact at k = "
+                          f"{prop.params.k})")
+        for c in ("k", "site", "adds", "covered", "%", "exact covered"):
+            tab.add_column(c, justify="left" if c == "site" else "right")
+        for r in curve.itertuples():
+            tab.add_row(str(r.k), str(r.site) if isinstance(r.site, str) else "-", _n(float(r.gain)),
+                        _n(float(r.covered)), _n(float(r.covered_pct), 1), _n(float(r.exact_covered)))
+        console.print(tab)
+    changed = prop.area_table("grid")
+    changed = changed[changed["newly_covered"] != 0]
+    if len(changed):
+        tab = Table(title="grids that change")
+        for c in ("grid", "name", "households", "before", "after", "% before", "% after"):
+            tab.add_column(c, justify="left" if c in ("grid", "name") else "right")
+        for r in changed.itertuples():
+            tab.add_row(str(r.code), str(r.name), _n(int(r.households)), _n(int(r.covered_before)),
+                        _n(int(r.covered_after)), _n(float(r.covered_pct_before), 1), _n(float(r.covered_pct_after), 1))
+        console.print(tab)
+    if prop.params.close or not len(sites):
+        rank = prop.closures().head(10)
+        tab = Table(title="stations that could close with the least loss (households only each reaches)")
+        for c in ("station", "name", "kind", "reaches", "would lose"):
+            tab.add_column(c, justify="right" if c in ("reaches", "would lose") else "left")
+        for r in rank.itertuples():
+            tab.add_row(str(r.station_id), str(r.name), str(r.kind), _n(float(r.reach_households)),
+                        _n(float(r.lost_households)))
+        console.print(tab)
+    gap = ms["gap"]
+    console.print(
+        f"total: {t['covered_before']:,} -> {t['covered_after']:,} of {t['households']:,} households covered "
+        f"({_n(t['covered_pct_before'], 1)}% -> {_n(t['covered_pct_after'], 1)}%, {t['newly_covered']:+,}); "
+        f"{ms['status']}" + (f", certified gap {100 * gap:.2f}%" if gap is not None else "")
+        + f"; matrix {ms['matrix_s']:.2f} s, solve {ms['solve_s']:.2f} s")
+    if "mean_time_after_s" in t:
+        console.print(f"mean time {t['mean_time_before_s'] / 60:.2f} -> {t['mean_time_after_s'] / 60:.2f} min")
+    if t["straight_line_households"]:
+        console.print(f"[yellow]{t['straight_line_households']:,} households reached by the straight-line "
+                      "fallback are left as they are[/]")
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="site")(site)
