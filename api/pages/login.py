@@ -6,19 +6,6 @@ import html
 
 from api import i18n
 
-i18n.add({
-    "login.title": {"zh": "登录 gridmap", "en": "Log in to gridmap"},
-    "login.user": {"zh": "用户名", "en": "User name"},
-    "login.password": {"zh": "密码", "en": "Password"},
-    "login.submit": {"zh": "登录", "en": "Log in"},
-    "login.failed": {"zh": "用户名或密码不正确，或该用户已停用。", "en": "Wrong user name or password, or the user is disabled."},
-    "login.expired": {"zh": "请先登录。", "en": "Please log in first."},
-    "login.logged_out": {"zh": "已退出登录。", "en": "You are logged out."},
-    "login.other_lang": {"zh": "English", "en": "中文"},
-    "login.hint": {"zh": "账号由管理员通过 gridmap user add 创建。",
-                   "en": "Accounts are created by an administrator with gridmap user add."},
-})
-
 
 def safe_next(target: str | None) -> str:
     """Where to go after logging in: a path on this site only (no open redirect), else ``/map``."""

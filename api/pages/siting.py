@@ -25,25 +25,6 @@ from api.settings import Settings
 
 SITE_COLOUR, AREA_COLOUR, STATION_COLOUR, CLOSED_COLOUR = "#e66101", "#fdb863", "#2b83ba", "#d7191c"
 
-i18n.add({
-    "siting.title": {"zh": "新服务站点选址方案", "en": "Station siting proposal"},
-    "siting.grids_after": {"zh": "方案实施后网格覆盖率", "en": "Grid coverage after"},
-    "siting.areas": {"zh": "新站点服务范围", "en": "New sites' service areas"},
-    "siting.sites": {"zh": "新站点", "en": "New sites"},
-    "siting.stations": {"zh": "保留的站点", "en": "Stations kept"},
-    "siting.closed": {"zh": "关闭的站点", "en": "Stations closed"},
-    "siting.summary": {"zh": "{minutes} 分钟内：{before} → {after} 户（{pb}% → {pa}%），"
-                              "新增 {sites} 个站点，关闭 {closed} 个",
-                       "en": "Within {minutes} min: {before} → {after} households ({pb}% → {pa}%), "
-                             "{sites} new sites, {closed} closed"},
-    "siting.site": {"zh": "第 {order} 个站点", "en": "Site {order}"},
-    "siting.gain": {"zh": "新增覆盖户数", "en": "Households added"},
-    "siting.reach": {"zh": "单独可覆盖户数", "en": "Households within reach alone"},
-    "siting.check": {"zh": "核对（假设分析）", "en": "Check (what-if)"},
-    "siting.checked": {"zh": "假设分析：单独新增此站点多覆盖 {n} 户",
-                       "en": "What-if: this site alone adds {n} households"},
-})
-
 
 def _fmt(v, nd: int = 1) -> str:
     return "-" if v is None else f"{v:,.{nd}f}" if isinstance(v, float) else f"{v:,}"

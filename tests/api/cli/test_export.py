@@ -1,39 +1,12 @@
-"""The CLI in the language of GRIDMAP_LANGUAGE: --help (commands, options, panels), messages and
-table headers; ``gridmap export`` writes .xlsx (read back with openpyxl) and a missing folder is a
-clear error, no traceback."""
+"""``gridmap export``: .xlsx (read back with openpyxl) with headers in GRIDMAP_LANGUAGE, CSV with a
+BOM, its message in the language, and a missing folder is a clear error, no traceback."""
 
 from __future__ import annotations
-
-import os
-import subprocess
-import sys
 
 import openpyxl
 import pytest
 from tests.support.cli import run_cli
 from tests.support.sample import load_sample
-
-import api
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(api.__file__)))
-
-
-def _help(*args: str, lang: str) -> str:
-    env = {**os.environ, "PYTHONPATH": ROOT, "GRIDMAP_LANGUAGE": lang, "COLUMNS": "200"}
-    proc = subprocess.run([sys.executable, "-m", "api.cli", *args, "--help"], capture_output=True, text=True,
-                          env=env, cwd=ROOT, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
-
-
-def test_help_in_both_languages():
-    zh = _help(lang="zh")
-    assert "命令" in zh and "导出一个图层" in zh and "事件：统计与热点。" in zh
-    zh_export = _help("export", lang="zh")
-    assert "输出文件（.gpkg、.geojson、.csv 或 .xlsx）。" in zh_export and "选项" in zh_export
-    assert "以下之一：areas, grids" in zh_export  # a help with values in it, translated by its pattern
-    en = _help("export", lang="en")
-    assert "Output file (.gpkg, .geojson, .csv or .xlsx)." in en and "输出" not in en
 
 
 def test_export_to_a_missing_folder_is_a_clear_error(pg_url, monkeypatch, tmp_path):
