@@ -4,7 +4,7 @@ The table is the whole policy.  :func:`api.auth.caller.authorize` (a dependency 
 looks up the route's action in :data:`ROUTE_ACTIONS` (``GET``/``HEAD`` routes not listed are
 ``read``), refuses a caller whose role lacks it (403), and :data:`PUBLIC_ROUTES` need no
 credentials at all.  A write route nobody listed is ``admin`` only, so a new route is closed until
-it is given its action here; ``tests/api/auth/test_route_registry.py`` fails on such a route.
+it is given its action here; ``tests/api/auth/test_auth_scope.py`` fails on such a route.
 
 Where a caller may act is its jurisdiction (``api.auth.caller``): its areas' codes, everywhere for
 an admin.  A grid worker reads its grids' communities but updates cases only in its own grids
