@@ -25,8 +25,12 @@ SELF = "tests/test_repository.py"  # its examples of stale names are not referen
 
 def tracked() -> list[Path]:
     """The repository's files (tracked or new, not ignored), vendored assets left out."""
-    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
-                         text=True, check=True).stdout.split()
+    git = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True)
+    if git.returncode == 0:
+        out = git.stdout.split()
+    else:  # not a git checkout (an unpacked archive): every file but caches
+        out = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*") if p.is_file()
+               and not {".git", ".venv", "__pycache__", ".pytest_cache", "node_modules"} & set(p.parts)]
     return [ROOT / f for f in out if not f.startswith("api/static/") and f != SELF and (ROOT / f).is_file()]
 
 
