@@ -28,7 +28,6 @@ from geo.errors import Problem
 
 __all__ = ["publish_plan", "discard_plan", "plan_grid_frame"]
 
-i18n.add({"plans.grid_name": {"zh": "{community}网格{n}", "en": "{community} grid {n}"}})
 
 
 def plan_grid_frame(conn, row, valid_from, lang: str | None = None) -> gpd.GeoDataFrame:
