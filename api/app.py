@@ -13,35 +13,15 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from starlette.middleware.base import BaseHTTPMiddleware
-from starlette.requests import Request
 
 from api import errors, routes
+from api.edge import BodyLimit, CatchAll, QueryGuard
 from api.coverage import CoverageService
 from api.db.engine import get_engine
 from api.db.migrate import upgrade
 from api.settings import Settings, get_settings
 
 STATIC = Path(__file__).resolve().parent / "static"
-
-
-class BodyLimit(BaseHTTPMiddleware):
-    """Refuse request bodies over ``max_upload_mb`` before reading them (413)."""
-
-    def __init__(self, app, limit_bytes: int):
-        super().__init__(app)
-        self.limit = limit_bytes
-
-    async def dispatch(self, request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > self.limit:
-            return errors.problem_response(
-                413, errors.PayloadTooLarge.slug, errors.PayloadTooLarge.title,
-                f"The request body is {int(length)} bytes; the limit is {self.limit} bytes "
-                "(GRIDMAP_MAX_UPLOAD_MB).",
-                request.url.path,
-            )
-        return await call_next(request)
 
 
 def _routers():
@@ -78,7 +58,10 @@ def create_app(settings: Settings | None = None, migrate: bool = True) -> FastAP
         redoc_url=None,
     )
     app.state.settings = settings
+    # the edge (api/edge), innermost first: the body limit, the query check, the last-resort 500
     app.add_middleware(BodyLimit, limit_bytes=int(settings.max_upload_mb * 1024 * 1024))
+    app.add_middleware(QueryGuard)
+    app.add_middleware(CatchAll)
     errors.install(app)
     STATIC.mkdir(exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -10,6 +10,7 @@ everywhere.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -118,7 +119,39 @@ def problem_response(
     if problems:
         body["errors"] = [p.as_dict() for p in problems]
     body.update(extra)
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+    return _ProblemResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+class _ProblemResponse(JSONResponse):
+    """JSON as UTF-8; a problem quoting text that has no UTF-8 form (a lone surrogate a caller
+    sent) is written with ASCII escapes instead of failing."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode()
+
+
+#: What a caller is told about an unexpected error (the server log has the traceback).
+INTERNAL_DETAIL = ("gridmap hit an unexpected error; nothing was changed by this request "
+                   "(writes run in one transaction). The server log has the details.")
+
+
+def _body_fault(exc: BaseException) -> tuple[int, str, Problem] | None:
+    """The status, detail and problem of a request body FastAPI could not parse, by its cause."""
+    cause = exc.__cause__
+    if isinstance(cause, UnicodeDecodeError):
+        why = (f"the body is not UTF-8: byte {cause.start} (0-based offset) is 0x{cause.object[cause.start]:02x}; "
+               "send UTF-8 text (GBK and other encodings are not read in a JSON body)")
+        return 400, why, Problem(why, field="body")
+    if isinstance(cause, RecursionError):
+        why = "the body's JSON is nested too deep (arrays or objects inside each other beyond what gridmap reads)"
+        return 422, why, Problem(why, field="body")
+    if isinstance(cause, ValueError):  # e.g. a number too long to convert
+        why = f"the body cannot be read as JSON: {cause}"
+        return 422, why, Problem(why, field="body")
+    return None
 
 
 def install(app: FastAPI) -> None:
@@ -136,10 +169,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _request(request: Request, exc: RequestValidationError):
-        problems = [
-            Problem(reason=e.get("msg", "invalid"), field=".".join(str(x) for x in e.get("loc", ())))
-            for e in exc.errors()
-        ]
+        problems = []
+        for e in exc.errors():
+            reason = e.get("msg", "invalid")
+            if e.get("type") == "json_invalid" and (e.get("ctx") or {}).get("error"):
+                loc = e.get("loc", ())
+                at = f" at character {loc[1]} (0-based)" if len(loc) > 1 else ""
+                reason = f"the body is not JSON: {e['ctx']['error']}{at}"
+            problems.append(Problem(reason=reason, field=".".join(str(x) for x in e.get("loc", ()))))
         return problem_response(STATUS[ValidationFailed], ValidationFailed.slug, ValidationFailed.title,
                                 "The request does not match the expected shape.", request.url.path, problems)
 
@@ -147,12 +184,14 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception):
         # a bug or an outage, not the caller's fault: log the traceback, tell the caller in problem+json
         logging.getLogger("gridmap").exception("unexpected error on %s %s", request.method, request.url.path)
-        return problem_response(500, "internal-error", "Internal error",
-                                "gridmap hit an unexpected error; nothing was changed by this request "
-                                "(writes run in one transaction). The server log has the details.",
-                                request.url.path)
+        return problem_response(500, "internal-error", "Internal error", INTERNAL_DETAIL, request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
+        fault = _body_fault(exc) if exc.status_code == 400 else None
+        if fault:
+            status, why, problem = fault
+            return problem_response(status, ValidationFailed.slug, ValidationFailed.title, why, request.url.path,
+                                    [problem])
         return problem_response(exc.status_code, f"http-{exc.status_code}", str(exc.detail),
                                 str(exc.detail), request.url.path)

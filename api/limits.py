@@ -1,4 +1,4 @@
-"""The limits of the coverage questions, written once.
+"""The limits of the coverage questions and of every request's input, written once.
 
 HTTP validation (:mod:`api.deps`, the coverage routes), the CLI (:mod:`api.cli.coverage`) and the
 coverage service (:mod:`api.coverage.params`) check against these names, and every option's
@@ -30,6 +30,20 @@ GAPS_DEFAULT, MAX_GAPS = 1000, 100_000
 
 #: Default and largest distance that links uncovered dwellings into one gap, metres.
 LINK_DEFAULT_M, MAX_LINK_M = 100.0, 2000.0
+
+
+# --- input limits of every request (issue 16, hardening) ---
+#
+# Text per column (characters) is limited where layers are validated, geo.validate.text:
+# codes 32, source_id / external_id 200, description / note 10,000, other text 1,000; NUL, other
+# control characters and lone surrogates are refused in any text and any query parameter.
+
+#: Largest ``offset`` of a paged list (PostgreSQL's OFFSET is a bigint).
+MAX_OFFSET = 2**63 - 1
+
+#: Earliest and latest year of a time gridmap accepts (filters, ``reported_at``, ``closed_at``).
+#: A year outside is a typing mistake (year 1, 20250), not a record.
+MIN_YEAR, MAX_YEAR = 1900, 2199
 
 
 def minutes_help() -> str:

@@ -47,6 +47,7 @@ from api.incidents.times import column_times, local_zone
 from api.incidents.workflow import CLOSED_STATUSES, PATH_TO
 from geo.errors import InvalidInput, Problem
 from geo.layers import CLOSE_REASONS, ESCALATION_LEVELS, INCIDENT_STATUSES, REPORTER_KINDS
+from geo.validate import shown, text_faults
 
 CLOCK_SKEW = timedelta(minutes=5)
 _REGION = re.compile(r"^[0-9]{6}$")
@@ -124,12 +125,22 @@ def validate_incidents(frame: gpd.GeoDataFrame, categories: dict[str, int], now:
     bad = np.zeros(n, dtype=bool)
     t = {c: _text(frame, c).to_numpy() for c in _TEXT_COLS}
     ids = t["external_id"]
+    shown_ids = np.array([shown(v) for v in ids], dtype=object)
 
     def flag(mask: np.ndarray, fld: str, reason) -> None:
         for i in np.flatnonzero(mask):
             problems.append(Problem(reason(i) if callable(reason) else reason, row=int(i) + 1, field=fld,
-                                    feature_id=ids[i]))
+                                    feature_id=shown_ids[i]))
         bad[mask] = True
+
+    # text the database can store: no NUL / control characters / lone surrogates, within its length
+    for col in _TEXT_COLS:
+        faults = text_faults(t[col], col)
+        for i, why in faults:
+            flag(np.arange(n) == i, col, why)
+        if faults:
+            t[col] = t[col].copy()
+            t[col][[i for i, _ in faults]] = "\ufffd"  # neither quoted nor checked further
 
     # geometry: a non-empty point in lon/lat range
     has_geom = isinstance(frame, gpd.GeoDataFrame) and frame._geometry_column_name in frame.columns

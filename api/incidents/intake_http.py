@@ -167,6 +167,8 @@ async def read_bulk(request: Request, limit: int) -> list:
                 items.append(json.loads(line))
             except ValueError as exc:  # that row's error, listed with the others (both modes)
                 items.append(_Unreadable(f"line {line_no} is not JSON: {exc}"))
+            except RecursionError:
+                items.append(_Unreadable(f"line {line_no} is JSON nested too deep to read"))
 
         async for chunk in request.stream():
             buf += chunk
@@ -179,8 +181,11 @@ async def read_bulk(request: Request, limit: int) -> list:
         raise UnsupportedMedia(f"send application/json (an array) or application/x-ndjson, not {ctype}")
     try:
         data = json.loads(await request.body())
-    except ValueError as exc:
+    except ValueError as exc:  # UnicodeDecodeError included: it says which byte
         why = f"the body is not JSON: {exc}"
+        raise ValidationFailed(why, [Problem(why, field="body")]) from None
+    except RecursionError:
+        why = "the body's JSON is nested too deep (arrays or objects inside each other beyond what gridmap reads)"
         raise ValidationFailed(why, [Problem(why, field="body")]) from None
     if isinstance(data, dict) and data.get("type") == "FeatureCollection":
         data = data.get("features") or []

@@ -19,6 +19,7 @@ from api.incidents import cases, workflow
 from api.incidents.intake_http import BULK_DOC, INTAKE_DOC, ingest_items, read_bulk
 from api.incidents.stats import area_stats
 from api.jurisdiction import Jurisdiction
+from api.limits import MAX_OFFSET
 from api.settings import Settings
 from geo.layers import CLOSE_REASONS
 
@@ -77,7 +78,7 @@ def _window(flt) -> dict:
 
 @router.get("/incidents")
 def list_incidents(request: Request, flt: IncidentListFilterDep,
-                   limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
+                   limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=MAX_OFFSET),
                    engine: Engine = Depends(deps.engine), scope: Jurisdiction = Depends(deps.jurisdiction)):
     """Incidents, newest first, with paging links.  An unknown status or category or a reversed
     window is 422, an unknown area or grid 404."""
