@@ -254,6 +254,13 @@ def row_by_id(conn: Connection, table: Table, fid: int, scope: Jurisdiction):
     ).one_or_none()
 
 
+def lock_key(conn: Connection, table: Table, region_code: str, value: str) -> None:
+    """Hold, until the transaction ends, the lock on one key of ``table`` in ``region_code``:
+    writes of that key that take it run one after another (creates: exactly one inserts)."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 16))"),
+                 {"k": f"{table.name}\x1f{region_code}\x1f{value}"})
+
+
 def id_by_key(conn: Connection, table: Table, key: str, region_code: str, value: str,
               current: bool = False) -> int | None:
     """The id of the row whose ``key`` column is ``value`` in ``region_code`` (grids: the current version)."""

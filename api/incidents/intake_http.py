@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import nullcontext
 from typing import Any
 
 import geopandas as gpd
 from fastapi import Request
 from shapely.geometry import Point
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from api.errors import PayloadTooLarge, UnsupportedMedia, ValidationFailed
 from api.incidents.intake import ingest_frame, known_categories, validate_incidents
@@ -114,9 +115,12 @@ def _to_frame(items: list[Any]) -> tuple[gpd.GeoDataFrame, list[Problem]]:
     return frame, problems
 
 
-def ingest_items(engine: Engine, settings: Settings, items: list, *, all_or_nothing: bool, actor: str):
+def ingest_items(engine: Engine, settings: Settings, items: list, *, all_or_nothing: bool, actor: str,
+                 conn: Connection | None = None):
     """Write the rows; returns ``(IngestReport, differing)``: ``differing`` lists the duplicates
-    (``external_id``, 1-based ``row``, ``differs``: fields whose sent value is not the stored one)."""
+    (``external_id``, 1-based ``row``, ``differs``: fields whose sent value is not the stored one).
+    ``conn``: write in that transaction (the caller's, e.g. with its ``Idempotency-Key``) instead of
+    a new one."""
     frame, shape_problems = _to_frame(items)
     if shape_problems and all_or_nothing:
         # report the shape faults together with every other fault of the batch, write nothing
@@ -133,7 +137,7 @@ def ingest_items(engine: Engine, settings: Settings, items: list, *, all_or_noth
         sub = frame.iloc[keep].copy()
     else:
         keep, sub = list(range(len(frame))), frame
-    with engine.begin() as conn:
+    with (nullcontext(conn) if conn is not None else engine.begin()) as conn:
         rep = ingest_frame(conn, sub, actor=actor, all_or_nothing=all_or_nothing,
                            default_region=settings.region_code, timezone=settings.timezone)
         differing = differences(conn, sub, rep.duplicate_ids, region=settings.region_code, tz=settings.timezone)

@@ -129,6 +129,9 @@ def _write(layer: str, feature: object, settings: Settings, scope: Jurisdiction,
         _check_scope(scope, clean)
         if existing is None:
             value = str(clean[key].iloc[0])
+            # concurrent creates of one key queue here (a lock in the database, held to commit): the
+            # first writes, the others then see its row and get the 409 below
+            fdb.lock_key(conn, table, region, value)
             current = fdb.id_by_key(conn, table, key, region, value, current=(layer == "grids"))
             if current is not None:
                 raise Conflict(f"{layer[:-1]} {key}={value!r} already exists in region {region} "

@@ -28,6 +28,7 @@ validates first; this module does the steps that need the stored data:
 
 from __future__ import annotations
 
+import logging
 from typing import Callable
 
 import geopandas as gpd
@@ -35,6 +36,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import DataError, IntegrityError
 
 from api.db.load.attribution import attribute_points
+from api.errors import Conflict
 from api.db.load.grids import (
     check_corrections, check_grids, check_overlaps, correct_grids, find_gaps, upsert_grids,
 )
@@ -46,6 +48,11 @@ from geo.errors import InvalidInput, Problem
 from geo.layers import LAYERS
 
 __all__ = ["load_frame", "POINT_LAYERS"]
+
+log = logging.getLogger(__name__)
+
+#: SQLSTATEs of a write that lost a race: unique_violation, exclusion_violation.
+_RACED = ("23505", "23P01")
 
 #: Point layers whose rows should fall in a grid (:func:`load_frame`'s ``allow_outside``).
 POINT_LAYERS = ("dwellings", "stations")
@@ -200,7 +207,17 @@ def load_frame(
             report = _upsert(conn, layer, tmp, cols, has_fp)
         conn.execute(text(f"DROP TABLE {tmp}"))
         return report
-    except (IntegrityError, DataError) as exc:
+    except IntegrityError as exc:
+        if getattr(getattr(exc, "orig", None), "pgcode", None) in _RACED:
+            # another transaction wrote the same key (or an overlapping grid version) first: the
+            # caller's data is fine, the moment is not; the database's own text stays in the log
+            log.info("concurrent %s write refused by the database: %s", layer, getattr(exc, "orig", exc))
+            raise Conflict(f"Another write to the same {layer[:-1]} was committed at the same time; nothing was "
+                           "written by this request. Read it again and retry.") from None
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()
+        raise InvalidInput(f"The database refused the {layer} import; nothing was written",
+                           [Problem("; ".join(reason[:3]))]) from None
+    except DataError as exc:
         reason = str(getattr(exc, "orig", exc)).strip().splitlines()
         raise InvalidInput(f"The database refused the {layer} import; nothing was written",
                            [Problem("; ".join(reason[:3]))]) from None
