@@ -82,6 +82,18 @@ class DatabaseUnavailable(GridmapError):
     slug, title = "database-unavailable", "Database unavailable"
 
 
+class StaleVersion(GridmapError):
+    """The caller's copy (``If-Match``) is not the stored version any more: someone changed it."""
+
+    slug, title = "stale-version", "Changed since you read it"
+
+
+class TooManyRequests(GridmapError):
+    """More requests from one client than the rate limit allows."""
+
+    slug, title = "too-many-requests", "Too many requests"
+
+
 #: The one mapping of error classes to HTTP status codes.
 STATUS: dict[type[Exception], int] = {
     GridmapError: 500,
@@ -93,6 +105,8 @@ STATUS: dict[type[Exception], int] = {
     ValidationFailed: 422,
     InvalidInput: 422,
     DatabaseUnavailable: 503,
+    StaleVersion: 412,
+    TooManyRequests: 429,
 }
 
 

@@ -41,9 +41,12 @@ LINK_DEFAULT_M, MAX_LINK_M = 100.0, 2000.0
 #: Largest ``offset`` of a paged list (PostgreSQL's OFFSET is a bigint).
 MAX_OFFSET = 2**63 - 1
 
-#: Earliest and latest year of a time gridmap accepts (filters, ``reported_at``, ``closed_at``).
-#: A year outside is a typing mistake (year 1, 20250), not a record.
-MIN_YEAR, MAX_YEAR = 1900, 2199
+# Dates and times (filters, reported_at, closed_at, valid_from, opened_on...) lie in the years
+# geo.validate.YEARS (1900-2199).  A feature has at most geo.validate.MAX_VERTICES (100,000)
+# vertices.
+
+#: A station farther than this from the community it names (outside its boundary) is refused, metres.
+MAX_STATION_FROM_COMMUNITY_M = 2_000.0
 
 
 def minutes_help() -> str:

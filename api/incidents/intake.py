@@ -47,7 +47,7 @@ from api.incidents.times import column_times, local_zone
 from api.incidents.workflow import CLOSED_STATUSES, PATH_TO
 from geo.errors import InvalidInput, Problem
 from geo.layers import CLOSE_REASONS, ESCALATION_LEVELS, INCIDENT_STATUSES, REPORTER_KINDS
-from geo.validate import shown, text_faults
+from geo.validate import YEARS, shown, text_faults
 
 CLOCK_SKEW = timedelta(minutes=5)
 _REGION = re.compile(r"^[0-9]{6}$")
@@ -201,6 +201,11 @@ def validate_incidents(frame: gpd.GeoDataFrame, categories: dict[str, int], now:
     limit = now + CLOCK_SKEW
     flag((reported > limit).to_numpy(), "reported_at",
          lambda i: f"reported_at {reported.iloc[i].isoformat()} is in the future (now {now.isoformat()})")
+    for col, when in (("reported_at", reported), ("closed_at", column_times(frame, "closed_at", tz)[0])):
+        years = when.dt.year.to_numpy(dtype=float, na_value=np.nan)
+        flag((years < YEARS[0]) | (years > YEARS[1]), col,
+             lambda i, when=when, col=col: f"{col} {when.iloc[i].isoformat()} is outside the years "
+                                           f"{YEARS[0]}-{YEARS[1]}")
     closed, unreadable_c = column_times(frame, "closed_at", tz)
     flag(unreadable_c.to_numpy(), "closed_at", "closed_at is not a readable time (ISO 8601)")
     flag((closed > limit).to_numpy(), "closed_at", "closed_at is in the future")

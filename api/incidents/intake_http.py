@@ -93,6 +93,10 @@ def _to_frame(items: list[Any]) -> tuple[gpd.GeoDataFrame, list[Problem]]:
         else:
             props = {k: v for k, v in it.items() if k not in ("lon", "lat")}
             coords = [it.get("lon"), it.get("lat")] if ("lon" in it or "lat" in it) else None
+        for k, v in props.items():
+            if k in _FIELDS and v is not None and not isinstance(v, (str, int, float, bool)):
+                problems.append(Problem(f"{k} must be a string, number, boolean or null, not a JSON "
+                                        f"{'array' if isinstance(v, list) else 'object'}", row=i, field=k))
         unknown = sorted(set(props) - _FIELDS)
         if unknown:
             problems.append(Problem(f"unknown field(s) {', '.join(unknown)}", row=i, field=unknown[0],
@@ -100,6 +104,8 @@ def _to_frame(items: list[Any]) -> tuple[gpd.GeoDataFrame, list[Problem]]:
         pt = None
         if coords is not None:
             try:
+                if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in coords[:2]):
+                    raise TypeError  # "120.1" or [120.1]: not a number as JSON sends one
                 x, y = float(coords[0]), float(coords[1])
                 if math.isfinite(x) and math.isfinite(y):
                     pt = Point(x, y)

@@ -46,11 +46,13 @@ def utc_instant(t: datetime | None, tz: str | None = None) -> datetime | None:
     Raises
     ------
     ValueError
-        The instant lies outside the years :data:`api.limits.MIN_YEAR`-:data:`api.limits.MAX_YEAR`.
+        The instant lies outside the years :data:`geo.validate.YEARS`.
     """
     from datetime import timezone
 
-    from api.limits import MAX_YEAR, MIN_YEAR
+    from geo.validate import YEARS
+
+    MIN_YEAR, MAX_YEAR = YEARS
 
     if t is None:
         return None

@@ -237,4 +237,4 @@ def item(
         feature = fdb.item_json(conn, coll, fid, scope)
     if feature is None:
         raise NotFound(f"Collection {collection_id!r} has no feature {fid}.")
-    return Response(feature, media_type=GEOJSON)
+    return Response(feature, media_type=GEOJSON, headers={"ETag": fdb.etag(feature)})

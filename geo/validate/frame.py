@@ -35,9 +35,13 @@ from geo.layers import AREA_LEVELS, CLOSE_REASONS, ESCALATION_LEVELS, INCIDENT_S
 from geo.validate.geometry import check_geometries
 from geo.validate.text import MAX_TEXT_LENGTH, shown, text_faults
 
-__all__ = ["validate_frame", "NAIVE_TZ", "MAX_LENGTH", "VOCABULARIES", "OPTIONAL_GEOMETRY"]
+__all__ = ["validate_frame", "NAIVE_TZ", "YEARS", "MAX_LENGTH", "VOCABULARIES", "OPTIONAL_GEOMETRY"]
 
 log = logging.getLogger(__name__)
+
+#: First and last year of a date or time any layer accepts: a year outside is a typing mistake
+#: (year 1, 20250), not a record.
+YEARS = (1900, 2199)
 
 #: Default time zone (IANA name) of times written without one: ``validate_frame(tz=...)``.
 NAIVE_TZ = "Asia/Shanghai"
@@ -185,10 +189,15 @@ def _coerce(layer: Layer, frame: pd.DataFrame, out: dict, problems: _Collector, 
         elif col.dtype == "datetime":
             res, bad = _as_datetime(s, tz)
             problems.add_mask(bad, name, lambda i: f"{raw.iloc[i]!r} is not a date and time")
+            years = res.dt.year.to_numpy(dtype=float, na_value=np.nan)
+            problems.add_mask((years < YEARS[0]) | (years > YEARS[1]), name,
+                              lambda i: f"{res.iloc[i].isoformat()} is outside the years {YEARS[0]}-{YEARS[1]}")
             out[name] = res
         elif col.dtype == "date":
             res, bad = _as_date(s)
             problems.add_mask(bad, name, lambda i: f"{raw.iloc[i]!r} is not a date")
+            odd = np.array([d is not None and not (YEARS[0] <= d.year <= YEARS[1]) for d in res], dtype=bool)
+            problems.add_mask(odd, name, lambda i: f"{res.iloc[i]} is outside the years {YEARS[0]}-{YEARS[1]}")
             out[name] = res
 
 

@@ -37,6 +37,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from api.db.load.attribution import attribute_points
 from api.errors import Conflict
+from api.limits import MAX_STATION_FROM_COMMUNITY_M
 from api.db.load.grids import (
     check_corrections, check_grids, check_overlaps, correct_grids, find_gaps, upsert_grids,
 )
@@ -77,6 +78,25 @@ def _refuse_all_outside(conn: Connection, layer: str, tmp: str) -> None:
         "column order (longitude first: lat/lon swapped? name them with --lon/--lat), the file's CRS (--crs) "
         "and the coordinate system (--coords gcj02|bd09); pass --allow-outside to load them anyway",
         field="geometry")])
+
+
+def _refuse_far_stations(conn: Connection, tmp: str) -> None:
+    """Raise when a staged station lies more than :data:`api.limits.MAX_STATION_FROM_COMMUNITY_M`
+    outside the stored community it names (a swapped or mistyped coordinate, not a place)."""
+    far = conn.execute(text(f"""
+        SELECT t._row, t.source_id, t.community_code,
+               ST_Distance(a.geom::geography, t.geom::geography) AS m
+        FROM {tmp} t JOIN areas a ON a.region_code = t.region_code AND a.code = t.community_code
+                               AND a.level = 'community'
+        WHERE NOT ST_DWithin(a.geom::geography, t.geom::geography, :m)
+        ORDER BY t._row LIMIT 100
+    """), {"m": MAX_STATION_FROM_COMMUNITY_M}).all()
+    if far:
+        raise InvalidInput(f"{len(far)} station(s) lie far outside the community they name; nothing was written", [
+            Problem(f"the station is {r.m / 1000:,.1f} km from community {r.community_code}; at most "
+                    f"{MAX_STATION_FROM_COMMUNITY_M / 1000:g} km outside its boundary is accepted (check the "
+                    "coordinates: longitude first, WGS84 degrees)", row=r._row, field="geometry",
+                    feature_id=r.source_id) for r in far])
 
 
 def _box(extent: str | None) -> str:
@@ -182,6 +202,8 @@ def load_frame(
         tmp, cols, has_fp = stage(conn, layer, frame, region_code, progress)
         if layer in POINT_LAYERS and not allow_outside:
             _refuse_all_outside(conn, layer, tmp)
+        if layer == "stations":
+            _refuse_far_stations(conn, tmp)
         if layer == "grids":
             epsg = metric_crs_for(frame).to_epsg()
             if correct:
