@@ -17,6 +17,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo.errors import InvalidInput, Problem
@@ -193,6 +195,21 @@ def install(app: FastAPI) -> None:
             problems.append(Problem(reason=reason, field=".".join(str(x) for x in e.get("loc", ()))))
         return problem_response(STATUS[ValidationFailed], ValidationFailed.slug, ValidationFailed.title,
                                 "The request does not match the expected shape.", request.url.path, problems)
+
+    @app.exception_handler(SQLAlchemyTimeout)
+    @app.exception_handler(OperationalError)
+    async def _database(request: Request, exc: Exception):
+        # the database refused, dropped or timed out (connect, pool, statement_timeout): the caller's
+        # request may be fine; a retry later may work.  The driver's text stays in the log.
+        logging.getLogger("gridmap").warning("database unavailable on %s %s: %s", request.method,
+                                             request.url.path, str(exc).splitlines()[0] if str(exc) else exc)
+        code = getattr(getattr(exc, "orig", None), "pgcode", None)
+        if code == "57014":
+            detail = "The request took longer than the database allows (GRIDMAP_STATEMENT_TIMEOUT_S); nothing was changed."
+        else:
+            detail = "The database cannot be reached right now; nothing was changed. Retry in a moment."
+        return problem_response(STATUS[DatabaseUnavailable], DatabaseUnavailable.slug, DatabaseUnavailable.title,
+                                detail, request.url.path)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):

@@ -66,6 +66,16 @@ class Settings(BaseSettings):
         description="Grids of one community may overlap by at most this much (m2, in the data's metric CRS); "
                     "gaps between them larger than it are reported as warnings.")
 
+    # --- hardening (issue 16): bounded waits, hosts, rate limits ---
+    statement_timeout_s: float = Field(
+        default=60.0, gt=0,
+        description="Longest a request's SQL statement may run, seconds (the session's statement_timeout); "
+                    "longer is cancelled and answered 503.")
+    pool_timeout_s: float = Field(
+        default=10.0, gt=0,
+        description="Longest a request waits for a free pooled database connection, seconds (then 503); "
+                    "connecting itself is bounded by libpq's connect_timeout, 2 s.")
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, v: str) -> str:
