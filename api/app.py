@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api import errors, routes
-from api.edge import BodyLimit, CatchAll, QueryGuard
+from api.edge import BodyLimit, CatchAll, HostGuard, QueryGuard, SecurityHeaders, WriteRateLimit
 from api.coverage import CoverageService
 from api.db.engine import get_engine
 from api.db.migrate import upgrade
@@ -58,10 +58,14 @@ def create_app(settings: Settings | None = None, migrate: bool = True) -> FastAP
         redoc_url=None,
     )
     app.state.settings = settings
-    # the edge (api/edge), innermost first: the body limit, the query check, the last-resort 500
+    # the edge (api/edge), innermost first: the body limit, the query check, the write rate limit,
+    # the Host allow-list, the last-resort 500, the security headers on every answer
     app.add_middleware(BodyLimit, limit_bytes=int(settings.max_upload_mb * 1024 * 1024))
     app.add_middleware(QueryGuard)
+    app.add_middleware(WriteRateLimit, rate_per_s=settings.write_rate_per_s, burst=settings.write_burst)
+    app.add_middleware(HostGuard, allowed=settings.allowed_host_names)
     app.add_middleware(CatchAll)
+    app.add_middleware(SecurityHeaders, tile_url=settings.tile_url)
     errors.install(app)
     STATIC.mkdir(exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

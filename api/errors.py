@@ -224,5 +224,8 @@ def install(app: FastAPI) -> None:
             status, why, problem = fault
             return problem_response(status, ValidationFailed.slug, ValidationFailed.title, why, request.url.path,
                                     [problem])
-        return problem_response(exc.status_code, f"http-{exc.status_code}", str(exc.detail),
-                                str(exc.detail), request.url.path)
+        response = problem_response(exc.status_code, f"http-{exc.status_code}", str(exc.detail),
+                                    str(exc.detail), request.url.path)
+        for k, v in (getattr(exc, "headers", None) or {}).items():  # 405's Allow, 401's WWW-Authenticate
+            response.headers[k] = v
+        return response

@@ -76,6 +76,19 @@ class Settings(BaseSettings):
         description="Longest a request waits for a free pooled database connection, seconds (then 503); "
                     "connecting itself is bounded by libpq's connect_timeout, 2 s.")
 
+    allowed_hosts: str = Field(
+        default="",
+        description="Host names this server answers for besides loopback (localhost, 127.0.0.1, ::1), "
+                    "comma-separated; *.example.org matches subdomains, * any (not advised).")
+    write_rate_per_s: float = Field(
+        default=50.0, ge=0, description="Writes (POST/PUT/PATCH/DELETE) per second one client may send on average "
+                                        "(a token bucket per address, per process); 0: no limit.")
+    write_burst: int = Field(default=500, ge=1, description="Writes one client may send at once before the rate applies.")
+
+    @property
+    def allowed_host_names(self) -> tuple[str, ...]:
+        return tuple(h.strip() for h in self.allowed_hosts.split(",") if h.strip())
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, v: str) -> str:

@@ -22,7 +22,7 @@ def serve(
         migrated_engine()
     host, port = host or s.host, port or s.port
     console.print(f"gridmap on http://{host}:{port}  (map: /map, API docs: /docs)")
-    uvicorn.run(create_app(s), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(s), host=host, port=port, log_level="info", server_header=False)
 
 
 def register(app: typer.Typer) -> None:
