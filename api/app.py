@@ -14,10 +14,9 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from starlette.middleware.base import BaseHTTPMiddleware
-from starlette.requests import Request
 
 from api import auth, errors, routes
+from api.edge import BodyLimit, CatchAll, HostGuard, QueryGuard, SecurityHeaders, WriteRateLimit
 from api.coverage import CoverageService
 from api.db.engine import get_engine
 from api.db.migrate import upgrade
@@ -25,25 +24,6 @@ from api.settings import Settings, get_settings
 from api.siting import SitingJobs, SitingService
 
 STATIC = Path(__file__).resolve().parent / "static"
-
-
-class BodyLimit(BaseHTTPMiddleware):
-    """Refuse request bodies over ``max_upload_mb`` before reading them (413)."""
-
-    def __init__(self, app, limit_bytes: int):
-        super().__init__(app)
-        self.limit = limit_bytes
-
-    async def dispatch(self, request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > self.limit:
-            return errors.problem_response(
-                413, errors.PayloadTooLarge.slug, errors.PayloadTooLarge.title,
-                f"The request body is {int(length)} bytes; the limit is {self.limit} bytes "
-                "(GRIDMAP_MAX_UPLOAD_MB).",
-                request.url.path,
-            )
-        return await call_next(request)
 
 
 def _routers():
@@ -88,7 +68,15 @@ def create_app(settings: Settings | None = None, migrate: bool = True) -> FastAP
     from api.plans import LivePlans  # plans being edited: live partitions, one set per app (api.plans.live)
 
     app.state.plans = LivePlans(settings.plan_live_max)
+
+    # the edge (api/edge), innermost first: the body limit, the query check, the write rate limit,
+    # the Host allow-list, the last-resort 500, the security headers on every answer
     app.add_middleware(BodyLimit, limit_bytes=int(settings.max_upload_mb * 1024 * 1024))
+    app.add_middleware(QueryGuard)
+    app.add_middleware(WriteRateLimit, rate_per_s=settings.write_rate_per_s, burst=settings.write_burst)
+    app.add_middleware(HostGuard, allowed=settings.allowed_host_names)
+    app.add_middleware(CatchAll)
+    app.add_middleware(SecurityHeaders, tile_url=settings.tile_url)
     errors.install(app)
     auth.install(app)  # every route: the caller built and checked (api/auth), before the routers below
     STATIC.mkdir(exist_ok=True)

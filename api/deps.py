@@ -17,12 +17,14 @@ from sqlalchemy import Engine
 
 from api.coverage import CoverageParams, CoverageService, parse_breaks
 from api.incidents.filters import IncidentFilter
-from api.incidents.times import aware
 from api.auth import Caller, authorize
-from api.jurisdiction import Jurisdiction
+from api.errors import ValidationFailed
+from api.incidents.times import aware, utc_instant
+from api.jurisdiction import EVERYWHERE, Jurisdiction
 from api.limits import MAX_MINUTES, breaks_help
 from api.settings import Settings
 from api.siting import SitingJobs, SitingService
+from geo.errors import Problem
 
 
 def settings(request: Request) -> Settings:
@@ -112,7 +114,13 @@ def _window_filter(
     area: str | None = Query(None, description="Town, community, grid or region code."),
 ) -> IncidentFilter:
     tz = settings(request).timezone
-    return IncidentFilter(start=aware(from_, tz), end=aware(to, tz), categories=_codes(category), area=area)
+    bounds = {}
+    for name, value in (("from", from_), ("to", to)):
+        try:
+            bounds[name] = utc_instant(value, tz)
+        except ValueError as exc:
+            raise ValidationFailed(f"{name}: {exc}", [Problem(str(exc), field=f"query.{name}")]) from None
+    return IncidentFilter(start=bounds["from"], end=bounds["to"], categories=_codes(category), area=area)
 
 
 def incident_filter(request: Request, flt: IncidentFilter = Depends(_window_filter),

@@ -10,12 +10,15 @@ everywhere.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo.errors import InvalidInput, Problem
@@ -122,6 +125,18 @@ class PlanClosed(Conflict):
     slug, title = "plan-closed", "The plan is not a draft"
 
 
+class StaleVersion(GridmapError):
+    """The caller's copy (``If-Match``) is not the stored version any more: someone changed it."""
+
+    slug, title = "stale-version", "Changed since you read it"
+
+
+class TooManyRequests(GridmapError):
+    """More requests from one client than the rate limit allows."""
+
+    slug, title = "too-many-requests", "Too many requests"
+
+
 #: The one mapping of error classes to HTTP status codes.
 STATUS: dict[type[Exception], int] = {
     GridmapError: 500,
@@ -140,6 +155,8 @@ STATUS: dict[type[Exception], int] = {
     MoveRefused: 409,
     StalePlan: 409,
     PlanClosed: 409,
+    StaleVersion: 412,
+    TooManyRequests: 429,
 }
 
 
@@ -166,7 +183,39 @@ def problem_response(
     if problems:
         body["errors"] = [p.as_dict() for p in problems]
     body.update(extra)
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+    return _ProblemResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+class _ProblemResponse(JSONResponse):
+    """JSON as UTF-8; a problem quoting text that has no UTF-8 form (a lone surrogate a caller
+    sent) is written with ASCII escapes instead of failing."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode()
+
+
+#: What a caller is told about an unexpected error (the server log has the traceback).
+INTERNAL_DETAIL = ("gridmap hit an unexpected error; nothing was changed by this request "
+                   "(writes run in one transaction). The server log has the details.")
+
+
+def _body_fault(exc: BaseException) -> tuple[int, str, Problem] | None:
+    """The status, detail and problem of a request body FastAPI could not parse, by its cause."""
+    cause = exc.__cause__
+    if isinstance(cause, UnicodeDecodeError):
+        why = (f"the body is not UTF-8: byte {cause.start} (0-based offset) is 0x{cause.object[cause.start]:02x}; "
+               "send UTF-8 text (GBK and other encodings are not read in a JSON body)")
+        return 400, why, Problem(why, field="body")
+    if isinstance(cause, RecursionError):
+        why = "the body's JSON is nested too deep (arrays or objects inside each other beyond what gridmap reads)"
+        return 422, why, Problem(why, field="body")
+    if isinstance(cause, ValueError):  # e.g. a number too long to convert
+        why = f"the body cannot be read as JSON: {cause}"
+        return 422, why, Problem(why, field="body")
+    return None
 
 
 def _lang(request: Request) -> str:
@@ -222,12 +271,31 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _request(request: Request, exc: RequestValidationError):
-        problems = [
-            Problem(reason=e.get("msg", "invalid"), field=".".join(str(x) for x in e.get("loc", ())))
-            for e in exc.errors()
-        ]
+        problems = []
+        for e in exc.errors():
+            reason = e.get("msg", "invalid")
+            if e.get("type") == "json_invalid" and (e.get("ctx") or {}).get("error"):
+                loc = e.get("loc", ())
+                at = f" at character {loc[1]} (0-based)" if len(loc) > 1 else ""
+                reason = f"the body is not JSON: {e['ctx']['error']}{at}"
+            problems.append(Problem(reason=reason, field=".".join(str(x) for x in e.get("loc", ()))))
         return respond(request, STATUS[ValidationFailed], ValidationFailed.slug, ValidationFailed.title,
                        "The request does not match the expected shape.", problems)
+
+    @app.exception_handler(SQLAlchemyTimeout)
+    @app.exception_handler(OperationalError)
+    async def _database(request: Request, exc: Exception):
+        # the database refused, dropped or timed out (connect, pool, statement_timeout): the caller's
+        # request may be fine; a retry later may work.  The driver's text stays in the log.
+        logging.getLogger("gridmap").warning("database unavailable on %s %s: %s", request.method,
+                                             request.url.path, str(exc).splitlines()[0] if str(exc) else exc)
+        code = getattr(getattr(exc, "orig", None), "pgcode", None)
+        if code == "57014":
+            detail = "The request took longer than the database allows (GRIDMAP_STATEMENT_TIMEOUT_S); nothing was changed."
+        else:
+            detail = "The database cannot be reached right now; nothing was changed. Retry in a moment."
+        return problem_response(STATUS[DatabaseUnavailable], DatabaseUnavailable.slug, DatabaseUnavailable.title,
+                                detail, request.url.path)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
@@ -237,8 +305,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
-        return respond(request, exc.status_code, f"http-{exc.status_code}", str(exc.detail), str(exc.detail))
-
-
-INTERNAL_DETAIL = ("gridmap hit an unexpected error; nothing was changed by this request "
-                   "(writes run in one transaction). The server log has the details.")
+        fault = _body_fault(exc) if exc.status_code == 400 else None
+        if fault:
+            status, why, problem = fault
+            return respond(request, status, ValidationFailed.slug, ValidationFailed.title, why, [problem])
+        response = respond(request, exc.status_code, f"http-{exc.status_code}", str(exc.detail), str(exc.detail))
+        for k, v in (getattr(exc, "headers", None) or {}).items():  # 405's Allow, 401's WWW-Authenticate
+            response.headers[k] = v
+        return response

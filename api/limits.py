@@ -1,4 +1,4 @@
-"""The limits of the coverage questions, written once.
+"""The limits of the coverage questions and of every request's input, written once.
 
 HTTP validation (:mod:`api.deps`, the coverage routes), the CLI (:mod:`api.cli.coverage`) and the
 coverage service (:mod:`api.coverage.params`) check against these names, and every option's
@@ -30,6 +30,23 @@ GAPS_DEFAULT, MAX_GAPS = 1000, 100_000
 
 #: Default and largest distance that links uncovered dwellings into one gap, metres.
 LINK_DEFAULT_M, MAX_LINK_M = 100.0, 2000.0
+
+
+# --- input limits of every request (issue 16, hardening) ---
+#
+# Text per column (characters) is limited where layers are validated, geo.validate.text:
+# codes 32, source_id / external_id 200, description / note 10,000, other text 1,000; NUL, other
+# control characters and lone surrogates are refused in any text and any query parameter.
+
+#: Largest ``offset`` of a paged list (PostgreSQL's OFFSET is a bigint).
+MAX_OFFSET = 2**63 - 1
+
+# Dates and times (filters, reported_at, closed_at, valid_from, opened_on...) lie in the years
+# geo.validate.YEARS (1900-2199).  A feature has at most geo.validate.MAX_VERTICES (100,000)
+# vertices.
+
+#: A station farther than this from the community it names (outside its boundary) is refused, metres.
+MAX_STATION_FROM_COMMUNITY_M = 2_000.0
 
 
 def minutes_help() -> str:

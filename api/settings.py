@@ -82,6 +82,28 @@ class Settings(BaseSettings):
     # plans (api.plans): grid redraws
     plan_workers: int = Field(default=2, ge=1, description="Worker processes a grid redraw uses (communities in parallel).")
     plan_live_max: int = Field(default=16, ge=1, description="Plans kept live in memory for editing (moves).")
+    # --- hardening (issue 16): bounded waits, hosts, rate limits ---
+    statement_timeout_s: float = Field(
+        default=60.0, gt=0,
+        description="Longest a request's SQL statement may run, seconds (the session's statement_timeout); "
+                    "longer is cancelled and answered 503.")
+    pool_timeout_s: float = Field(
+        default=10.0, gt=0,
+        description="Longest a request waits for a free pooled database connection, seconds (then 503); "
+                    "connecting itself is bounded by libpq's connect_timeout, 2 s.")
+
+    allowed_hosts: str = Field(
+        default="",
+        description="Host names this server answers for besides loopback (localhost, 127.0.0.1, ::1), "
+                    "comma-separated; *.example.org matches subdomains, * any (not advised).")
+    write_rate_per_s: float = Field(
+        default=50.0, ge=0, description="Writes (POST/PUT/PATCH/DELETE) per second one client may send on average "
+                                        "(a token bucket per address, per process); 0: no limit.")
+    write_burst: int = Field(default=500, ge=1, description="Writes one client may send at once before the rate applies.")
+
+    @property
+    def allowed_host_names(self) -> tuple[str, ...]:
+        return tuple(h.strip() for h in self.allowed_hosts.split(",") if h.strip())
 
     @field_validator("timezone")
     @classmethod

@@ -98,3 +98,29 @@ def psql(ctx: typer.Context) -> None:
 
 def register(app: typer.Typer) -> None:
     app.add_typer(db, name="db")
+
+
+@db.command()
+def backup(file: str = typer.Argument(..., help="Backup file to write (pg_dump custom format).")) -> None:
+    """Write the whole database (schema and data) to FILE with pg_dump."""
+    from pathlib import Path
+
+    from api.db.backup import backup as dump
+    from api.db.engine import resolve_url
+
+    with user_errors():
+        size = dump(resolve_url(_settings()), Path(file), _settings().pg_bin)
+        console.print(f"backup written: {file} ({size:,} bytes)")
+
+
+@db.command()
+def restore(file: str = typer.Argument(..., help="Backup file made by `gridmap db backup`.")) -> None:
+    """Replace the database with the backup FILE (pg_restore, one transaction: a failure changes nothing)."""
+    from pathlib import Path
+
+    from api.db.backup import restore as load
+    from api.db.engine import resolve_url
+
+    with user_errors():
+        load(resolve_url(_settings()), Path(file), _settings().pg_bin)
+        console.print(f"restored from {file}")

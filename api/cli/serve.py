@@ -23,7 +23,7 @@ def serve(
     host, port = host or s.host, port or s.port
     refuse_open_mode(engine, host)
     console.print(f"gridmap on http://{host}:{port}  (map: /map, API docs: /docs)")
-    uvicorn.run(create_app(s), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(s), host=host, port=port, log_level="info", server_header=False)
 
 
 def is_loopback(host: str) -> bool:

@@ -259,11 +259,27 @@ def kind_counts(conn: Connection, scope: Jurisdiction, region: str | None = None
     return {k: int(n) for k, n in rows}
 
 
-def row_by_id(conn: Connection, table: Table, fid: int, scope: Jurisdiction):
-    """The row ``fid`` of ``table`` (all columns, geometry as WKT in ``wkt``) if in ``scope``."""
-    return conn.execute(
-        select(table, func.ST_AsText(table.c.geom).label("wkt")).where(table.c.id == fid, scope.clause(table))
-    ).one_or_none()
+def row_by_id(conn: Connection, table: Table, fid: int, scope: Jurisdiction, lock: bool = False):
+    """The row ``fid`` of ``table`` (all columns, geometry as WKT in ``wkt``) if in ``scope``;
+    ``lock``: locked until the transaction ends (concurrent writers of the row wait, then read
+    what the first wrote)."""
+    q = select(table, func.ST_AsText(table.c.geom).label("wkt")).where(table.c.id == fid, scope.clause(table))
+    return conn.execute(q.with_for_update(of=table) if lock else q).one_or_none()
+
+
+def etag(item_text: str) -> str:
+    """The entity tag of one stored feature as served (its GeoJSON text): a strong ETag that
+    changes whenever any property or the geometry does."""
+    import hashlib
+
+    return '"' + hashlib.sha256(item_text.encode()).hexdigest()[:32] + '"'
+
+
+def lock_key(conn: Connection, table: Table, region_code: str, value: str) -> None:
+    """Hold, until the transaction ends, the lock on one key of ``table`` in ``region_code``:
+    writes of that key that take it run one after another (creates: exactly one inserts)."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 16))"),
+                 {"k": f"{table.name}\x1f{region_code}\x1f{value}"})
 
 
 def id_by_key(conn: Connection, table: Table, key: str, region_code: str, value: str,

@@ -22,8 +22,9 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Callable
 
-from sqlalchemy import Connection, delete, func, select, text
+from sqlalchemy import Connection, Engine, delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 
 from api.db.models import idempotency_keys
@@ -95,6 +96,21 @@ def save(conn: Connection, key: str | None, method: str, path: str, body: object
             status_code=status_code, response=response,
         )
     )
+
+
+def run_once(engine: Engine, key: str | None, method: str, path: str, body: object,
+             write: Callable[[Connection], tuple[int, object]]) -> tuple[int, object, bool]:
+    """Run ``write(conn)`` -> ``(status, response)`` in one transaction with ``key`` honoured:
+    ``(status, response, replayed)``; a retry with the same key returns the stored response
+    (``replayed`` True) and writes nothing.  Without a key it just runs the write."""
+    with engine.begin() as conn:
+        stored = begin(conn, key, method, path, body)
+        if stored:
+            return stored.status_code, stored.body, True
+        status, response = write(conn)
+        if status < 400:
+            save(conn, key, method, path, body, status, response)
+        return status, response, False
 
 
 def purge(conn: Connection, older_than: timedelta = RETENTION) -> int:

@@ -88,6 +88,7 @@ def upgrade(engine: Engine, revision: str = "head") -> Upgrade:
     cfg = alembic_config()
     script = ScriptDirectory.from_config(cfg)
     with engine.begin() as conn:
+        conn.execute(text("SET LOCAL statement_timeout = 0"))  # a migration may rewrite big tables
         if conn.execute(text("SELECT to_regclass('alembic_version') IS NOT NULL")).scalar_one():
             _restamp_legacy(conn)
         before = next(iter(_version_rows(conn)), None)

@@ -37,6 +37,34 @@ def aware(t: datetime | None, tz: str | None = None) -> datetime | None:
     return t.replace(tzinfo=ZoneInfo(local_zone(tz)))
 
 
+def utc_instant(t: datetime | None, tz: str | None = None) -> datetime | None:
+    """``t`` (read in ``tz`` when it has no offset) as an aware UTC datetime.
+
+    Any offset Python reads is accepted (``-18:42`` too; PostgreSQL refuses offsets beyond
+    ±15:59, so a filter is always sent as UTC).
+
+    Raises
+    ------
+    ValueError
+        The instant lies outside the years :data:`geo.validate.YEARS`.
+    """
+    from datetime import timezone
+
+    from geo.validate import YEARS
+
+    MIN_YEAR, MAX_YEAR = YEARS
+
+    if t is None:
+        return None
+    try:
+        u = aware(t, tz).astimezone(timezone.utc)
+    except OverflowError:
+        u = None
+    if u is None or not (MIN_YEAR <= u.year <= MAX_YEAR):
+        raise ValueError(f"{t.isoformat()} is outside the years {MIN_YEAR}-{MAX_YEAR}")
+    return u
+
+
 def parse_times(raw: pd.Series, tz: str) -> tuple[pd.Series, pd.Series]:
     """Parse a column of times to UTC.
 

@@ -19,6 +19,7 @@ from api import deps, i18n
 from api.db import features as fdb
 from api.errors import NotFound, ValidationFailed
 from api.jurisdiction import Jurisdiction
+from api.limits import MAX_OFFSET
 from api.settings import Settings
 
 router = APIRouter(tags=["features"])
@@ -183,7 +184,7 @@ def items(
     collection_id: str,
     bbox: str | None = Query(None, description="minx,miny,maxx,maxy in lon/lat degrees (EPSG:4326)"),
     limit: int = Query(fdb.DEFAULT_LIMIT, ge=1, le=fdb.MAX_LIMIT),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     datetime_: str | None = Query(
         None, alias="datetime",
         description="Instant or interval (a/b, .. open). grids: versions valid then (default: current); "
@@ -237,4 +238,4 @@ def item(
         feature = fdb.item_json(conn, coll, fid, scope)
     if feature is None:
         raise NotFound(f"Collection {collection_id!r} has no feature {fid}.")
-    return Response(feature, media_type=GEOJSON)
+    return Response(feature, media_type=GEOJSON, headers={"ETag": fdb.etag(feature)})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
@@ -14,11 +14,13 @@ from sqlalchemy import Engine
 
 from api import deps
 from api.auth import Caller
+from api.db import idempotency
 from api.deps import IncidentFilterDep, IncidentListFilterDep
 from api.incidents import cases, workflow
 from api.incidents.intake import BULK_DOC, INTAKE_DOC, ingest_items, read_bulk
 from api.incidents.stats import area_stats
 from api.jurisdiction import Jurisdiction
+from api.limits import MAX_OFFSET
 from api.settings import Settings
 from geo.layers import CLOSE_REASONS
 
@@ -29,6 +31,11 @@ def _reporter(caller: Caller) -> str:
     """The actor of a report's events: the caller (``api`` in open mode, where nobody logs in)."""
     return "api" if caller.via == "open" else caller.actor
 
+
+IDEMPOTENCY_KEY = Header(None, alias="Idempotency-Key",
+                         description="Makes a retry of this request safe (24 h): the stored answer is replayed.")
+
+
 @router.post("/incidents", status_code=201, description="Report one incident." + INTAKE_DOC,
              responses={200: {"description": "Already known (same external_id): the existing incident."},
                         422: {"description": "Bad coordinates, unknown category, time in the future, ..."}})
@@ -36,17 +43,21 @@ def create_incident(body: dict = Body(..., examples=[{
         "type": "Feature", "geometry": {"type": "Point", "coordinates": [120.285, 31.92]},
         "properties": {"external_id": "12345-2025-000001", "category": "street_light",
                        "reported_at": "2025-03-01T08:30:00+08:00", "reporter_kind": "resident"}}]),
+        key: str | None = IDEMPOTENCY_KEY,
         engine: Engine = Depends(deps.engine), settings: Settings = Depends(deps.settings),
         scope: Jurisdiction = Depends(deps.jurisdiction), caller: Caller = Depends(deps.caller)):
-    rep, differing = ingest_items(engine, settings, [body], all_or_nothing=True, actor=_reporter(caller),
-                                  scope=scope)
-    props = body.get("properties") or {} if body.get("type") == "Feature" else body
-    with engine.connect() as conn:
+    def write(conn):
+        rep, differing = ingest_items(engine, settings, [body], all_or_nothing=True, actor=_reporter(caller),
+                                      scope=scope, conn=conn)
+        props = body.get("properties") or {} if body.get("type") == "Feature" else body
         inc = cases.find_by_external_id(conn, scope, str(props.get("external_id")).strip(),
                                         props.get("region_code") or settings.region_code)
-    inc["duplicate"] = rep.duplicates > 0
-    inc["differs"] = differing[0]["differs"] if differing else []
-    return JSONResponse(inc, status_code=200 if rep.duplicates else 201)
+        inc["duplicate"] = rep.duplicates > 0
+        inc["differs"] = differing[0]["differs"] if differing else []
+        return (200 if rep.duplicates else 201), inc
+
+    status, inc, replayed = idempotency.run_once(engine, key, "POST", "/incidents", body, write)
+    return JSONResponse(inc, status_code=status, headers={"Idempotent-Replayed": "true"} if replayed else None)
 
 
 @router.post("/incidents/bulk", description="Report many incidents at once." + BULK_DOC,
@@ -59,14 +70,22 @@ async def bulk_incidents(request: Request,
                          mode: Literal["all_or_nothing", "partial"] = Query(
                              "all_or_nothing", description="all_or_nothing: write nothing if any row is bad "
                              "(422 listing every bad row); partial: write the good rows, list the rejected."),
+                         key: str | None = IDEMPOTENCY_KEY,
                          engine: Engine = Depends(deps.engine), settings: Settings = Depends(deps.settings),
                          scope: Jurisdiction = Depends(deps.jurisdiction), caller: Caller = Depends(deps.caller)):
     items = await read_bulk(request, settings.max_bulk_incidents)
-    rep, differing = await run_in_threadpool(ingest_items, engine, settings, items,
-                                             all_or_nothing=(mode == "all_or_nothing"), actor=_reporter(caller),
-                                             scope=scope)
-    return {"mode": mode, "received": len(items), **rep.as_dict(),
-            "differing": [d for d in differing if d["differs"]]}
+
+    def write(conn):
+        rep, differing = ingest_items(engine, settings, items, all_or_nothing=(mode == "all_or_nothing"),
+                                      actor=_reporter(caller), scope=scope, conn=conn)
+        return 200, {"mode": mode, "received": len(items), **rep.as_dict(),
+                     "differing": [d for d in differing if d["differs"]]}
+
+    # the stored request is the parsed body with the mode (NDJSON and JSON of the same rows agree)
+    status, out, replayed = await run_in_threadpool(
+        idempotency.run_once, engine, key, "POST", "/incidents/bulk",
+        {"mode": mode, "items": [getattr(i, "reason", i) for i in items]}, write)
+    return JSONResponse(out, status_code=status, headers={"Idempotent-Replayed": "true"} if replayed else None)
 
 
 @router.get("/incidents/categories")
@@ -85,7 +104,7 @@ def _window(flt) -> dict:
 
 @router.get("/incidents")
 def list_incidents(request: Request, flt: IncidentListFilterDep,
-                   limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
+                   limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0, le=MAX_OFFSET),
                    engine: Engine = Depends(deps.engine), scope: Jurisdiction = Depends(deps.jurisdiction)):
     """Incidents, newest first, with paging links.  An unknown status or category or a reversed
     window is 422, an unknown area or grid 404."""
@@ -148,11 +167,15 @@ def get_incident(incident_id: int, engine: Engine = Depends(deps.engine),
                  "`allowed` (the actions possible now)."),
              responses={409: {"description": "Not possible from the current state; `allowed` lists what is."},
                         422: {"description": "Unknown action or bad close_reason; `errors` and `allowed_values`."}})
-def transition(incident_id: int, body: TransitionIn, engine: Engine = Depends(deps.engine),
-               scope: Jurisdiction = Depends(deps.jurisdiction)):
-    with engine.begin() as conn:
-        return cases.transition(conn, scope, incident_id, action=body.action, actor=body.actor, note=body.note,
-                                close_reason=body.close_reason)
+def transition(incident_id: int, body: TransitionIn, key: str | None = IDEMPOTENCY_KEY,
+               engine: Engine = Depends(deps.engine), scope: Jurisdiction = Depends(deps.jurisdiction)):
+    def write(conn):
+        return 200, cases.transition(conn, scope, incident_id, action=body.action, actor=body.actor,
+                                     note=body.note, close_reason=body.close_reason)
+
+    status, out, replayed = idempotency.run_once(engine, key, "POST", f"/incidents/{incident_id}/transitions",
+                                                 body.model_dump(), write)
+    return JSONResponse(out, status_code=status, headers={"Idempotent-Replayed": "true"} if replayed else None)
 
 
 @router.get("/incidents/hotspots", description=(

@@ -33,20 +33,22 @@ from pyproj import CRS
 from geo.errors import InvalidInput, Problem
 from geo.layers import AREA_LEVELS, CLOSE_REASONS, ESCALATION_LEVELS, INCIDENT_STATUSES, LAYERS, ROAD_CLASSES, Layer
 from geo.validate.geometry import check_geometries
+from geo.validate.text import MAX_TEXT_LENGTH, shown, text_faults
 
-__all__ = ["validate_frame", "NAIVE_TZ", "MAX_LENGTH", "VOCABULARIES", "OPTIONAL_GEOMETRY"]
+__all__ = ["validate_frame", "NAIVE_TZ", "YEARS", "MAX_LENGTH", "VOCABULARIES", "OPTIONAL_GEOMETRY"]
 
 log = logging.getLogger(__name__)
+
+#: First and last year of a date or time any layer accepts: a year outside is a typing mistake
+#: (year 1, 20250), not a record.
+YEARS = (1900, 2199)
 
 #: Default time zone (IANA name) of times written without one: ``validate_frame(tz=...)``.
 NAIVE_TZ = "Asia/Shanghai"
 
-#: Longest text the schema stores in these columns (varchar lengths of the migration).
-MAX_LENGTH: dict[str, int] = {
-    "code": 32, "parent_code": 32, "community_code": 32, "town_code": 32, "grid_code": 32,
-    "level": 16, "kind": 64, "road_class": 32, "category": 64, "reporter_kind": 32,
-    "status": 16, "close_reason": 32, "escalation_level": 16,
-}
+#: Longest text per column, characters (the schema's varchar lengths, the keys' and free text's
+#: limits); any other text column: :data:`geo.validate.text.DEFAULT_TEXT_LENGTH`.
+MAX_LENGTH: dict[str, int] = MAX_TEXT_LENGTH
 
 #: (layer, column) -> allowed values.
 VOCABULARIES: dict[tuple[str, str], tuple] = {
@@ -157,11 +159,13 @@ def _coerce(layer: Layer, frame: pd.DataFrame, out: dict, problems: _Collector, 
         s = frame[name]
         raw = s
         if col.dtype == "str":
-            text = _as_text(s)
-            limit = MAX_LENGTH.get(name)
-            if limit:
-                long_ = (text.str.len() > limit).fillna(False).to_numpy(dtype=bool)
-                problems.add_mask(long_, name, f"longer than {limit} characters")
+            faults = text_faults(s.to_numpy(dtype=object), name)  # NUL, lone surrogates, length
+            bad = np.zeros(n, dtype=bool)
+            reasons = {}
+            for i, why in faults:
+                bad[i], reasons[i] = True, why
+            problems.add_mask(bad, name, reasons.__getitem__)
+            text = _as_text(s.mask(bad)) if bad.any() else _as_text(s)
             out[name] = text
         elif col.dtype == "int":
             num, bad = _as_number(s)
@@ -185,10 +189,15 @@ def _coerce(layer: Layer, frame: pd.DataFrame, out: dict, problems: _Collector, 
         elif col.dtype == "datetime":
             res, bad = _as_datetime(s, tz)
             problems.add_mask(bad, name, lambda i: f"{raw.iloc[i]!r} is not a date and time")
+            years = res.dt.year.to_numpy(dtype=float, na_value=np.nan)
+            problems.add_mask((years < YEARS[0]) | (years > YEARS[1]), name,
+                              lambda i: f"{res.iloc[i].isoformat()} is outside the years {YEARS[0]}-{YEARS[1]}")
             out[name] = res
         elif col.dtype == "date":
             res, bad = _as_date(s)
             problems.add_mask(bad, name, lambda i: f"{raw.iloc[i]!r} is not a date")
+            odd = np.array([d is not None and not (YEARS[0] <= d.year <= YEARS[1]) for d in res], dtype=bool)
+            problems.add_mask(odd, name, lambda i: f"{res.iloc[i]} is outside the years {YEARS[0]}-{YEARS[1]}")
             out[name] = res
 
 
@@ -290,7 +299,7 @@ def validate_frame(layer: str, frame: gpd.GeoDataFrame, *, fix: bool = False,
     rows = np.arange(n) + row_offset
     key = spec.key
     if key in frame.columns:
-        ids = _as_text(frame[key]).astype(object).where(lambda s: s.notna(), None).to_numpy(dtype=object)
+        ids = _as_text(frame[key]).astype(object).where(lambda s: s.notna(), None).map(shown).to_numpy(dtype=object)
     else:
         ids = np.full(n, None, dtype=object)
     problems = _Collector(rows, ids)

@@ -15,7 +15,12 @@ from shapely import GeometryType
 
 from geo.errors import Problem
 
-__all__ = ["GeometryResult", "check_geometries", "CHINA_LON", "CHINA_LAT"]
+__all__ = ["GeometryResult", "check_geometries", "CHINA_LON", "CHINA_LAT", "MAX_VERTICES"]
+
+#: Most vertices one feature may have.  A community grid drawn by hand or traced from a cadastre
+#: has hundreds to a few thousand; validity and overlap checks cost grows with the count (a
+#: 1.5-million-vertex polygon took 18 s and 0.6 GB before anything was written).
+MAX_VERTICES = 100_000
 
 #: Longitude / latitude span of China used to recognise swapped axes (degrees).
 CHINA_LON = (73.0, 135.0)
@@ -111,6 +116,15 @@ def check_geometries(
     geoms[missing] = None
     empty = missing | shapely.is_empty(geoms)
     problems += _problems(empty, rows, ids, "the geometry is empty or missing")
+    nverts = np.zeros(n, dtype=np.int64)
+    nverts[~empty] = shapely.get_num_coordinates(geoms[~empty])
+    huge = nverts > MAX_VERTICES
+    for i in np.flatnonzero(huge):
+        problems.append(Problem(f"the geometry has {nverts[i]:,} vertices; at most {MAX_VERTICES:,} are allowed "
+                                "(simplify it first, e.g. to 1 m)", row=int(rows[i]), field="geometry",
+                                feature_id=ids[i]))
+    geoms[huge] = None
+    empty = empty | huge
     ok = ~empty
 
     geoms[ok] = shapely.force_2d(geoms[ok])

@@ -28,6 +28,7 @@ validates first; this module does the steps that need the stored data:
 
 from __future__ import annotations
 
+import logging
 from typing import Callable
 
 import geopandas as gpd
@@ -35,6 +36,8 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import DataError, IntegrityError
 
 from api.db.load.attribution import attribute_points
+from api.errors import Conflict
+from api.limits import MAX_STATION_FROM_COMMUNITY_M
 from api.db.load.grids import (
     check_corrections, check_grids, check_overlaps, correct_grids, find_gaps, upsert_grids,
 )
@@ -47,6 +50,11 @@ from geo.errors import InvalidInput, Problem
 from geo.layers import LAYERS
 
 __all__ = ["load_frame", "POINT_LAYERS"]
+
+log = logging.getLogger(__name__)
+
+#: SQLSTATEs of a write that lost a race: unique_violation, exclusion_violation.
+_RACED = ("23505", "23P01")
 
 #: Point layers whose rows should fall in a grid (:func:`load_frame`'s ``allow_outside``).
 POINT_LAYERS = ("dwellings", "stations")
@@ -71,6 +79,25 @@ def _refuse_all_outside(conn: Connection, layer: str, tmp: str) -> None:
         "column order (longitude first: lat/lon swapped? name them with --lon/--lat), the file's CRS (--crs) "
         "and the coordinate system (--coords gcj02|bd09); pass --allow-outside to load them anyway",
         field="geometry")])
+
+
+def _refuse_far_stations(conn: Connection, tmp: str) -> None:
+    """Raise when a staged station lies more than :data:`api.limits.MAX_STATION_FROM_COMMUNITY_M`
+    outside the stored community it names (a swapped or mistyped coordinate, not a place)."""
+    far = conn.execute(text(f"""
+        SELECT t._row, t.source_id, t.community_code,
+               ST_Distance(a.geom::geography, t.geom::geography) AS m
+        FROM {tmp} t JOIN areas a ON a.region_code = t.region_code AND a.code = t.community_code
+                               AND a.level = 'community'
+        WHERE NOT ST_DWithin(a.geom::geography, t.geom::geography, :m)
+        ORDER BY t._row LIMIT 100
+    """), {"m": MAX_STATION_FROM_COMMUNITY_M}).all()
+    if far:
+        raise InvalidInput(f"{len(far)} station(s) lie far outside the community they name; nothing was written", [
+            Problem(f"the station is {r.m / 1000:,.1f} km from community {r.community_code}; at most "
+                    f"{MAX_STATION_FROM_COMMUNITY_M / 1000:g} km outside its boundary is accepted (check the "
+                    "coordinates: longitude first, WGS84 degrees)", row=r._row, field="geometry",
+                    feature_id=r.source_id) for r in far])
 
 
 def _box(extent: str | None) -> str:
@@ -180,6 +207,8 @@ def load_frame(
         ensure_staged_partitions(conn, tmp, (region_code,))  # a county's first rows make its partitions
         if layer in POINT_LAYERS and not allow_outside:
             _refuse_all_outside(conn, layer, tmp)
+        if layer == "stations":
+            _refuse_far_stations(conn, tmp)
         if layer == "grids":
             epsg = metric_crs_for(frame).to_epsg()
             if correct:
@@ -205,7 +234,17 @@ def load_frame(
             report = _upsert(conn, layer, tmp, cols, has_fp)
         conn.execute(text(f"DROP TABLE {tmp}"))
         return report
-    except (IntegrityError, DataError) as exc:
+    except IntegrityError as exc:
+        if getattr(getattr(exc, "orig", None), "pgcode", None) in _RACED:
+            # another transaction wrote the same key (or an overlapping grid version) first: the
+            # caller's data is fine, the moment is not; the database's own text stays in the log
+            log.info("concurrent %s write refused by the database: %s", layer, getattr(exc, "orig", exc))
+            raise Conflict(f"Another write to the same {layer[:-1]} was committed at the same time; nothing was "
+                           "written by this request. Read it again and retry.") from None
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()
+        raise InvalidInput(f"The database refused the {layer} import; nothing was written",
+                           [Problem("; ".join(reason[:3]))]) from None
+    except DataError as exc:
         reason = str(getattr(exc, "orig", exc)).strip().splitlines()
         raise InvalidInput(f"The database refused the {layer} import; nothing was written",
                            [Problem("; ".join(reason[:3]))]) from None

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import nullcontext
 from typing import Any
 
 import geopandas as gpd
 from fastapi import Request
 from shapely.geometry import Point
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from api.errors import Forbidden, PayloadTooLarge, UnsupportedMedia, ValidationFailed
 from api.incidents.intake.frames import ingest_frame, known_categories, validate_incidents
@@ -93,6 +94,10 @@ def _to_frame(items: list[Any]) -> tuple[gpd.GeoDataFrame, list[Problem]]:
         else:
             props = {k: v for k, v in it.items() if k not in ("lon", "lat")}
             coords = [it.get("lon"), it.get("lat")] if ("lon" in it or "lat" in it) else None
+        for k, v in props.items():
+            if k in _FIELDS and v is not None and not isinstance(v, (str, int, float, bool)):
+                problems.append(Problem(f"{k} must be a string, number, boolean or null, not a JSON "
+                                        f"{'array' if isinstance(v, list) else 'object'}", row=i, field=k))
         unknown = sorted(set(props) - _FIELDS)
         if unknown:
             problems.append(Problem(f"unknown field(s) {', '.join(unknown)}", row=i, field=unknown[0],
@@ -100,6 +105,8 @@ def _to_frame(items: list[Any]) -> tuple[gpd.GeoDataFrame, list[Problem]]:
         pt = None
         if coords is not None:
             try:
+                if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in coords[:2]):
+                    raise TypeError  # "120.1" or [120.1]: not a number as JSON sends one
                 x, y = float(coords[0]), float(coords[1])
                 if math.isfinite(x) and math.isfinite(y):
                     pt = Point(x, y)
@@ -132,12 +139,13 @@ def _outside(conn, sub: gpd.GeoDataFrame, region: str, scope: Jurisdiction) -> l
 
 
 def ingest_items(engine: Engine, settings: Settings, items: list, *, all_or_nothing: bool, actor: str,
-                 scope: Jurisdiction = EVERYWHERE):
+                 scope: Jurisdiction = EVERYWHERE, conn: Connection | None = None):
     """Write the rows; returns ``(IngestReport, differing)``: ``differing`` lists the duplicates
     (``external_id``, 1-based ``row``, ``differs``: fields whose sent value is not the stored one).
 
     An incident that lands outside the caller's ``scope`` (by the grid it is attributed to) makes
-    the whole request :class:`~api.errors.Forbidden`, and nothing is written."""
+    the whole request :class:`~api.errors.Forbidden`, and nothing is written.  ``conn``: write in
+    that transaction (the caller's, e.g. with its ``Idempotency-Key``) instead of a new one."""
     frame, shape_problems = _to_frame(items)
     if shape_problems and all_or_nothing:
         # report the shape faults together with every other fault of the batch, write nothing
@@ -154,7 +162,7 @@ def ingest_items(engine: Engine, settings: Settings, items: list, *, all_or_noth
         sub = frame.iloc[keep].copy()
     else:
         keep, sub = list(range(len(frame))), frame
-    with engine.begin() as conn:
+    with (nullcontext(conn) if conn is not None else engine.begin()) as conn:
         rep = ingest_frame(conn, sub, actor=actor, all_or_nothing=all_or_nothing,
                            default_region=settings.region_code, timezone=settings.timezone)
         if not scope.everywhere:
@@ -193,6 +201,8 @@ async def read_bulk(request: Request, limit: int) -> list:
                 items.append(json.loads(line))
             except ValueError as exc:  # that row's error, listed with the others (both modes)
                 items.append(_Unreadable(f"line {line_no} is not JSON: {exc}"))
+            except RecursionError:
+                items.append(_Unreadable(f"line {line_no} is JSON nested too deep to read"))
 
         async for chunk in request.stream():
             buf += chunk
@@ -205,8 +215,11 @@ async def read_bulk(request: Request, limit: int) -> list:
         raise UnsupportedMedia(f"send application/json (an array) or application/x-ndjson, not {ctype}")
     try:
         data = json.loads(await request.body())
-    except ValueError as exc:
+    except ValueError as exc:  # UnicodeDecodeError included: it says which byte
         why = f"the body is not JSON: {exc}"
+        raise ValidationFailed(why, [Problem(why, field="body")]) from None
+    except RecursionError:
+        why = "the body's JSON is nested too deep (arrays or objects inside each other beyond what gridmap reads)"
         raise ValidationFailed(why, [Problem(why, field="body")]) from None
     if isinstance(data, dict) and data.get("type") == "FeatureCollection":
         data = data.get("features") or []

@@ -48,6 +48,7 @@ from api.incidents.times import column_times, local_zone
 from api.incidents.workflow import CLOSED_STATUSES, PATH_TO
 from geo.errors import InvalidInput, Problem
 from geo.layers import CLOSE_REASONS, ESCALATION_LEVELS, INCIDENT_STATUSES, REPORTER_KINDS
+from geo.validate import YEARS, shown, text_faults
 
 CLOCK_SKEW = timedelta(minutes=5)
 _REGION = re.compile(r"^[0-9]{6}$")
@@ -126,12 +127,22 @@ def validate_incidents(frame: gpd.GeoDataFrame, categories: dict[str, int], now:
     bad = np.zeros(n, dtype=bool)
     t = {c: _text(frame, c).to_numpy() for c in _TEXT_COLS}
     ids = t["external_id"]
+    shown_ids = np.array([shown(v) for v in ids], dtype=object)
 
     def flag(mask: np.ndarray, fld: str, reason) -> None:
         for i in np.flatnonzero(mask):
             problems.append(Problem(reason(i) if callable(reason) else reason, row=int(i) + row_offset, field=fld,
-                                    feature_id=ids[i]))
+                                    feature_id=shown_ids[i]))
         bad[mask] = True
+
+    # text the database can store: no NUL / control characters / lone surrogates, within its length
+    for col in _TEXT_COLS:
+        faults = text_faults(t[col], col)
+        for i, why in faults:
+            flag(np.arange(n) == i, col, why)
+        if faults:
+            t[col] = t[col].copy()
+            t[col][[i for i, _ in faults]] = "\ufffd"  # neither quoted nor checked further
 
     # geometry: a non-empty point in lon/lat range
     has_geom = isinstance(frame, gpd.GeoDataFrame) and frame.active_geometry_name in frame.columns
@@ -192,6 +203,11 @@ def validate_incidents(frame: gpd.GeoDataFrame, categories: dict[str, int], now:
     limit = now + CLOCK_SKEW
     flag((reported > limit).to_numpy(), "reported_at",
          lambda i: f"reported_at {reported.iloc[i].isoformat()} is in the future (now {now.isoformat()})")
+    for col, when in (("reported_at", reported), ("closed_at", column_times(frame, "closed_at", tz)[0])):
+        years = when.dt.year.to_numpy(dtype=float, na_value=np.nan)
+        flag((years < YEARS[0]) | (years > YEARS[1]), col,
+             lambda i, when=when, col=col: f"{col} {when.iloc[i].isoformat()} is outside the years "
+                                           f"{YEARS[0]}-{YEARS[1]}")
     closed, unreadable_c = column_times(frame, "closed_at", tz)
     flag(unreadable_c.to_numpy(), "closed_at", "closed_at is not a readable time (ISO 8601)")
     flag((closed > limit).to_numpy(), "closed_at", "closed_at is in the future")
