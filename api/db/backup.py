@@ -4,7 +4,9 @@ One file in PostgreSQL's custom format holds the whole database (schema, data, t
 version), for the embedded cluster and an external one alike.  :func:`backup` writes it through a
 temporary file renamed at the end, so a failed backup never leaves a truncated file under the
 name.  :func:`restore` replaces the database's objects with the file's in ONE transaction
-(``--single-transaction --exit-on-error``): a restore that fails changes nothing.
+(gridmap's objects dropped whole, then the restore script, by ``psql --single-transaction`` with
+``ON_ERROR_STOP``): a restore that
+fails changes nothing.
 """
 
 from __future__ import annotations
@@ -63,5 +65,49 @@ def restore(url: str, file: Path, pg_bin: Path | None = None) -> None:
         if fh.read(5) != b"PGDMP":
             raise InvalidInput(f"{file} is not a gridmap backup", [Problem(
                 "the file is not a pg_dump custom-format archive (made by `gridmap db backup`)", field="FILE")])
-    _run([_tool("pg_restore", pg_bin), "--clean", "--if-exists", "--no-owner", "--no-privileges",
-          "--single-transaction", "--exit-on-error", f"--dbname={libpq_url(url)}", str(file)], "pg_restore")
+    # pg_restore --clean drops object by object, which a partitioned table refuses (a county
+    # partition's inherited keys and indexes go only with their table); so gridmap's own objects are
+    # dropped whole first (CLEAN: every table, view, sequence, routine and type in public that is not
+    # PostGIS's, and the county partitions' schema) and the restore script (pg_restore --file=-) runs
+    # after it, both in ONE psql transaction with ON_ERROR_STOP: a restore that fails changes nothing
+    proc = subprocess.run([_tool("pg_restore", pg_bin), "--no-owner", "--no-privileges", "--file=-", str(file)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise EmbeddedError(f"pg_restore failed: {(proc.stderr or proc.stdout).strip()[-2000:]}")
+    _run_sql(_tool("psql", pg_bin), url, CLEAN + "\n" + proc.stdout)
+
+
+#: Drops what a gridmap database holds besides the PostGIS extension (see :func:`restore`).
+CLEAN = """
+DROP SCHEMA IF EXISTS regions CASCADE;
+DROP SCHEMA IF EXISTS ogc CASCADE;
+DO $clean$ DECLARE r record; BEGIN
+  FOR r IN SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
+           WHERE s.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')
+  LOOP
+    EXECUTE format('DROP %s IF EXISTS public.%I CASCADE',
+                   CASE r.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE'
+                                  WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END, r.relname);
+  END LOOP;
+  FOR r IN SELECT p.oid::regprocedure::text AS f FROM pg_proc p JOIN pg_namespace s ON s.oid = p.pronamespace
+           WHERE s.nspname = 'public'
+             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = p.oid AND d.deptype = 'e')
+  LOOP
+    EXECUTE 'DROP ROUTINE IF EXISTS ' || r.f || ' CASCADE';
+  END LOOP;
+  FOR r IN SELECT t.typname FROM pg_type t JOIN pg_namespace s ON s.oid = t.typnamespace
+           WHERE s.nspname = 'public' AND t.typtype IN ('e', 'd', 'c') AND t.typrelid = 0
+             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = t.oid AND d.deptype = 'e')
+  LOOP
+    EXECUTE format('DROP TYPE IF EXISTS public.%I CASCADE', r.typname);
+  END LOOP;
+END $clean$;
+"""
+
+
+def _run_sql(psql: str, url: str, script: str) -> None:
+    proc = subprocess.run([psql, "-X", "-q", "--single-transaction", "-v", "ON_ERROR_STOP=1",
+                           f"--dbname={libpq_url(url)}", "-f", "-"], input=script, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise EmbeddedError(f"pg_restore failed: {(proc.stderr or proc.stdout).strip()[-2000:]}")
