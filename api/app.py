@@ -8,11 +8,13 @@ lifespan opens the engine (migrating it) and creates the coverage service (``app
 from __future__ import annotations
 
 import importlib
+import logging
 import pkgutil
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from sqlalchemy.exc import OperationalError
 from fastapi.staticfiles import StaticFiles
 
 from api import auth, errors, routes
@@ -48,7 +50,11 @@ def create_app(settings: Settings | None = None, migrate: bool = True) -> FastAP
         # siting on the coverage service's runs; long questions as jobs in a thread pool (api/siting)
         app.state.siting = SitingService.from_settings(app.state.coverage, settings)
         app.state.siting_jobs = SitingJobs(engine, app.state.siting, workers=settings.siting_workers)
-        app.state.siting_jobs.resume()
+        try:
+            app.state.siting_jobs.resume()
+        except OperationalError as exc:  # the database is down: serve (503s, /health) and resume at the next start
+            logging.getLogger("gridmap").warning("siting jobs not resumed, the database is unreachable: %s",
+                                                 str(exc).splitlines()[0])
         try:
             yield
         finally:
