@@ -169,7 +169,7 @@
       '<button id="wb-dialog-ok">' + esc(t("wb.confirm")) + '</button> <button id="wb-dialog-cancel">' +
       esc(t("wb.cancel")) + "</button></div></div>";
     app.appendChild(body);
-    S.map = L.map("wb-map", { zoomSnap: 0.25, boxZoom: false, preferCanvas: true });
+    S.map = L.map("wb-map", { zoomSnap: 0.25, boxZoom: false, preferCanvas: true, attributionControl: false });
     S.renderer = L.canvas({ padding: 0.2 });
     S.map.setView([31.5, 120.3], 12);
     wire(pid);
