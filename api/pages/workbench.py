@@ -115,7 +115,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "wb.totals": {"zh": "{n} 个网格，{hh} 户，{inband} 个规模适中",
                   "en": "{n} grids, {hh} households, {inband} in band"},
     "wb.format.gpkg": {"zh": "地理数据包", "en": "GeoPackage"},
-    "wb.format.geojson": {"zh": "地理 JSON", "en": "GeoJSON"},
+    "wb.format.geojson": {"zh": "地理要素文件", "en": "GeoJSON"},
     "wb.format.xlsx": {"zh": "电子表格", "en": "Excel"},
 }
 i18n.add(STRINGS)
