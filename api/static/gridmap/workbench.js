@@ -172,6 +172,9 @@
     S.map = L.map("wb-map", { zoomSnap: 0.25, boxZoom: false, preferCanvas: true, attributionControl: false });
     S.renderer = L.canvas({ padding: 0.2 });
     S.map.setView([31.5, 120.3], 12);
+    if (window.ResizeObserver) {  // the side table and the print view resize the map: keep Leaflet's size right
+      new ResizeObserver(function () { S.map.invalidateSize(false); }).observe($("wb-map"));
+    }
     wire(pid);
     load(pid).catch(function (e) { say(t("wb.failed", { detail: e.message }), "error"); wb.ready = true; });
   }
@@ -187,8 +190,9 @@
       drawOutlines(plan.grids);
       renderTable();
       if (S.readonly) { readonly(); }
+      S.map.invalidateSize(false);
       var b = S.layers.units.getBounds();
-      if (b.isValid()) { S.map.fitBounds(b, { padding: [10, 10] }); }
+      if (b.isValid()) { S.map.fitBounds(b, { padding: [10, 10], animate: false }); }
       return Promise.all([context(), S.readonly ? history() : null]);
     }).then(function () { wb.ready = true; });
   }
@@ -371,7 +375,7 @@
     if (zoom) {
       var b = L.latLngBounds([]);
       Object.keys(wb.units).forEach(function (k) { if (wb.units[k].grid === code) { b.extend(wb.units[k].layer.getBounds()); } });
-      if (b.isValid()) { S.map.fitBounds(b, { padding: [30, 30], maxZoom: 18 }); }
+      if (b.isValid()) { S.map.fitBounds(b, { padding: [30, 30], maxZoom: 18, animate: false }); }
     }
   }
 
