@@ -30,6 +30,7 @@ SMALL: dict[str, list[str]] = {
     "incidents": ["--households", "12000", "--incidents", "20000", "--years", "1", "--chunk", "10000"],
     "sample_scale": ["--households", "12000"],
     "plans": ["--households", "12000", "--moves", "50"],
+    "workbench": ["--households", "12000", "--moves", "40"],
 }
 
 
