@@ -99,13 +99,18 @@ def screen_point(page, unit):
 
 
 def click_unit(page, unit) -> None:
+    page.mouse.click(*on_screen(page, unit))
+
+
+def on_screen(page, unit):
+    """``unit``'s point on screen, the map centred on it first when it is not clickable."""
     pt = screen_point(page, unit)
     if pt is None:  # the grid's zoom left it off screen: centre the map on it
         page.evaluate("([y, x]) => { workbench.state.map.setView([y, x], workbench.state.map.getZoom(), {animate: false}); }",
                       [unit.y, unit.x])
         pt = screen_point(page, unit)
     assert pt, f"unit {unit.unit_id} is not clickable on the map"
-    page.mouse.click(*pt)
+    return pt
 
 
 def visible(page, candidates):
@@ -289,5 +294,50 @@ def test_autobalance_accept_publish_and_history(engine, settings, world, browser
         first = q(engine, "SELECT count(*) FROM grids WHERE community_code = :c AND valid_from <= CAST(:t AS timestamptz) "
                           "AND (valid_to IS NULL OR valid_to > CAST(:t AS timestamptz))", c=comm, t=dates[0])[0][0]
         assert page.evaluate("workbench.historyShown.n") == first == old
+    finally:
+        page.context.close()
+
+
+def test_lock_and_box_select(engine, world, browser, base):
+    """Lock a grid from its row (stored in SQL; a move into it refused), unlock it; a box drawn on the
+    map moves the units whose centres it holds (checked against the database's assignment)."""
+    plan = world["plan"]
+    units, g = unit_graph(engine, plan)
+    page, _ = open_plan(browser, base, plan)
+    try:
+        u, to = next(move_candidates(units, g, articulation=False))
+        page.click(f'#wb-grid-table tbody tr[data-code="{to}"] button.wb-lock')
+        wait(page, f"workbench.grids[{to!r}].locked === true && {IDLE}")
+        assert q(engine, "SELECT locked FROM plan_grids WHERE plan_id = :p AND code = :c", p=plan, c=to)[0][0]
+        page.click(f'#wb-grid-table tbody tr[data-code="{to}"] td.wb-code')
+        before = recount(engine, plan)
+        page.evaluate("k => workbench.api.paint([k])", f"{world['community']}/{u.unit_id}")
+        wait(page, "document.querySelector('#wb-message.refused') !== null")
+        assert to in page.text_content("#wb-message")
+        assert recount(engine, plan) == before
+        page.click(f'#wb-grid-table tbody tr[data-code="{to}"] button.wb-lock')
+        wait(page, f"workbench.grids[{to!r}].locked === false && {IDLE}")
+        assert not q(engine, "SELECT locked FROM plan_grids WHERE plan_id = :p AND code = :c", p=plan, c=to)[0][0]
+        # box select: a small box around the unit's point; with splits allowed every unit it holds moves
+        page.check("#wb-allow-split")
+        page.check('input[name="wb-tool"][value="box"]')
+        x, y = on_screen(page, u)
+        held = page.evaluate("""([x0, y0, x1, y1]) => { const m = workbench.state.map, r = document.getElementById('wb-map').getBoundingClientRect();
+            const b = L.latLngBounds(m.containerPointToLatLng([x0 - r.left, y0 - r.top]), m.containerPointToLatLng([x1 - r.left, y1 - r.top]));
+            return Object.values(workbench.units).filter(u => b.contains(u.center) && u.grid !== %r).map(u => u.id); }""" % to,
+                             [x - 15, y - 15, x + 15, y + 15])
+        assert held
+        moves = page.evaluate("workbench.moves")
+        page.mouse.move(x - 15, y - 15)
+        page.mouse.down()
+        page.mouse.move(x + 15, y + 15, steps=4)
+        page.mouse.up()
+        wait(page, f"workbench.moves === {moves + 1} && {IDLE}")
+        got = {r[0] for r in q(engine, "SELECT unit_id FROM plan_units WHERE plan_id = :p AND grid_code = :c "
+                                       "AND unit_id = ANY(:u)", p=plan, c=to, u=held)}
+        assert got == set(held)
+        page.click("#wb-undo")
+        wait(page, f"workbench.undo.length === 0 && {IDLE}")
+        assert recount(engine, plan) == before
     finally:
         page.context.close()
