@@ -7,7 +7,8 @@ most dwellings (>= 3,000 in the 500k city), loads it into a scratch embedded Pos
 a plan of that community, serves the app with uvicorn on 127.0.0.1 and opens ``/plans/{id}`` in
 Debian's Chromium (Playwright).  Prints:
 
-* page ready (navigation to every layer drawn and the grid table filled), target <= 1.5 s;
+* page ready (navigation start to every layer drawn and the grid table filled, timed in the page),
+  target <= 1.5 s;
 * page weight (every byte the page loaded: HTML, scripts, styles, JSON), target <= 2 MB;
 * paint move round trip (request sent to the counts updated on screen, timed in the page) p50/p95
   over ``--moves`` moves (a boundary unit into a neighbouring grid and back; refused splits are
@@ -101,7 +102,9 @@ def main() -> None:
             weight = page.evaluate("""() => performance.getEntriesByType('navigation').concat(
                 performance.getEntriesByType('resource')).reduce((s, e) => s + (e.transferSize || e.encodedBodySize || 0), 0)""")
             n_units = page.evaluate("Object.keys(workbench.units).length")
-            print(f"page ready {ready_s:.2f} s (target <= 1.5 s); page weight {weight / 1e6:.2f} MB (target <= 2 MB); "
+            in_page = page.evaluate("workbench.readyMs") / 1000
+            print(f"page ready {in_page:.2f} s from navigation start (target <= 1.5 s; {ready_s:.2f} s with a fresh "
+                  f"browser context and Playwright's 0.5 s network-idle wait); page weight {weight / 1e6:.2f} MB (target <= 2 MB); "
                   f"{n_units:,} units, {page.evaluate('Object.keys(workbench.grids).length')} grids")
             # moves: boundary units of the live partition, into a neighbouring grid and back
             with engine.connect() as conn:

@@ -194,7 +194,7 @@
       var b = S.layers.units.getBounds();
       if (b.isValid()) { S.map.fitBounds(b, { padding: [10, 10], animate: false }); }
       return Promise.all([context(), S.readonly ? history() : null]);
-    }).then(function () { wb.ready = true; });
+    }).then(function () { wb.readyMs = performance.now(); wb.ready = true; });
   }
 
   function setGrid(p) {
