@@ -113,10 +113,6 @@ def on_screen(page, unit):
     return pt
 
 
-def visible(page, candidates):
-    return next((u, to) for u, to in candidates if screen_point(page, u))
-
-
 def move_candidates(units, g, articulation: bool):
     """(unit, its grid, a neighbouring grid) where taking the unit out of its grid keeps it in one
     piece (articulation False) or splits it (True), brute force over the unit graph."""
