@@ -96,9 +96,11 @@ def discard(request: Request, engine: EngineDep, scope: ScopeDep, live: Live, pl
 
 @router.get("/plans/{plan_id}/export", summary="The plan's grids as gpkg, geojson, csv (UTF-8 BOM) or xlsx")
 def export(engine: EngineDep, scope: ScopeDep, plan_id: PlanId,
-           format: Annotated[str, Query(pattern="^(gpkg|geojson|csv|xlsx)$")] = "gpkg") -> Response:
+           format: Annotated[str, Query(pattern="^(gpkg|geojson|csv|xlsx)$")] = "gpkg",
+           lang: Annotated[str | None, Query(pattern="^(zh|en)$", description="xlsx headers in this language")] = None
+           ) -> Response:
     with engine.connect() as conn:
-        data = export_plan(conn, scope, plan_id, format)
+        data = export_plan(conn, scope, plan_id, format, lang)
     media, suffix = EXPORT_FORMATS[format]
     return Response(data, media_type=media,
                     headers={"Content-Disposition": f'attachment; filename="plan-{plan_id}{suffix}"'})

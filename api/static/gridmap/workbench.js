@@ -151,7 +151,7 @@
       '<span class="wb-group"><button id="wb-autobalance">' + esc(t("wb.autobalance")) + '</button><button id="wb-compare">' +
       esc(t("wb.compare")) + '</button><button id="wb-publish">' + esc(t("wb.publish")) + "</button></span>" +
       '<span class="wb-group">' + esc(t("wb.export")) + " " + ["gpkg", "geojson", "xlsx"].map(function (f) {
-        return '<a class="wb-export" id="wb-export-' + f + '" href="/plans/' + pid + "/export?format=" + f + '">' +
+        return '<a class="wb-export" id="wb-export-' + f + '" href="/plans/' + pid + "/export?format=" + f + (f === "xlsx" ? "&amp;lang=" + LANG : "") + '">' +
           esc(t("wb.format." + f)) + "</a>";
       }).join(" ") + '</span><span class="wb-group"><button id="wb-print">' + esc(t("wb.print")) + "</button></span></div>";
     var body = el("div", { "class": "wb-body" });

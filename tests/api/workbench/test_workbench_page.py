@@ -337,3 +337,24 @@ def test_lock_and_box_select(engine, world, browser, base):
         assert recount(engine, plan) == before
     finally:
         page.context.close()
+
+
+def test_excel_export_headers_in_the_page_language(engine, world, browser, base):
+    """The page's Excel link downloads the grids with Chinese headers (openpyxl), one row a grid,
+    households equal to the SQL recount."""
+    import io
+
+    import httpx
+    from openpyxl import load_workbook
+
+    plan = world["plan"]
+    page, _ = open_plan(browser, base, plan, "zh")
+    try:
+        href = page.get_attribute("#wb-export-xlsx", "href")
+    finally:
+        page.context.close()
+    r = httpx.get(base + href)
+    assert r.status_code == 200
+    rows = list(load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))
+    assert rows[0][:3] == ("网格编码", "社区编码", "户数")
+    assert {row[0]: row[2] for row in rows[1:]} == recount(engine, plan)
