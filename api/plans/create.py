@@ -86,6 +86,21 @@ def _targets(conn, scope: Jurisdiction, spec: PlanSpec) -> dict[str, list[str]]:
     return out
 
 
+def _cut_lines(inp, locked) -> "gpd.GeoDataFrame":
+    """The streets, plus the outlines of the locked grids: units are cut along them too, so a
+    locked grid is exactly a union of units and stays as it is (its outline then counts as a cut
+    along a street in the metrics)."""
+    import geopandas as gpd
+    import pandas as pd
+
+    if not locked:
+        return inp.streets
+    lk = inp.grids[inp.grids["code"].astype(str).isin(set(locked))]
+    lines = gpd.GeoDataFrame({"source_id": [f"lock:{c}" for c in lk["code"]], "road_class": "grid_boundary"},
+                             geometry=lk.geometry.boundary.to_numpy(), crs=inp.streets.crs or 4326)
+    return pd.concat([inp.streets, lines.explode(index_parts=False)], ignore_index=True)
+
+
 def create_plans(engine: Engine, settings: Settings, scope: Jurisdiction, spec: PlanSpec, *,
                  key: str | None = None, path: str = "/plans", body: object = None,
                  progress: Callable[[str, int, int], None] | None = None) -> tuple[int, object, bool]:
@@ -110,10 +125,16 @@ def create_plans(engine: Engine, settings: Settings, scope: Jurisdiction, spec: 
         with conn.begin():
             targets = _targets(conn, scope, spec)
             read = {r: (read_inputs(conn, r, codes), fingerprint(conn, r, codes)) for r, codes in targets.items()}
+    known = {c for inp, _ in read.values() for c in inp.grids["code"].astype(str)}
+    unknown = [c for c in params.locked if c not in known]
+    if unknown:
+        raise ValidationFailed(f"Locked grids must be current grids of the communities redrawn: {', '.join(unknown)}.",
+                               [Problem(f"{c!r} is not a current grid of these communities", field="lock")
+                                for c in unknown])
     solved = {}
     for region, (inp, base) in read.items():
         cb = (lambda d, t, r=region: progress(r, d, t)) if progress else None
-        county = solve_county(inp.areas.assign(level="community"), inp.streets, inp.dwellings,
+        county = solve_county(inp.areas.assign(level="community"), _cut_lines(inp, params.locked), inp.dwellings,
                               inp.grids if len(inp.grids) else None, params=params, workers=settings.plan_workers,
                               progress=cb, micro=spec.micro or None)
         solved[region] = (county, base)

@@ -280,3 +280,26 @@ def test_scope(engine, world):
         assert list_plans(conn, other) == []
         with pytest.raises(NotFound):
             show_plan(conn, other, pid)
+
+
+def test_locked_grid_unchanged(api, engine, world):
+    comm = world["community"]
+    (code,) = q(engine, "SELECT code FROM grids WHERE valid_to IS NULL AND community_code = :c ORDER BY code LIMIT 1",
+                c=comm)[0]
+    bad = api.post("/plans", json={"community": comm, "lock": ["nope"]})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "lock"
+    r = api.post("/plans", json={"community": comm, "lock": [code]})
+    assert r.status_code == 201, r.text
+    pid = r.json()["plans"][0]["id"]
+    (row,) = q(engine, """
+        SELECT pg.locked, ST_Area(ST_Transform(ST_SymDifference(pg.geom, g.geom), 4549)) AS m2,
+               pg.households, (SELECT sum(households) FROM dwellings d WHERE d.grid_code = g.code) AS current
+        FROM plan_grids pg JOIN grids g ON g.code = pg.code AND g.valid_to IS NULL
+        WHERE pg.plan_id = :p AND pg.code = :g""", p=pid, g=code)
+    # the same households; the outline differs only by slivers the engine merges into a neighbour
+    # (blocks under ZoningParams.sliver_m2 = 50 m2 cut off between the grid's outline and a street)
+    assert row.locked and row.households == row.current and row.m2 < 50.0
+    planned = {r[0] for r in q(engine, "SELECT unnest(dwelling_ids) FROM plan_units WHERE plan_id = :p AND grid_code = :g",
+                               p=pid, g=code)}
+    assert planned == {r[0] for r in q(engine, "SELECT source_id FROM dwellings WHERE grid_code = :g", g=code)}
+    api.delete(f"/plans/{pid}")
