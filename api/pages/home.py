@@ -17,6 +17,7 @@ PAGES: tuple[tuple[str, str, str], ...] = (
     ("/coverage/map", "home.page.coverage", "home.page.coverage.what"),
     ("/incidents/heatmap", "home.page.heatmap", "home.page.heatmap.what"),
     ("/incidents/hotspots/map", "home.page.hotspots", "home.page.hotspots.what"),
+    ("/plans", "home.page.plans", "home.page.plans.what"),
     ("/docs", "home.page.docs", "home.page.docs.what"),
     ("#downloads", "home.page.downloads", "home.page.downloads.what"),
 )

@@ -17,6 +17,7 @@ from shapely.geometry import shape
 from sqlalchemy import Connection
 
 from api.errors import ValidationFailed
+from api import i18n
 from api.jurisdiction import Jurisdiction
 from api.db import plans as store
 from geo.errors import Problem
@@ -60,8 +61,9 @@ def plan_frame(conn: Connection, scope: Jurisdiction, plan_id: int) -> gpd.GeoDa
     return gpd.GeoDataFrame(recs, columns=[*COLUMNS, "geometry"], geometry="geometry", crs=4326)
 
 
-def export_plan(conn: Connection, scope: Jurisdiction, plan_id: int, fmt: str) -> bytes:
-    """The plan's grids in ``fmt`` (:data:`EXPORT_FORMATS`), as bytes."""
+def export_plan(conn: Connection, scope: Jurisdiction, plan_id: int, fmt: str, lang: str | None = None) -> bytes:
+    """The plan's grids in ``fmt`` (:data:`EXPORT_FORMATS`), as bytes; with ``lang`` the xlsx
+    headers are words in that language (catalogue keys ``plan.col.<column>``), else the column names."""
     fmt = format_of(None, fmt)
     f = plan_frame(conn, scope, plan_id)
     if fmt == "csv":
@@ -72,7 +74,7 @@ def export_plan(conn: Connection, scope: Jurisdiction, plan_id: int, fmt: str) -
         wb = Workbook()
         ws = wb.active
         ws.title = "grids"
-        ws.append(list(COLUMNS))
+        ws.append([i18n.t(f"plan.col.{c}", lang) for c in COLUMNS] if lang else list(COLUMNS))
         for rec in f.drop(columns="geometry").itertuples(index=False):
             ws.append([None if v is None else v for v in rec])
         buf = io.BytesIO()

@@ -2,8 +2,9 @@
 
 Thin handlers: each takes the deps aliases and calls :mod:`api.plans`, which assembles the answer
 (the CLI ``gridmap plan`` calls the same functions).  Every write takes an ``Idempotency-Key``;
-a retry answers the stored response with ``Idempotent-Replayed: true``.  The workbench page will
-add ``text/html`` answers at ``GET /plans`` and ``GET /plans/{id}``; these answer JSON.
+a retry answers the stored response with ``Idempotent-Replayed: true``.  ``GET /plans`` and
+``GET /plans/{id}`` answer the workbench page (:mod:`api.pages.workbench`) to a browser
+(``Accept: text/html``) and JSON to everyone else.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
-from api import deps, plans
+from api import deps, i18n, plans
 from api.deps import EngineDep, ScopeDep, SettingsDep
+from api.pages.workbench import plans_page, wants_html, workbench_page
 from api.plans.export import EXPORT_FORMATS, export_plan
 
 router = APIRouter(tags=["plans"])
@@ -39,17 +41,21 @@ def create_plan(request: Request, engine: EngineDep, settings: SettingsDep, scop
 
 
 @router.get("/plans", summary="The plans (newest first)")
-def list_plans(engine: EngineDep, scope: ScopeDep,
-               status: Annotated[str | None, Query(pattern="^(draft|published|discarded)$")] = None) -> dict:
+def list_plans(request: Request, engine: EngineDep, settings: SettingsDep, scope: ScopeDep,
+               status: Annotated[str | None, Query(pattern="^(draft|published|discarded)$")] = None):
+    if wants_html(request):
+        return plans_page(i18n.request_lang(request, settings.language))
     with engine.connect() as conn:
         return {"plans": plans.list_plans(conn, scope, status)}
 
 
 @router.get("/plans/{plan_id}", summary="One plan: grids (GeoJSON with metrics), units with ?units=true")
-def show_plan(engine: EngineDep, scope: ScopeDep, plan_id: PlanId,
+def show_plan(request: Request, engine: EngineDep, settings: SettingsDep, scope: ScopeDep, plan_id: PlanId,
               units: Annotated[bool, Query(description="Also the units with their grid.")] = False,
               micro: Annotated[bool, Query(description="Also the micro-grids (plans made with micro).")] = False
-              ) -> dict:
+              ):
+    if wants_html(request):
+        return workbench_page(i18n.request_lang(request, settings.language), plan_id)
     with engine.connect() as conn:
         return plans.show_plan(conn, scope, plan_id, units=units, micro=micro)
 
@@ -90,9 +96,11 @@ def discard(request: Request, engine: EngineDep, scope: ScopeDep, live: Live, pl
 
 @router.get("/plans/{plan_id}/export", summary="The plan's grids as gpkg, geojson, csv (UTF-8 BOM) or xlsx")
 def export(engine: EngineDep, scope: ScopeDep, plan_id: PlanId,
-           format: Annotated[str, Query(pattern="^(gpkg|geojson|csv|xlsx)$")] = "gpkg") -> Response:
+           format: Annotated[str, Query(pattern="^(gpkg|geojson|csv|xlsx)$")] = "gpkg",
+           lang: Annotated[str | None, Query(pattern="^(zh|en)$", description="xlsx headers in this language")] = None
+           ) -> Response:
     with engine.connect() as conn:
-        data = export_plan(conn, scope, plan_id, format)
+        data = export_plan(conn, scope, plan_id, format, lang)
     media, suffix = EXPORT_FORMATS[format]
     return Response(data, media_type=media,
                     headers={"Content-Disposition": f'attachment; filename="plan-{plan_id}{suffix}"'})
