@@ -19,7 +19,7 @@ from api.coverage import CoverageParams, CoverageService, parse_breaks
 from api.incidents.filters import IncidentFilter
 from api.auth import Caller, authorize
 from api.errors import ValidationFailed
-from api.incidents.times import aware, utc_instant
+from api.incidents.times import aware, zone_instant
 from api.jurisdiction import EVERYWHERE, Jurisdiction
 from api.limits import MAX_MINUTES, breaks_help
 from api.settings import Settings
@@ -117,7 +117,7 @@ def _window_filter(
     bounds = {}
     for name, value in (("from", from_), ("to", to)):
         try:
-            bounds[name] = utc_instant(value, tz)
+            bounds[name] = zone_instant(value, tz)
         except ValueError as exc:
             raise ValidationFailed(f"{name}: {exc}", [Problem(str(exc), field=f"query.{name}")]) from None
     return IncidentFilter(start=bounds["from"], end=bounds["to"], categories=_codes(category), area=area)

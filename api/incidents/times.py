@@ -37,11 +37,12 @@ def aware(t: datetime | None, tz: str | None = None) -> datetime | None:
     return t.replace(tzinfo=ZoneInfo(local_zone(tz)))
 
 
-def utc_instant(t: datetime | None, tz: str | None = None) -> datetime | None:
-    """``t`` (read in ``tz`` when it has no offset) as an aware UTC datetime.
+def zone_instant(t: datetime | None, tz: str | None = None) -> datetime | None:
+    """``t`` (read in ``tz`` when it has no offset) as an aware datetime in the configured zone.
 
     Any offset Python reads is accepted (``-18:42`` too; PostgreSQL refuses offsets beyond
-    ±15:59, so a filter is always sent as UTC).
+    ±15:59, so a filter is always sent in the zone, whose offset it reads, and a message about
+    it shows the time as the office reads it).
 
     Raises
     ------
@@ -62,7 +63,7 @@ def utc_instant(t: datetime | None, tz: str | None = None) -> datetime | None:
         u = None
     if u is None or not (MIN_YEAR <= u.year <= MAX_YEAR):
         raise ValueError(f"{t.isoformat()} is outside the years {MIN_YEAR}-{MAX_YEAR}")
-    return u
+    return u.astimezone(ZoneInfo(local_zone(tz)))
 
 
 def parse_times(raw: pd.Series, tz: str) -> tuple[pd.Series, pd.Series]:
