@@ -76,9 +76,9 @@ def people_frame(frame: pd.DataFrame, tz: str) -> tuple[pd.DataFrame, list[str]]
     import geopandas as gpd
 
     geom = None
-    if isinstance(frame, gpd.GeoDataFrame) and frame._geometry_column_name in frame.columns:
+    if isinstance(frame, gpd.GeoDataFrame) and frame.active_geometry_name in frame.columns:
         g = frame.geometry
-        df = pd.DataFrame(frame.drop(columns=frame._geometry_column_name)).copy()
+        df = pd.DataFrame(frame.drop(columns=frame.active_geometry_name)).copy()
         if len(g):
             pts = gpd.GeoSeries(np.where(g.geom_type == "Point", g.values, g.representative_point().values),
                                 index=g.index)

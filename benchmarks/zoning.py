@@ -74,11 +74,11 @@ def move_p95(plan, rng, n=200):
     code = max(plan.communities, key=lambda c: len(plan.communities[c].units))
     p = plan.communities[code].partition
     nb = p.graph.lists()[0]
-    boundary = [u for u in range(len(p.units)) if any(p._a[v] != p._a[u] for v in nb[u])]
+    boundary = [u for u in range(len(p.units)) if any(p.grid_of[v] != p.grid_of[u] for v in nb[u])]
     times, refused = [], 0
     for _ in range(n):
         u = boundary[int(rng.integers(len(boundary)))]
-        to = sorted({p._a[v] for v in nb[u]} - {p._a[u]})
+        to = sorted({p.grid_of[v] for v in nb[u]} - {p.grid_of[u]})
         if not to:
             continue
         t = time.perf_counter()

@@ -14,7 +14,8 @@ Modules, by meaning:
   (:class:`Partition`, :class:`MoveRefused`);
 * :mod:`~geo.zoning.search` - the contiguity-preserving local search;
 * :mod:`~geo.zoning.solve` - per community and per county redraws (:func:`solve_community`,
-  :func:`solve_county`), micro-grids;
+  :func:`solve_county`), micro-grids: a package (seed, repair, exact, current, community, county,
+  plan);
 * :mod:`~geo.zoning.reasons` - why a band cannot be met (:class:`Reason`);
 * :mod:`~geo.zoning.metrics` - per grid and per plan metrics;
 * :mod:`~geo.zoning.check` - validation of existing grids (:func:`check_grids`).

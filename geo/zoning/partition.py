@@ -129,6 +129,21 @@ class Partition:
     home : array_like of int, optional
         Each unit's grid in the current (published) grids, as an index into ``labels`` (-1: none),
         for the households moved.
+
+    Attributes
+    ----------
+    grid_of : list of int
+        The live assignment: grid index of each unit.
+    unit_households, unit_area_m2, unit_perimeter_m : list
+        Per unit: households, area (m²), perimeter (m).
+    grid_households, grid_units, grid_area_m2, grid_perimeter_m, grid_boundary_m, grid_boundary_street_m : list
+        The live per-grid totals: households, units, area (m²), perimeter with the community outline
+        (m), boundary with other grids (m) and its part along streets (m).
+
+    These are plain lists, read one element at a time by the local search's inner loops (numpy
+    scalar indexing is several times slower there); read them freely, change them only through
+    :meth:`apply`, :meth:`move`, :meth:`add_grid` or :meth:`recount`.  The array properties
+    (:attr:`assignment`, :attr:`households`, ...) are copies of them.
     """
 
     def __init__(self, units: Units, assignment, labels, bounds, locked=(), graph: UnitGraph | None = None,
@@ -137,12 +152,12 @@ class Partition:
         self.graph = graph if graph is not None else build_graph(units.geometry, units.block)
         self.labels = list(labels)
         self.bounds = (int(bounds[0]), int(bounds[1]))
-        self._a = [int(g) for g in np.asarray(assignment)]
-        if len(self._a) != len(units):
+        self.grid_of = [int(g) for g in np.asarray(assignment)]
+        if len(self.grid_of) != len(units):
             raise ValueError("one grid per unit is needed")
-        self._hh_u = units.households.tolist()
-        self._area_u = shapely.area(units.geometry).tolist()
-        self._perim_u = self.graph.perimeter_m.tolist()
+        self.unit_households = units.households.tolist()
+        self.unit_area_m2 = shapely.area(units.geometry).tolist()
+        self.unit_perimeter_m = self.graph.perimeter_m.tolist()
         self.home = np.full(len(units), -1, np.int64) if home is None else np.asarray(home, np.int64)
         self._unit_index = {u: i for i, u in enumerate(units.ids.tolist())}
         self.locked = {self.labels.index(x) for x in locked if x in self.labels}
@@ -153,70 +168,70 @@ class Partition:
     def recount(self) -> None:
         """Recompute every per-grid total from scratch."""
         n_g = len(self.labels)
-        a = np.asarray(self._a, dtype=np.int64)
+        a = np.asarray(self.grid_of, dtype=np.int64)
         g = self.graph
         rows = np.repeat(np.arange(g.n), np.diff(g.indptr))
         cut = a[rows] != a[g.indices]
-        self._hh = np.bincount(a, weights=self.units.households, minlength=n_g).astype(np.int64).tolist()
-        self._n = np.bincount(a, minlength=n_g).tolist()
-        self._area = np.bincount(a, weights=self._area_u, minlength=n_g).tolist()
+        self.grid_households = np.bincount(a, weights=self.units.households, minlength=n_g).astype(np.int64).tolist()
+        self.grid_units = np.bincount(a, minlength=n_g).tolist()
+        self.grid_area_m2 = np.bincount(a, weights=self.unit_area_m2, minlength=n_g).tolist()
         inner = np.bincount(a[rows[~cut]], weights=g.shared_m[~cut], minlength=n_g)
-        self._perim = (np.bincount(a, weights=self._perim_u, minlength=n_g) - inner).tolist()
-        self._cut = np.bincount(a[rows[cut]], weights=g.shared_m[cut], minlength=n_g).tolist()
-        self._cut_st = np.bincount(a[rows[cut]], weights=g.street_m[cut], minlength=n_g).tolist()
+        self.grid_perimeter_m = (np.bincount(a, weights=self.unit_perimeter_m, minlength=n_g) - inner).tolist()
+        self.grid_boundary_m = np.bincount(a[rows[cut]], weights=g.shared_m[cut], minlength=n_g).tolist()
+        self.grid_boundary_street_m = np.bincount(a[rows[cut]], weights=g.street_m[cut], minlength=n_g).tolist()
         self._poly_cache.clear()
 
     @property
     def assignment(self) -> np.ndarray:
         """Grid index of each unit."""
-        return np.asarray(self._a, dtype=np.int64)
+        return np.asarray(self.grid_of, dtype=np.int64)
 
     @property
     def households(self) -> np.ndarray:
         """Households of each grid."""
-        return np.asarray(self._hh, dtype=np.int64)
+        return np.asarray(self.grid_households, dtype=np.int64)
 
     @property
     def unit_counts(self) -> np.ndarray:
         """Units in each grid."""
-        return np.asarray(self._n, dtype=np.int64)
+        return np.asarray(self.grid_units, dtype=np.int64)
 
     @property
     def area_m2(self) -> np.ndarray:
-        return np.asarray(self._area)
+        return np.asarray(self.grid_area_m2)
 
     @property
     def perimeter_m(self) -> np.ndarray:
         """Each grid's perimeter (m), community outline included."""
-        return np.asarray(self._perim)
+        return np.asarray(self.grid_perimeter_m)
 
     @property
     def boundary_m(self) -> np.ndarray:
         """Each grid's boundary with other grids (m), community outline excluded."""
-        return np.asarray(self._cut)
+        return np.asarray(self.grid_boundary_m)
 
     @property
     def boundary_street_m(self) -> np.ndarray:
         """The part of :attr:`boundary_m` running along streets (m)."""
-        return np.asarray(self._cut_st)
+        return np.asarray(self.grid_boundary_street_m)
 
     def polsby_popper(self, g: int) -> float:
         """4 pi area / perimeter² of grid ``g`` (0 for an empty grid)."""
-        p = self._perim[g]
-        return 4 * math.pi * self._area[g] / (p * p) if p > 0 else 0.0
+        p = self.grid_perimeter_m[g]
+        return 4 * math.pi * self.grid_area_m2[g] / (p * p) if p > 0 else 0.0
 
     def violation(self, g: int) -> int:
         """Households grid ``g`` lies outside the band by (0 for an empty grid: it is dropped)."""
-        if self._n[g] == 0:
+        if self.grid_units[g] == 0:
             return 0
-        h = self._hh[g]
+        h = self.grid_households[g]
         lo, hi = self.bounds
         return max(0, lo - h) + max(0, h - hi)
 
     def add_grid(self, label: str) -> int:
         """A new, empty grid; returns its index."""
         self.labels.append(label)
-        for arr in (self._hh, self._n, self._area, self._perim, self._cut, self._cut_st):
+        for arr in (self.grid_households, self.grid_units, self.grid_area_m2, self.grid_perimeter_m, self.grid_boundary_m, self.grid_boundary_street_m):
             arr.append(0)
         return len(self.labels) - 1
 
@@ -228,7 +243,7 @@ class Partition:
     def n_parts(self, g: int, without=(), extra=()) -> int:
         """Connected pieces of grid ``g`` minus the units ``without`` plus the units ``extra``."""
         nb = self.graph.lists()[0]
-        a = self._a
+        a = self.grid_of
         out, add = set(without), set(extra)
         todo = {u for u in self.members(g).tolist() if u not in out} | add
         parts = 0
@@ -244,14 +259,14 @@ class Partition:
         return parts
 
     def is_contiguous(self, g: int) -> bool:
-        return self._n[g] > 0 and self.n_parts(g) == 1
+        return self.grid_units[g] > 0 and self.n_parts(g) == 1
 
     def can_leave(self, u: int) -> bool:
         """Whether unit ``u`` can leave its grid without splitting it or leaving it empty."""
         nb = self.graph.lists()[0][u]
-        a = self._a
+        a = self.grid_of
         A = a[u]
-        if self._n[A] <= 1:
+        if self.grid_units[A] <= 1:
             return False
         same = [v for v in nb if a[v] == A]
         if len(same) <= 1:
@@ -274,14 +289,14 @@ class Partition:
 
     def touches(self, u: int, g: int) -> bool:
         """Whether unit ``u`` has a neighbour in grid ``g``."""
-        a = self._a
+        a = self.grid_of
         return any(a[v] == g for v in self.graph.lists()[0][u])
 
     def shares(self, u: int, A: int, B: int) -> tuple[float, float, float, float, float, float]:
         """Boundary of ``u`` shared with grids ``A`` and ``B`` and in all: ``(sA, stA, sB, stB, s, st)``
         (st: the street part)."""
         nb, sh, st = self.graph.lists()
-        a = self._a
+        a = self.grid_of
         sA = stA = sB = stB = tot = tot_st = 0.0
         for v, s, t in zip(nb[u], sh[u], st[u]):
             tot += s
@@ -297,25 +312,25 @@ class Partition:
 
     def apply(self, u: int, B: int) -> None:
         """Move unit ``u`` to grid ``B`` unchecked, updating the totals (the search's step)."""
-        A = self._a[u]
+        A = self.grid_of[u]
         if A == B:
             return
         sA, stA, sB, stB, tot, tot_st = self.shares(u, A, B)
-        p = self._perim_u[u]
-        h = self._hh_u[u]
-        self._perim[A] += 2 * sA - p
-        self._cut[A] += 2 * sA - tot
-        self._cut_st[A] += 2 * stA - tot_st
-        self._perim[B] += p - 2 * sB
-        self._cut[B] += tot - 2 * sB
-        self._cut_st[B] += tot_st - 2 * stB
-        self._hh[A] -= h
-        self._hh[B] += h
-        self._area[A] -= self._area_u[u]
-        self._area[B] += self._area_u[u]
-        self._n[A] -= 1
-        self._n[B] += 1
-        self._a[u] = B
+        p = self.unit_perimeter_m[u]
+        h = self.unit_households[u]
+        self.grid_perimeter_m[A] += 2 * sA - p
+        self.grid_boundary_m[A] += 2 * sA - tot
+        self.grid_boundary_street_m[A] += 2 * stA - tot_st
+        self.grid_perimeter_m[B] += p - 2 * sB
+        self.grid_boundary_m[B] += tot - 2 * sB
+        self.grid_boundary_street_m[B] += tot_st - 2 * stB
+        self.grid_households[A] -= h
+        self.grid_households[B] += h
+        self.grid_area_m2[A] -= self.unit_area_m2[u]
+        self.grid_area_m2[B] += self.unit_area_m2[u]
+        self.grid_units[A] -= 1
+        self.grid_units[B] += 1
+        self.grid_of[u] = B
         self._poly_cache.pop(A, None)
         self._poly_cache.pop(B, None)
 
@@ -334,8 +349,8 @@ class Partition:
 
     def state(self, g: int) -> GridState:
         """The grid's households, band status, contiguity and compactness."""
-        return GridState(self.labels[g], int(self._hh[g]), band_status(self._hh[g], *self.bounds),
-                         self.is_contiguous(g), round(self.polsby_popper(g), 6), int(self._n[g]))
+        return GridState(self.labels[g], int(self.grid_households[g]), band_status(self.grid_households[g], *self.bounds),
+                         self.is_contiguous(g), round(self.polsby_popper(g), 6), int(self.grid_units[g]))
 
     def move(self, units, to_grid: str, allow_split: bool = False) -> MoveResult:
         """Move ``units`` (ids) into grid ``to_grid``.
@@ -354,15 +369,15 @@ class Partition:
         B = self.grid_index(to_grid)
         if B in self.locked:
             raise MoveRefused("locked", f"grid {to_grid} is locked", grid=to_grid)
-        idx = [u for u in idx if self._a[u] != B]
+        idx = [u for u in idx if self.grid_of[u] != B]
         by_src: dict[int, list] = {}
         for u in idx:
-            by_src.setdefault(self._a[u], []).append(u)
+            by_src.setdefault(self.grid_of[u], []).append(u)
         for A, us in by_src.items():
             if A in self.locked:
                 raise MoveRefused("locked", f"unit {self.units.ids[us[0]]} is in locked grid {self.labels[A]}",
                                   unit=str(self.units.ids[us[0]]), grid=self.labels[A])
-            if len(us) >= self._n[A]:
+            if len(us) >= self.grid_units[A]:
                 raise MoveRefused("empties_grid", f"moving every unit of grid {self.labels[A]} would leave it empty",
                                   unit=str(self.units.ids[us[0]]), grid=self.labels[A])
         if not allow_split:

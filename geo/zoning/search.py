@@ -21,10 +21,11 @@ import numpy as np
 
 from geo.zoning.partition import Partition
 
-__all__ = ["balance", "improve", "total_violation", "chain_moves"]
+__all__ = ["DEV_WEIGHT", "balance", "improve", "total_violation", "chain_moves"]
 
 CHAIN_DEPTH = 4  # grids a chain of moves may run through
 CHAIN_BRANCH = 6  # units tried at each step of a chain
+DEV_WEIGHT = 0.5  # weight of the squared deviation from the target in the balance cost
 
 
 def total_violation(p: Partition) -> int:
@@ -52,7 +53,7 @@ def _f(h, lo, hi, target, dev_weight):
     return np.maximum(0, lo - h) + np.maximum(0, h - hi) + dev_weight * (h - target) ** 2 / target
 
 
-def balance(p: Partition, target: int, *, dev_weight: float = 0.5, move_weight: float = 0.0,
+def balance(p: Partition, target: int, *, dev_weight: float = DEV_WEIGHT, move_weight: float = 0.0,
             max_sweeps: int = 60) -> int:
     """Move boundary units until no move, nor chain of moves, lowers the balance cost; returns the moves made.
 
@@ -72,8 +73,8 @@ def balance(p: Partition, target: int, *, dev_weight: float = 0.5, move_weight: 
 
 
 def _move_delta(p: Partition, u: int, A: int, B: int, lo, hi, target, dev_weight, move_weight) -> float:
-    h = p._hh_u[u]
-    hA, hB = p._hh[A], p._hh[B]
+    h = p.unit_households[u]
+    hA, hB = p.grid_households[A], p.grid_households[B]
     d = (_f(hA - h, lo, hi, target, dev_weight) - _f(hA, lo, hi, target, dev_weight)
          + _f(hB + h, lo, hi, target, dev_weight) - _f(hB, lo, hi, target, dev_weight))
     if move_weight:
@@ -85,10 +86,10 @@ def _move_delta(p: Partition, u: int, A: int, B: int, lo, hi, target, dev_weight
 def _border(p: Partition, g: int, other: int | None = None) -> list[tuple[int, int]]:
     """(unit of ``g``, neighbouring grid) pairs, unlocked neighbours only (or only ``other``)."""
     nb = p.graph.lists()[0]
-    a = p._a
+    a = p.grid_of
     out = set()
     for u in p.members(g).tolist():
-        if p._hh_u[u] == 0:
+        if p.unit_households[u] == 0:
             continue
         for v in nb[u]:
             gv = a[v]
@@ -130,7 +131,7 @@ def _best_chain(p, g, push, depth, seen, lo, hi, target, dw, mw):
     return best
 
 
-def chain_moves(p: Partition, target: int, *, dev_weight: float = 0.5, move_weight: float = 0.0,
+def chain_moves(p: Partition, target: int, *, dev_weight: float = DEV_WEIGHT, move_weight: float = 0.0,
                 depth: int = CHAIN_DEPTH) -> int:
     """For each grid out of band, the best improving chain of moves; returns the moves made."""
     lo, hi = p.bounds
@@ -138,7 +139,7 @@ def chain_moves(p: Partition, target: int, *, dev_weight: float = 0.5, move_weig
     for g in range(len(p.labels)):
         if g in p.locked or p.violation(g) == 0:
             continue
-        push = p._hh[g] > hi
+        push = p.grid_households[g] > hi
         d, moves = _best_chain(p, g, push, depth, {g}, lo, hi, target, dev_weight, move_weight)
         if moves and d < -1e-9:
             for u, A, B in moves:
@@ -147,7 +148,7 @@ def chain_moves(p: Partition, target: int, *, dev_weight: float = 0.5, move_weig
     return made
 
 
-def _greedy(p: Partition, target: int, *, dev_weight: float = 0.5, move_weight: float = 0.0,
+def _greedy(p: Partition, target: int, *, dev_weight: float = DEV_WEIGHT, move_weight: float = 0.0,
             max_sweeps: int = 60) -> int:
     """Best-first single moves, sweep after sweep, while they lower the balance cost."""
     lo, hi = p.bounds
@@ -174,11 +175,11 @@ def _greedy(p: Partition, target: int, *, dev_weight: float = 0.5, move_weight: 
             uu, BB = int(u[i]), int(B[i])
             if uu in done:
                 continue
-            AA = p._a[uu]
+            AA = p.grid_of[uu]
             if AA == BB or not p.touches(uu, BB):
                 continue
             hu = int(hh_u[uu])
-            hA, hB = p._hh[AA], p._hh[BB]
+            hA, hB = p.grid_households[AA], p.grid_households[BB]
             dd = (_f(hA - hu, lo, hi, target, dev_weight) - _f(hA, lo, hi, target, dev_weight)
                   + _f(hB + hu, lo, hi, target, dev_weight) - _f(hB, lo, hi, target, dev_weight))
             if move_weight:
@@ -208,14 +209,14 @@ def improve(p: Partition, *, compactness_weight: float = 1.0, street_weight: flo
     if wc == 0 and ws == 0:
         return 0
     hh_u = p.units.households.tolist()
-    area_u, perim_u = p._area_u, p._perim_u
+    area_u, perim_u = p.unit_area_m2, p.unit_perimeter_m
     home = p.home.tolist()
     moves = 0
     for _ in range(max_sweeps):
         u, B = _candidates(p)
         scored = []
         for uu, BB in zip(u.tolist(), B.tolist()):
-            AA = p._a[uu]
+            AA = p.grid_of[uu]
             if stay_close and home[uu] != BB:
                 continue
             d = _delta(p, uu, AA, BB, hh_u[uu], area_u[uu], perim_u[uu], lo, hi, wc, ws)
@@ -227,7 +228,7 @@ def improve(p: Partition, *, compactness_weight: float = 1.0, street_weight: flo
         for _, uu, BB in scored:
             if uu in done:
                 continue
-            AA = p._a[uu]
+            AA = p.grid_of[uu]
             if AA == BB or not p.touches(uu, BB):
                 continue
             d = _delta(p, uu, AA, BB, hh_u[uu], area_u[uu], perim_u[uu], lo, hi, wc, ws)
@@ -244,7 +245,7 @@ def improve(p: Partition, *, compactness_weight: float = 1.0, street_weight: flo
 
 def _delta(p, u, A, B, h, au, pu, lo, hi, wc, ws) -> float:
     """Change of the shape cost if ``u`` moves from ``A`` to ``B`` (inf when the band forbids it)."""
-    hA, hB = p._hh[A], p._hh[B]
+    hA, hB = p.grid_households[A], p.grid_households[B]
     vA = max(0, lo - hA) + max(0, hA - hi)
     vB = max(0, lo - hB) + max(0, hB - hi)
     nA, nB = hA - h, hB + h
@@ -252,10 +253,10 @@ def _delta(p, u, A, B, h, au, pu, lo, hi, wc, ws) -> float:
     if v2 > vA + vB or (vA == 0 and (nA < lo or nA > hi)) or (vB == 0 and (nB < lo or nB > hi)):
         return math.inf
     sA, stA, sB, stB, tot, tot_st = p.shares(u, A, B)
-    before = (_shape(p, A, p._area[A], p._perim[A], p._cut[A], p._cut_st[A], wc, ws)
-              + _shape(p, B, p._area[B], p._perim[B], p._cut[B], p._cut_st[B], wc, ws))
-    after = (_shape(p, A, p._area[A] - au, p._perim[A] + 2 * sA - pu, p._cut[A] + 2 * sA - tot,
-                    p._cut_st[A] + 2 * stA - tot_st, wc, ws)
-             + _shape(p, B, p._area[B] + au, p._perim[B] + pu - 2 * sB, p._cut[B] + tot - 2 * sB,
-                      p._cut_st[B] + tot_st - 2 * stB, wc, ws))
+    before = (_shape(p, A, p.grid_area_m2[A], p.grid_perimeter_m[A], p.grid_boundary_m[A], p.grid_boundary_street_m[A], wc, ws)
+              + _shape(p, B, p.grid_area_m2[B], p.grid_perimeter_m[B], p.grid_boundary_m[B], p.grid_boundary_street_m[B], wc, ws))
+    after = (_shape(p, A, p.grid_area_m2[A] - au, p.grid_perimeter_m[A] + 2 * sA - pu, p.grid_boundary_m[A] + 2 * sA - tot,
+                    p.grid_boundary_street_m[A] + 2 * stA - tot_st, wc, ws)
+             + _shape(p, B, p.grid_area_m2[B] + au, p.grid_perimeter_m[B] + pu - 2 * sB, p.grid_boundary_m[B] + tot - 2 * sB,
+                      p.grid_boundary_street_m[B] + tot_st - 2 * stB, wc, ws))
     return after - before

@@ -184,7 +184,7 @@ def test_partition_moves_on_thousands_of_units_are_fast():
     moved = 0
     for _ in range(200):
         u = int(rng.integers(len(units)))
-        nbr = sorted({p._a[w] for w in p.graph.lists()[0][u]} - {p._a[u]})
+        nbr = sorted({p.grid_of[w] for w in p.graph.lists()[0][u]} - {p.grid_of[u]})
         if not nbr:
             continue
         t = time.perf_counter()
