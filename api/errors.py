@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.negotiation import prefers_html
 from geo.errors import InvalidInput, Problem
 
 PROBLEM_JSON = "application/problem+json"
@@ -226,12 +227,12 @@ def _lang(request: Request) -> str:
 
 
 def _is_page(request: Request) -> bool:
-    """A browser (``Accept`` naming ``text/html``, as browsers do) asked for one of the HTML pages (a
+    """A browser (an ``Accept`` preferring ``text/html`` to JSON, as browsers send) asked for one of the HTML pages (a
     route tagged ``pages``); other clients (``*/*``, JSON) get problem+json."""
     route = request.scope.get("route")
     if "pages" not in (getattr(route, "tags", None) or ()):
         return False
-    return "text/html" in request.headers.get("accept", "").lower() and request.query_params.get("f") != "json"
+    return prefers_html(request.headers.get("accept")) and request.query_params.get("f") != "json"
 
 
 def respond(request: Request, status: int, slug: str, title: str, detail: str,

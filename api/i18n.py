@@ -26,6 +26,7 @@ import struct
 from pathlib import Path
 from typing import Literal
 
+from api.negotiation import language
 from geo.layers import INCIDENT_CATEGORIES
 
 Lang = Literal["zh", "en"]
@@ -208,25 +209,13 @@ def kind_label(kind: str, lang: str | None = None) -> str:
     return t(key, lang) if key in CATALOGUE else kind
 
 
-def accept_language(header: str | None) -> Lang | None:
-    """The best language gridmap has from an ``Accept-Language`` header (RFC 9110 q-values)."""
-    if not header:
-        return None
-    ranked: list[tuple[float, int, str]] = []
-    for i, part in enumerate(header.split(",")):
-        tag, _, params = part.strip().partition(";")
-        q = 1.0
-        for p in params.split(";"):
-            name, _, value = p.strip().partition("=")
-            if name == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        lang = normalise(tag)
-        if lang and q > 0:
-            ranked.append((-q, i, lang))
-    return min(ranked)[2] if ranked else None
+def accept_language(header: str | None, prefer: str | None = None) -> Lang | None:
+    """The best language gridmap has from an ``Accept-Language`` header (q-values, ``*``, order:
+    :func:`api.negotiation.language`); ``prefer`` first when the header leaves the choice open
+    (``*``); None when the header names no language gridmap has."""
+    first = normalise(prefer)
+    offers = ((first,) if first else ()) + tuple(x for x in LANGS if x != first)
+    return language(header, offers)  # type: ignore[return-value]
 
 
 def request_lang(request, default: str | None = None) -> Lang:
@@ -236,7 +225,7 @@ def request_lang(request, default: str | None = None) -> Lang:
     """
     return (
         normalise(request.query_params.get("lang"))
-        or accept_language(request.headers.get("accept-language"))
+        or accept_language(request.headers.get("accept-language"), default)
         or normalise(default)
         or DEFAULT_LANG
     )

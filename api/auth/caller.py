@@ -28,6 +28,7 @@ from api.db import audit
 from api.db import users as udb
 from api.errors import LoginRequired, NotPermitted, Unauthorized
 from api.jurisdiction import EVERYWHERE, Jurisdiction
+from api.negotiation import prefers_html
 
 __all__ = ["Caller", "OPEN", "SESSION_COOKIE", "LoginRequired", "authorize", "install", "is_public"]
 
@@ -132,7 +133,7 @@ def _resolve(request: Request, bearer: str | None, key: str | None) -> Caller:
 
 
 def _wants_page(request: Request) -> bool:
-    return request.method in ("GET", "HEAD") and "text/html" in request.headers.get("accept", "")
+    return request.method in ("GET", "HEAD") and prefers_html(request.headers.get("accept"))
 
 
 async def authorize(request: Request, bearer: str | None = Depends(_bearer),

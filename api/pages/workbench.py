@@ -3,8 +3,8 @@
 The HTML is a shell: the vendored Leaflet, ``/static/gridmap/workbench.js`` and the page's strings
 in the request's language.  Every datum (the plan, its units and grids, streets, stations, the
 community boundary, the current grids, the history) is loaded by the script from the JSON API, so
-the page stays small whatever the community's size.  :func:`wants_html` is the content negotiation
-the plan routes use.
+the page stays small whatever the community's size.  The plan routes answer it when
+:func:`api.negotiation.prefers_html` says the request prefers HTML.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse
 
 from api import i18n
 
-__all__ = ["wants_html", "workbench_page", "plans_page", "STRINGS"]
+__all__ = ["workbench_page", "plans_page", "STRINGS"]
 
 #: Every string the workbench shows (the script reads them from the page, never hard-codes text).
 STRINGS: tuple[str, ...] = (  # the page's strings (their text is in api/locale, like every other)
@@ -110,28 +110,6 @@ STRINGS: tuple[str, ...] = (  # the page's strings (their text is in api/locale,
     "wb.format.geojson",
     "wb.format.xlsx",
 )
-
-
-def wants_html(request) -> bool:
-    """True when the request's ``Accept`` prefers ``text/html`` to JSON (a browser's navigation);
-    ``fetch``'s ``*/*``, a missing header and ``application/json`` get JSON."""
-    best_html = best_json = -1.0
-    for part in (request.headers.get("accept") or "").split(","):
-        media, _, params = part.strip().partition(";")
-        q = 1.0
-        for p in params.split(";"):
-            name, _, value = p.strip().partition("=")
-            if name == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        media = media.strip().lower()
-        if media in ("text/html", "application/xhtml+xml"):
-            best_html = max(best_html, q)
-        elif media in ("application/json", "application/geo+json"):
-            best_json = max(best_json, q)
-    return best_html > 0 and best_html > best_json
 
 
 def _strings(lang: str) -> dict[str, str]:

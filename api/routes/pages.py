@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from api import deps, i18n
 from api.jurisdiction import Jurisdiction
+from api.negotiation import prefers_html
 from api.pages.base import page_response
 from api.pages.overview import overview_map
 from api.settings import Settings
@@ -25,8 +26,7 @@ def wants_json(request: Request) -> bool:
     f = request.query_params.get("f")
     if f:
         return f.lower() == "json"
-    accept = request.headers.get("accept", "").lower()
-    return ("json" in accept) and "text/html" not in accept
+    return not prefers_html(request.headers.get("accept"), default=True)
 
 
 def api_landing(request: Request) -> dict:

@@ -16,7 +16,8 @@ from fastapi.responses import JSONResponse, Response
 
 from api import deps, i18n, plans
 from api.deps import EngineDep, ScopeDep, SettingsDep
-from api.pages.workbench import plans_page, wants_html, workbench_page
+from api.negotiation import prefers_html
+from api.pages.workbench import plans_page, workbench_page
 from api.plans.export import EXPORT_FORMATS, export_plan
 
 router = APIRouter(tags=["plans"])
@@ -43,7 +44,7 @@ def create_plan(request: Request, engine: EngineDep, settings: SettingsDep, scop
 @router.get("/plans", summary="The plans (newest first)")
 def list_plans(request: Request, engine: EngineDep, settings: SettingsDep, scope: ScopeDep,
                status: Annotated[str | None, Query(pattern="^(draft|published|discarded)$")] = None):
-    if wants_html(request):
+    if prefers_html(request.headers.get("accept")):
         return plans_page(i18n.request_lang(request, settings.language))
     with engine.connect() as conn:
         return {"plans": plans.list_plans(conn, scope, status)}
@@ -54,7 +55,7 @@ def show_plan(request: Request, engine: EngineDep, settings: SettingsDep, scope:
               units: Annotated[bool, Query(description="Also the units with their grid.")] = False,
               micro: Annotated[bool, Query(description="Also the micro-grids (plans made with micro).")] = False
               ):
-    if wants_html(request):
+    if prefers_html(request.headers.get("accept")):
         return workbench_page(i18n.request_lang(request, settings.language), plan_id)
     with engine.connect() as conn:
         return plans.show_plan(conn, scope, plan_id, units=units, micro=micro)
