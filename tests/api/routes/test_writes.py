@@ -187,15 +187,33 @@ def _current(client, code):
     return client.get("/collections/grids/items", params={"code": code}).json()["features"]
 
 
+def _covered_households(world, poly) -> int:
+    """Households of the world's dwellings ``poly`` covers (plain shapely, not the attribution rule)."""
+    return int(world.households[shapely.covers(poly, shapely.points(world.points))].sum())
+
+
 def test_grid_create_update_version_retire(client, world, db):
+    # A99 lies on the world's grid G00 (overlaps tolerated here); a dwelling in an overlap belongs to
+    # the smallest code in byte order, so A99 holds every dwelling it covers ...
+    r = client.post("/grids", json=grid(code="A99"))
+    assert r.status_code == 201, r.text
+    a99 = r.json()
+    expect = _covered_households(world, shape(a99["geometry"]))
+    assert expect > 0 and a99["properties"]["households"] == expect
+    codes = [*world.grid_cells, "A99"]
+    owner = grid_index(shapely.points(world.points), [*world.grid_cells.values(), shape(a99["geometry"])], codes)
+    assert int(world.households[owner == len(codes) - 1].sum()) == expect  # the rule agrees
+    with db.connect() as conn:  # ... and the table says so
+        stored = conn.execute(text("SELECT sum(households) FROM dwellings WHERE grid_code = 'A99'")).scalar_one()
+    assert stored == expect
+    assert client.delete(f"/grids/{a99['id']}").status_code == 204
+    # ... while G99, the same square, holds none of them (G00 < G99)
     r = client.post("/grids", json=grid())
     assert r.status_code == 201, r.text
     g1 = r.json()
-    # its households: the dwellings the point-in-grid rule gives it (it overlaps the world's grids,
-    # tolerated here; a dwelling in an overlap belongs to the smallest code, so not to G99)
-    codes = [*world.grid_cells, g1["properties"]["code"]]
-    owner = grid_index(shapely.points(world.points), [*world.grid_cells.values(), shape(g1["geometry"])], codes)
-    assert g1["properties"]["households"] == int(world.households[owner == len(codes) - 1].sum())
+    assert g1["properties"]["households"] == 0
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM dwellings WHERE grid_code = 'G99'")).scalar_one() == 0
     # same boundary, new chief: updated in place, same version
     r = client.put(f"/grids/{g1['id']}", json=grid(chief="李四"))
     assert r.status_code == 200 and r.json()["id"] == g1["id"] and r.json()["properties"]["chief"] == "李四"
