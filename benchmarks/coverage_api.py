@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from scratch_db import scratch_postgis  # noqa: E402
+from scratch_db import loaded_postgis  # noqa: E402
 
 
 def pct(xs, q):
@@ -110,13 +110,9 @@ def main() -> None:
     a = ap.parse_args()
 
     import httpx
-    from sqlalchemy import text
 
     from api.app import create_app
     from api.coverage import CoverageParams
-    from api.db.engine import make_engine
-    from api.db.migrate import upgrade
-    from api.imports import import_frame
     from api.jurisdiction import EVERYWHERE
     from api.settings import Settings
     from geo.sample import make_district
@@ -128,16 +124,8 @@ def main() -> None:
           f"{len(layers['stations']):,} stations, {len(layers['streets']):,} street edges, "
           f"{int((layers['areas']['level'] == 'community').sum()):,} communities ({time.perf_counter() - t:.1f} s)")
 
-    with scratch_postgis("gridmap-bench-api-") as (url, home):
-        engine = make_engine(url if "+" in url.split("://")[0] else url.replace("postgresql://", "postgresql+psycopg2://", 1))
-        upgrade(engine)
-        t = time.perf_counter()
-        with engine.begin() as conn:
-            for layer in ("areas", "grids", "streets", "stations", "dwellings"):
-                import_frame(conn, layer, layers[layer], Settings(_env_file=None))
-        with engine.begin() as conn:
-            conn.execute(text("ANALYZE"))
-        print(f"loaded into PostGIS (api.imports.import_frame) in {time.perf_counter() - t:.1f} s")
+    with loaded_postgis(layers, "gridmap-bench-api-") as (url, home, engine, load_s):
+        print(f"loaded into PostGIS (api.imports.import_frame) in {load_s:.1f} s")
         del layers
 
         settings = Settings(home=home / "app", database_url=url, _env_file=None)

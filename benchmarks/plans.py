@@ -31,30 +31,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from scratch_db import scratch_postgis  # noqa: E402
+from district import town_of_largest  # noqa: E402
+from scratch_db import loaded_postgis  # noqa: E402
 
 
 def ms(xs, q):
     return 1000 * float(np.percentile(xs, q))
-
-
-def town_of_largest(layers):
-    d = layers["dwellings"]
-    import geopandas as gpd
-
-    areas = layers["areas"]
-    comm = areas[areas.level == "community"]
-    j = gpd.sjoin(d[["households", "geometry"]], comm[["code", "geometry"]], predicate="within")
-    code = j.groupby("code")["households"].sum().idxmax()
-    town = comm.set_index("code").loc[code, "parent_code"]
-    keep_c = set(comm[comm.parent_code == town].code)
-    town_geom = areas[areas.code == town].geometry.iloc[0]
-    out = {"areas": areas[(areas.code == town) | areas.code.isin(keep_c) | (areas.level == "county")],
-           "grids": layers["grids"][layers["grids"].community_code.isin(keep_c)]}
-    for k in ("streets", "stations", "dwellings"):
-        f = layers[k]
-        out[k] = f[f.intersects(town_geom)]
-    return code, out
 
 
 def main() -> None:
@@ -68,8 +50,6 @@ def main() -> None:
     from sqlalchemy import text
 
     from api.app import create_app
-    from api.db.engine import make_engine
-    from api.db.migrate import upgrade
     from api.imports import import_frame
     from api.settings import Settings
     from geo.sample import make_district
@@ -82,15 +62,8 @@ def main() -> None:
           f"its town: {len(part['areas'])} areas, {len(part['grids'])} grids, {len(part['dwellings']):,} dwellings, "
           f"{len(part['streets']):,} street edges")
     del layers
-    with scratch_postgis("gridmap-bench-plans-") as (url, home):
-        engine = make_engine(url.replace("postgresql://", "postgresql+psycopg2://", 1))
-        upgrade(engine)
-        t = time.perf_counter()
-        with engine.begin() as conn:
-            for layer in ("areas", "grids", "streets", "stations", "dwellings"):
-                import_frame(conn, layer, part[layer], Settings(_env_file=None))
-            conn.execute(text("ANALYZE"))
-        print(f"loaded in {time.perf_counter() - t:.1f} s")
+    with loaded_postgis(part, "gridmap-bench-plans-") as (url, home, engine, load_s):
+        print(f"loaded in {load_s:.1f} s")
         settings = Settings(home=home / "app", database_url=url, _env_file=None)
         with TestClient(create_app(settings)) as api:
             t = time.perf_counter()

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from scratch_db import scratch_postgis  # noqa: E402
+from scratch_db import loaded_postgis  # noqa: E402
 
 
 def main() -> None:
@@ -40,13 +40,9 @@ def main() -> None:
 
     import numpy as np
     from fastapi.testclient import TestClient
-    from sqlalchemy import text
 
     from api.app import create_app
     from api.coverage import CoverageService
-    from api.db.engine import make_engine
-    from api.db.migrate import upgrade
-    from api.imports import import_frame
     from api.jurisdiction import EVERYWHERE
     from api.settings import Settings
     from api.siting import SitingParams, SitingService
@@ -80,16 +76,8 @@ def main() -> None:
           f"matrix ({m.time_s.nnz:,} pairs) {t_matrix_geo:.2f} s; MCLP K={k} {t_solve_geo:.2f} s "
           f"({r_geo.status}, gap {100 * r_geo.gap:.3f}%, +{r_geo.objective:,.0f} households)")
 
-    with scratch_postgis("gridmap-bench-siting-") as (url, home):
-        engine = make_engine(url.replace("postgresql://", "postgresql+psycopg2://", 1))
-        upgrade(engine)
-        t = time.perf_counter()
-        with engine.begin() as conn:
-            for layer in ("areas", "grids", "streets", "stations", "dwellings"):
-                import_frame(conn, layer, layers[layer], Settings(_env_file=None))
-        with engine.begin() as conn:
-            conn.execute(text("ANALYZE"))
-        print(f"loaded into PostGIS in {time.perf_counter() - t:.1f} s")
+    with loaded_postgis(layers, "gridmap-bench-siting-") as (url, home, engine, load_s):
+        print(f"loaded into PostGIS in {load_s:.1f} s")
 
         svc = SitingService(CoverageService(engine, warm_polygons=False))
         p = SitingParams(k=k)

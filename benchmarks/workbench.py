@@ -31,29 +31,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from scratch_db import scratch_postgis  # noqa: E402
+from district import town_of_largest  # noqa: E402
+from scratch_db import loaded_postgis  # noqa: E402
 
 READY = "window.workbench && workbench.ready && workbench.busy === 0"
-
-
-def town_of_busiest(layers):
-    """The community with the most dwellings (the page draws units and dwellings: the heaviest
-    case), and the layers of its town (areas, its grids, streets, stations and dwellings)."""
-    import geopandas as gpd
-
-    areas = layers["areas"]
-    comm = areas[areas.level == "community"]
-    j = gpd.sjoin(layers["dwellings"][["geometry"]], comm[["code", "geometry"]], predicate="within")
-    code = j.groupby("code").size().idxmax()
-    town = comm.set_index("code").loc[code, "parent_code"]
-    keep_c = set(comm[comm.parent_code == town].code)
-    town_geom = areas[areas.code == town].geometry.iloc[0]
-    out = {"areas": areas[(areas.code == town) | areas.code.isin(keep_c) | (areas.level == "county")],
-           "grids": layers["grids"][layers["grids"].community_code.isin(keep_c)]}
-    for k in ("streets", "stations", "dwellings"):
-        f = layers[k]
-        out[k] = f[f.intersects(town_geom)]
-    return code, out
 
 
 def main() -> None:
@@ -66,10 +47,7 @@ def main() -> None:
     import httpx
     from sqlalchemy import text
 
-    from api.db.engine import make_engine
-    from api.db.migrate import upgrade
     from api.db.plans import plan_row, rebuild_partition
-    from api.imports import import_frame
     from api.jurisdiction import EVERYWHERE
     from api.settings import Settings
     from geo.sample import make_district
@@ -77,16 +55,11 @@ def main() -> None:
 
     t = time.perf_counter()
     layers = make_district(a.households, seed=a.seed, incidents=0)
-    code, part = town_of_busiest(layers)
+    code, part = town_of_largest(layers, by="dwellings")  # the page draws units and dwellings
     del layers
     print(f"data: make_district({a.households:,}, seed={a.seed}) ({time.perf_counter() - t:.1f} s); community {code}")
-    with scratch_postgis("gridmap-bench-workbench-") as (url, home):
-        engine = make_engine(url.replace("postgresql://", "postgresql+psycopg2://", 1))
-        upgrade(engine)
-        with engine.begin() as conn:
-            for layer in ("areas", "grids", "streets", "stations", "dwellings"):
-                import_frame(conn, layer, part[layer], Settings(_env_file=None))
-            conn.execute(text("ANALYZE"))
+    with loaded_postgis(part, "gridmap-bench-workbench-") as (url, home, engine, _):
+        with engine.connect() as conn:
             n_dw = conn.execute(text(
                 "SELECT count(*) FROM dwellings d JOIN areas a ON a.code = :c AND ST_Within(d.geom, a.geom)"), {"c": code}).scalar()
         print(f"community {code}: {n_dw:,} dwellings")

@@ -52,6 +52,16 @@ def engine(pg_url):
     eng.dispose()
 
 
+@pytest.fixture(scope="session")
+def browser():
+    """The session's headless Chromium (started at the first test that asks; each test opens its own
+    context with :func:`tests.support.browser.open_page`)."""
+    from tests.support.browser import chromium
+
+    with chromium() as b:
+        yield b
+
+
 @pytest.fixture
 def db(engine):
     """The session's database, emptied of data (schema and categories kept) before the test."""

@@ -1,18 +1,13 @@
 """Reusable helpers for page tests: the app on a real port in a thread, and headless Chromium
 with the network limited to 127.0.0.1.
 
-Use from any test module::
+Use from any test module (``browser`` is the session's one Chromium, a fixture of tests/conftest.py)::
 
-    from tests.support.browser import chromium, live_server, open_page
-
-    @pytest.fixture(scope="module")
-    def browser():
-        with chromium() as b:
-            yield b
+    from tests.support.browser import MAP_READY, live_server, open_page
 
     def test_page(db, settings, browser):
         with live_server(settings) as base:
-            page, report = open_page(browser, base + "/map", ready="window.gridmap && gridmap.pending === 0")
+            page, report = open_page(browser, base + "/map", ready=MAP_READY)
             report.assert_clean()
 
 Chromium is Debian's ``/usr/bin/chromium`` driven by Playwright (never ``playwright install``).
@@ -31,6 +26,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 CHROMIUM = "/usr/bin/chromium"
+#: A map page has started its data requests and none is pending (gridmap.js's counters).
+MAP_READY = "window.gridmap && gridmap.started > 0 && gridmap.pending === 0"
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run", "--disable-quic",

@@ -7,16 +7,10 @@ from __future__ import annotations
 import pytest
 
 from tests.api.auth.conftest import PASSWORD
-from tests.support.browser import chromium, live_server, open_page
+from tests.support.browser import live_server, open_page
 from tests.support.towns import T1, T2
 
 READY = "window.gridmap && gridmap.pending === 0"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.mark.browser

@@ -8,22 +8,18 @@ from __future__ import annotations
 import re
 
 import pytest
-from tests.support.browser import chromium, live_server, open_page, screenshot
+from tests.support.browser import MAP_READY, open_page, screenshot
+from tests.support.db import truncate
 from tests.support.sample import load_sample
 
-READY = "window.gridmap && gridmap.started > 0 && gridmap.pending === 0"
 MAP = "Object.values(window).find(v => v instanceof L.Map)"
 
 
 @pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-def sample(db):
-    return load_sample(db, 3000, seed=6)
+def sample(engine):
+    """The 3,000-household sample, loaded once for the module (its tests only read)."""
+    truncate(engine)
+    return load_sample(engine, 3000, seed=6)
 
 
 def _zoom(page, lat, lon, z):
@@ -33,49 +29,49 @@ def _zoom(page, lat, lon, z):
 
 
 @pytest.mark.browser
-def test_zoomed_in_streets_and_labels(db, settings, browser, sample):
+def test_zoomed_in_streets_and_labels(server, browser, sample):
     grids = sample["grids"]
     households = sample["dwellings"].groupby("grid_code")["households"].sum()
     target = grids.iloc[len(grids) // 2]
     c = target.geometry.representative_point()
-    with live_server(settings) as url:
-        page, report = open_page(browser, url + "/map", ready=READY)
-        try:
-            report.assert_clean()
-            _zoom(page, c.y, c.x, 12)  # the whole district: no labels shown, no streets fetched
-            assert page.evaluate("gridmap.features['道路']") == 0
-            assert not page.locator(".gridmap-label").first.is_visible()
-            scale = page.locator(".leaflet-control-scale-line").all_inner_texts()
-            assert len(scale) == 1 and re.fullmatch(r"\d+ k?m", scale[0].strip()), scale
-            _zoom(page, c.y, c.x, 16)
-            n_streets = page.evaluate("gridmap.features['道路']")
-            assert n_streets > 0
-            assert page.locator("path[stroke='#bdb3a5']").count() > 0  # residential streets drawn in their colour
-            labels = [t for t in page.locator(".gridmap-label").all_inner_texts() if t.strip()]
-            assert page.locator(".gridmap-label").first.is_visible()
-            text = {t.split("\n")[0].strip(): t for t in labels}
-            assert target["code"] in text
-            assert f"{int(households[target['code']]):,} 户" in text[target["code"]]
-            scale = page.locator(".leaflet-control-scale-line").inner_text()
-            assert re.fullmatch(r"\d+ m", scale.strip()), scale
-            screenshot(page, "map-zoomed-test")
-        finally:
-            page.context.close()
+    url = server
+    page, report = open_page(browser, url + "/map", ready=MAP_READY)
+    try:
+        report.assert_clean()
+        _zoom(page, c.y, c.x, 12)  # the whole district: no labels shown, no streets fetched
+        assert page.evaluate("gridmap.features['道路']") == 0
+        assert not page.locator(".gridmap-label").first.is_visible()
+        scale = page.locator(".leaflet-control-scale-line").all_inner_texts()
+        assert len(scale) == 1 and re.fullmatch(r"\d+ k?m", scale[0].strip()), scale
+        _zoom(page, c.y, c.x, 16)
+        n_streets = page.evaluate("gridmap.features['道路']")
+        assert n_streets > 0
+        assert page.locator("path[stroke='#bdb3a5']").count() > 0  # residential streets drawn in their colour
+        labels = [t for t in page.locator(".gridmap-label").all_inner_texts() if t.strip()]
+        assert page.locator(".gridmap-label").first.is_visible()
+        text = {t.split("\n")[0].strip(): t for t in labels}
+        assert target["code"] in text
+        assert f"{int(households[target['code']]):,} 户" in text[target["code"]]
+        scale = page.locator(".leaflet-control-scale-line").inner_text()
+        assert re.fullmatch(r"\d+ m", scale.strip()), scale
+        screenshot(page, "map-zoomed-test")
+    finally:
+        page.context.close()
 
 
 @pytest.mark.browser
-def test_coverage_map_defaults(db, settings, browser, sample):
-    with live_server(settings) as url:
-        page, report = open_page(browser, url + "/coverage/map", ready=READY, timeout_ms=60_000)
-        try:
-            report.assert_clean()
-            boxes = {page.locator(".leaflet-control-layers-overlays label").nth(i).inner_text().strip():
-                     page.locator(".leaflet-control-layers-overlays label").nth(i).locator("input").is_checked()
-                     for i in range(page.locator(".leaflet-control-layers-overlays label").count())}
-            assert boxes["网格覆盖率"] and boxes["覆盖盲区"]
-            assert not boxes["站点服务范围"] and not boxes["住宅 (是否覆盖)"]
-            colours = page.evaluate(
-                "Array.from(document.querySelectorAll('.gridmap-legend .swatch')).map(s => s.style.background)")
-            assert len(colours) == len(set(colours)) > 5, colours
-        finally:
-            page.context.close()
+def test_coverage_map_defaults(server, browser, sample):
+    url = server
+    page, report = open_page(browser, url + "/coverage/map", ready=MAP_READY, timeout_ms=60_000)
+    try:
+        report.assert_clean()
+        boxes = {page.locator(".leaflet-control-layers-overlays label").nth(i).inner_text().strip():
+                 page.locator(".leaflet-control-layers-overlays label").nth(i).locator("input").is_checked()
+                 for i in range(page.locator(".leaflet-control-layers-overlays label").count())}
+        assert boxes["网格覆盖率"] and boxes["覆盖盲区"]
+        assert not boxes["站点服务范围"] and not boxes["住宅 (是否覆盖)"]
+        colours = page.evaluate(
+            "Array.from(document.querySelectorAll('.gridmap-legend .swatch')).map(s => s.style.background)")
+        assert len(colours) == len(set(colours)) > 5, colours
+    finally:
+        page.context.close()

@@ -75,12 +75,13 @@ def test_hotspots_json_finds_the_cluster(db, client):
 
 
 @pytest.mark.browser
-def test_pages_render_offline_in_chromium(db, settings):
-    from tests.support.browser import chromium, live_server, open_page, screenshot
+def test_pages_render_offline_in_chromium(db, settings, browser):
+    from tests.support.browser import live_server, open_page, screenshot
 
     make_city(db, 6000)
     small = settings.model_copy(update={"heatmap_max_points": 2000})
-    with live_server(small) as base, chromium() as b:
+    b = browser
+    with live_server(small) as base:
         page, report = open_page(b, base + "/incidents/heatmap?lang=en", ready="document.querySelector('canvas')")
         report.assert_clean()
         assert page.locator("path.leaflet-interactive").count() == N * N  # the choropleth

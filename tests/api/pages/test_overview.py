@@ -14,23 +14,16 @@ import shapely
 from api import i18n
 from api.pages import base
 
-from tests.support.browser import chromium, live_server, open_page, screenshot
+from tests.support.browser import MAP_READY, live_server, open_page, screenshot
 from tests.support.features import seed
 
-READY = "window.gridmap && gridmap.started > 0 && gridmap.pending === 0"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.mark.browser
 def test_map_renders_offline(db, settings, browser):
     w = seed(db, nx=6, ny=4, n_dwellings=600, n_stations=60)
     with live_server(settings) as url:
-        page, report = open_page(browser, url + "/map", ready=READY)
+        page, report = open_page(browser, url + "/map", ready=MAP_READY)
         try:
             report.assert_clean()
             assert page.evaluate("typeof L") == "object"
@@ -72,7 +65,7 @@ def test_map_renders_offline(db, settings, browser):
 @pytest.mark.browser
 def test_map_in_english_and_empty_database(db, settings, browser):
     with live_server(settings) as url:
-        page, report = open_page(browser, url + "/map?lang=en", ready=READY, locale="en-US")
+        page, report = open_page(browser, url + "/map?lang=en", ready=MAP_READY, locale="en-US")
         try:
             report.assert_clean()
             assert page.title() == "Grid overview map"

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from tests.support.browser import chromium, live_server, open_page, screenshot
+from tests.support.browser import open_page, screenshot
+from tests.support.db import truncate
 
 from api import i18n
 from api.imports import import_frame
@@ -24,15 +25,11 @@ NEUTRAL = ("gridmap", "Leaflet", "OpenAPI", "GeoPackage", "GeoJSON", "Excel", "C
 
 
 @pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture
-def district(db):
+def sample(engine):
+    """A 3,000-household district with incidents, loaded once for the module (its tests only read)."""
+    truncate(engine)
     layers = make_district(3000, seed=2, incidents=600)
-    with db.begin() as conn:
+    with engine.begin() as conn:
         for layer in ("areas", "grids", "streets", "stations", "dwellings", "incidents"):
             import_frame(conn, layer, layers[layer], Settings())
     return layers
@@ -79,33 +76,33 @@ def _lines(page) -> list[str]:
 
 @pytest.mark.browser
 @pytest.mark.parametrize("lang,locale", [("zh", "zh-CN"), ("en", "en-US")])
-def test_every_page_speaks_one_language(db, settings, browser, district, lang, locale):
+def test_every_page_speaks_one_language(server, browser, sample, lang, locale):
     found = {}
-    with live_server(settings) as url:
-        for path in PAGES:
-            page, report = open_page(browser, url + path, locale=locale, timeout_ms=60_000,
-                                     ready=None if path == "/" else READY)
-            try:
-                report.assert_clean()
-                assert page.evaluate("document.documentElement.lang") == lang
-                lines = [ln for ln in _lines(page) if ln not in popup_lines(page)]
-                if "hotspots" in path:  # a unit's popup: its class in words of the page's language
-                    page.locator(".leaflet-gridmap-labels-pane, path.leaflet-interactive").first.wait_for()
-                    page.evaluate("""() => { const map = Object.values(window).find(v => v instanceof L.Map);
-                        map.eachLayer(l => { if (l.feature && l.getPopup && l.getPopup() && !window._opened) {
-                            l.openPopup(); window._opened = true; } }); }""")
-                    page.wait_for_selector(".leaflet-popup-content table")
-                    popup = page.locator(".leaflet-popup-content").inner_text()
-                    # a popup row is label <tab> value: the labels are the page's, the values data (names)
-                    # except the class, which is the page's words too
-                    rows = [r.split("\t") for r in popup.splitlines() if r.strip()]
-                    lines += [r[0] for r in rows] + [r[1] for r in rows if r[0] == i18n.t("incidents.f.class", lang)]
-                    assert (i18n.t("incidents.f.class", lang)) in popup
-                found[path] = stray(lines, lang)
-                if path == "/":
-                    screenshot(page, f"home-{lang}")
-            finally:
-                page.context.close()
+    url = server
+    for path in PAGES:
+        page, report = open_page(browser, url + path, locale=locale, timeout_ms=60_000,
+                                 ready=None if path == "/" else READY)
+        try:
+            report.assert_clean()
+            assert page.evaluate("document.documentElement.lang") == lang
+            lines = [ln for ln in _lines(page) if ln not in popup_lines(page)]
+            if "hotspots" in path:  # a unit's popup: its class in words of the page's language
+                page.locator(".leaflet-gridmap-labels-pane, path.leaflet-interactive").first.wait_for()
+                page.evaluate("""() => { const map = Object.values(window).find(v => v instanceof L.Map);
+                    map.eachLayer(l => { if (l.feature && l.getPopup && l.getPopup() && !window._opened) {
+                        l.openPopup(); window._opened = true; } }); }""")
+                page.wait_for_selector(".leaflet-popup-content table")
+                popup = page.locator(".leaflet-popup-content").inner_text()
+                # a popup row is label <tab> value: the labels are the page's, the values data (names)
+                # except the class, which is the page's words too
+                rows = [r.split("\t") for r in popup.splitlines() if r.strip()]
+                lines += [r[0] for r in rows] + [r[1] for r in rows if r[0] == i18n.t("incidents.f.class", lang)]
+                assert (i18n.t("incidents.f.class", lang)) in popup
+            found[path] = stray(lines, lang)
+            if path == "/":
+                screenshot(page, f"home-{lang}")
+        finally:
+            page.context.close()
     assert not any(found.values()), found
 
 

@@ -128,8 +128,8 @@ def test_unknown_job_is_404(app_client):
 
 
 @pytest.mark.browser
-def test_siting_map_page(app_client, settings, world):
-    from tests.support.browser import chromium, live_server, open_page
+def test_siting_map_page(app_client, settings, world, browser):
+    from tests.support.browser import live_server, open_page
 
     job = app_client.post("/siting", json={"k": 2, "job": True}).json()
     doc = _wait(app_client, job["links"]["self"])
@@ -137,7 +137,7 @@ def test_siting_map_page(app_client, settings, world):
     page_html = app_client.get(job["links"]["map"])
     assert page_html.status_code == 200 and sites[0]["candidate_id"] in page_html.text
     assert app_client.get(doc["links"]["map"] + "&lang=en").text.count("Station siting proposal") >= 1
-    with chromium() as browser, live_server(settings) as base:
+    with live_server(settings) as base:
         page, report = open_page(browser, base + job["links"]["map"], ready="window.gridmapSiting !== undefined")
         try:
             assert page.evaluate("document.querySelectorAll('path.leaflet-interactive').length") >= len(sites)

@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from api.jurisdiction import EVERYWHERE
 from api.plans import PlanSpec, create_plans
-from tests.support.browser import chromium, live_server, open_page, screenshot
+from tests.support.browser import live_server, open_page, screenshot
 from tests.support.db import truncate
 from tests.support.sample import load_sample
 
@@ -29,12 +29,6 @@ def world(engine, settings):
     comm = sorted(layers["areas"].query("level == 'community'")["code"])[0]
     _, ans, _ = create_plans(engine, settings, EVERYWHERE, PlanSpec(community=comm))
     return {"community": comm, "plan": ans["plans"][0]["id"]}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture(scope="module")
