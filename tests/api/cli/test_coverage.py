@@ -19,14 +19,18 @@ import pytest
 import shapely
 
 from tests.support.cli import run_cli
+from tests.support.db import truncate
 from tests.support.sample import load_sample
 
 BREAKS = (5, 8, 15)
 
 
-@pytest.fixture
-def sample(db):
-    return load_sample(db, 6000, seed=3)
+@pytest.fixture(scope="module")
+def sample(engine):
+    """The 6,000-household sample, loaded once for the tests that use it (they only read it and
+    write files; each recomputes its own run)."""
+    truncate(engine)
+    return load_sample(engine, 6000, seed=3)
 
 
 @pytest.fixture
@@ -55,7 +59,7 @@ def _run(engine, settings):
     return svc.run(EVERYWHERE, CoverageParams(minutes=8.0, at=dt.date.today(), limit_minutes=max(BREAKS)))
 
 
-def test_service_area_layer_rows_polygons_and_households(sample, db, settings, pg_url, monkeypatch, tmp_path):
+def test_service_area_layer_rows_polygons_and_households(sample, engine, settings, pg_url, monkeypatch, tmp_path):
     from geo.reach import DwellingIndex, station_dwellings
 
     out = tmp_path / "city.gpkg"
@@ -67,7 +71,7 @@ def test_service_area_layer_rows_polygons_and_households(sample, db, settings, p
     assert sa.crs.to_epsg() == 4326
     assert {"station", "name", "kind", "break_s", "shape", "method", "area_m2", "households"} <= set(sa.columns)
 
-    run = _run(db, settings)
+    run = _run(engine, settings)
     r = run.reach
     secs = [b * 60.0 for b in BREAKS]
     # one row per counted station and break, named as the stored stations are
@@ -142,7 +146,7 @@ def test_service_area_layer_rows_polygons_and_households(sample, db, settings, p
     assert (diff <= 1e-12).all()
 
 
-def test_rings_partition_the_largest_disk_and_csv_geojson_files(sample, db, settings, pg_url, monkeypatch,
+def test_rings_partition_the_largest_disk_and_csv_geojson_files(sample, engine, settings, pg_url, monkeypatch,
                                                                tmp_path):
     from geo.crs import metric_crs_for
 
@@ -188,13 +192,13 @@ def test_rings_partition_the_largest_disk_and_csv_geojson_files(sample, db, sett
     assert (rings["households"] >= 0).all()
 
 
-def test_area_keeps_its_stations_and_options_need_out(sample, db, settings, pg_url, monkeypatch, tmp_path):
+def test_area_keeps_its_stations_and_options_need_out(sample, engine, settings, pg_url, monkeypatch, tmp_path):
     comm = sample["areas"][sample["areas"]["level"] == "community"].iloc[0]
     out = tmp_path / "one.gpkg"
     res = run_cli(pg_url, monkeypatch, ["coverage", "--out", str(out), "--service-areas", "--area", comm["code"]])
     assert res.exit_code == 0, res.output
     sa = gpd.read_file(out, layer="service_areas")
-    run = _run(db, settings)
+    run = _run(engine, settings)
     st = run.inputs.stations
     counted = set(run.reach.station_ids.astype(int))
     inside = {int(i) for i, g in zip(st["id"], st.geometry) if int(i) in counted and comm.geometry.covers(g)}
@@ -208,14 +212,14 @@ def test_area_keeps_its_stations_and_options_need_out(sample, db, settings, pg_u
     assert res.exit_code == 2 and "--service-areas" in res.output
 
 
-def test_progress_advances_while_the_stations_are_drawn(sample, db, settings, monkeypatch):
+def test_progress_advances_while_the_stations_are_drawn(sample, engine, settings, monkeypatch):
     """The progress bar of --service-areas moved only at the very end (0/N until done): the drawing
     now goes in steps, and each step reports its stations before the next is drawn."""
     import api.coverage.frames as frames
     from api.coverage import service_area_frame
     from geo.service_area import service_areas
 
-    run = _run(db, settings)
+    run = _run(engine, settings)
     n = len(run.reach.station_ids)
     assert n > 10
     drawn, seen = [], []
