@@ -10,12 +10,38 @@ import shapely
 import shapely.geometry
 
 from tests.support.cli import run_cli
+from tests.support.db import truncate
 from tests.support.sample import load_sample
 
 
+@pytest.fixture(scope="module")
+def sample(engine):
+    """The 12,000-household sample, loaded once for the module: every test here only reads it."""
+    truncate(engine)
+    return load_sample(engine, 12000, seed=1)
+
+
+@pytest.fixture(scope="module")
+def client(settings, sample):
+    """One app for the module's reads, so its coverage runs are computed once (the shared ``client``
+    would empty the database)."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
 @pytest.fixture
-def sample(db):
-    return load_sample(db, 12000, seed=1)
+def fresh_client(settings, sample):
+    """A new app on the module's data: its warm-up is its own."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(settings)) as c:
+        yield c
 
 
 def _station_ids(client, n=None):
@@ -77,7 +103,7 @@ def test_dwellings_covered_is_a_boolean(client, sample):  # audit item 14
                                               and f["properties"]["time_s"] <= budget + 1e-6) for f in feats)
 
 
-def test_area_totals_are_the_areas(client, sample, db, pg_url, monkeypatch):  # audit item 9
+def test_area_totals_are_the_areas(client, sample, engine, pg_url, monkeypatch):  # audit item 9
     from sqlalchemy import text
 
     whole = client.get("/coverage").json()["totals"]
@@ -87,10 +113,10 @@ def test_area_totals_are_the_areas(client, sample, db, pg_url, monkeypatch):  # 
     t = r["totals"]
     assert r["scope_totals"] == whole and t["area"] == code and t["area_level"] == "community"
     assert t["area_name"] == comm["name"]
-    with db.connect() as conn:  # independent: the stored dwellings of that community
+    with engine.connect() as conn:  # independent: the stored dwellings of that community
         hh = conn.execute(text("SELECT sum(households) FROM dwellings WHERE community_code = :c"), {"c": code}).scalar()
     feats = client.get("/coverage/dwellings?limit=1000000").json()["features"]
-    with db.connect() as conn:
+    with engine.connect() as conn:
         ids = set(conn.execute(text("SELECT id FROM dwellings WHERE community_code = :c"), {"c": code}).scalars())
     covered = sum(f["properties"]["households"] for f in feats if f["properties"]["id"] in ids
                   and f["properties"]["covered"])
@@ -140,10 +166,10 @@ def test_coverage_breaks_give_covered_households_per_break(client, sample):  # a
         assert e.status_code == 422 and e.json()["errors"][0]["field"] == "breaks", bad
 
 
-def test_unknown_station_kind_is_refused(client, sample, db, pg_url, monkeypatch):  # audit item 12
+def test_unknown_station_kind_is_refused(client, sample, engine, pg_url, monkeypatch):  # audit item 12
     from sqlalchemy import text
 
-    with db.connect() as conn:
+    with engine.connect() as conn:
         present = sorted(conn.execute(text("SELECT DISTINCT kind FROM stations")).scalars())
     for url in ("/coverage?kinds=foo", f"/coverage?kinds={present[0]},foo", "/coverage/gaps?kinds=foo",
                 "/coverage/areas?kinds=foo", "/coverage/dwellings?kinds=foo"):
@@ -160,7 +186,8 @@ def test_unknown_station_kind_is_refused(client, sample, db, pg_url, monkeypatch
     assert res.exit_code == 2 and "--kinds" in res.output and "foo" in res.output and present[0] in res.output
 
 
-def test_station_areas_reuse_the_warm_up_and_filter_by_area(client, sample, monkeypatch):
+def test_station_areas_reuse_the_warm_up_and_filter_by_area(fresh_client, sample, monkeypatch):
+    client = fresh_client
     import datetime as dt
 
     import api.coverage.frames as frames
