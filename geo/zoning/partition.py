@@ -240,23 +240,32 @@ class Partition:
         """Units of grid ``g``."""
         return np.flatnonzero(self.assignment == g)
 
-    def n_parts(self, g: int, without=(), extra=()) -> int:
-        """Connected pieces of grid ``g`` minus the units ``without`` plus the units ``extra``."""
+    def pieces(self, g: int, without=(), extra=()) -> list[list[int]]:
+        """The connected pieces (lists of units) of grid ``g`` minus the units ``without`` plus the
+        units ``extra``."""
         nb = self.graph.lists()[0]
-        a = self.grid_of
-        out, add = set(without), set(extra)
-        todo = {u for u in self.members(g).tolist() if u not in out} | add
-        parts = 0
+        todo = set(self.members(g).tolist())
+        if without:
+            todo -= set(without)
+        if extra:
+            todo |= set(extra)
+        out = []
         while todo:
-            parts += 1
-            stack = [todo.pop()]
+            start = todo.pop()
+            comp, stack = [start], [start]
             while stack:
                 x = stack.pop()
                 for v in nb[x]:
                     if v in todo:
                         todo.discard(v)
+                        comp.append(v)
                         stack.append(v)
-        return parts
+            out.append(comp)
+        return out
+
+    def n_parts(self, g: int, without=(), extra=()) -> int:
+        """Number of connected pieces of grid ``g`` minus the units ``without`` plus the units ``extra``."""
+        return len(self.pieces(g, without, extra))
 
     def is_contiguous(self, g: int) -> bool:
         return self.grid_units[g] > 0 and self.n_parts(g) == 1

@@ -23,24 +23,6 @@ def _cost(h, p: Partition, target: int) -> float:
     return max(0, lo - h) + max(0, h - hi) + DEV_WEIGHT * (h - target) ** 2 / target
 
 
-def _pieces(p: Partition, g: int) -> list[list[int]]:
-    nb = p.graph.lists()[0]
-    todo = set(p.members(g).tolist())
-    out = []
-    while todo:
-        start = todo.pop()
-        comp, stack = [start], [start]
-        while stack:
-            x = stack.pop()
-            for v in nb[x]:
-                if v in todo:
-                    todo.discard(v)
-                    comp.append(v)
-                    stack.append(v)
-        out.append(comp)
-    return out
-
-
 def repair(p: Partition, target: int, islands: set) -> None:
     """Make every unlocked grid one piece: fragments join the adjacent grid that best keeps the balance.
 
@@ -57,7 +39,7 @@ def repair(p: Partition, target: int, islands: set) -> None:
         for g in range(len(p.labels)):
             if g in p.locked or p.grid_units[g] == 0:
                 continue
-            pcs = _pieces(p, g)
+            pcs = p.pieces(g)
             if len(pcs) > 1:
                 pcs.sort(key=lambda c: (int(hh_u[c].sum()), len(c)), reverse=True)
                 frags += [(g, c) for c in pcs[1:] if not (islands & set(c))]
