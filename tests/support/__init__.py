@@ -8,7 +8,8 @@ test files need lives here, a fixture two directories need lives in a ``conftest
 - ``browser``: the app on a real port and headless Debian Chromium (Playwright)
 - ``netgen``: generated street lattices for the engine tests
 - ``zoning_cases``: hand-made lattices for the zoning tests
-- ``db``: the data tables and ``truncate``
+- ``db``: the data tables, ``truncate`` and ``sql_rows`` (one statement's rows)
+- ``plans``: the plan tests' world (``plan_world``: the sample and a plan of its first community)
 - ``imports``: the import tests' town, communities and grids as files (areas, grids, dwellings CSV,
   a sample GeoPackage), ``load_base``, ``counts``
 - ``districts``: the coverage API tests' lattice district (``district``, ``load``)

@@ -17,3 +17,9 @@ def truncate(engine) -> None:
         existing = set(conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname='public'")).scalars())
         tables = [t for t in DATA_TABLES if t in existing]
         conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+
+
+def sql_rows(engine, sql: str, **params) -> list:
+    """The rows of one SQL statement (bound ``params``), read in a connection of its own."""
+    with engine.connect() as conn:
+        return conn.execute(text(sql), params).all()

@@ -8,44 +8,23 @@ import io
 
 import networkx as nx
 import pytest
-from sqlalchemy import text
 
 from api.jurisdiction import EVERYWHERE
-from api.plans import PlanSpec, create_plans
 from tests.support.cli import run_cli
-from tests.support.db import truncate
-from tests.support.sample import load_sample
+from tests.support.db import sql_rows
+from tests.support.plans import plan_world
 
 METRIC = 4549  # CGCS2000 / 3-degree GK CM 120E: the sample district's metric CRS
 
 
 @pytest.fixture(scope="module")
 def world(engine, settings):
-    truncate(engine)
-    layers = load_sample(engine, 3000, seed=1)
-    comm = sorted(layers["areas"].query("level == 'community'")["code"])[0]
-    _, ans, _ = create_plans(engine, settings, EVERYWHERE, PlanSpec(community=comm))
-    return {"community": comm, "plan": ans["plans"][0]["id"], "answer": ans}
-
-
-@pytest.fixture(scope="module")
-def api(engine, settings, world):
-    from fastapi.testclient import TestClient
-
-    from api.app import create_app
-
-    with TestClient(create_app(settings)) as c:
-        yield c
-
-
-def q(engine, sql, **p):
-    with engine.connect() as conn:
-        return conn.execute(text(sql), p).all()
+    return plan_world(engine, settings, seed=1)
 
 
 def test_grids_tile_the_community_in_sql(engine, world):
     comm, pid = world["community"], world["plan"]
-    (r,) = q(engine, f"""
+    (r,) = sql_rows(engine, f"""
         WITH g AS (SELECT code, ST_Transform(geom, {METRIC}) AS g FROM plan_grids WHERE plan_id = :p),
              c AS (SELECT ST_Transform(geom, {METRIC}) AS c FROM areas WHERE code = :c)
         SELECT (SELECT count(*) FROM g) AS n,
@@ -63,7 +42,7 @@ def test_grids_tile_the_community_in_sql(engine, world):
 
 def test_every_dwelling_in_exactly_one_grid(engine, world):
     comm, pid = world["community"], world["plan"]
-    rows = q(engine, """
+    rows = sql_rows(engine, """
         WITH u AS (SELECT grid_code, geom, unnest(dwelling_ids) AS sid FROM plan_units WHERE plan_id = :p)
         SELECT d.source_id, count(u.sid) AS n, bool_and(ST_DWithin(u.geom, d.geom, 1e-7)) AS inside
         FROM dwellings d LEFT JOIN u ON u.sid = d.source_id
@@ -71,10 +50,10 @@ def test_every_dwelling_in_exactly_one_grid(engine, world):
     assert rows and all(r.n == 1 for r in rows)
     assert all(r.inside for r in rows)
     # the grids' households are the sums of their dwellings (recounted in SQL)
-    recount = dict(q(engine, """
+    recount = dict(sql_rows(engine, """
         WITH u AS (SELECT grid_code, unnest(dwelling_ids) AS sid FROM plan_units WHERE plan_id = :p)
         SELECT u.grid_code, sum(d.households) FROM u JOIN dwellings d ON d.source_id = u.sid GROUP BY 1""", p=pid))
-    stored = dict(q(engine, "SELECT code, households FROM plan_grids WHERE plan_id = :p", p=pid))
+    stored = dict(sql_rows(engine, "SELECT code, households FROM plan_grids WHERE plan_id = :p", p=pid))
     assert {k: int(v) for k, v in recount.items()} == {k: v for k, v in stored.items() if v}
 
 
@@ -92,7 +71,7 @@ def test_list_and_show(api, world):
 
 def _unit_graph(engine, pid):
     """Units sharing more than 1 cm of boundary (metric), from PostGIS; unit -> grid."""
-    rows = q(engine, f"""
+    rows = sql_rows(engine, f"""
         SELECT a.unit_id AS a, b.unit_id AS b FROM plan_units a JOIN plan_units b
           ON a.plan_id = b.plan_id AND a.unit_id < b.unit_id AND ST_Intersects(a.geom, b.geom)
         WHERE a.plan_id = :p
@@ -100,14 +79,14 @@ def _unit_graph(engine, pid):
     """, p=pid)
     g = nx.Graph()
     g.add_edges_from((r.a, r.b) for r in rows)
-    grid = dict(q(engine, "SELECT unit_id, grid_code FROM plan_units WHERE plan_id = :p", p=pid))
+    grid = dict(sql_rows(engine, "SELECT unit_id, grid_code FROM plan_units WHERE plan_id = :p", p=pid))
     return g, grid
 
 
 def test_moves_split_refused_and_recounted(api, engine, world):
     pid = world["plan"]
     g, grid = _unit_graph(engine, pid)
-    hh = dict(q(engine, "SELECT unit_id, households FROM plan_units WHERE plan_id = :p", p=pid))
+    hh = dict(sql_rows(engine, "SELECT unit_id, households FROM plan_units WHERE plan_id = :p", p=pid))
     cut, free = None, None
     for code in sorted(set(grid.values())):
         sub = g.subgraph([u for u, c in grid.items() if c == code])
@@ -127,14 +106,14 @@ def test_moves_split_refused_and_recounted(api, engine, world):
     body = r.json()
     assert body["unit"] == u and body["grid"] == src and body["reason"] == "splits_grid"
     u, src, dst = free
-    before = dict(q(engine, "SELECT code, households FROM plan_grids WHERE plan_id = :p", p=pid))
+    before = dict(sql_rows(engine, "SELECT code, households FROM plan_grids WHERE plan_id = :p", p=pid))
     r = api.post(f"/plans/{pid}/moves", json={"units": [u], "to": dst}, headers={"Idempotency-Key": "mv-1"})
     assert r.status_code == 200, r.text
     states = {s["label"]: s for s in r.json()["grids"]}
     assert states[dst]["households"] == before[dst] + hh[u]
     assert states[src]["households"] == before[src] - hh[u]
-    recount = dict(q(engine, "SELECT grid_code, sum(households) FROM plan_units WHERE plan_id = :p GROUP BY 1", p=pid))
-    stored = dict(q(engine, "SELECT code, households FROM plan_grids WHERE plan_id = :p", p=pid))
+    recount = dict(sql_rows(engine, "SELECT grid_code, sum(households) FROM plan_units WHERE plan_id = :p GROUP BY 1", p=pid))
+    stored = dict(sql_rows(engine, "SELECT code, households FROM plan_grids WHERE plan_id = :p", p=pid))
     assert {k: int(v) for k, v in recount.items()} == {k: v for k, v in stored.items() if k in recount}
     assert stored[dst] == states[dst]["households"]
     # the same key again: the stored answer, nothing moved twice
@@ -166,7 +145,7 @@ def test_create_idempotent(api, engine, world):
     b = api.post("/plans", json=body, headers={"Idempotency-Key": "create-1"})
     assert a.status_code == 201 and b.status_code == 201
     assert a.json() == b.json() and b.headers["Idempotent-Replayed"] == "true"
-    assert q(engine, "SELECT count(*) FROM plans")[0][0] == 2
+    assert sql_rows(engine, "SELECT count(*) FROM plans")[0][0] == 2
     assert api.post("/plans", json={"community": world["community"], "target": 0}).status_code == 422
     assert api.post("/plans", json={"nope": 1}).status_code == 422
     pid = a.json()["plans"][0]["id"]
@@ -180,7 +159,7 @@ def test_export_read_back(api, engine, world, tmp_path):
 
     pid = world["plan"]
     stored = {r.code: (r.community_code, r.households) for r in
-              q(engine, "SELECT code, community_code, households FROM plan_grids WHERE plan_id = :p", p=pid)}
+              sql_rows(engine, "SELECT code, community_code, households FROM plan_grids WHERE plan_id = :p", p=pid)}
     r = api.get(f"/plans/{pid}/export", params={"format": "gpkg"})
     (tmp_path / "p.gpkg").write_bytes(r.content)
     assert [n for n, _ in pyogrio.list_layers(tmp_path / "p.gpkg")] == ["grids"]
@@ -231,8 +210,8 @@ def test_edit_elsewhere_rebuilds_the_live_partition(api, engine, world):
         # the app's next move on the same unit starts from the moved state: back home
         r = api.post(f"/plans/{pid}/moves", json={"units": [u], "to": grid[u]})
         assert r.status_code == 200, r.text
-        stored = dict(q(engine, "SELECT code, households FROM plan_grids WHERE plan_id = :p", p=pid))
-        recount = dict(q(engine, "SELECT grid_code, sum(households) FROM plan_units WHERE plan_id = :p GROUP BY 1", p=pid))
+        stored = dict(sql_rows(engine, "SELECT code, households FROM plan_grids WHERE plan_id = :p", p=pid))
+        recount = dict(sql_rows(engine, "SELECT grid_code, sum(households) FROM plan_units WHERE plan_id = :p GROUP BY 1", p=pid))
         assert {k: int(x) for k, x in recount.items()} == {k: x for k, x in stored.items() if k in recount}
         assert {s["label"]: s["households"] for s in r.json()["grids"]}[grid[u]] == stored[grid[u]]
         break
@@ -251,9 +230,9 @@ def test_micro_grids_partition_each_grid(api, engine, world):
         for d in f["properties"]["dwelling_ids"]:
             assert d not in mine, f"dwelling {d} in two micro-grids"
             mine[d] = f["properties"]["grid"]
-    planned = dict(q(engine, "SELECT unnest(dwelling_ids), grid_code FROM plan_units WHERE plan_id = :p", p=pid))
+    planned = dict(sql_rows(engine, "SELECT unnest(dwelling_ids), grid_code FROM plan_units WHERE plan_id = :p", p=pid))
     assert mine == planned
-    hh = dict(q(engine, "SELECT source_id, households FROM dwellings"))
+    hh = dict(sql_rows(engine, "SELECT source_id, households FROM dwellings"))
     for f in micro:
         assert f["properties"]["households"] == sum(hh[d] for d in f["properties"]["dwelling_ids"])
     # a move drops the micro-grids of the grids it changed (they no longer fit)
@@ -284,14 +263,14 @@ def test_scope(engine, world):
 
 def test_locked_grid_unchanged(api, engine, world):
     comm = world["community"]
-    (code,) = q(engine, "SELECT code FROM grids WHERE valid_to IS NULL AND community_code = :c ORDER BY code LIMIT 1",
+    (code,) = sql_rows(engine, "SELECT code FROM grids WHERE valid_to IS NULL AND community_code = :c ORDER BY code LIMIT 1",
                 c=comm)[0]
     bad = api.post("/plans", json={"community": comm, "lock": ["nope"]})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "lock"
     r = api.post("/plans", json={"community": comm, "lock": [code]})
     assert r.status_code == 201, r.text
     pid = r.json()["plans"][0]["id"]
-    (row,) = q(engine, """
+    (row,) = sql_rows(engine, """
         SELECT pg.locked, ST_Area(ST_Transform(ST_SymDifference(pg.geom, g.geom), 4549)) AS m2,
                pg.households, (SELECT sum(households) FROM dwellings d WHERE d.grid_code = g.code) AS current
         FROM plan_grids pg JOIN grids g ON g.code = pg.code AND g.valid_to IS NULL
@@ -299,7 +278,7 @@ def test_locked_grid_unchanged(api, engine, world):
     # the same households; the outline differs only by slivers the engine merges into a neighbour
     # (blocks under ZoningParams.sliver_m2 = 50 m2 cut off between the grid's outline and a street)
     assert row.locked and row.households == row.current and row.m2 < 50.0
-    planned = {r[0] for r in q(engine, "SELECT unnest(dwelling_ids) FROM plan_units WHERE plan_id = :p AND grid_code = :g",
+    planned = {r[0] for r in sql_rows(engine, "SELECT unnest(dwelling_ids) FROM plan_units WHERE plan_id = :p AND grid_code = :g",
                                p=pid, g=code)}
-    assert planned == {r[0] for r in q(engine, "SELECT source_id FROM dwellings WHERE grid_code = :g", g=code)}
+    assert planned == {r[0] for r in sql_rows(engine, "SELECT source_id FROM dwellings WHERE grid_code = :g", g=code)}
     api.delete(f"/plans/{pid}")

@@ -16,7 +16,7 @@ from api.imports import import_frame
 from api.jurisdiction import EVERYWHERE
 from api.plans import PlanSpec, create_plans, publish_plan
 from api.errors import StalePlan
-from tests.support.db import truncate
+from tests.support.db import sql_rows, truncate
 from tests.support.sample import load_sample
 
 
@@ -37,29 +37,14 @@ def world(engine, settings):
     return {"community": comm, "points": pts, "dwellings": d}
 
 
-@pytest.fixture(scope="module")
-def api(engine, settings, world):
-    from fastapi.testclient import TestClient
-
-    from api.app import create_app
-
-    with TestClient(create_app(settings)) as c:
-        yield c
-
-
-def q(engine, sql, **p):
-    with engine.connect() as conn:
-        return conn.execute(text(sql), p).all()
-
-
 def state(engine):
     """Everything a publish may change."""
     return {
-        "grids": q(engine, "SELECT id, code, community_code, valid_from, valid_to, md5(ST_AsBinary(geom)) FROM grids ORDER BY id"),
-        "dwellings": q(engine, "SELECT source_id, grid_code, community_code FROM dwellings ORDER BY source_id"),
-        "incidents": q(engine, "SELECT id, grid_id, grid_code FROM incidents ORDER BY id"),
-        "versions": q(engine, "SELECT layer, version FROM data_versions ORDER BY layer"),
-        "plans": q(engine, "SELECT id, status, published_at FROM plans ORDER BY id"),
+        "grids": sql_rows(engine, "SELECT id, code, community_code, valid_from, valid_to, md5(ST_AsBinary(geom)) FROM grids ORDER BY id"),
+        "dwellings": sql_rows(engine, "SELECT source_id, grid_code, community_code FROM dwellings ORDER BY source_id"),
+        "incidents": sql_rows(engine, "SELECT id, grid_id, grid_code FROM incidents ORDER BY id"),
+        "versions": sql_rows(engine, "SELECT layer, version FROM data_versions ORDER BY layer"),
+        "plans": sql_rows(engine, "SELECT id, status, published_at FROM plans ORDER BY id"),
     }
 
 
@@ -110,24 +95,24 @@ def test_publish_keeps_history(api, engine, settings, world):
     at = datetime.fromisoformat(ans["published_at"])
     assert ans["grids"]["new_versions"] + ans["grids"]["added"] > 0
     # current grids of the community are exactly the plan's grids, same polygons
-    (ok,) = q(engine, """
+    (ok,) = sql_rows(engine, """
         SELECT bool_and(g.id IS NOT NULL AND ST_HausdorffDistance(g.geom, pg.geom) < 1e-6)
         FROM plan_grids pg LEFT JOIN grids g ON g.code = pg.code AND g.valid_to IS NULL WHERE pg.plan_id = :p""", p=pid)
     assert ok[0]
-    cur = {x.code for x in q(engine, "SELECT code FROM grids WHERE valid_to IS NULL AND community_code = :c", c=comm)}
-    assert cur == {x.code for x in q(engine, "SELECT code FROM plan_grids WHERE plan_id = :p", p=pid)}
+    cur = {x.code for x in sql_rows(engine, "SELECT code FROM grids WHERE valid_to IS NULL AND community_code = :c", c=comm)}
+    assert cur == {x.code for x in sql_rows(engine, "SELECT code FROM plan_grids WHERE plan_id = :p", p=pid)}
     # the versions it closed end at the publish, the ones it made start there
     old_ids = {x.id for x in before["grids"] if x.community_code == comm and x.valid_to is None}
-    rows = q(engine, "SELECT id, valid_from, valid_to FROM grids WHERE community_code = :c", c=comm)
+    rows = sql_rows(engine, "SELECT id, valid_from, valid_to FROM grids WHERE community_code = :c", c=comm)
     closed = [x for x in rows if x.id in old_ids and x.valid_to is not None]
     made = [x for x in rows if x.id not in old_ids and x.valid_to is None]
     assert closed and made
     assert all(x.valid_to == at for x in closed) and all(x.valid_from == at for x in made)
     # incidents reported before the publish keep their grid version
-    after_inc = {x.id: (x.grid_id, x.grid_code) for x in q(engine, "SELECT id, grid_id, grid_code FROM incidents")}
+    after_inc = {x.id: (x.grid_id, x.grid_code) for x in sql_rows(engine, "SELECT id, grid_id, grid_code FROM incidents")}
     assert after_inc == old_inc
     # dwellings: the grid covering them now (point-in-grid in SQL), which is the plan unit's grid
-    rows = q(engine, """
+    rows = sql_rows(engine, """
         WITH u AS (SELECT grid_code, unnest(dwelling_ids) AS sid FROM plan_units WHERE plan_id = :p)
         SELECT d.source_id, d.grid_code, u.grid_code AS planned,
                (SELECT g.code FROM grids g WHERE g.valid_to IS NULL AND ST_Covers(g.geom, d.geom)
@@ -143,20 +128,20 @@ def test_publish_keeps_history(api, engine, settings, world):
                            geometry=[shapely.Point(p.x, p.y)], crs=4326)
     with engine.begin() as conn:
         import_frame(conn, "incidents", inc, settings)
-    (late,) = q(engine, """SELECT i.grid_code, g.valid_from FROM incidents i JOIN grids g ON g.id = i.grid_id
+    (late,) = sql_rows(engine, """SELECT i.grid_code, g.valid_from FROM incidents i JOIN grids g ON g.id = i.grid_id
                            WHERE external_id = 'late-1'""")
     assert late.grid_code == moved.grid_code and late.valid_from == at
     # coverage answers follow the new grids
     cov_after = {r["code"]: r for r in api.get("/coverage", params={"area": comm}).json()["rows"]}
-    plan_hh = dict(q(engine, "SELECT code, households FROM plan_grids WHERE plan_id = :p", p=pid))
+    plan_hh = dict(sql_rows(engine, "SELECT code, households FROM plan_grids WHERE plan_id = :p", p=pid))
     assert set(cov_after) == {c for c, h in plan_hh.items() if h}
     assert {c: r["households"] for c, r in cov_after.items()} == {c: h for c, h in plan_hh.items() if h}
     assert {c: r["households"] for c, r in cov_after.items()} != {c: r["households"] for c, r in cov_before.items()}
     # the retry answers the same and publishes nothing more
-    n = q(engine, "SELECT count(*) FROM grids")[0][0]
+    n = sql_rows(engine, "SELECT count(*) FROM grids")[0][0]
     again = api.post(f"/plans/{pid}/publish", headers={"Idempotency-Key": "pub-1"})
     assert again.json() == ans and again.headers["Idempotent-Replayed"] == "true"
-    assert q(engine, "SELECT count(*) FROM grids")[0][0] == n
+    assert sql_rows(engine, "SELECT count(*) FROM grids")[0][0] == n
     assert api.post(f"/plans/{pid}/publish").status_code == 409  # no longer a draft
     # a draft made before this publish is now stale: refused, naming the grids
     r = api.post(f"/plans/{other}/publish")

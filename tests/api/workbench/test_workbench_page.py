@@ -10,13 +10,12 @@ import re
 
 import networkx as nx
 import pytest
-from sqlalchemy import text
 
 from api.jurisdiction import EVERYWHERE
 from api.plans import PlanSpec, create_plans
 from tests.support.browser import live_server, open_page, screenshot
-from tests.support.db import truncate
-from tests.support.sample import load_sample
+from tests.support.db import sql_rows
+from tests.support.plans import plan_world
 
 READY = "window.workbench && workbench.ready && workbench.busy === 0"
 IDLE = "window.workbench && workbench.busy === 0"
@@ -24,11 +23,7 @@ IDLE = "window.workbench && workbench.busy === 0"
 
 @pytest.fixture(scope="module")
 def world(engine, settings):
-    truncate(engine)
-    layers = load_sample(engine, 3000, seed=1)
-    comm = sorted(layers["areas"].query("level == 'community'")["code"])[0]
-    _, ans, _ = create_plans(engine, settings, EVERYWHERE, PlanSpec(community=comm))
-    return {"community": comm, "plan": ans["plans"][0]["id"]}
+    return plan_world(engine, settings, seed=1)
 
 
 @pytest.fixture(scope="module")
@@ -37,14 +32,9 @@ def base(world, settings):
         yield url
 
 
-def q(engine, sql, **p):
-    with engine.connect() as conn:
-        return conn.execute(text(sql), p).all()
-
-
 def recount(engine, plan: int) -> dict[str, int]:
     """Households of each grid of the plan, summed over the dwellings of its units (SQL)."""
-    rows = q(engine, """
+    rows = sql_rows(engine, """
         WITH u AS (SELECT grid_code, unnest(dwelling_ids) AS sid FROM plan_units WHERE plan_id = :p)
         SELECT u.grid_code, sum(d.households) FROM u JOIN dwellings d ON d.source_id = u.sid GROUP BY 1""", p=plan)
     return {k: int(v) for k, v in rows}
@@ -52,10 +42,10 @@ def recount(engine, plan: int) -> dict[str, int]:
 
 def unit_graph(engine, plan: int):
     """The plan's units (id -> grid, point on surface) and their adjacency (shared boundary), in SQL."""
-    units = {r.unit_id: r for r in q(engine, """
+    units = {r.unit_id: r for r in sql_rows(engine, """
         SELECT unit_id, grid_code, households, ST_X(ST_PointOnSurface(geom)) AS x, ST_Y(ST_PointOnSurface(geom)) AS y
         FROM plan_units WHERE plan_id = :p""", p=plan)}
-    edges = q(engine, """
+    edges = sql_rows(engine, """
         SELECT a.unit_id AS a, b.unit_id AS b FROM plan_units a JOIN plan_units b
           ON a.plan_id = b.plan_id AND a.unit_id < b.unit_id AND ST_Intersects(a.geom, b.geom)
          AND ST_Length(ST_Intersection(ST_Boundary(a.geom), ST_Boundary(b.geom))::geography) > 0.5
@@ -152,7 +142,7 @@ def test_paint_undo_and_refused_split(engine, world, browser, base):
         after = recount(engine, plan)
         assert after[to] == before[to] + u.households and after[u.grid_code] == before[u.grid_code] - u.households
         shown = grid_cells(page)
-        lim = q(engine, "SELECT params FROM plans WHERE id = :p", p=plan)[0].params
+        lim = sql_rows(engine, "SELECT params FROM plans WHERE id = :p", p=plan)[0].params
         lo, hi = lim.get("min_households"), lim.get("max_households")
         zh = {"under": "偏少", "in_band": "适中", "over": "偏多"}
         for code in (to, u.grid_code):
@@ -176,7 +166,7 @@ def test_paint_undo_and_refused_split(engine, world, browser, base):
         click_unit(page, s)
         wait(page, f"workbench.moves === 3 && {IDLE}")
         assert "warn" in page.get_attribute("#wb-message", "class")
-        assert q(engine, "SELECT grid_code FROM plan_units WHERE plan_id = :p AND unit_id = :u",
+        assert sql_rows(engine, "SELECT grid_code FROM plan_units WHERE plan_id = :p AND unit_id = :u",
                  p=plan, u=s.unit_id)[0][0] == to2
         assert page.evaluate("workbench.api.findDetached()")  # the split grid is reported
         page.click("#wb-undo")
@@ -258,8 +248,8 @@ def test_autobalance_accept_publish_and_history(engine, settings, world, browser
             page.click("#wb-accept")
         wait(page, READY)
         assert page.evaluate("workbench.state.plan.id") == proposal
-        assert q(engine, "SELECT status FROM plans WHERE id = :p", p=draft)[0][0] == "discarded"
-        old = q(engine, "SELECT count(*) FROM grids WHERE community_code = :c AND valid_to IS NULL", c=comm)[0][0]
+        assert sql_rows(engine, "SELECT status FROM plans WHERE id = :p", p=draft)[0][0] == "discarded"
+        old = sql_rows(engine, "SELECT count(*) FROM grids WHERE community_code = :c AND valid_to IS NULL", c=comm)[0][0]
         page.click("#wb-publish")
         page.wait_for_selector("#wb-dialog:not([hidden])")
         text_ = page.text_content("#wb-dialog-text")
@@ -271,9 +261,9 @@ def test_autobalance_accept_publish_and_history(engine, settings, world, browser
         page.click("#wb-dialog-ok")
         page.wait_for_selector("#wb-history-slider", timeout=60_000)
         wait(page, IDLE)
-        assert q(engine, "SELECT status FROM plans WHERE id = :p", p=proposal)[0][0] == "published"
-        live = {r[0] for r in q(engine, "SELECT code FROM grids WHERE community_code = :c AND valid_to IS NULL", c=comm)}
-        planned = {r[0] for r in q(engine, "SELECT code FROM plan_grids WHERE plan_id = :p", p=proposal)}
+        assert sql_rows(engine, "SELECT status FROM plans WHERE id = :p", p=proposal)[0][0] == "published"
+        live = {r[0] for r in sql_rows(engine, "SELECT code FROM grids WHERE community_code = :c AND valid_to IS NULL", c=comm)}
+        planned = {r[0] for r in sql_rows(engine, "SELECT code FROM plan_grids WHERE plan_id = :p", p=proposal)}
         assert live == planned
         dates = page.evaluate("workbench.historyDates")
         assert len(dates) >= 2
@@ -281,7 +271,7 @@ def test_autobalance_accept_publish_and_history(engine, settings, world, browser
         page.fill("#wb-history-slider", "0")
         page.dispatch_event("#wb-history-slider", "input")
         wait(page, f"workbench.historyShown.at === {dates[0]!r} && {IDLE}")
-        first = q(engine, "SELECT count(*) FROM grids WHERE community_code = :c AND valid_from <= CAST(:t AS timestamptz) "
+        first = sql_rows(engine, "SELECT count(*) FROM grids WHERE community_code = :c AND valid_from <= CAST(:t AS timestamptz) "
                           "AND (valid_to IS NULL OR valid_to > CAST(:t AS timestamptz))", c=comm, t=dates[0])[0][0]
         assert page.evaluate("workbench.historyShown.n") == first == old
     finally:
@@ -298,7 +288,7 @@ def test_lock_and_box_select(engine, world, browser, base):
         u, to = next(move_candidates(units, g, articulation=False))
         page.click(f'#wb-grid-table tbody tr[data-code="{to}"] button.wb-lock')
         wait(page, f"workbench.grids[{to!r}].locked === true && {IDLE}")
-        assert q(engine, "SELECT locked FROM plan_grids WHERE plan_id = :p AND code = :c", p=plan, c=to)[0][0]
+        assert sql_rows(engine, "SELECT locked FROM plan_grids WHERE plan_id = :p AND code = :c", p=plan, c=to)[0][0]
         page.click(f'#wb-grid-table tbody tr[data-code="{to}"] td.wb-code')
         before = recount(engine, plan)
         page.evaluate("k => workbench.api.paint([k])", f"{world['community']}/{u.unit_id}")
@@ -307,7 +297,7 @@ def test_lock_and_box_select(engine, world, browser, base):
         assert recount(engine, plan) == before
         page.click(f'#wb-grid-table tbody tr[data-code="{to}"] button.wb-lock')
         wait(page, f"workbench.grids[{to!r}].locked === false && {IDLE}")
-        assert not q(engine, "SELECT locked FROM plan_grids WHERE plan_id = :p AND code = :c", p=plan, c=to)[0][0]
+        assert not sql_rows(engine, "SELECT locked FROM plan_grids WHERE plan_id = :p AND code = :c", p=plan, c=to)[0][0]
         # box select: a small box around the unit's point; with splits allowed every unit it holds moves
         page.check("#wb-allow-split")
         page.check('input[name="wb-tool"][value="box"]')
@@ -323,7 +313,7 @@ def test_lock_and_box_select(engine, world, browser, base):
         page.mouse.move(x + 15, y + 15, steps=4)
         page.mouse.up()
         wait(page, f"workbench.moves === {moves + 1} && {IDLE}")
-        got = {r[0] for r in q(engine, "SELECT unit_id FROM plan_units WHERE plan_id = :p AND grid_code = :c "
+        got = {r[0] for r in sql_rows(engine, "SELECT unit_id FROM plan_units WHERE plan_id = :p AND grid_code = :c "
                                        "AND unit_id = ANY(:u)", p=plan, c=to, u=held)}
         assert got == set(held)
         page.click("#wb-undo")
