@@ -195,6 +195,14 @@ def test_siting_map_page(app_client, settings, world):
             page.wait_for_function("document.getElementById('gridmap-whatif-0').textContent.length > 0")
             text_ = page.evaluate("document.getElementById('gridmap-whatif-0').textContent")
             assert f"{int(sites[0]['gain']):,}" in text_, text_
+            # the whole proposal at once: the what-if says the proposal's own newly covered households
+            page.click("#gridmap-siting-check-all")
+            page.wait_for_function("document.getElementById('gridmap-whatif-all').textContent.length > 0")
+            text_ = page.evaluate("document.getElementById('gridmap-whatif-all').textContent")
+            n = f"{doc['result']['totals']['newly_covered']:,}"
+            from api import i18n
+
+            assert text_ == i18n.t("siting.checked_all", settings.language).format(n=n, m=n), text_
             report.assert_clean()
         finally:
             page.close()
