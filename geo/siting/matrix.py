@@ -137,6 +137,22 @@ class SitingMatrix:
             out[c.indices[concat_ranges(c.indptr, sites)]] = True
         return out
 
+    def open_cover(self) -> tuple[np.ndarray, sp.csr_matrix, sp.csc_matrix]:
+        """``(rows, csr, csc)``: the demand rows (weight > 0) no existing station covers and the
+        candidates' coverage of them (boolean, ``rows.size`` x ``n_candidates``, CSR and CSC), cached.
+        A maximal-covering or set-covering question with the stations kept works only on these
+        rows (every other row is covered whatever opens), so the preview and the reduction start
+        here rather than from the whole matrix."""
+        hit = self._cache.get("open_cover")
+        if hit is None:
+            ex = np.arange(self.n_candidates, self.n_sites)
+            rows = np.flatnonzero(~self.covered_by(ex) & (self.weights > 0))
+            csr = take_cols(take_rows(self.cover, rows), np.arange(self.n_candidates))
+            csc = csr.tocsc()
+            csc.sort_indices()
+            hit = self._cache["open_cover"] = (rows, csr, csc)
+        return hit
+
     def best_time(self, sites: np.ndarray) -> np.ndarray:
         """Each demand row's time (s) to the nearest of ``sites``, ``fallback_time_s`` when none within
         the limit (and never more than the fallback)."""
