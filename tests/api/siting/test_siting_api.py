@@ -53,13 +53,15 @@ def test_post_siting_answers_at_once(app_client, direct):
     assert w.json()["delta"] == body["sites"][0]["gain"]
 
 
-@pytest.mark.parametrize("question", [{"k": 4}, {"k": 2, "close": 3}, {"k": 0, "close": 2}])
+@pytest.mark.parametrize("question", [{"k": 4, "minutes": 4}, {"k": 2, "close": 3, "minutes": 4},
+                                      {"k": 0, "close": 2}])
 def test_a_whole_proposal_is_one_what_if(app_client, question):
     """The proposal's ``what_if`` (every new site and every closure together) answers the
     proposal's newly covered households, grid by grid; the sites' own one-site questions add up
     to at least as much (their reaches overlap)."""
     body = app_client.post("/siting", json=question).json()
     q = body["what_if"]
+    assert len(body["sites"]) == question["k"]  # several sites: their reaches may overlap
     assert len(q["sites"]) == len(body["sites"]) and len(q["station_ids"]) == len(body["closed"]) == question.get("close", 0)
     w = app_client.post("/coverage/what-if", json=q)
     assert w.status_code == 200, w.text
