@@ -57,3 +57,7 @@ def minutes_help() -> str:
 def breaks_help() -> str:
     """The limit of a list of breaks, as the option descriptions say it."""
     return f"1-{MAX_BREAKS} breaks, each ≤ {MAX_MINUTES:g} min"
+
+#: Most new sites, and most closed stations, one ``POST /coverage/what-if`` changes together (a siting
+#: proposal checked whole: ``api.siting.params.MAX_K`` new sites and ``MAX_CLOSE`` closures fit).
+MAX_WHATIF_SITES = 200

@@ -10,6 +10,9 @@ every dwelling's time) and answers hypothetical changes without a full recompute
   arcs entering ``R`` from outside (outside nodes keep their times, which no path through ``s``
   achieved) and by stations snapped next to ``R``.  Only dwellings whose nearest was ``s`` change.
 * **move** = close, then add at the new place.
+* **change**: several of these together (a siting proposal: its K new sites, and the stations it
+  closes, as one question): the closed stations' Voronoi regions are re-solved at once, then every
+  new station's search lowers the times it reaches.
 
 Results are exact (identical to a full recompute; the tests check this) and leave the planner
 unchanged.  Gap changes are re-clustered only around the dwellings that changed.
@@ -163,11 +166,15 @@ class Planner:
         keep = t <= r.limit_s + EPS_S
         return cand[keep], t[keep], snap
 
-    def _closed(self, s: int):
-        """(dwellings, new times, new nearest) for the dwellings whose nearest was station ``s``."""
+    def _closed(self, s):
+        """(dwellings, new times, new nearest) for the dwellings whose nearest was station ``s`` (a
+        station position, or an array of them closed together)."""
         net, r = self.net, self.reach
-        aff = np.flatnonzero(r.nearest == s)
-        R = np.flatnonzero(r.node_nearest == s)
+        S = np.atleast_1d(np.asarray(s, dtype=np.int64))
+        shut = np.zeros(len(r.station_ids), dtype=bool)
+        shut[S] = True
+        aff = np.flatnonzero(np.isin(r.nearest, S))
+        R = np.flatnonzero(np.isin(r.node_nearest, S))
         d_new = r.node_time.copy()
         near_new = r.node_nearest.copy()
         if R.size:
@@ -182,7 +189,7 @@ class Planner:
             ok = ~inR[tail] & np.isfinite(r.node_time[tail])
             seed_st = r.node_nearest[tail[ok]]
             seed_x, seed_c = head[ok], r.node_time[tail[ok]] + w[ok]
-            others = np.flatnonzero(r.station_snap.ok & (np.arange(len(r.station_ids)) != s))
+            others = np.flatnonzero(r.station_snap.ok & ~shut)
             sid, node, cost = source_arcs(net, r.station_snap, others)
             m = inR[node]
             seed_st, seed_x, seed_c = np.r_[seed_st, sid[m]], np.r_[seed_x, loc[node[m]]], np.r_[seed_c, cost[m]]
@@ -202,14 +209,14 @@ class Planner:
                                         limit=r.limit_s + EPS_S, return_predecessors=True)
                 d_new[R] = dist[:k]
                 near_new[R] = np.where(src[:k] >= 0, sts[np.maximum(src[:k] - k, 0)], -1)
-        others_all = np.flatnonzero(np.arange(len(r.station_ids)) != s)
+        others_all = np.flatnonzero(~shut)
         netw = aff[r.method[aff] == "network"]
         t, who = point_times(net, r.dwelling_snap, d_new, near_new, r.station_snap, others_all, which=netw)
         t[t > r.limit_s + EPS_S] = np.inf
         who[~np.isfinite(t)] = -1
         fb = aff[r.method[aff] == "straight_line"]
         if fb.size:
-            fin = np.flatnonzero(np.isfinite(r.station_xy).all(axis=1) & (np.arange(len(r.station_ids)) != s))
+            fin = np.flatnonzero(np.isfinite(r.station_xy).all(axis=1) & ~shut)
             tf, wf = np.full(fb.size, np.inf), np.full(fb.size, -1)
             if fin.size:
                 dist, kk = cKDTree(r.station_xy[fin]).query(r.dwelling_xy[fb])
@@ -223,31 +230,51 @@ class Planner:
     def add(self, lon: float, lat: float, *, station_id: str = "new", site: Site | None = None) -> WhatIfResult:
         """Effect of a new station at ``(lon, lat)`` (degrees, EPSG:4326); ``site``: that place
         from :meth:`site`, when the caller has it already."""
-        idx, t, _ = self._added(lon, lat, site)
-        better = t < self.reach.time_s[idx]
-        return self._result(f"add {station_id}", idx[better], t[better], np.full(better.sum(), station_id, dtype=object))
+        return self.change(add=[(station_id, lon, lat)], sites=[site], action=f"add {station_id}")
 
     def close(self, station_id) -> WhatIfResult:
         """Effect of closing the counted station ``station_id``."""
-        s = self._station(station_id)
-        idx, t, who = self._closed(s)
-        ids = np.where(who >= 0, self.reach.station_ids[np.maximum(who, 0)], None)
-        return self._result(f"close {station_id}", idx, t, ids)
+        return self.change(close=[station_id], action=f"close {station_id}")
 
     def move(self, station_id, lon: float, lat: float, *, site: Site | None = None) -> WhatIfResult:
         """Effect of moving station ``station_id`` to ``(lon, lat)`` (``site``: as for :meth:`add`)."""
-        s = self._station(station_id)
-        idx, t, who = self._closed(s)
-        ids = np.where(who >= 0, self.reach.station_ids[np.maximum(who, 0)], None).astype(object)
-        time = pd.Series(self.reach.time_s).copy()
-        name = pd.Series(self.reach.station_ids[np.maximum(self.reach.nearest, 0)], dtype=object)
-        name[self.reach.nearest < 0] = None
-        time.iloc[idx], name.iloc[idx] = t, ids
-        a, ta, _ = self._added(lon, lat, site)
-        better = ta < time.to_numpy()[a]
-        time.iloc[a[better]], name.iloc[a[better]] = ta[better], station_id
-        changed = np.union1d(idx, a[better])
-        return self._result(f"move {station_id}", changed, time.to_numpy()[changed], name.to_numpy()[changed])
+        return self.change(add=[(station_id, lon, lat)], close=[station_id], sites=[site],
+                           action=f"move {station_id}")
+
+    def change(self, *, add=(), close=(), sites=None, action: str = "change") -> WhatIfResult:
+        """Effect of several changes made together: the counted stations ``close`` closed and new
+        stations at ``add``, a sequence of ``(station_id, lon, lat)`` (degrees, EPSG:4326; a closed
+        station's id here is that station moved).  ``sites``: the places from :meth:`site`, one per
+        ``add`` (None: placed here).  Exact: the same as a full recompute with the changed stations.
+        """
+        r = self.reach
+        add = list(add)
+        sites = [None] * len(add) if sites is None else list(sites)
+        if len(sites) != len(add):
+            raise InvalidInput("one site per added station", [Problem(f"{len(sites)} sites for {len(add)} stations",
+                                                                      field="sites")])
+        shut = np.unique(np.array([self._station(s) for s in close], dtype=np.int64))
+        n_st = len(r.station_ids)
+        names = np.r_[np.asarray(r.station_ids, dtype=object), np.array([a[0] for a in add], dtype=object)]
+        time, near = r.time_s, r.nearest
+        touched = []
+        if shut.size:
+            time, near = time.copy(), near.copy()
+            idx, t, who = self._closed(shut)
+            time[idx], near[idx] = t, who
+            touched.append(idx)
+        for j, ((_, lon, lat), there) in enumerate(zip(add, sites)):
+            a, ta, _ = self._added(lon, lat, there)
+            better = ta < time[a]
+            if not better.any():
+                continue
+            if time is r.time_s:
+                time, near = time.copy(), near.copy()
+            time[a[better]], near[a[better]] = ta[better], n_st + j
+            touched.append(a[better])
+        ch = np.unique(np.concatenate(touched)) if touched else np.zeros(0, dtype=np.int64)
+        st_after = np.where(near[ch] >= 0, names[np.maximum(near[ch], 0)], None)
+        return self._result(action, ch, time[ch], st_after)
 
     # -- assembling the answer -----------------------------------------------------------
     def _result(self, action, idx, t_after, st_after) -> WhatIfResult:
@@ -297,8 +324,12 @@ class Planner:
         members = np.union1d(np.setdiff1d(members, dw[now_cov]), new_unc)
         time = r.time_s.copy()
         nearest = r.nearest.copy()
-        ids = list(r.station_ids) + ["new"]
+        ids = list(r.station_ids)
         pos = {sid: i for i, sid in enumerate(ids)}
+        for sid in st_after:  # the new stations (a moved one keeps its place)
+            if sid is not None and sid not in pos:
+                pos[sid] = len(ids)
+                ids.append(sid)
         time[dw] = t_after
         nearest[dw] = [pos.get(s, -1) if s is not None else -1 for s in st_after]
         labels = cluster(r.dwelling_xy[members], gp.link_m)

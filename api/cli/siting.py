@@ -2,7 +2,9 @@
 
 ``gridmap site --add K`` prints the chosen sites (in order of marginal gain), the coverage before
 and after, the gain table for 1..K sites and the grids that change; ``--close N`` closes the N
-stations whose closing loses the fewest households (with ``--add``: while adding K).  ``--out``
+stations whose closing loses the fewest households (with ``--add``: while adding K).  ``--what-if``
+also asks the coverage what-if of the whole proposal (every site and closure together, as
+``POST /coverage/what-if`` with the answer's ``what_if``) and prints its figure beside the proposal's.  ``--out``
 writes the proposal (:mod:`api.siting.output`).  The answer is :meth:`api.siting.SitingService.propose`,
 the same as ``POST /siting``; heavy modules are imported inside the command.
 """
@@ -41,6 +43,8 @@ def site(
     kinds: str = typer.Option(None, help="Station kinds that count, comma-separated (default all)."),
     region: str = typer.Option(None, help="One county (6-digit code)."),
     time_limit: float = typer.Option(60.0, help="Solver time limit, seconds."),
+    what_if: bool = typer.Option(False, "--what-if", help="Also check the whole proposal with the coverage what-if "
+                                                         "(every new site and closure together)."),
     out: Path = typer.Option(None, help=OUT_HELP),
 ) -> None:
     """Site new service stations (and close the least useful ones) to cover the most households."""
@@ -80,6 +84,9 @@ def site(
                 err_console.print(f"  - {pr}")
             raise typer.Exit(2)
     _print(prop)
+    if what_if:
+        with user_errors():
+            _check(svc, prop)
     if out:
         with user_errors():
             files = write_proposal(prop, out)
@@ -151,6 +158,27 @@ def _print(prop) -> None:
     if t["straight_line_households"]:
         console.print(f"[yellow]{t['straight_line_households']:,} households reached by the straight-line "
                       "fallback are left as they are[/]")
+
+
+def _check(svc, prop) -> None:
+    """The coverage what-if of the whole proposal, printed beside the proposal's own figure."""
+    from api import i18n
+    from api.coverage import answers
+    from api.jurisdiction import EVERYWHERE
+
+    q = prop.what_if()
+    lang = i18n.cli_lang()
+    if q is None:
+        return
+    w = answers.whatif_answer(svc.coverage, EVERYWHERE, prop.run.params, q["action"], kind=q.get("kind"),
+                              sites=[(s["lon"], s["lat"]) for s in q["sites"]], station_ids=q["station_ids"])
+    t = prop.totals()
+    same = w["delta"] == t["newly_covered"]
+    msg = i18n.text("what-if of the whole proposal ({sites} new sites, {closed} closed): {before} -> {after} "
+                    "households covered ({delta}); the proposal: {newly}", lang).format(
+        sites=len(q["sites"]), closed=len(q["station_ids"]), before=f"{w['covered_before']:,}",
+        after=f"{w['covered_after']:,}", delta=f"{w['delta']:+,}", newly=f"{t['newly_covered']:+,}")
+    console.print(msg if same else f"[yellow]{msg}[/]")
 
 
 def register(app: typer.Typer) -> None:

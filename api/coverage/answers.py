@@ -21,6 +21,7 @@ from api.coverage.service import CoverageService
 from api.coverage.whatif import GAP_COLUMNS, added_gaps, plain_planner, planner, run_gaps, site, whatif_base
 from api.errors import Conflict, NotFound, ValidationFailed
 from api.jurisdiction import Jurisdiction
+from api.limits import MAX_WHATIF_SITES
 from geo.errors import Problem
 from geo.gaps import grid_gaps
 from geo.reach import EPS_S, station_dwellings
@@ -310,34 +311,62 @@ def union_frame(run: Run, by: str, breaks: tuple[float, ...], rings: bool = Fals
 # -- what-if -----------------------------------------------------------------------------------
 def whatif_answer(svc: CoverageService, scope: Jurisdiction, params: CoverageParams, action: str, *,
                   station_id: int | None = None, lon: float | None = None, lat: float | None = None,
-                  kind: str | None = None) -> dict:
+                  kind: str | None = None, sites: list[tuple[float, float]] | None = None,
+                  station_ids: list[int] | None = None) -> dict:
     """``POST /coverage/what-if``: the effect of adding a station at (lon, lat), moving
     ``station_id`` there, or closing it: covered households before and after, each affected grid's
     gap list before and after, the gaps removed and added (``gaps_added`` a frame, EPSG:4326).
 
-    The site is projected and snapped once (:func:`api.coverage.whatif.site`; ValidationFailed on
-    ``lon`` when it can reach nobody)."""
+    Several changes answer as one question (a siting proposal checked whole): ``add`` with
+    ``sites`` (several ``(lon, lat)`` new stations together), ``close`` with ``station_ids`` (several
+    closed together), ``change`` with both (new sites and closures together).  At most
+    :data:`api.limits.MAX_WHATIF_SITES` of each.
+
+    Each site is projected and snapped once (:func:`api.coverage.whatif.site`; ValidationFailed on
+    ``lon`` or ``sites.N`` when it can reach nobody)."""
     problems = []
-    need_point = action in ("add", "move")
-    if need_point and (lon is None or lat is None):
-        problems.append(Problem(f"{action} needs lon and lat", field="lon"))
-    if action in ("move", "close") and station_id is None:
-        problems.append(Problem(f"{action} needs station_id", field="station_id"))
+    sites = [tuple(map(float, x)) for x in sites] if sites else []
+    closes = [int(x) for x in station_ids] if station_ids else []
+    if action in ("add", "change") and (lon is None) != (lat is None):
+        problems.append(Problem(f"{action} needs both lon and lat", field="lon"))
+    if action == "add" and lon is None and not sites:
+        problems.append(Problem("add needs lon and lat, or sites", field="lon"))
+    if action == "move" and (lon is None or lat is None):
+        problems.append(Problem("move needs lon and lat", field="lon"))
+    if action == "move" and station_id is None:
+        problems.append(Problem("move needs station_id", field="station_id"))
+    if action == "close" and station_id is None and not closes:
+        problems.append(Problem("close needs station_id or station_ids", field="station_id"))
+    if action == "change" and lon is None and not sites and station_id is None and not closes:
+        problems.append(Problem("change needs sites to add or station_ids to close", field="sites"))
+    if action != "change" and ((sites and action != "add") or (closes and action != "close")):
+        problems.append(Problem("several sites are added by add or change, several stations closed by close or "
+                                "change", field="sites" if sites else "station_ids"))
+    if max(len(sites), len(closes)) > MAX_WHATIF_SITES:
+        problems.append(Problem(f"at most {MAX_WHATIF_SITES} sites and {MAX_WHATIF_SITES} closures in one what-if",
+                                field="sites" if len(sites) > MAX_WHATIF_SITES else "station_ids"))
     if problems:
         raise ValidationFailed("The what-if request is incomplete.", problems)
     p = params
-    if action == "add" and p.kinds and kind not in p.kinds:
+    if action in ("add", "change") and (lon is not None or sites) and p.kinds and kind not in p.kinds:
         raise ValidationFailed("The added station would not count.",
                                [Problem(f"kind must be one of the counted kinds {list(p.kinds)}", field="kind")])
     run = svc.run(scope, p)
     plan = planner(run, svc.max_snap_m)
-    there = site(run, plan, lon, lat) if need_point else None
-    if action == "add":
-        res = plan.add(lon, lat, station_id="new", site=there)
-    else:
+    if action == "move":
+        there = site(run, plan, lon, lat)
         station_position(run, station_id)
         sid = str(int(station_id))
-        res = plan.close(sid) if action == "close" else plan.move(sid, lon, lat, site=there)
+        res = plan.move(sid, lon, lat, site=there)
+    else:
+        adds = ([("new", lon, lat, "lon")] if lon is not None else []) + [
+            (f"new-{i + 1}", x, y, f"sites.{i}") for i, (x, y) in enumerate(sites)]
+        places = [site(run, plan, x, y, field) for _, x, y, field in adds]
+        shut = ([station_id] if station_id is not None else []) + closes
+        for sid in shut:
+            station_position(run, sid)
+        res = plan.change(add=[(name, x, y) for name, x, y, _ in adds], close=[str(int(s)) for s in shut],
+                          sites=places, action=action)
     base = whatif_base(run)
     added = added_gaps(run, res)
     removed = set(int(g) for g in res.gaps_removed)
@@ -366,7 +395,7 @@ def whatif_answer(svc: CoverageService, scope: Jurisdiction, params: CoveragePar
                       "covered_after": ca, "delta": ca - cb, "gaps_before": list(before),
                       "gaps_after": [row(g) for g in gl]})
     return {**head(run), "action": action, "station_id": station_id, "lon": lon, "lat": lat, "kind": kind,
-            "minutes": p.minutes, "households": base.households,
+            "sites": [{"lon": x, "lat": y} for x, y in sites], "station_ids": closes, "minutes": p.minutes, "households": base.households,
             "covered_before": res.covered_before, "covered_after": res.covered_after,
             "delta": res.delta, "changed_dwellings": int(len(res.changed)),
             "grids": grids, "gaps_removed": sorted(int(g) for g in removed), "gaps_added": added}

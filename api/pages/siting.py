@@ -3,7 +3,9 @@
 Drawn from the answer's JSON (a done job's result, or a question answered for the page): grids
 coloured by the share of households covered after the change, the new sites' service areas, the
 stations that stay and those the proposal closes, and each new site with its figures and a button
-that asks the coverage what-if (``POST /coverage/what-if``, ``action="add"``) to check it.  Offline:
+that asks the coverage what-if (``POST /coverage/what-if``, ``action="add"``) to check it; the
+summary box has a button asking the what-if of the whole proposal (every site and closure together,
+the answer's ``what_if``), which should say the proposal's own newly covered households.  Offline:
 every asset is vendored (:mod:`api.pages.base`), the data are in the page.
 """
 
@@ -52,7 +54,10 @@ def siting_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang: 
         + html.escape(t("siting.summary", minutes=f"{answer['params']['minutes']:g}",
                         before=_fmt(tot["covered_before"]), after=_fmt(tot["covered_after"]),
                         pb=_fmt(tot["covered_pct_before"]), pa=_fmt(tot["covered_pct_after"]), sites=tot["sites"],
-                        closed=tot["closed"])) + "</div>"))
+                        closed=tot["closed"]))
+        + (f'<br><button type="button" id="gridmap-siting-check-all" onclick="gridmapSitingCheckAll(this)">'
+           f'{html.escape(t("siting.check_all"))}</button><div id="gridmap-whatif-all"></div>'
+           if answer.get("what_if") else "") + "</div>"))
     if len(grids):
         g = grids[["code", "name", "geometry"]].copy()
         for c in ("households", "covered_before", "covered_after", "covered_pct_after"):
@@ -91,8 +96,20 @@ def siting_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang: 
                             tooltip=str(s["candidate_id"])).add_to(group)
     questions = json.dumps([s["what_if"] for s in answer["sites"]]).replace("</", "<\\/")
     checked = json.dumps(t("siting.checked", n="{n}")).replace("</", "<\\/")
+    whole = json.dumps(answer.get("what_if")).replace("</", "<\\/")
+    checked_all = json.dumps(t("siting.checked_all", n="{n}", m=f"{tot['newly_covered']:,}")).replace("</", "<\\/")
     m.get_root().html.add_child(Element(
-        "<script>window.gridmapSiting = {questions: " + questions + ", checked: " + checked + "};"
+        "<script>window.gridmapSiting = {questions: " + questions + ", checked: " + checked + ", whole: " + whole
+        + ", checkedAll: " + checked_all + "};"
+        "function gridmapSitingCheckAll(btn) {"
+        " btn.disabled = true;"
+        " fetch('/coverage/what-if', {method: 'POST', headers: {'Content-Type': 'application/json'},"
+        "  body: JSON.stringify(window.gridmapSiting.whole)})"
+        " .then(function (r) { return r.json(); })"
+        " .then(function (d) { document.getElementById('gridmap-whatif-all').textContent ="
+        "   d.delta === undefined ? (d.detail || 'error') :"
+        "   window.gridmapSiting.checkedAll.replace('{n}', d.delta.toLocaleString()); })"
+        " .finally(function () { btn.disabled = false; }); }"
         "function gridmapSitingCheck(i, btn) {"
         " btn.disabled = true;"
         " fetch('/coverage/what-if', {method: 'POST', headers: {'Content-Type': 'application/json'},"

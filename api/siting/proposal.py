@@ -5,6 +5,8 @@ engine's :class:`geo.siting.SitingResult`, and derives once:
 
 * the chosen sites (order of marginal gain, households each adds, the grid it lies in, the what-if
   question that checks it: ``POST /coverage/what-if`` with ``action="add"`` at its lon/lat);
+* the what-if question of the whole proposal (:meth:`Proposal.what_if`: every new site added and
+  every closed station closed together), whose ``delta`` is the proposal's newly covered households;
 * coverage before and after per grid and per community, and the totals;
 * the marginal-gain curve for 1..k new sites (MCLP: the greedy order, and the exact optimum at k);
 * the existing stations that could close with the least loss once the new sites are open;
@@ -214,6 +216,23 @@ class Proposal:
         sa = sa.set_geometry(shapely.make_valid(shapely.set_precision(sa.geometry.values, 1e-6)))
         return json.loads(sa.to_json(drop_id=True))
 
+    def what_if(self) -> dict | None:
+        """The ``POST /coverage/what-if`` body asking the whole proposal at once: ``change`` with
+        every new site (``sites``) and every closed station (``station_ids``), on the proposal's
+        coverage question.  Its ``delta`` equals :meth:`totals` ``newly_covered`` (the what-if
+        recomputes the times exactly; households of the straight-line fallback may differ, the
+        proposal leaves them as they are).  None when the proposal changes nothing."""
+        s = self.sites()
+        if not len(s) and not len(self.closed()):
+            return None
+        q = {"action": "change", "sites": [{"lon": round(float(x), 8), "lat": round(float(y), 8)}
+                                           for x, y in zip(s["lon"], s["lat"])],
+             "station_ids": [int(i) if str(i).isdigit() else i for i in self.closed()["station_id"]],
+             **{k: v for k, v in self.run.params.as_dict().items() if k in ("minutes", "mode", "kinds", "at", "region")}}
+        if q.get("kinds"):  # an added station must be of a kind that counts
+            q["kind"] = sorted(q["kinds"])[0]
+        return q
+
     # -- JSON -----------------------------------------------------------------------------
     def model_summary(self) -> dict:
         r = self.result
@@ -235,6 +254,8 @@ class Proposal:
                 row["what_if"] = {"action": "add", "lon": row["lon"], "lat": row["lat"],
                                   **{k: v for k, v in self.run.params.as_dict().items()
                                      if k in ("minutes", "mode", "kinds", "at", "region")}}
+                if row["what_if"].get("kinds"):
+                    row["what_if"]["kind"] = sorted(row["what_if"]["kinds"])[0]
             curve = self.curve_frame()
             closed, closures = records(self.closed()), records(self.closures())
             for rows, frame in ((closed, self.closed()), (closures, self.closures())):
@@ -242,7 +263,7 @@ class Proposal:
                     row["lon"], row["lat"] = round(float(lon), 8), round(float(lat), 8)
             return {"params": self.params.as_dict(), "coverage_run_id": self.run.run_id,
                     "data_versions": self.run.versions, "totals": self.totals(), "model": self.model_summary(),
-                    "sites": site_rows, "closed": closed,
+                    "sites": site_rows, "closed": closed, "what_if": self.what_if(),
                     "levels": {lv: records(self.area_table(lv)) for lv in LEVELS},
                     "gain_curve": records(curve) if curve is not None else None,
                     "closures": closures, "service_areas": self.service_areas_geojson(),

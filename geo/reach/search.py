@@ -20,7 +20,7 @@ from geo.reach.result import EPS_S
 from geo.snap import Snap
 
 
-def _part(frac: np.ndarray, cost: np.ndarray) -> np.ndarray:
+def edge_part_s(frac: np.ndarray, cost: np.ndarray) -> np.ndarray:
     """Time to travel ``frac`` of an edge costing ``cost`` seconds (0 for no distance, even one way)."""
     with np.errstate(invalid="ignore"):
         return np.where(frac > 0, frac * cost, 0.0)
@@ -35,8 +35,8 @@ def source_arcs(net: Network, st: Snap, stations: np.ndarray | None = None):
     idx = np.flatnonzero(st.ok) if stations is None else np.asarray(stations)
     idx = idx[st.ok[idx]]
     e = st.edge[idx]
-    cu = st.access_s[idx] + _part(st.frac[idx], net.edge_bw[e])
-    cv = st.access_s[idx] + _part(1.0 - st.frac[idx], net.edge_fw[e])
+    cu = st.access_s[idx] + edge_part_s(st.frac[idx], net.edge_bw[e])
+    cv = st.access_s[idx] + edge_part_s(1.0 - st.frac[idx], net.edge_fw[e])
     sid = np.concatenate([idx, idx])
     node = np.concatenate([net.edge_u[e], net.edge_v[e]])
     cost = np.concatenate([cu, cv])
@@ -134,8 +134,8 @@ def point_times(
     e = pts.edge[w]
     f = pts.frac[w]
     u, v = net.edge_u[e], net.edge_v[e]
-    tu = d[u] + _part(f, net.edge_fw[e])
-    tv = d[v] + _part(1.0 - f, net.edge_bw[e])
+    tu = d[u] + edge_part_s(f, net.edge_fw[e])
+    tv = d[v] + edge_part_s(1.0 - f, net.edge_bw[e])
     use_v = tv < tu
     best = np.where(use_v, tv, tu) + pts.access_s[w]
     if nearest is None:
@@ -157,7 +157,7 @@ def point_times(
             sj = ss[k]
             fe = e[pi]
             df = f[pi] - st.frac[sj]
-            along = np.where(df >= 0, _part(df, net.edge_fw[fe]), _part(-df, net.edge_bw[fe]))
+            along = np.where(df >= 0, edge_part_s(df, net.edge_fw[fe]), edge_part_s(-df, net.edge_bw[fe]))
             c = along + st.access_s[sj] + pts.access_s[w][pi]
             o = np.lexsort((c, pi))
             firsts = o[np.r_[True, pi[o][1:] != pi[o][:-1]]]

@@ -2,8 +2,9 @@
 
 Every candidate and every existing station gets one bounded network search, the coverage engine's
 per-station search (the search of :func:`geo.reach.station_node_times`, limited to ``limit_s``
-around the site, then :func:`geo.reach.point_times` for the dwellings on the edges it reached,
-found with :class:`geo.reach.DwellingIndex`), batched by neighbourhood (:func:`site_searches`), so
+around the site, then the arithmetic of :func:`geo.reach.point_times` for the dwellings on the
+edges it reached), batched by neighbourhood (:func:`site_searches`, every site of a tile timing
+every dwelling of the tile's sub-network at once), so
 the matrix is sparse from the start and its times are exactly the coverage engine's (same
 snapping, access legs, same-edge travel, budget rule).
 
@@ -25,7 +26,7 @@ from scipy.spatial import cKDTree
 from geo.crs import WGS84
 from geo.errors import InvalidInput, Problem
 from geo.network import Network
-from geo.reach import DwellingIndex, point_times, source_arcs
+from geo.reach import edge_part_s, source_arcs
 from geo.siting.matrix import EPS_S, SitingMatrix, concat_ranges, csr_from, from_matrix
 from geo.snap import Snap, snap_frame
 
@@ -85,8 +86,8 @@ def site_searches(net: Network, sites: Snap, dwellings: Snap, limit_s: float, *,
 
     The same search as :func:`geo.reach.station_node_times` (a site enters the graph by the arcs of
     :func:`geo.reach.source_arcs` to the ends of its edge; node times beyond the limit are ``inf``),
-    then :func:`geo.reach.point_times` for the dwellings on the edges it reached
-    (:class:`geo.reach.DwellingIndex`).  Done in batches: sites are grouped in ``tile_m`` squares;
+    then the times of the dwellings as :func:`geo.reach.point_times` gives them (:func:`_tile_pairs`).
+    Done in batches: sites are grouped in ``tile_m`` squares;
     each group searches a sub-network holding every edge that touches a node within
     ``limit_s * max_speed`` metres of one of its sites (no path within the limit leaves it), with one
     ``scipy.sparse.csgraph.dijkstra`` call from all the end nodes of its sites' edges; a site's node
@@ -115,7 +116,8 @@ def site_searches(net: Network, sites: Snap, dwellings: Snap, limit_s: float, *,
     cell = np.floor(sites.xy[okj] / tile_m).astype(np.int64)
     _, tile = np.unique(cell, axis=0, return_inverse=True)
     tile = tile.ravel()
-    dw_edge = np.where(dwellings.ok, dwellings.edge, -1)
+    by_edge = np.argsort(np.where(dwellings.ok, dwellings.edge, net.n_edges), kind="stable")
+    dw_ptr = np.r_[0, np.cumsum(np.bincount(dwellings.edge[dwellings.ok], minlength=net.n_edges))]
     for tt in np.unique(tile):
         js = okj[tile == tt]
         lo, hi = sites.xy[js].min(axis=0), sites.xy[js].max(axis=0)
@@ -123,11 +125,10 @@ def site_searches(net: Network, sites: Snap, dwellings: Snap, limit_s: float, *,
                           dtype=np.int64)
         edges = np.unique(np.r_[node_edges[concat_ranges(ptr, near)], sites.edge[js]])
         local, _, emap = _local_network(net, edges)
-        ls = _local_snap(sites, emap)
-        dsel = np.flatnonzero((dw_edge >= 0) & (emap[np.maximum(dw_edge, 0)] >= 0))
+        ls = _local_snap(sites.take(js), emap)  # site k of the tile is js[k]
+        dsel = by_edge[concat_ranges(dw_ptr, edges)]  # the dwellings on the sub-network's edges
         ld = _local_snap(dwellings.take(dsel), emap)
-        index = DwellingIndex(local, ld)
-        sid, node, cost = source_arcs(local, ls, js)
+        sid, node, cost = source_arcs(local, ls)
         keep = cost <= lim
         sid, node, cost = sid[keep], node[keep], cost[keep]
         if sid.size == 0:
@@ -136,21 +137,69 @@ def site_searches(net: Network, sites: Snap, dwellings: Snap, limit_s: float, *,
         dn = dijkstra(local.graph, directed=True, indices=src, limit=lim).reshape(src.size, -1)
         order = np.argsort(sid, kind="stable")
         sid, pos, cost = sid[order], pos.ravel()[order], cost[order]
-        bounds = np.r_[0, np.flatnonzero(np.diff(sid)) + 1, sid.size]
-        for a, b in zip(bounds[:-1], bounds[1:]):
-            j = int(sid[a])
-            d = (dn[pos[a:b]] + cost[a:b, None]).min(axis=0)
-            d[d > lim] = np.inf
-            cand = index.near_nodes(np.flatnonzero(np.isfinite(d)), np.array([ls.edge[j]]))
-            if cand.size == 0:
-                continue
-            t, _ = point_times(local, ld, d, None, ls, np.array([j]), which=cand, fixed=j)
-            ok = t <= lim
-            rows.append(dsel[cand[ok]])
-            cols.append(np.full(int(ok.sum()), j, dtype=np.int64))
-            vals.append(t[ok])
+        starts = np.r_[0, np.flatnonzero(np.diff(sid)) + 1, sid.size]
+        r, c, v = _tile_pairs(local, ld, ls, dn, sid, pos, cost, starts, lim)
+        rows.append(dsel[r])
+        cols.append(js[c])
+        vals.append(v)
     if not rows:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
+    return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+
+
+#: Site x dwelling cells evaluated at once in a tile (bounds the memory of :func:`_tile_pairs`).
+CHUNK_CELLS = 4_000_000
+
+
+def _tile_pairs(local: Network, ld: Snap, ls: Snap, dn: np.ndarray, sid: np.ndarray, pos: np.ndarray,
+                cost: np.ndarray, starts: np.ndarray, lim: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pairs within ``lim`` of one tile's sites: ``(local dwelling, site, seconds)``.
+
+    ``dn`` holds the search from each arc end node; the arcs (``sid, pos, cost``, sorted by site,
+    site ``k``'s at ``starts[k]:starts[k+1]``) give each site's node times as the minimum over its
+    arcs.  Every local dwelling is then timed from every site at once, with the arithmetic of
+    :func:`geo.reach.point_times` (via either end of its edge, plus direct travel along an edge it
+    shares with the site), so the times are identical to the per-site search; the dense site x
+    dwelling block is taken :data:`CHUNK_CELLS` at a time.
+    """
+    nw = len(ld)
+    if nw == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0)
+    e, f = ld.edge, ld.frac
+    wu, wv = local.edge_u[e], local.edge_v[e]
+    pu, pv = edge_part_s(f, local.edge_fw[e]), edge_part_s(1.0 - f, local.edge_bw[e])
+    acc = ld.access_s
+    by_edge = np.argsort(e, kind="stable")
+    e_sorted = e[by_edge]
+    sites = sid[starts[:-1]]
+    step = max(1, CHUNK_CELLS // nw)
+    rows, cols, vals = [], [], []
+    for k0 in range(0, sites.size, step):
+        k1 = min(k0 + step, sites.size)
+        a0, a1 = starts[k0], starts[k1]
+        D = np.minimum.reduceat(dn[pos[a0:a1]] + cost[a0:a1, None], starts[k0:k1] - a0, axis=0)
+        D[D > lim] = np.inf
+        tu = D[:, wu] + pu
+        tv = D[:, wv] + pv
+        best = np.where(tv < tu, tv, tu) + acc
+        # direct travel along the site's own edge (the dwellings snapped to it)
+        js = sites[k0:k1]
+        se = ls.edge[js]
+        lo, hi = np.searchsorted(e_sorted, se, "left"), np.searchsorted(e_sorted, se, "right")
+        cnt = hi - lo
+        if cnt.any():
+            ri = np.repeat(np.arange(js.size), cnt)
+            wi = by_edge[np.repeat(lo - np.cumsum(cnt) + cnt, cnt) + np.arange(int(cnt.sum()))]
+            fe = e[wi]
+            df = f[wi] - ls.frac[js[ri]]
+            along = np.where(df >= 0, edge_part_s(df, local.edge_fw[fe]), edge_part_s(-df, local.edge_bw[fe]))
+            cc = along + ls.access_s[js[ri]] + acc[wi]
+            better = cc < best[ri, wi]
+            best[ri[better], wi[better]] = cc[better]
+        rr, ww = np.nonzero(best <= lim)
+        rows.append(ww)
+        cols.append(js[rr])
+        vals.append(best[rr, ww])
     return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
 
 
@@ -231,13 +280,13 @@ def from_frames(
     cs = snap_frame(net, candidates, max_dist_m=max_snap_m)
     n, m = len(dwellings), len(candidates)
     r, c, t = site_searches(net, cs, ds, limit)
-    cand_t = csr_from(r, c, t, (n, m))
+    cand_t = sp.coo_matrix((t, (r, c)), shape=(n, m))  # sorted once, by from_matrix
     ex_t, e = None, 0
     if existing is not None and len(existing):
         es = snap_frame(net, existing, max_dist_m=max_snap_m)
         e = len(existing)
         r, c, t = site_searches(net, es, ds, limit)
-        ex_t = csr_from(r, c, t, (n, e))
+        ex_t = sp.coo_matrix((t, (r, c)), shape=(n, e))
     lonlat = np.vstack([_lonlat(candidates)] + ([_lonlat(existing)] if e else []))
     return from_matrix(
         time_s=cand_t, existing_time_s=ex_t, weights=hh, budget_s=float(budget_s), limit_s=limit,

@@ -84,13 +84,35 @@ def _lazy(g0: np.ndarray, cols: np.ndarray, cost: np.ndarray, evaluate, accept, 
     """The lazy greedy loop, vectorised: each step re-evaluates the ``t`` sites with the largest upper
     bounds at once (``evaluate(columns) -> gains``) and accepts the best fresh one as soon as no other
     bound could still beat it (ties: lowest column); otherwise ``t`` doubles.  Returns (picks, gains).
-    """
+
+    The sites are sorted once by their starting bound; the loop works on a window of the best ones
+    and takes more only when the first site outside it (the largest bound outside: those bounds are
+    untouched) could still win, so a step costs the window, not every site (the whole city's 36,539
+    gap candidates)."""
     ub = _key(g0, cost)
-    live = ub > 0
-    U, C, K, G = ub[live], cols[live], cost[live], g0[live]
+    live = np.flatnonzero(ub > 0)
+    srt = live[np.lexsort((cols[live], -ub[live]))]
+    BU, BC, BK, BG = ub[srt], cols[srt], cost[srt], np.asarray(g0, dtype=float)[srt]
+    n = BU.size
+    U, C, K, G = (np.zeros(0), np.zeros(0, dtype=cols.dtype), np.zeros(0), np.zeros(0))
+    b = 0  # BU[b:] are outside the window, in order, bounds untouched
+
+    def extend(m: int):
+        nonlocal U, C, K, G, b
+        e = min(b + m, n)
+        U, C, K, G = np.r_[U, BU[b:e]], np.r_[C, BC[b:e]], np.r_[K, BK[b:e]], np.r_[G, BG[b:e]]
+        b = e
+
+    def outside_wins(best: float, col) -> bool:
+        return b < n and (BU[b] > best or (BU[b] == best and BC[b] < col))
+
     picks, gains = [], []
     t = 16
-    while len(picks) < kmax and U.size and not done():
+    extend(256)
+    while len(picks) < kmax and (U.size or b < n) and not done():
+        if U.size == 0:
+            extend(256)
+            continue
         tt = min(t, U.size)
         top = np.argpartition(-U, tt - 1)[:tt] if tt < U.size else np.arange(U.size)
         g = evaluate(C[top])
@@ -98,10 +120,10 @@ def _lazy(g0: np.ndarray, cols: np.ndarray, cost: np.ndarray, evaluate, accept, 
         U[top], G[top] = key, g
         best = key.max()
         if not best > 0:
-            if tt == U.size:
-                break
             keep = U > 0
             U, C, K, G = U[keep], C[keep], K[keep], G[keep]
+            if tt == keep.size and b >= n:
+                break
             continue
         tie = top[key == best]
         jb = tie[np.argmin(C[tie])]
@@ -109,6 +131,9 @@ def _lazy(g0: np.ndarray, cols: np.ndarray, cost: np.ndarray, evaluate, accept, 
         rest[top] = False
         if (U[rest] > best).any() or ((U[rest] == best) & (C[rest] < C[jb])).any():
             t *= 2
+            continue
+        if outside_wins(best, C[jb]):
+            extend(max(256, U.size))
             continue
         picks.append(int(C[jb]))
         gains.append(float(G[jb]))

@@ -137,6 +137,22 @@ class SitingMatrix:
             out[c.indices[concat_ranges(c.indptr, sites)]] = True
         return out
 
+    def open_cover(self) -> tuple[np.ndarray, sp.csr_matrix, sp.csc_matrix]:
+        """``(rows, csr, csc)``: the demand rows (weight > 0) no existing station covers and the
+        candidates' coverage of them (boolean, ``rows.size`` x ``n_candidates``, CSR and CSC), cached.
+        A maximal-covering or set-covering question with the stations kept works only on these
+        rows (every other row is covered whatever opens), so the preview and the reduction start
+        here rather than from the whole matrix."""
+        hit = self._cache.get("open_cover")
+        if hit is None:
+            ex = np.arange(self.n_candidates, self.n_sites)
+            rows = np.flatnonzero(~self.covered_by(ex) & (self.weights > 0))
+            csr = take_cols(take_rows(self.cover, rows), np.arange(self.n_candidates))
+            csc = csr.tocsc()
+            csc.sort_indices()
+            hit = self._cache["open_cover"] = (rows, csr, csc)
+        return hit
+
     def best_time(self, sites: np.ndarray) -> np.ndarray:
         """Each demand row's time (s) to the nearest of ``sites``, ``fallback_time_s`` when none within
         the limit (and never more than the fallback)."""
@@ -172,10 +188,15 @@ def csr_from(rows, cols, data, shape) -> sp.csr_matrix:
     """CSR with sorted indices from (row, col, value) triplets without duplicates; explicit zeros kept."""
     rows = np.asarray(rows, dtype=np.int64)
     cols = np.asarray(cols, dtype=np.int64)
-    order = np.lexsort((cols, rows))
+    order = np.argsort(rows * max(int(shape[1]), 1) + cols, kind="stable")  # = lexsort((cols, rows)), quicker
+    return _csr_ordered(rows[order], cols[order], np.asarray(data)[order], shape)
+
+
+def _csr_ordered(rows: np.ndarray, cols: np.ndarray, data: np.ndarray, shape) -> sp.csr_matrix:
+    """CSR from triplets already in row-major order (rows, then columns, ascending)."""
     indptr = np.zeros(shape[0] + 1, dtype=np.int64)
-    np.add.at(indptr, rows + 1, 1)
-    return sp.csr_matrix((np.asarray(data)[order], cols[order].astype(np.int32), np.cumsum(indptr)), shape=shape)
+    indptr[1:] = np.cumsum(np.bincount(rows, minlength=shape[0]))
+    return sp.csr_matrix((data, cols.astype(np.int32), indptr), shape=shape)
 
 
 def _sorted(m: sp.csr_matrix) -> sp.csr_matrix:
@@ -342,13 +363,15 @@ def from_matrix(
         cols.append(k[keep] + off)
         vals.append(v[keep])
         off += p.shape[1]
-    r, k, v = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
-    if r.size:  # duplicates (a sparse input may carry them): keep the quickest
-        order = np.lexsort((v, k, r))
-        r, k, v = r[order], k[order], v[order]
-        first = np.r_[True, (r[1:] != r[:-1]) | (k[1:] != k[:-1])]
-        r, k, v = r[first], k[first], v[first]
-    t = csr_from(r, k, v, (n, m + e))
+    r, k, v = np.concatenate(rows).astype(np.int64), np.concatenate(cols).astype(np.int64), np.concatenate(vals)
+    key = r * max(m + e, 1) + k
+    order = np.argsort(key, kind="stable")
+    ks = key[order]
+    if ks.size and (ks[1:] == ks[:-1]).any():  # duplicates (a sparse input may carry them): keep the quickest
+        order = np.lexsort((v, key))
+        ks = key[order]
+        order = order[np.r_[True, ks[1:] != ks[:-1]]]
+    t = _csr_ordered(r[order], k[order], v[order], (n, m + e))
     w = _weights(weights, n)
     cid = np.arange(m).astype(object) if candidate_ids is None else np.asarray(candidate_ids, dtype=object)
     eid = np.array([f"E{i}" for i in range(e)], dtype=object) if existing_ids is None else np.asarray(existing_ids, dtype=object)

@@ -190,17 +190,23 @@ def mclp(matrix: SitingMatrix, k: int, *, existing: str = "kept", close: int = 0
     if existing == "closable":
         return _mclp_closable(matrix, k, close, method, time_limit_s, mip_gap, lp_bound, t0, before)
     covered0 = before.astype(bool)
-    if method == "greedy":  # the preview: straight on the matrix, no reduction needed
-        g = greedy_cover(matrix.cover_csc, w, k, covered=covered0, allowed=cand)
-        after = covered0.copy()
-        after[matrix.cover_csc.indices[_col_ranges(matrix.cover_csc, g.picks)]] = True
+    if method == "greedy":  # the preview: on the rows left uncovered (cached), no other reduction
+        if existing == "kept":  # the same picks as on the whole matrix: covered rows add nothing
+            rows, _, oc = matrix.open_cover()
+            g = greedy_cover(oc, w[rows], k)
+        else:
+            g = greedy_cover(matrix.cover_csc, w, k, covered=covered0, allowed=cand)
+        after = covered0 | matrix.covered_by(g.picks)  # every row, households or not
         return _finish(matrix, "mclp", method, "greedy", g.value, g.bound, True, t0=t0, sites=g.picks,
                        site_gains=g.gains, closed=np.zeros(0, dtype=np.int64), covered_before=before,
                        covered_after=after.astype(float), open_sites=np.r_[g.picks, ex].astype(np.int64),
                        greedy_objective=g.value, k=k, size={"demand_rows": int((~covered0).sum())})
     # reduce: uncovered rows, candidate columns; merge identical rows; drop empty rows and columns
-    rows = np.flatnonzero(~covered0 & (w > 0))
-    sub = take_cols(take_rows(matrix.cover, rows), cand)
+    if existing == "kept":
+        rows, sub, _ = matrix.open_cover()
+    else:
+        rows = np.flatnonzero(~covered0 & (w > 0))
+        sub = take_cols(take_rows(matrix.cover, rows), cand)
     merged = merge_rows(sub, w[rows])
     mc = merged.matrix
     keep_r = np.flatnonzero(np.diff(mc.indptr) > 0)
@@ -625,7 +631,11 @@ def gain_curve(matrix: SitingMatrix, k: int, *, exact_at=(), existing: str = "ke
     cand, ex = _sites_of(matrix, existing, 0)
     covered0 = matrix.covered_by(ex)
     base = float(matrix.weights @ covered0)
-    run = greedy_cover(matrix.cover_csc, matrix.weights, k, covered=covered0, allowed=cand)
+    if existing == "kept":  # the rows left uncovered: the same run (module docstring of greedy)
+        rows, _, oc = matrix.open_cover()
+        run = greedy_cover(oc, matrix.weights[rows], k)
+    else:
+        run = greedy_cover(matrix.cover_csc, matrix.weights, k, covered=covered0, allowed=cand)
     n = run.picks.size
     W = matrix.total_households or 1.0
     cov = base + np.cumsum(run.gains)

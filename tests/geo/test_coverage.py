@@ -193,3 +193,37 @@ def test_what_if_equals_a_full_recompute(world):
     res = plan.move("st3", p.x, p.y)
     moved = new[new.source_id != "st3"]
     _check_same(r, res, compute_reach(net, moved, dw, breaks_s=(480,)))
+
+
+def test_several_changes_together_equal_a_full_recompute(world):
+    """A siting proposal as one what-if: three new stations and the two closest stations closed
+    together (neighbours: their regions are re-solved as one) equal a recompute."""
+    L, net, grids, r0 = world
+    r = compute_reach(net, L["stations"], L["dwellings"], breaks_s=(480,))
+    codes = assign_to_grids(L["dwellings"], grids)["grid_code"].to_numpy()
+    gaps = find_gaps(r, grid_codes=codes)
+    plan = Planner(net, r, grid_codes=codes, gaps=gaps)
+    st, dw = L["stations"], L["dwellings"]
+    pts = [g.representative_point() for g in gaps.frame.to_crs(4326).geometry.iloc[:3]]
+    xy = np.c_[st.to_crs(net.crs).geometry.x, st.to_crs(net.crs).geometry.y]
+    d = np.hypot(*(xy[:, None] - xy[None]).transpose(2, 0, 1)) + np.eye(len(st)) * 1e12
+    i, j = np.unravel_index(np.argmin(d), d.shape)
+    shut = [st.source_id.iloc[i], st.source_id.iloc[j]]
+    res = plan.change(add=[(f"new{k}", p.x, p.y) for k, p in enumerate(pts)], close=shut)
+    new = pd.concat([st[~st.source_id.isin(shut)],
+                     gpd.GeoDataFrame({"source_id": [f"new{k}" for k in range(3)], "kind": "grid_station"},
+                                      geometry=pts, crs=4326)], ignore_index=True)
+    full = compute_reach(net, new, dw, breaks_s=(480,))
+    _check_same(r, res, full)
+    assert res.per_grid["delta"].sum() == res.delta
+    # the station each changed dwelling ends at is the recompute's
+    got = res.changed.set_index("dwelling")["station_after"]
+    want = pd.Series(full.station_ids[np.maximum(full.nearest, 0)], dtype=object).where(full.nearest >= 0, None)
+    fin = np.isfinite(res.changed["time_after_s"].to_numpy())
+    assert (got[fin].to_numpy() == want.iloc[got.index[fin]].to_numpy()).all()
+    # adding sites only: the gain is the union of what each one adds, not the sum
+    only = plan.change(add=[(f"new{k}", p.x, p.y) for k, p in enumerate(pts)])
+    _check_same(r, only, compute_reach(net, pd.concat([new, st[st.source_id.isin(shut)]], ignore_index=True), dw,
+                                       breaks_s=(480,)))
+    assert only.delta <= sum(plan.add(p.x, p.y).delta for p in pts)
+    assert only.gaps_added is not None and set(only.gaps_removed) <= set(gaps.frame["gap_id"])

@@ -53,7 +53,12 @@ CASES: dict[str, list[tuple[str, str, dict | None, str]]] = {
     "GET /coverage/dwellings": [("GET", "/coverage/dwellings", None, "own")],
     "GET /coverage/areas": [("GET", "/coverage/areas", None, "none"), ("GET", "/coverage/areas?by=town", None, "own")],
     "POST /coverage/what-if": [("POST", "/coverage/what-if", {"action": "close", "station_id": "{O.stations}"}, "none"),
-                               ("POST", "/coverage/what-if", {"action": "close", "station_id": "{X.stations}"}, "404")],
+                               ("POST", "/coverage/what-if", {"action": "close", "station_id": "{X.stations}"}, "404"),
+                               # several changes together (a siting proposal): one foreign station is enough
+                               ("POST", "/coverage/what-if", {"action": "close", "station_ids": ["{O.stations}"]},
+                                "none"),
+                               ("POST", "/coverage/what-if", {"action": "change",
+                                                              "station_ids": ["{O.stations}", "{X.stations}"]}, "404")],
     "GET /collections": [("GET", "/collections", None, "extent")],
     "GET /collections/{collection_id}": [("GET", f"/collections/{c}", None, "extent")
                                          for c in ("areas", "grids", "dwellings", "stations", "incidents")],
@@ -107,6 +112,8 @@ CASES: dict[str, list[tuple[str, str, dict | None, str]]] = {
 def _fill(value, ids, me, other):
     if isinstance(value, dict):
         return {k: _fill(v, ids, me, other) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, ids, me, other) for v in value]
     if isinstance(value, str) and "{" in value:
         for tag, town in (("O", me), ("X", other)):
             for k, v in ids[town].items():

@@ -53,6 +53,50 @@ def test_post_siting_answers_at_once(app_client, direct):
     assert w.json()["delta"] == body["sites"][0]["gain"]
 
 
+@pytest.mark.parametrize("question", [{"k": 4, "minutes": 4}, {"k": 2, "close": 3, "minutes": 4},
+                                      {"k": 0, "close": 2}])
+def test_a_whole_proposal_is_one_what_if(app_client, question):
+    """The proposal's ``what_if`` (every new site and every closure together) answers the
+    proposal's newly covered households, grid by grid; the sites' own one-site questions add up
+    to at least as much (their reaches overlap)."""
+    body = app_client.post("/siting", json=question).json()
+    q = body["what_if"]
+    assert len(body["sites"]) == question["k"]  # several sites: their reaches may overlap
+    assert len(q["sites"]) == len(body["sites"]) and len(q["station_ids"]) == len(body["closed"]) == question.get("close", 0)
+    w = app_client.post("/coverage/what-if", json=q)
+    assert w.status_code == 200, w.text
+    w = w.json()
+    t = body["totals"]
+    assert (w["covered_before"], w["covered_after"], w["delta"]) == (t["covered_before"], t["covered_after"],
+                                                                     t["newly_covered"])
+    changed = {r["code"]: (r["covered_before"], r["covered_after"]) for r in body["levels"]["grid"]
+               if r["newly_covered"]}
+    assert {g["grid_code"]: (g["covered_before"], g["covered_after"]) for g in w["grids"] if g["delta"]} == changed
+    if question["k"] and not question.get("close"):
+        assert w["delta"] <= sum(app_client.post("/coverage/what-if", json=s["what_if"]).json()["delta"]
+                                 for s in body["sites"])
+
+
+def test_what_if_of_several_sites_is_checked(app_client):
+    st = app_client.get("/collections/stations/items?limit=2").json()["features"]
+    (x, y) = st[0]["geometry"]["coordinates"]
+    r = app_client.post("/coverage/what-if", json={"action": "close", "station_id": st[0]["id"],
+                                                   "sites": [{"lon": x, "lat": y}]})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "sites", r.text
+    r = app_client.post("/coverage/what-if", json={"action": "change"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "sites", r.text
+    far = {"lon": x + 0.5, "lat": y}  # ~50 km east: no street within the snap distance
+    r = app_client.post("/coverage/what-if", json={"action": "add", "sites": [{"lon": x, "lat": y}, far]})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "sites.1", r.text
+    r = app_client.post("/coverage/what-if", json={"action": "change", "station_ids": [st[0]["id"], 10**9]})
+    assert r.status_code == 404, r.text
+    r = app_client.post("/coverage/what-if", json={"action": "add", "sites": [{"lon": x, "lat": y}] * 201})
+    assert r.status_code == 422, r.text
+    both = app_client.post("/coverage/what-if", json={"action": "close", "station_ids": [f["id"] for f in st]}).json()
+    one = [app_client.post("/coverage/what-if", json={"action": "close", "station_id": f["id"]}).json() for f in st]
+    assert both["delta"] <= sum(o["delta"] for o in one) <= 0
+
+
 def test_post_siting_as_job(app_client):
     r = app_client.post("/siting", json={"k": 2, "job": True})
     assert r.status_code == 202, r.text
@@ -153,6 +197,14 @@ def test_siting_map_page(app_client, settings, world, browser):
             page.wait_for_function("document.getElementById('gridmap-whatif-0').textContent.length > 0")
             text_ = page.evaluate("document.getElementById('gridmap-whatif-0').textContent")
             assert f"{int(sites[0]['gain']):,}" in text_, text_
+            # the whole proposal at once: the what-if says the proposal's own newly covered households
+            page.click("#gridmap-siting-check-all")
+            page.wait_for_function("document.getElementById('gridmap-whatif-all').textContent.length > 0")
+            text_ = page.evaluate("document.getElementById('gridmap-whatif-all').textContent")
+            n = f"{doc['result']['totals']['newly_covered']:,}"
+            from api import i18n
+
+            assert text_ == i18n.t("siting.checked_all", settings.language).format(n=n, m=n), text_
             report.assert_clean()
         finally:
             page.close()

@@ -95,3 +95,21 @@ def test_site_bad_input_names_the_option(pg_url, monkeypatch, world):
     assert r.exit_code == 2 and "--candidates" in r.output
     r = run_cli(pg_url, monkeypatch, ["site", "--add", "2", "--out", "x.txt"])
     assert r.exit_code == 2 and "--out" in r.output
+
+
+def test_site_what_if_checks_the_whole_proposal(pg_url, monkeypatch, expected):
+    """``--what-if`` asks the coverage what-if of every site and closure together: the same figure
+    (4 minutes: the sample then needs several sites)."""
+    svc, _ = expected
+    p = svc.propose(EVERYWHERE, SitingParams(k=3, minutes=4.0))
+    t = p.totals()
+    assert len(p.sites()) == 3
+    r = run_cli(pg_url, monkeypatch, ["site", "--add", "3", "--minutes", "4", "--what-if"])
+    assert r.exit_code == 0, r.output
+    line = " ".join(r.output.split())
+    assert (f"what-if of the whole proposal (3 new sites, 0 closed): {t['covered_before']:,} -> "
+            f"{t['covered_after']:,} households covered ({t['newly_covered']:+,}); the proposal: "
+            f"{t['newly_covered']:+,}") in line, r.output
+    r = run_cli(pg_url, monkeypatch, ["site", "--add", "1", "--close", "2", "--what-if"])
+    assert r.exit_code == 0, r.output
+    assert "what-if of the whole proposal (1 new sites, 2 closed)" in " ".join(r.output.split()), r.output

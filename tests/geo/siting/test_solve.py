@@ -233,6 +233,26 @@ def test_lazy_greedy_is_the_naive_greedy(seed):
     assert run2.picks.tolist() == naive_greedy(C2, w, 5)[0] and (run2.picks < 5).all()
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_preview_and_curve_on_the_open_rows_are_the_naive_greedy_on_the_whole_matrix(seed):
+    """The preview and the gain curve start from the rows the kept stations leave uncovered
+    (``SitingMatrix.open_cover``); the answer is the naive greedy's on the unreduced matrix."""
+    T, w = instance(seed, 900, 100, e=12)
+    w[::17] = 0.0  # rows without households are left out too
+    M = matrix(T, w, 100)
+    C = T[:, :100] <= BUDGET
+    cov0 = (T[:, 100:] <= BUDGET).any(axis=1)
+    picks, gains = naive_greedy(C, w, 15, covered=cov0)
+    r = mclp(M, 15, method="greedy")
+    assert r.sites.tolist() == picks and np.allclose(r.site_gains, gains)
+    assert np.array_equal(r.covered_after > 0.5, cov0 | C[:, picks].any(axis=1))
+    curve = gain_curve(M, 15)
+    assert curve["site"].tolist()[: len(picks)] == [M.candidate_ids[j] for j in picks]
+    assert np.allclose(curve["covered"].to_numpy()[: len(picks)], w @ cov0 + np.cumsum(gains))
+    rows, _, oc = M.open_cover()
+    assert np.array_equal(rows, np.flatnonzero(~cov0 & (w > 0))) and np.array_equal(oc.toarray(), C[rows])
+
+
 def test_lazy_greedy_median_is_the_naive_greedy():
     T, w = instance(7, 400, 60)
     Tl = np.where(T <= LIMIT, T, np.inf)
