@@ -360,7 +360,7 @@ def main() -> None:
     from geo.sample import make_district
 
     print(f"load average at start: {loadavg()}; {os.cpu_count()} CPUs (shared with whatever else runs); "
-          f"{a.clients} clients for {a.seconds:g} s a server")
+          f"{a.clients} clients for {a.seconds:g} s a server", flush=True)
     t = time.perf_counter()
     layers = make_district(a.households, seed=0)
     print(f"data: geo.sample.make_district({a.households:,}, seed=0): {len(layers['dwellings']):,} dwellings, "
@@ -371,12 +371,15 @@ def main() -> None:
         upgrade(engine)
         t = time.perf_counter()
         _audit_triggers(engine, on=False)  # setting up is not what is measured: the servers audit again
-        with engine.begin() as conn:
-            for layer in ("areas", "grids", "streets", "stations", "dwellings", "incidents"):
+        for layer in ("areas", "grids", "streets", "stations", "dwellings", "incidents"):
+            # a transaction and fresh statistics a layer: the next layer's attribution plans on them
+            t1 = time.perf_counter()
+            with engine.begin() as conn:
                 import_frame(conn, layer, layers[layer], Settings(_env_file=None))
+            with engine.begin() as conn:
+                conn.execute(text("ANALYZE"))
+            print(f"  {layer}: {len(layers[layer]):,} in {time.perf_counter() - t1:.1f} s", flush=True)
         _audit_triggers(engine, on=True)
-        with engine.begin() as conn:
-            conn.execute(text("ANALYZE"))
         print(f"loaded into PostGIS in {time.perf_counter() - t:.1f} s (audit triggers off for the setup only)")
         postmaster = int((home / "pg" / "data" / "postmaster.pid").read_text().split()[0])
 
