@@ -90,3 +90,9 @@ def create_app(settings: Settings | None = None, migrate: bool = True) -> FastAP
     for router in _routers():
         app.include_router(router)
     return app
+
+
+def served_app() -> FastAPI:
+    """The app as each ``gridmap serve`` worker builds it (uvicorn's factory, ``api.app:served_app``):
+    the configured settings; ``serve`` migrated the database once before the workers start."""
+    return create_app(get_settings(), migrate=False)

@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     # plans (api.plans): grid redraws
     plan_workers: int = Field(default=2, ge=1, description="Worker processes a grid redraw uses (communities in parallel).")
     plan_live_max: int = Field(default=16, ge=1, description="Plans kept live in memory for editing (moves).")
+    # serving (gridmap serve)
+    workers: int | None = Field(
+        default=None, ge=1,
+        description="Worker processes of gridmap serve (unset: 1, or one per CPU with --production); each has "
+                    "its own database pool and coverage caches.")
     # --- hardening (issue 16): bounded waits, hosts, rate limits ---
     statement_timeout_s: float = Field(
         default=60.0, gt=0,

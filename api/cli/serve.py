@@ -10,20 +10,32 @@ from api.cli.common import console, err_console, migrated_engine, user_errors
 def serve(
     host: str = typer.Option(None, help="Address to bind (GRIDMAP_HOST, default 127.0.0.1)."),
     port: int = typer.Option(None, help="Port (GRIDMAP_PORT, default 8000)."),
+    workers: int = typer.Option(None, "--workers", min=1,
+                                help="Worker processes (GRIDMAP_WORKERS; default 1, with --production one per CPU)."),
+    production: bool = typer.Option(False, "--production",
+                                    help="Production mode: one worker per CPU unless --workers says otherwise, "
+                                         "warnings only, no access log."),
 ) -> None:
     """Serve the API, /docs and the map pages."""
+    import os
+
     import uvicorn
 
-    from api.app import create_app
     from api.settings import get_settings
 
     s = get_settings()
     with user_errors():
-        engine = migrated_engine()
+        engine = migrated_engine()  # once, here: the workers start on a migrated schema (api.app.served_app)
     host, port = host or s.host, port or s.port
     refuse_open_mode(engine, host)
-    console.print(f"gridmap on http://{host}:{port}  (map: /map, API docs: /docs)")
-    uvicorn.run(create_app(s), host=host, port=port, log_level="info", server_header=False)
+    engine.dispose()  # the workers open their own pools
+    n = workers or s.workers or ((os.cpu_count() or 1) if production else 1)
+    console.print(f"gridmap on http://{host}:{port}  (map: /map, API docs: /docs)"
+                  + (f", {n} workers" if n > 1 else ""))
+    # an import string, so that uvicorn can start the app in each worker process; every worker has
+    # its own database pool and its own coverage caches
+    uvicorn.run("api.app:served_app", factory=True, host=host, port=port, workers=n,
+                log_level="warning" if production else "info", access_log=not production, server_header=False)
 
 
 def is_loopback(host: str) -> bool:

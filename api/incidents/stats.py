@@ -48,16 +48,32 @@ class Stats:
     trend: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def as_dict(self) -> dict:
-        def records(df: pd.DataFrame) -> list[dict]:
-            out = df.astype(object).where(df.notna(), None).to_dict(orient="records")
-            for r in out:
-                for k, v in r.items():
-                    if isinstance(v, (pd.Timestamp, datetime)):
-                        r[k] = v.isoformat()
-            return out
-
         return {"level": self.level, "totals": self.totals, "rows": records(self.rows),
                 "trend": records(self.trend)}
+
+
+def _plain(v):
+    """A cell as JSON: missing (None, NaN, NA, NaT) as None, times as ISO 8601, numbers as they are."""
+    if v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v):
+        return None
+    if isinstance(v, (pd.Timestamp, datetime)):
+        return v.isoformat()
+    return v
+
+
+def records(df: pd.DataFrame) -> list[dict]:
+    """``df``'s rows as dicts of plain Python values (:func:`_plain`), column by column: the trend of a
+    county is ~20,000 rows, where ``astype(object).to_dict("records")`` took most of the request."""
+    cols = [str(c) for c in df.columns]
+    values = []
+    for c in df.columns:
+        col = df[c].tolist()
+        if pd.api.types.is_datetime64_any_dtype(df[c].dtype):  # a trend has a few dozen distinct times
+            memo = {v: _plain(v) for v in set(col)}
+            values.append([memo[v] for v in col])
+        else:
+            values.append([_plain(v) for v in col])
+    return [dict(zip(cols, row)) for row in zip(*values)] if cols else [{} for _ in range(len(df))]
 
 
 def no_jit(conn: Connection) -> None:
@@ -196,19 +212,28 @@ def area_stats(conn: Connection, scope: Jurisdiction, flt: IncidentFilter = Inci
     no_jit(conn)
     params: dict = {"as_of": as_of or datetime.now(timezone.utc)}
     where = flt.where(scope, params)
-    agg_sql = _AGG if percentiles else _AGG_NO_PCT
-    sql = f"""
-    WITH {_base(where, col)},
-    agg AS (SELECT code, {agg_sql} FROM inc WHERE code IS NOT NULL GROUP BY code)
-    SELECT agg.code, agg.incidents, agg.closed, agg.resolved, agg.closed_other,
-           agg.closed::float / agg.incidents AS closure_rate,
-           agg.resolved::float / agg.incidents AS resolution_rate,
-           agg.median_hours_to_close, agg.p90_hours_to_close, agg.median_hours_to_resolve,
-           agg.overdue, agg.closed_late
-    FROM agg
-    """
-    got = pd.DataFrame(conn.execute(text(sql), params).mappings().all(),
-                       columns=[c for c in COLUMNS[:-1] if c not in ("households", "rate_per_100_households")])
+    counted = ["code", "incidents", "closed", "resolved", "closed_other", "median_hours_to_close",
+               "p90_hours_to_close", "median_hours_to_resolve", "overdue", "closed_late"]
+    tot = None
+    if with_totals and percentiles:
+        # the rows and the totals from one scan and one sort (grouping sets (code) and ()): the
+        # percentiles' sorts are most of the request's time in PostgreSQL
+        res = conn.execute(text(f"""
+        WITH {_base(where, col)}
+        SELECT code, GROUPING(code) AS whole, {_AGG}, count(*) FILTER (WHERE outside_grid) AS outside_grid
+        FROM inc GROUP BY GROUPING SETS ((code), ())"""), params).mappings().all()
+        tot = {k: v for k, v in next(r for r in res if r["whole"]).items() if k not in ("code", "whole")}
+        per = [r for r in res if not r["whole"] and r["code"] is not None]
+    else:
+        agg_sql = _AGG if percentiles else _AGG_NO_PCT
+        per = conn.execute(text(f"""
+        WITH {_base(where, col)}
+        SELECT code, {agg_sql} FROM inc WHERE code IS NOT NULL GROUP BY code"""), params).mappings().all()
+    got = pd.DataFrame([{c: r[c] for c in counted} for r in per], columns=counted)
+    got["closure_rate"] = (got["closed"] / got["incidents"]).astype(float)
+    got["resolution_rate"] = (got["resolved"] / got["incidents"]).astype(float)
+    got["name"] = None  # named below, after the units without incidents are added
+    got = got[[c for c in COLUMNS[:-1] if c not in ("households", "rate_per_100_households")]]
     got = _with_zero_units(conn, scope, level, flt.area, got)
     names = unit_names(conn, level, list(got["code"]))
     got["name"] = got["code"].map(names).astype(object) if len(got) else pd.Series(dtype=object)
@@ -225,9 +250,10 @@ def area_stats(conn: Connection, scope: Jurisdiction, flt: IncidentFilter = Inci
 
     if not with_totals:
         return Stats(level=level, rows=rows, totals={}, trend=pd.DataFrame())
-    tot = conn.execute(text(f"""
-        WITH {_base(where, col)}
-        SELECT {_AGG}, count(*) FILTER (WHERE outside_grid) AS outside_grid FROM inc"""), params).mappings().one()
+    if tot is None:
+        tot = conn.execute(text(f"""
+            WITH {_base(where, col)}
+            SELECT {_AGG}, count(*) FILTER (WHERE outside_grid) AS outside_grid FROM inc"""), params).mappings().one()
     totals = {k: (float(v) if isinstance(v, float) else v) for k, v in tot.items()}
     n = totals["incidents"]
     totals["closure_rate"] = totals["closed"] / n if n else None
@@ -276,8 +302,9 @@ def trend(conn: Connection, scope: Jurisdiction, flt: IncidentFilter = IncidentF
     FROM incidents WHERE {where} AND incidents.{col} IS NOT NULL
     GROUP BY 1, 2 ORDER BY 1, 2
     """
-    return pd.DataFrame(conn.execute(text(sql), params).mappings().all(),
-                        columns=["code", "period_start", "incidents", "closed", "resolved"])
+    # tuples, not mappings: a county's ~20,000 (area, month) rows build the frame 3x faster
+    return pd.DataFrame.from_records([tuple(r) for r in conn.execute(text(sql), params)],
+                                     columns=["code", "period_start", "incidents", "closed", "resolved"])
 
 
 HOTSPOT_LEVELS = ("grid", "h3")

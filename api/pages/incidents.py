@@ -14,10 +14,7 @@ shows.
 from __future__ import annotations
 
 import html
-import threading
 from urllib.parse import urlencode
-import time
-from collections import OrderedDict
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -29,10 +26,11 @@ from sqlalchemy import Connection
 from api import i18n
 from api.incidents.filters import IncidentFilter
 from api.incidents.heat import heat_frames
-from api.incidents.map_data import category_names, data_versions, default_window, grid_extent, grid_shapes
+from api.incidents.map_data import category_names, default_window, grid_extent, grid_shapes
 from api.incidents.stats import area_stats, hotspots
 from api.jurisdiction import Jurisdiction
 from api.pages.base import add_grid_labels, add_legend, add_streets, add_title, offline_map, render_page
+from api.pages.cache import PageCache
 from api.pages.inline import HeatFrames, InlineGeoJson, PageData, RawHtml, WindowHeat, to_js_json
 from api.settings import Settings
 from geo.errors import InvalidInput
@@ -174,8 +172,7 @@ def heatmap_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang:
 #: of :data:`CACHE_LAYERS` stay put (the overdue counts in the popups move with the clock).
 CACHE_SECONDS = 60.0
 CACHE_LAYERS = ("areas", "dwellings", "grids", "incidents")
-_PAGES: OrderedDict[tuple, tuple[float, str, dict]] = OrderedDict()
-_PAGES_LOCK = threading.Lock()
+PAGES = PageCache(CACHE_LAYERS, size=16, max_age_s=CACHE_SECONDS)
 
 
 def heatmap_html(conn: Connection, settings: Settings, scope: Jurisdiction, lang: str,
@@ -183,26 +180,19 @@ def heatmap_html(conn: Connection, settings: Settings, scope: Jurisdiction, lang
     """The heatmap page as HTML and its ``info`` (as :func:`heatmap_map`'s, plus ``cache``: "hit"
     or "miss").
 
-    Pages are kept per process (16 at most), keyed by the request, the settings that shape the
-    page and the ``data_versions`` (version and time of change) of :data:`CACHE_LAYERS`: any write
-    to incidents, grids, dwellings or areas makes the next request build the page afresh.
+    Pages are kept per process (16 at most, :data:`PAGES`), keyed by the request, the settings that
+    shape the page and the ``data_versions`` (version and time of change) of :data:`CACHE_LAYERS`: any
+    write to incidents, grids, dwellings or areas makes the next request build the page afresh.
     """
-    versions = data_versions(conn, CACHE_LAYERS)
-    key = (conn.engine.url.render_as_string(hide_password=True), versions, scope.codes, lang, flt, period,
-           settings.timezone, settings.heatmap_max_points, settings.tile_url, settings.tile_attribution)
-    now = time.monotonic()
-    with _PAGES_LOCK:
-        hit = _PAGES.get(key)
-        if hit is not None and now - hit[0] <= CACHE_SECONDS:
-            _PAGES.move_to_end(key)
-            return hit[1], {**hit[2], "cache": "hit"}
-    m, info = heatmap_map(conn, settings, scope, lang, flt, period=period)
-    page = render_page(m, i18n.t("incidents.heatmap.title", lang), lang)
-    with _PAGES_LOCK:
-        _PAGES[key] = (now, page, info)
-        while len(_PAGES) > 16:
-            _PAGES.popitem(last=False)
-    return page, {**info, "cache": "miss"}
+    key = (scope.codes, lang, flt, period, settings.timezone, settings.heatmap_max_points, settings.tile_url,
+           settings.tile_attribution)
+
+    def make() -> tuple[str, dict]:
+        m, info = heatmap_map(conn, settings, scope, lang, flt, period=period)
+        return render_page(m, i18n.t("incidents.heatmap.title", lang), lang), info
+
+    (page, info), hit = PAGES.get(conn, key, make)
+    return page, {**info, "cache": "hit" if hit else "miss"}
 
 
 def _name(r: pd.Series) -> str | None:

@@ -16,7 +16,8 @@ from sqlalchemy import Connection
 from api import i18n
 from api.db import features as fdb
 from api.jurisdiction import Jurisdiction
-from api.pages.base import RemoteGeoJson, add_legend, add_streets, add_title, grid_label, offline_map
+from api.pages.base import RemoteGeoJson, add_legend, add_streets, add_title, grid_label, offline_map, render_page
+from api.pages.cache import PageCache
 from api.settings import Settings
 from geo.layers import STATION_KINDS
 
@@ -50,6 +51,19 @@ def kind_colours(kinds: list[str]) -> dict[str, str]:
 
 def _items(collection: str, **filters: str) -> str:
     return f"/collections/{collection}/items?" + urlencode({**filters, "limit": PAGE})
+
+
+#: What the page reads: the extent (areas, grids, stations, dwellings) and the stations' kinds.
+PAGES = PageCache(("areas", "dwellings", "grids", "stations"))
+
+
+def overview_html(conn: Connection, settings: Settings, scope: Jurisdiction, lang: str, *,
+                  area: str | None = None) -> tuple[str, bool]:
+    """The overview page as HTML (:func:`overview_map` rendered) and whether it came from
+    :data:`PAGES`, kept until areas, grids, stations or dwellings change."""
+    key = (scope, lang, area, settings.tile_url, settings.tile_attribution, settings.timezone)
+    return PAGES.get(conn, key, lambda: render_page(overview_map(conn, settings, scope, lang, area=area),
+                                                    i18n.t("map.title", lang), lang))
 
 
 def overview_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang: str, *,

@@ -14,8 +14,7 @@ from sqlalchemy import Engine
 from api import deps, i18n
 from api.jurisdiction import Jurisdiction
 from api.negotiation import prefers_html
-from api.pages.base import page_response
-from api.pages.overview import overview_map
+from api.pages.overview import overview_html
 from api.settings import Settings
 
 router = APIRouter(tags=["pages"])
@@ -82,8 +81,8 @@ def map_page(
     with engine.connect() as conn:
         if area:
             resolve_area(conn, area, scope)
-        m = overview_map(conn, settings, scope, lang, area=area)
-    return page_response(m, i18n.t("map.title", lang), lang)
+        page, hit = overview_html(conn, settings, scope, lang, area=area)
+    return HTMLResponse(page, headers={"X-Gridmap-Cache": "hit" if hit else "miss"})
 
 
 @router.get("/docs", include_in_schema=False)

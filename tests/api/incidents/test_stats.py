@@ -197,3 +197,18 @@ def test_months_follow_the_configured_zone(db, settings, zone):
                            period="month")
     assert {lab: len(f) for lab, f in zip(heat["labels"], heat["frames"]) if f} == expected
     assert heat["labels"][:3] == ["2025-01", "2025-02", "2025-03"]  # local months
+
+
+@pytest.mark.parametrize("period", ["month", "week"])
+def test_the_answer_is_plain_json_as_the_route_writes_it(loaded, period):
+    """GET /incidents/stats writes ``as_dict()`` with json.dumps, not FastAPI's encoder: it must hold
+    only JSON values (no numpy scalars, NaN or Timestamps) and read back as the encoder would give it."""
+    import json
+
+    from fastapi.encoders import jsonable_encoder
+
+    db, _ = loaded
+    with db.connect() as conn:
+        out = area_stats(conn, EVERYWHERE, tz=TZ, level="grid", min_count=100, period=period, as_of=AS_OF).as_dict()
+    assert out["rows"] and out["trend"]
+    assert json.loads(json.dumps(out, allow_nan=False)) == jsonable_encoder(out)

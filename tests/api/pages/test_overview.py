@@ -146,3 +146,24 @@ def test_api_docs_offline(db, settings, browser):
             assert page.locator(".opblock-summary-path", has_text="/collections/{collection_id}/items").count() >= 1
         finally:
             page.context.close()
+
+
+def test_page_is_kept_until_a_write_changes_what_it_shows(client, db):
+    """The rendered overview is reused while areas, grids, stations and dwellings stay put (real
+    PostGIS data versions); a station written through the API makes the next request draw it afresh."""
+    from tests.support.features import CELL, X0, Y0
+
+    seed(db, nx=4, ny=2, n_dwellings=100, n_stations=12)
+    first = client.get("/map?lang=en")
+    assert first.status_code == 200 and first.headers["x-gridmap-cache"] == "miss"
+    again = client.get("/map?lang=en")
+    assert again.headers["x-gridmap-cache"] == "hit" and again.text == first.text
+    assert client.get("/map?lang=zh").headers["x-gridmap-cache"] == "miss"  # another language, another page
+    assert "reading_room" not in first.text
+    body = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [X0 + CELL / 2, Y0 + CELL / 2]},
+            "properties": {"source_id": "new-kind", "name": "阅览室", "kind": "reading_room"}}
+    assert client.post("/stations", json=body).status_code == 201
+    after = client.get("/map?lang=en")
+    assert after.headers["x-gridmap-cache"] == "miss"
+    assert "reading_room (1)" in after.text  # the new kind's layer, counted
+    assert client.get("/map?lang=en").headers["x-gridmap-cache"] == "hit"
