@@ -53,7 +53,7 @@ class DiskStore:
         """The file of ``key`` (``kind`` names it: ``network``, ``snap``), or None when not kept."""
         if self.directory is None:
             return None
-        digest = hashlib.sha256(repr((FORMAT, kind, key)).encode()).hexdigest()[:40]
+        digest = hashlib.sha256(repr((FORMAT, kind, _stable(key))).encode()).hexdigest()[:40]
         return self.directory / f"{kind}-{digest}.pkl"
 
     def get(self, kind: str, key: tuple, make: Callable[[], Any]) -> Any:
@@ -99,3 +99,13 @@ class DiskStore:
         files = sorted(self.directory.glob("*.pkl"), key=used, reverse=True)
         for old in files[self.keep:]:
             old.unlink(missing_ok=True)
+
+
+def _stable(v):
+    """``v`` with every set made a sorted tuple: a set's order (and so its repr) changes from one
+    process to the next with string hashing, a key's file name must not."""
+    if isinstance(v, (set, frozenset)):
+        return ("set", tuple(sorted((_stable(x) for x in v), key=repr)))
+    if isinstance(v, (tuple, list)):
+        return tuple(_stable(x) for x in v)
+    return v

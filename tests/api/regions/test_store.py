@@ -3,6 +3,8 @@ directory, keyed on the database and its data versions), and a street edit inval
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -80,3 +82,17 @@ def test_an_unreadable_file_is_computed_again(engine, db, two, tmp_path):
     again = CoverageService(engine, warm_polygons=False, store_dir=store)
     again.run(EVERYWHERE, CoverageParams(region=B))
     assert (again.stats["networks_loaded"], again.stats["snaps_loaded"]) == (1, 1)
+
+
+def test_a_key_names_the_same_file_in_every_process(tmp_path):
+    """A scope's county codes are a frozenset, whose order changes with each process's string
+    hashing: the file name of a key must not."""
+    import subprocess
+    import sys
+
+    code = ("from api.coverage.store import DiskStore; "
+            f"print(DiskStore({str(tmp_path)!r}).path('network', (frozenset({{'320281', '320282', '320283'}}), 'walk')).name)")
+    names = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env={"PYTHONHASHSEED": str(seed), "PATH": ""}, cwd=str(Path(__file__).parents[3])).stdout
+             for seed in (1, 2, 3)}
+    assert len(names) == 1 and names.pop().startswith("network-")
