@@ -217,7 +217,7 @@ def import_frame(frame, *, region: str | None = None, partial: bool = False, upd
         report = import_layer(conn, "incidents", frame, settings, region_code=region, actor="import",
                               all_or_nothing=not partial)
         corr = (apply_corrections if update else pending_corrections)(
-            conn, frame, report.duplicate_ids, region=region, tz=settings.timezone)
+            conn, frame, report.duplicate_rows, tz=settings.timezone)
     console.print(f"[green]incidents[/]: {report.inserted} inserted, {report.duplicates} duplicate(s) "
                   f"skipped, {report.outside_grid} outside every grid (kept, flagged)")
     if update and corr.updated:

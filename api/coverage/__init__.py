@@ -7,6 +7,8 @@ Modules, one concept each:
   the data versions and parameter hash a run is keyed by;
 * :mod:`~api.coverage.inputs`: the stored layers a run reads (:class:`Inputs`);
 * :mod:`~api.coverage.cache`: values computed once per key (:class:`Keyed`);
+* :mod:`~api.coverage.store`: networks and snaps kept across restarts in the data directory
+  (:class:`DiskStore`);
 * :mod:`~api.coverage.runs`: one computed run (:class:`Run`) and its summary;
 * :mod:`~api.coverage.frames`: a run's results as frames (areas, gaps, station areas);
 * :mod:`~api.coverage.whatif`: the what-if planner and its per-run parts, a new site;
@@ -17,6 +19,7 @@ Modules, one concept each:
 
 from api.coverage import answers
 from api.coverage.cache import Keyed
+from api.coverage.store import DiskStore
 from api.coverage.counted import counted_kinds
 from api.coverage.frames import (area_frame, break_columns, break_totals, covered_mask, dwelling_index, gaps_frame,
                                  service_area_frame, station_areas, stations_in)
@@ -27,7 +30,7 @@ from api.coverage.service import CoverageService
 from api.coverage.whatif import WhatIfBase, planner, run_gaps, site, whatif_base
 
 __all__ = [
-    "answers", "Keyed", "counted_kinds",
+    "answers", "Keyed", "DiskStore", "counted_kinds",
     "area_frame", "break_columns", "break_totals", "covered_mask", "dwelling_index", "gaps_frame",
     "service_area_frame", "station_areas", "stations_in",
     "Inputs", "load_inputs",

@@ -7,6 +7,9 @@ scope (and optionally one region) from the database and keeps, in process memory
   regions without streets (where the straight-line fallback applies);
 * per (that network, dwellings version): the dwelling snap, so a station change recomputes
   without re-snapping;
+* both of those also on disk (:mod:`api.coverage.store`, ``<GRIDMAP_HOME>/cache/coverage``), keyed
+  on the database and the data versions, so the first run after a restart reads them instead of
+  building them;
 * per (parameters, data versions): the :class:`Run` (reach, tables, and lazily gaps, the what-if
   planner and polygons), the last :data:`MAX_RUNS` of them.
 
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from typing import Callable
 
 from dataclasses import dataclass, replace
@@ -32,12 +36,13 @@ from dataclasses import dataclass, replace
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select, text
 
 from api.coverage.cache import Keyed
 from api.coverage.inputs import Inputs, load_inputs
 from api.coverage.params import LAYERS, CoverageParams, data_versions, params_hash
 from api.coverage.runs import Run, totals
+from api.coverage.store import DiskStore
 from api.coverage.whatif import added_gaps, planner, site, whatif_base
 from api.db.export import layer_frame
 from api.db.features import kind_counts
@@ -83,8 +88,10 @@ class CoverageService:
     """
 
     def __init__(self, engine: Engine, *, walk_speed_kmh: float = 5.0, bike_speed_kmh: float = 15.0,
-                 max_snap_m: float = 300.0, warm_polygons: bool = True):
+                 max_snap_m: float = 300.0, warm_polygons: bool = True, store_dir: Path | None = None):
         self.engine = engine
+        self.store = DiskStore(store_dir)  # networks and snaps across restarts (api.coverage.store)
+        self._database: str | None = None
         self.warm_polygons = warm_polygons
         self._warming: dict[str, Run] = {}  # params hash -> the run whose warm-up is under way
         self._warming_lock = threading.Lock()
@@ -97,13 +104,34 @@ class CoverageService:
         self._region_snaps = Keyed(32)
         self._snaps = Keyed(4)
         self._runs = Keyed(MAX_RUNS)
-        self.stats = {"runs_computed": 0, "networks_built": 0, "snaps": 0, "summaries_from_db": 0}
+        self.stats = {"runs_computed": 0, "networks_built": 0, "snaps": 0, "summaries_from_db": 0,
+                      "networks_loaded": 0, "snaps_loaded": 0}
 
     @classmethod
     def from_settings(cls, engine: Engine, settings, *, warm_polygons: bool = True) -> "CoverageService":
         """The service with the speeds and snap distance of ``settings`` (:class:`api.settings.Settings`)."""
         return cls(engine, walk_speed_kmh=settings.walk_speed_kmh, bike_speed_kmh=settings.bike_speed_kmh,
-                   max_snap_m=settings.max_snap_m, warm_polygons=warm_polygons)
+                   max_snap_m=settings.max_snap_m, warm_polygons=warm_polygons,
+                   store_dir=Path(settings.home) / "cache" / "coverage")
+
+    def database(self) -> str:
+        """The database the service reads, as part of every stored key: server address, port,
+        database name and oid (two databases never share a stored network)."""
+        if self._database is None:
+            with self.engine.connect() as conn:
+                row = conn.execute(text(
+                    "SELECT coalesce(host(inet_server_addr()), 'local'), coalesce(inet_server_port(), 0), "
+                    "current_database(), (SELECT oid FROM pg_database WHERE datname = current_database())")).one()
+            self._database = "/".join(str(v) for v in row)
+        return self._database
+
+    def _stored(self, kind: str, key: tuple, make: Callable):
+        """``make()`` through the disk store (``kind``: network or snap), counted in ``stats``."""
+        before = self.store.stats["loaded"]
+        value = self.store.get(kind, (self.database(), *key), make)
+        if self.store.stats["loaded"] > before:
+            self.stats[f"{kind}s_loaded"] += 1
+        return value
 
     # -- cached pieces ------------------------------------------------------------------
     def inputs(self, conn: Connection, scope: Jurisdiction, region: str | None, versions: dict) -> Inputs:
@@ -159,8 +187,9 @@ class CoverageService:
 
             # cached apart from the parts (whose key holds the areas' and grids' versions): a grid
             # write recomputes the areas without streets, never a network
-            net_c = self._region_nets.get((scope.codes if not many else None, c, mode, self.speeds[mode],
-                                           versions["streets"], crs.to_wkt() if crs is not None else None), make)
+            key = (scope.codes if not many else None, c, mode, self.speeds[mode], versions["streets"],
+                   crs.to_wkt() if crs is not None else None)
+            net_c = self._region_nets.get(key, lambda key=key, make=make: self._stored("network", key, make))
             nets.append(net_c)
             if many:
                 comm_c, grids_c = comm[comm["region_code"] == c], inputs.grids[inputs.grids["region_code"] == c]
@@ -176,7 +205,8 @@ class CoverageService:
             self.stats["snaps"] += 1
             return snap_frame(net, inputs.dwellings, max_dist_m=self.max_snap_m)
 
-        return self._snaps.get((net.fingerprint, versions["dwellings"], len(inputs.dwellings)), make)
+        key = (net.fingerprint, versions["dwellings"], len(inputs.dwellings))
+        return self._snaps.get(key, lambda: self._stored("snap", (*key, self.max_snap_m), make))
 
     def region_snaps(self, parts: "Regions", inputs: Inputs, versions: dict) -> list[Snap]:
         """Each region's dwellings snapped to its own network only (a dwelling near a county line
@@ -191,7 +221,9 @@ class CoverageService:
                 self.stats["snaps"] += 1
                 return snap_frame(net_c, dw, max_dist_m=self.max_snap_m)
 
-            out.append(self._region_snaps.get((net_c.fingerprint, versions["dwellings"], c, len(dw)), make))
+            key = (net_c.fingerprint, versions["dwellings"], c, len(dw))
+            out.append(self._region_snaps.get(
+                key, lambda key=key, make=make: self._stored("snap", (*key, self.max_snap_m), make)))
         return out
 
     # -- runs ------------------------------------------------------------------------------

@@ -65,16 +65,6 @@ def get_incident(conn: Connection, scope: Jurisdiction, incident_id: int, *, loc
     return d
 
 
-def find_by_external_id(conn: Connection, scope: Jurisdiction, external_id: str, region: str | None) -> dict:
-    p: dict = {"e": external_id, "r": region}
-    row = conn.execute(text(
-        f"SELECT incidents.id FROM incidents WHERE incidents.external_id = :e AND {scope_condition(scope, 'incidents', p)} "
-        "ORDER BY (incidents.region_code = :r) DESC, incidents.id DESC LIMIT 1"), p).first()
-    if row is None:
-        raise NotFound(f"no incident with external_id {external_id!r}")
-    return get_incident(conn, scope, row.id)
-
-
 def transition(conn: Connection, scope: Jurisdiction, incident_id: int, *, action: str, actor: str,
                note: str | None = None, close_reason: str | None = None) -> dict:
     """Apply a workflow action (row locked), write its event, return the incident with events.

@@ -69,10 +69,11 @@ class CorrectionReport:
         return [f for f in self.fields if f not in CORRECTABLE]
 
 
-def pending_corrections(conn: Connection, frame: gpd.GeoDataFrame, duplicate_ids: list[str], *,
-                        region: str | None, tz: str) -> CorrectionReport:
-    """Which of ``duplicate_ids`` (from an import of ``frame``) differ from the stored incidents."""
-    diff = [d for d in differences(conn, frame, duplicate_ids, region=region, tz=tz) if d["differs"]]
+def pending_corrections(conn: Connection, frame: gpd.GeoDataFrame, duplicate_rows: dict[int, int], *,
+                        tz: str) -> CorrectionReport:
+    """Which duplicates of an import of ``frame`` (``IngestReport.duplicate_rows``: row -> stored
+    incident id) differ from the stored incidents."""
+    diff = [d for d in differences(conn, frame, duplicate_rows, tz=tz) if d["differs"]]
     corr = [{**d, "differs": [f for f in d["differs"] if f in CORRECTABLE]} for d in diff]
     return CorrectionReport(differing=diff, correctable=[d for d in corr if d["differs"]])
 
@@ -80,8 +81,7 @@ def pending_corrections(conn: Connection, frame: gpd.GeoDataFrame, duplicate_ids
 _STORED = """
 SELECT i.id, i.region_code, i.category, i.description, i.reporter_kind, i.reported_at, i.status,
        i.escalation_level, i.grid_code, ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat
-FROM incidents i WHERE i.external_id = :e
-ORDER BY (i.region_code = :r) DESC, i.id DESC LIMIT 1 FOR UPDATE
+FROM incidents i WHERE i.id = :id FOR UPDATE
 """
 
 _UPDATE = f"""
@@ -107,8 +107,8 @@ def _iso(v):
     return v.isoformat() if hasattr(v, "isoformat") else v
 
 
-def apply_corrections(conn: Connection, frame: gpd.GeoDataFrame, duplicate_ids: list[str], *,
-                      region: str | None, tz: str, actor: str = "import") -> CorrectionReport:
+def apply_corrections(conn: Connection, frame: gpd.GeoDataFrame, duplicate_rows: dict[int, int], *,
+                      tz: str, actor: str = "import") -> CorrectionReport:
     """Write the :data:`CORRECTABLE` fields of the duplicates of ``frame`` that differ from the
     stored incidents, re-attribute them and record one ``correct`` event each (module docstring),
     in the caller's transaction.
@@ -117,21 +117,19 @@ def apply_corrections(conn: Connection, frame: gpd.GeoDataFrame, duplicate_ids: 
     ----------
     frame : GeoDataFrame
         The imported rows (EPSG:4326 points), as given to ``ingest_frame``.
-    duplicate_ids : list of str
-        ``IngestReport.duplicate_ids`` of that import.
-    region : str, optional
-        Preferred ``region_code`` when one ``external_id`` exists in several regions.
+    duplicate_rows : dict of int to int
+        ``IngestReport.duplicate_rows`` of that import (row -> the stored incident, in its county).
     tz : str
         IANA zone of times without an offset (the settings' ``timezone``).
     """
-    rep = pending_corrections(conn, frame, duplicate_ids, region=region, tz=tz)
+    rep = pending_corrections(conn, frame, duplicate_rows, tz=tz)
     if not rep.correctable:
         return rep
     clean, _ = validate_incidents(frame, known_categories(conn), tz=tz)
-    by_id = {r.external_id: r for r in clean.itertuples(index=False)}
+    by_row = {int(r.row_no): r for r in clean.itertuples(index=False)}
     for d in rep.correctable:
-        new = by_id[d["external_id"]]
-        old = conn.execute(text(_STORED), {"e": d["external_id"], "r": region}).one()
+        new = by_row[d["row"]]
+        old = conn.execute(text(_STORED), {"id": duplicate_rows[d["row"]]}).one()
         at = pd.Timestamp(int(new.reported_us), unit="us", tz="UTC").to_pydatetime()
         after = {"category": new.category, "reported_at": at, "geometry": [float(new.lon), float(new.lat)],
                  "description": new.description, "reporter_kind": new.reporter_kind}

@@ -49,9 +49,7 @@ def create_incident(body: dict = Body(..., examples=[{
     def write(conn):
         rep, differing = ingest_items(engine, settings, [body], all_or_nothing=True, actor=_reporter(caller),
                                       scope=scope, conn=conn)
-        props = body.get("properties") or {} if body.get("type") == "Feature" else body
-        inc = cases.find_by_external_id(conn, scope, str(props.get("external_id")).strip(),
-                                        props.get("region_code") or settings.region_code)
+        inc = cases.get_incident(conn, scope, rep.incident_ids[1])  # its county's incident, new or stored
         inc["duplicate"] = rep.duplicates > 0
         inc["differs"] = differing[0]["differs"] if differing else []
         return (200 if rep.duplicates else 201), inc

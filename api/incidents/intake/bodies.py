@@ -38,8 +38,8 @@ A point at exactly (0, 0) is refused as a missing position.  Optional: `descript
 `status`, `closed_at`, `close_reason`, `escalation_level`.
 
 The incident is attributed to the grid version valid at `reported_at` by point-in-polygon; one
-outside every grid is kept with `outside_grid: true`.  Idempotent on `external_id` within a region:
-a retry returns the existing incident (`duplicate: true`) and writes nothing.  If the retry's content
+outside every grid is kept with `outside_grid: true`.  Idempotent on `external_id` within a county
+(the same `external_id` in another county is another incident): a retry returns the existing incident (`duplicate: true`) and writes nothing.  If the retry's content
 is not the stored one, `differs` names the fields that differ (e.g. `["category", "geometry"]`;
 `category`, `reported_at` as an instant and `geometry` always compared, the optional fields when the
 retry gives them): the stored record was NOT changed.
@@ -122,19 +122,18 @@ def _to_frame(items: list[Any]) -> tuple[gpd.GeoDataFrame, list[Problem]]:
     return frame, problems
 
 
-def _outside(conn, sub: gpd.GeoDataFrame, region: str, scope: Jurisdiction) -> list[str]:
-    """external_ids of the batch whose stored incident lies outside ``scope`` (new or duplicate)."""
+def _outside(conn, incident_ids: list[int], scope: Jurisdiction) -> list[str]:
+    """external_ids of the batch's incidents (new or duplicate, by id) that lie outside ``scope``."""
     from sqlalchemy import text
 
     from api.incidents.filters import scope_condition
 
-    ids = [str(v).strip() for v in sub["external_id"].dropna()] if "external_id" in sub else []
-    if not ids:
+    if not incident_ids:
         return []
-    p: dict = {"ids": ids, "r": region}
+    p: dict = {"ids": incident_ids}
     cond = scope_condition(scope, "incidents", p)
     return list(conn.execute(text(
-        "SELECT external_id FROM incidents WHERE external_id = ANY(:ids) "
+        "SELECT external_id FROM incidents WHERE id = ANY(:ids) "
         f"AND NOT ({cond}) ORDER BY external_id LIMIT 20"), p).scalars())
 
 
@@ -166,11 +165,11 @@ def ingest_items(engine: Engine, settings: Settings, items: list, *, all_or_noth
         rep = ingest_frame(conn, sub, actor=actor, all_or_nothing=all_or_nothing,
                            default_region=settings.region_code, timezone=settings.timezone)
         if not scope.everywhere:
-            outside = _outside(conn, sub, settings.region_code, scope)
+            outside = _outside(conn, sorted(rep.incident_ids.values()), scope)
             if outside:  # raised inside the transaction: nothing of the batch is written
                 raise Forbidden(f"{len(outside)} incident(s) lie outside your jurisdiction, e.g. "
                                 f"{', '.join(outside[:5])}; nothing was written.", outside=outside)
-        differing = differences(conn, sub, rep.duplicate_ids, region=settings.region_code, tz=settings.timezone)
+        differing = differences(conn, sub, rep.duplicate_rows, tz=settings.timezone)
     for d in differing:  # row of the sub-frame -> the caller's numbering
         d["row"] = keep[d["row"] - 1] + 1
     if bad_rows:  # map rows of the sub-frame back to the caller's numbering

@@ -65,13 +65,21 @@ class IngestReport:
     inserted : int
         New incidents written.
     duplicates : int
-        Rows whose ``external_id`` already existed in their region (nothing written for them).
+        Rows whose ``(region_code, external_id)`` already existed (nothing written for them): the
+        key is per county, so one ``external_id`` may name one incident in each county.
     rejected : list of Problem
         Rows refused, each with its 1-based ``row``, ``field`` and reason.
     outside_grid : int
         Of the inserted, how many lie outside every grid valid at their ``reported_at``.
     duplicate_ids : list of str
         The ``external_id`` of each duplicate.
+    incident_ids : dict of int to int
+        1-based row of the frame given to :func:`ingest_frame` -> the id of its incident (new, or
+        the stored one of its county for a duplicate), for every row written or found.
+    duplicate_rows : dict of int to int
+        The same for the duplicates only: the stored incident each duplicate row names.  Every
+        later look-up of a row's incident (retry differences, scope, the answer) goes by these
+        ids, never by ``external_id`` alone: the same ``external_id`` may exist in several counties.
     """
 
     inserted: int = 0
@@ -79,6 +87,8 @@ class IngestReport:
     rejected: list[Problem] = field(default_factory=list)
     outside_grid: int = 0
     duplicate_ids: list[str] = field(default_factory=list)
+    incident_ids: dict[int, int] = field(default_factory=dict)
+    duplicate_rows: dict[int, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {
@@ -165,13 +175,15 @@ def validate_incidents(frame: gpd.GeoDataFrame, categories: dict[str, int], now:
 
     no_id = pd.isna(ids).astype(bool)
     flag(no_id, "external_id", "external_id is required")
-    ids_s = pd.Series(ids)
-    rep = (ids_s.duplicated(keep="first") & ~no_id).to_numpy()
+    # an external_id is unique per county: a repeat is the same id with the same region_code as given
+    # (rows attributed to one county by their grid and repeating an id are duplicates in _INSERT)
+    keys = pd.Series([(r, e) for r, e in zip(t["region_code"], ids)], dtype=object)
+    rep = (keys.duplicated(keep="first") & ~no_id).to_numpy()
     first_pos = {}
     if rep.any():
-        firsts = ids_s[~ids_s.duplicated(keep="first") & ~no_id]
+        firsts = keys[~keys.duplicated(keep="first") & ~no_id]
         first_pos = dict(zip(firsts.to_numpy(), firsts.index))
-    flag(rep, "external_id", lambda i: f"external_id repeats row {first_pos[ids[i]] + row_offset} of this batch")
+    flag(rep, "external_id", lambda i: f"external_id repeats row {first_pos[keys[i]] + row_offset} of this batch")
 
     cat = t["category"]
     known = ", ".join(sorted(categories))
@@ -282,15 +294,21 @@ WITH src AS (
 ), att AS (
     SELECT s.*, {INCIDENT_PLACE_COLUMNS}
     FROM src s{incident_place_joins("s.pt", "s.reported_at")}
+), keyed AS (
+    SELECT a.row_no, COALESCE(a.grid_region, a.region_code, a.o_region, :region) AS region_code, a.external_id,
+           row_number() OVER (PARTITION BY COALESCE(a.grid_region, a.region_code, a.o_region, :region),
+                              a.external_id ORDER BY a.row_no) AS nth
+    FROM att a
 ), ins AS (
     INSERT INTO incidents (region_code, external_id, category, description, reported_at, reporter_kind,
                            status, close_reason, escalation_level, grid_id, grid_code, community_code,
                            town_code, outside_grid, due_at, closed_at, geom)
-    SELECT COALESCE(a.grid_region, a.region_code, a.o_region, :region), a.external_id, a.category,
+    SELECT k.region_code, a.external_id, a.category,
            a.description, a.reported_at, a.reporter_kind, a.status, a.close_reason, a.escalation_level,
            a.grid_id, a.grid_code, COALESCE(a.g_comm, a.o_comm), COALESCE(a.g_town, a.o_town),
            a.grid_id IS NULL, a.reported_at + c.sla_hours * interval '1 hour', a.closed_at, a.pt
-    FROM att a JOIN incident_categories c ON c.code = a.category
+    FROM att a JOIN keyed k ON k.row_no = a.row_no JOIN incident_categories c ON c.code = a.category
+    WHERE k.nth = 1
     ORDER BY a.row_no
     ON CONFLICT (region_code, external_id) DO NOTHING
     RETURNING id, region_code, external_id, status, escalation_level, reported_at, closed_at, outside_grid
@@ -313,10 +331,20 @@ WITH src AS (
     FROM ins JOIN paths p ON p.status = ins.status
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM ins) AS inserted,
-       (SELECT count(*) FROM ins WHERE outside_grid) AS outside,
-       (SELECT coalesce(array_agg(i.external_id ORDER BY i.row_no), '{{}}') FROM _incident_in i
-         WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.external_id = i.external_id)) AS duplicate_ids
+SELECT k.row_no, COALESCE(ins.id, old.id) AS id, (ins.id IS NULL OR k.nth > 1) AS duplicate,
+       COALESCE(ins.outside_grid AND k.nth = 1, false) AS outside, k.region_code, k.external_id
+FROM keyed k
+LEFT JOIN ins ON ins.region_code = k.region_code AND ins.external_id = k.external_id
+LEFT JOIN incidents old ON ins.id IS NULL AND old.region_code = k.region_code AND old.external_id = k.external_id
+ORDER BY k.row_no
+"""
+
+#: The incidents of duplicates that a concurrent transaction committed while _INSERT ran (its
+#: ON CONFLICT waited for them, its snapshot predates them): read in a new statement's snapshot.
+_LATE = """
+SELECT k.r AS region_code, k.e AS external_id, i.id
+FROM unnest(CAST(:r AS text[]), CAST(:e AS text[])) AS k(r, e)
+JOIN incidents i ON i.region_code = k.r AND i.external_id = k.e
 """
 
 
@@ -387,10 +415,21 @@ def ingest_frame(conn: Connection, frame: gpd.GeoDataFrame, *, region_code: str 
     _copy(conn, clean)
     conn.execute(text("ANALYZE _incident_in"))
     ensure_staged_partitions(conn, "_incident_in", (region,))  # a county's first incidents make its partitions
-    row = conn.execute(text(_INSERT), {"region": region, "actor": actor}).one()
-    report.inserted = int(row.inserted)
-    report.outside_grid = int(row.outside)
-    report.duplicate_ids = list(row.duplicate_ids)
+    rows = conn.execute(text(_INSERT), {"region": region, "actor": actor}).all()
+    late = [r for r in rows if r.id is None]
+    found = {}
+    if late:
+        found = {(r.region_code, r.external_id): r.id for r in conn.execute(text(_LATE), {
+            "r": [r.region_code for r in late], "e": [r.external_id for r in late]})}
+    for row in rows:
+        inc = row.id if row.id is not None else found[(row.region_code, row.external_id)]
+        report.incident_ids[int(row.row_no)] = int(inc)
+        if row.duplicate:
+            report.duplicate_rows[int(row.row_no)] = int(inc)
+            report.duplicate_ids.append(row.external_id)
+        else:
+            report.inserted += 1
+            report.outside_grid += bool(row.outside)
     report.duplicates = len(report.duplicate_ids)
     conn.execute(text("DROP TABLE IF EXISTS _incident_in"))
     return report

@@ -1,5 +1,5 @@
 """What a retried incident changes: intake is idempotent on ``(region_code, external_id)``, so a
-second report with a known ``external_id`` writes nothing and returns the stored record
+second report with an ``external_id`` known in its county writes nothing and returns the stored record
 (``duplicate: true``).  A caller who is correcting data rather than retrying must learn that the
 correction was not applied: :func:`differences` names the fields whose sent value differs from the
 stored one.
@@ -26,15 +26,14 @@ WHEN_GIVEN = ("description", "reporter_kind", "status", "escalation_level", "clo
 GEOMETRY_TOLERANCE_DEG = 1e-9
 
 _STORED = """
-SELECT DISTINCT ON (external_id) external_id, category, description, reporter_kind, status, escalation_level,
+SELECT id, category, description, reporter_kind, status, escalation_level,
        close_reason, (extract(epoch FROM reported_at) * 1e6)::bigint AS reported_us,
        (extract(epoch FROM closed_at) * 1e6)::bigint AS closed_us, ST_X(geom) AS lon, ST_Y(geom) AS lat
-FROM incidents WHERE external_id = ANY(:ids)
-ORDER BY external_id, (region_code = :r) DESC, id DESC
+FROM incidents WHERE id = ANY(:ids)
 """
 
 
-def differences(conn: Connection, frame: gpd.GeoDataFrame, duplicate_ids: list[str], *, region: str | None,
+def differences(conn: Connection, frame: gpd.GeoDataFrame, duplicate_rows: dict[int, int], *,
                 tz: str | None = None) -> list[dict]:
     """For each duplicate, the fields whose sent value differs from the stored incident.
 
@@ -42,10 +41,9 @@ def differences(conn: Connection, frame: gpd.GeoDataFrame, duplicate_ids: list[s
     ----------
     frame : GeoDataFrame
         The rows as sent (EPSG:4326 points), as given to ``ingest_frame``.
-    duplicate_ids : list of str
-        ``IngestReport.duplicate_ids``.
-    region : str, optional
-        Preferred ``region_code`` when one ``external_id`` exists in several regions.
+    duplicate_rows : dict of int to int
+        ``IngestReport.duplicate_rows``: 1-based row of ``frame`` -> the stored incident it repeats
+        (in its own county: one ``external_id`` may exist in several counties).
     tz : str, optional
         Zone of times without an offset (the settings' ``timezone`` when omitted).
 
@@ -56,14 +54,14 @@ def differences(conn: Connection, frame: gpd.GeoDataFrame, duplicate_ids: list[s
         :data:`ALWAYS` + :data:`WHEN_GIVEN` order; empty when the retry is identical)}``, one per
         duplicate, in row order.
     """
-    if not duplicate_ids:
+    if not duplicate_rows:
         return []
     clean, _ = validate_incidents(frame, known_categories(conn), tz=tz)
-    clean = clean[clean["external_id"].isin(duplicate_ids)]
-    stored = {r.external_id: r for r in conn.execute(text(_STORED), {"ids": list(duplicate_ids), "r": region})}
+    clean = clean[clean["row_no"].isin(list(duplicate_rows))]
+    stored = {r.id: r for r in conn.execute(text(_STORED), {"ids": sorted(set(duplicate_rows.values()))})}
     out = []
     for row in clean.itertuples(index=False):
-        s = stored.get(row.external_id)
+        s = stored.get(duplicate_rows[int(row.row_no)])
         if s is None:
             continue
         pos = int(row.row_no) - 1
