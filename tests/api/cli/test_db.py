@@ -94,8 +94,9 @@ def test_psql_passes_options_through_to_an_external_database(pg_url, engine, tmp
 
 
 @pytest.fixture
-def scratch_db(engine):
-    """An empty database in the session's cluster, dropped afterwards."""
+def scratch_db(superuser_engine):
+    """An empty database in the session's cluster, dropped afterwards (the superuser's)."""
+    engine = superuser_engine
     name = "gm_cli_db_scratch"
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
