@@ -19,7 +19,7 @@ from functools import lru_cache
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 
-from api.db.embedded import EmbeddedPostgres
+from api.db.embedded import EmbeddedError, EmbeddedPostgres
 from api.settings import Settings, get_settings
 
 
@@ -33,8 +33,9 @@ def _sqlalchemy_url(url: str) -> str:
     return url
 
 
-class ConnectionSettingsError(ValueError):
-    """GRIDMAP_DATABASE_URL and GRIDMAP_OWNER_DATABASE_URL do not fit together."""
+class ConnectionSettingsError(EmbeddedError):
+    """GRIDMAP_DATABASE_URL and GRIDMAP_OWNER_DATABASE_URL do not fit together (the CLI says so
+    as it says any other reason the database cannot be reached)."""
 
 
 def _same_database(app: str, owner: str) -> None:
