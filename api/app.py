@@ -20,8 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from api import auth, errors, routes
 from api.edge import BodyLimit, CatchAll, HostGuard, QueryGuard, SecurityHeaders, WriteRateLimit
 from api.coverage import CoverageService
-from api.db.engine import get_engine
-from api.db.migrate import upgrade
+from api.db.engine import get_engine, migrate as migrate_schema
 from api.settings import Settings, get_settings
 from api.siting import SitingJobs, SitingService
 
@@ -40,9 +39,9 @@ def create_app(settings: Settings | None = None, migrate: bool = True) -> FastAP
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        engine = get_engine(settings)
-        if migrate:
-            upgrade(engine)
+        if migrate:  # as the schema's owner, then the app role granted (api/db/engine.py)
+            migrate_schema(settings)
+        engine = get_engine(settings)  # the least-privilege application role
         app.state.engine = engine
         # the coverage service and its caches, one per app (routes get it through api.deps.CoverageDep);
         # each computed run starts its own warm-up (what-if planner, station polygons) in the background

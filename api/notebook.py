@@ -104,8 +104,7 @@ def open_database(url: str | None = None, *, home: Path | str | None = None, sam
     settings : Settings, optional
         Settings to start from (default: the environment's).
     """
-    from api.db.engine import make_engine, resolve_url
-    from api.db.migrate import upgrade
+    from api.db.engine import make_engine, migrate, resolve_url
     from api.imports import load_sample
 
     s = settings or Settings()
@@ -113,8 +112,8 @@ def open_database(url: str | None = None, *, home: Path | str | None = None, sam
         s = s.model_copy(update={"home": Path(home)})
     if url is not None:
         s = s.model_copy(update={"database_url": url})
+    migrate(s)  # as the schema's owner; the notebook itself works as the application's role
     engine = make_engine(resolve_url(s))
-    upgrade(engine)
     loaded = {}
     if sample is not None and _is_empty(engine):
         t0 = time.perf_counter()

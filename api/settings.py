@@ -30,7 +30,14 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=default_home, description="Data directory (embedded cluster, caches).")
     database_url: str | None = Field(
         default=None,
-        description="External PostGIS (postgresql://...). Unset: gridmap runs its own embedded cluster under home.",
+        description="External PostGIS (postgresql://...) as the application's least-privilege role. "
+                    "Unset: gridmap runs its own embedded cluster under home (as its role gridmap_app).",
+    )
+    owner_database_url: str | None = Field(
+        default=None,
+        description="The same database as the role that owns gridmap's schema: migrations and admin commands "
+                    "(db backup/restore, region drop). Unset: the embedded cluster's gridmap_owner, or "
+                    "GRIDMAP_DATABASE_URL itself for an external database.",
     )
     pg_bin: Path | None = Field(default=None, description="PostgreSQL binaries; found automatically when unset.")
     pg_port: int | None = Field(default=None, description="Port for the embedded cluster; a free one when unset.")

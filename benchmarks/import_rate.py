@@ -158,7 +158,8 @@ def main() -> None:
         (work / "home").mkdir(exist_ok=True)
         (work / "home").chmod(0o755)
         pg = EmbeddedPostgres(work / "home")
-        url = pg.start()
+        pg.start()
+        url = pg.owner_url()  # the schema's owner: this benchmark migrates its scratch cluster
         url = url if "+" in url.split("://")[0] else url.replace("postgresql://", "postgresql+psycopg2://", 1)
         engine = make_engine(url)
         upgrade(engine)

@@ -35,6 +35,7 @@ SMALL: dict[str, list[str]] = {
     "siting": ["--small"],
     "siting_service": ["--households", "12000", "--k", "10"],
     "plans": ["--households", "12000", "--moves", "50"],
+    "roles": ["--households", "12000", "--rounds", "2"],
     "workbench": ["--households", "12000", "--moves", "40"],
 }
 

@@ -44,7 +44,9 @@ def notebook_env(pg_url, engine, tmp_path_factory):
     """The kernels' environment: this checkout on the path, the test database (emptied), an output dir."""
     truncate(engine)
     out = tmp_path_factory.mktemp("notebook-out")
-    env = {"GRIDMAP_DATABASE_URL": pg_url, "GRIDMAP_NOTEBOOK_OUT": str(out),
+    from tests.support.db import SESSION
+
+    env = {"GRIDMAP_DATABASE_URL": pg_url, "GRIDMAP_OWNER_DATABASE_URL": SESSION["owner"], "GRIDMAP_NOTEBOOK_OUT": str(out),
            "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

@@ -59,18 +59,26 @@ def user_errors():
 
 
 def migrated_engine(say: bool = False) -> Engine:
-    """Engine for the configured database, started on demand, schema brought up to date.
+    """Engine of the application's role for the configured database, started on demand, schema
+    brought up to date (as the owner: :func:`api.db.engine.migrate`).
 
     With ``say`` it prints which revisions were applied (or that the schema was up to date).
     """
-    from api.db.engine import get_engine
-    from api.db.migrate import upgrade
+    from api.db.engine import get_engine, migrate
 
-    engine = get_engine()
-    done = upgrade(engine)
+    done = migrate()
     if say:
-        console.print(str(done))
-    return engine
+        console.print(str(done), soft_wrap=True)  # one line, however many revisions: scripts read it
+    return get_engine()
+
+
+def owner_engine() -> Engine:
+    """Engine of the schema's owner, schema up to date: for the admin commands that need DDL
+    (``gridmap region drop``, ``gridmap db restore``)."""
+    from api.db.engine import get_owner_engine
+
+    migrated_engine()
+    return get_owner_engine()
 
 
 def is_tty() -> bool:

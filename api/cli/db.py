@@ -106,10 +106,10 @@ def backup(file: str = typer.Argument(..., help="Backup file to write (pg_dump c
     from pathlib import Path
 
     from api.db.backup import backup as dump
-    from api.db.engine import resolve_url
+    from api.db.engine import owner_url
 
     with user_errors():
-        size = dump(resolve_url(_settings()), Path(file), _settings().pg_bin)
+        size = dump(owner_url(_settings()), Path(file), _settings().pg_bin)
         console.print(f"backup written: {file} ({size:,} bytes)")
 
 
@@ -119,8 +119,26 @@ def restore(file: str = typer.Argument(..., help="Backup file made by `gridmap d
     from pathlib import Path
 
     from api.db.backup import restore as load
-    from api.db.engine import resolve_url
+    from api.db.engine import owner_url
 
     with user_errors():
-        load(resolve_url(_settings()), Path(file), _settings().pg_bin)
+        load(owner_url(_settings()), Path(file), _settings().pg_bin)  # as the schema's owner
+        migrated_engine()  # an older backup brought to the head, the application's role granted again
         console.print(f"restored from {file}")
+
+
+@db.command()
+def grants(role: str = typer.Option(..., "--role", help="The application's database role (login)."),
+           owner: str = typer.Option("gridmap_owner", "--owner", help="The role that owns gridmap's schema."),
+           database: str = typer.Option("gridmap", "--database", help="The database's name.")) -> None:
+    """Print the SQL that sets up least-privilege roles on an external PostGIS (see the README)."""
+    from api.db.roles import check_role_name, external_setup_sql, grants_sql
+
+    try:
+        check_role_name(role)
+        check_role_name(owner)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--role/--owner") from None
+    print(external_setup_sql(database, owner, role).rstrip())
+    print(f"\n-- after every `gridmap db migrate` (which also runs it), as {owner}:")
+    print(grants_sql(role).strip())

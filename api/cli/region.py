@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from api.cli.common import console, err_console, migrated_engine, user_errors
+from api.cli.common import console, err_console, migrated_engine, owner_engine, user_errors
 
 region_app = typer.Typer(help="Counties (region codes) stored: list them, drop one.", no_args_is_help=True)
 
@@ -47,7 +47,7 @@ def drop(code: str = typer.Argument(..., help="The 6-digit county code."),
     if not (len(code) == 6 and code.isdigit()):
         raise typer.BadParameter("must be a 6-digit county code", param_hint="CODE")
     with user_errors():
-        engine = migrated_engine()
+        engine = owner_engine()  # detaching and dropping partitions is DDL: the schema's owner
         with engine.connect() as conn:
             held = next((r for r in list_regions(conn) if r.code == code), None)
         if held is None:

@@ -12,7 +12,9 @@ fails changes nothing.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
+import tempfile
 from pathlib import Path
 
 from api.db.embedded import EmbeddedError, find_pg_bin
@@ -56,6 +58,10 @@ def backup(url: str, file: Path, pg_bin: Path | None = None) -> int:
     return file.stat().st_size
 
 
+#: Table-of-contents entries of the extensions' own objects (``pg_restore --list``).
+_EXTENSIONS_OWN = re.compile(r"^\d+; \d+ \d+ (EXTENSION |COMMENT - EXTENSION |TABLE DATA public spatial_ref_sys )")
+
+
 def restore(url: str, file: Path, pg_bin: Path | None = None) -> None:
     """Replace the database at ``url`` with the backup ``file``, in one transaction."""
     file = Path(file)
@@ -70,8 +76,23 @@ def restore(url: str, file: Path, pg_bin: Path | None = None) -> None:
     # dropped whole first (CLEAN: every table, view, sequence, routine and type in public that is not
     # PostGIS's, and the county partitions' schema) and the restore script (pg_restore --file=-) runs
     # after it, both in ONE psql transaction with ON_ERROR_STOP: a restore that fails changes nothing
-    proc = subprocess.run([_tool("pg_restore", pg_bin), "--no-owner", "--no-privileges", "--file=-", str(file)],
-                          capture_output=True, text=True)
+    # the extensions are the cluster's (its superuser made them, an external database's administrator
+    # likewise): the schema's owner, who restores, may not create or comment them nor write their
+    # tables (PostGIS's spatial_ref_sys, which gridmap never adds to), so those entries are left out
+    # of the archive's table of contents
+    listing = subprocess.run([_tool("pg_restore", pg_bin), "--list", str(file)], capture_output=True, text=True)
+    if listing.returncode != 0:
+        raise EmbeddedError(f"pg_restore failed: {(listing.stderr or listing.stdout).strip()[-2000:]}")
+    fd, name = tempfile.mkstemp(prefix="gridmap-restore-", suffix=".toc")
+    os.close(fd)
+    toc = Path(name)
+    toc.write_text("".join(line for line in listing.stdout.splitlines(keepends=True)
+                           if not _EXTENSIONS_OWN.match(line)))
+    try:
+        proc = subprocess.run([_tool("pg_restore", pg_bin), "--no-owner", "--no-privileges", f"--use-list={toc}",
+                               "--file=-", str(file)], capture_output=True, text=True)
+    finally:
+        toc.unlink(missing_ok=True)
     if proc.returncode != 0:
         raise EmbeddedError(f"pg_restore failed: {(proc.stderr or proc.stdout).strip()[-2000:]}")
     _run_sql(_tool("psql", pg_bin), url, CLEAN + "\n" + proc.stdout)

@@ -1,8 +1,16 @@
 """gridmap's private PostGIS cluster, run from Debian's PostgreSQL binaries.
 
 The cluster lives under ``<home>/pg``: ``data/`` (the cluster), ``run/`` (its unix socket),
-``log/postgres.log``, ``port`` and ``password``.  It listens on 127.0.0.1 on a free port with a
-generated password (scram-sha-256) and on its unix socket (trust, reachable only by the owner).
+``log/postgres.log``, ``port`` and the generated passwords (``password`` of the cluster's superuser,
+``owner_password``, ``app_password``; each mode 0600, never printed).  It listens on 127.0.0.1 on a
+free port (scram-sha-256) and on its unix socket (trust, reachable only by the operating-system
+user who owns the data directory).
+
+Three database roles (:mod:`api.db.roles`): the superuser ``gridmap`` (initdb's; used only over the
+socket, to create the database, the extensions and the other two roles), the owner
+``gridmap_owner`` (the schema, migrations, admin commands: :meth:`EmbeddedPostgres.owner_url`) and
+the least-privilege ``gridmap_app`` (everything else: :meth:`EmbeddedPostgres.url`).  Every start
+makes sure of the roles, so a data directory made before them upgrades in place.
 
 ``initdb`` and ``pg_ctl`` refuse to run as root; as root they run as the ``postgres`` system
 user, who then owns ``<home>/pg``.
@@ -22,8 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from api.db.roles import APP_ROLE, OWNER_ROLE, embedded_roles_sql
+
 DB_NAME = "gridmap"
-DB_USER = "gridmap"
+DB_USER = "gridmap"  # the cluster's superuser (initdb -U)
 EXTENSIONS = ("postgis", "btree_gist", "pgrouting")
 
 
@@ -124,7 +134,18 @@ class EmbeddedPostgres:
 
     @property
     def password(self) -> str:
+        """The superuser's password (TCP); the app and the owner have their own."""
         return (self.root / "password").read_text().strip()
+
+    def _role_password(self, role: str) -> str:
+        """The generated password of ``role`` (``owner`` or ``app``), made on first use (0600)."""
+        f = self.root / f"{role}_password"
+        if not f.exists():
+            fd = os.open(f, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(24) + "\n")
+        f.chmod(0o600)
+        return f.read_text().strip()
 
     def running(self) -> bool:
         if not self.initialised:
@@ -132,12 +153,21 @@ class EmbeddedPostgres:
         proc = self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "status", check=False)
         return proc.returncode == 0
 
+    def _url(self, user: str, password: str) -> str:
+        return f"postgresql+psycopg2://{user}:{quote(password, safe='')}@127.0.0.1:{self._port()}/{DB_NAME}"
+
     def url(self) -> str:
-        """SQLAlchemy URL of the cluster's ``gridmap`` database over TCP (127.0.0.1)."""
-        return (
-            f"postgresql+psycopg2://{DB_USER}:{quote(self.password, safe='')}"
-            f"@127.0.0.1:{self._port()}/{DB_NAME}"
-        )
+        """SQLAlchemy URL of the cluster's ``gridmap`` database over TCP (127.0.0.1) as the
+        least-privilege application role (``gridmap_app``)."""
+        return self._url(APP_ROLE, self._role_password("app"))
+
+    def owner_url(self) -> str:
+        """The same database as the owner role (``gridmap_owner``): migrations and admin commands."""
+        return self._url(OWNER_ROLE, self._role_password("owner"))
+
+    def superuser_url(self) -> str:
+        """The same database as the cluster's superuser (tests and the cluster's own set-up only)."""
+        return self._url(DB_USER, self.password)
 
     # -- lifecycle -----------------------------------------------------------------------
     def init(self) -> None:
@@ -171,7 +201,8 @@ class EmbeddedPostgres:
         (self.root / "port").write_text(f"{self._port()}\n")
 
     def start(self) -> str:
-        """Start the cluster if it is not running (initialising it first) and return its URL."""
+        """Start the cluster if it is not running (initialising it first), make sure of the
+        database, its extensions and the roles, and return the application's URL."""
         self.init()
         if not self.running():
             port = self._port()
@@ -188,6 +219,7 @@ class EmbeddedPostgres:
                 tail = self.log.read_text()[-2000:] if self.log.exists() else ""
                 raise EmbeddedError(f"pg_ctl start failed: {proc.stderr.strip()}\n{tail}")
         self._ensure_database()
+        self._ensure_roles()
         return self.url()
 
     def stop(self) -> None:
@@ -205,13 +237,26 @@ class EmbeddedPostgres:
         return [str(psql if psql.exists() else "psql"), "-h", str(self.run_dir), "-p", str(self._port()),
                 "-U", DB_USER, dbname]
 
-    def _psql(self, sql: str, dbname: str = "postgres") -> str:
-        args = self.psql_args(dbname) + ["-v", "ON_ERROR_STOP=1", "-qtAc", sql]
+    def _psql(self, sql: str, dbname: str = "postgres", *, stdin: bool = False) -> str:
+        """Run ``sql`` as the superuser over the socket; with ``stdin`` the SQL goes on psql's
+        standard input, not its command line (for SQL holding a password)."""
+        args = self.psql_args(dbname) + ["-X", "-v", "ON_ERROR_STOP=1", "-qtA"]
+        args += ["-f", "-"] if stdin else ["-c", sql]
         # The socket dir belongs to the cluster's owner: as root, connect as postgres.
-        proc = self._run(*args, check=False)
+        proc = subprocess.run(self._cmd(*args), capture_output=True, text=True, input=sql if stdin else None)
         if proc.returncode != 0:
             raise EmbeddedError(f"psql failed: {proc.stderr.strip()}")
         return proc.stdout.strip()
+
+    def _ensure_roles(self) -> None:
+        """The owner and app roles, the database and gridmap's objects given to the owner
+        (:func:`api.db.roles.embedded_roles_sql`; idempotent, so an old data directory upgrades)."""
+        sql = embedded_roles_sql(DB_NAME, self._role_password("owner"), self._role_password("app"))
+        try:
+            self._psql(sql, DB_NAME, stdin=True)
+        except EmbeddedError as exc:  # never echo the script: it holds the passwords
+            raise EmbeddedError(str(exc).replace(self._role_password("owner"), "***")
+                                .replace(self._role_password("app"), "***")) from None
 
     def _ensure_database(self) -> None:
         deadline = time.monotonic() + 30

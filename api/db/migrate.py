@@ -77,8 +77,12 @@ def _restamp_legacy(conn: Connection) -> None:
         conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": mapped.pop()})
 
 
-def upgrade(engine: Engine, revision: str = "head") -> Upgrade:
+def upgrade(engine: Engine, revision: str = "head", *, grant_to: str | None = None) -> Upgrade:
     """Bring the database schema to ``revision`` (the head by default), one transaction per revision.
+
+    ``engine`` connects as the schema's owner.  With ``grant_to`` the application's role is then
+    granted what it needs on every object (:func:`api.db.roles.grants_sql`), in the same
+    transaction: :func:`api.db.engine.migrate` does both.
 
     Returns
     -------
@@ -95,6 +99,14 @@ def upgrade(engine: Engine, revision: str = "head") -> Upgrade:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
         after = next(iter(_version_rows(conn)), None)
+        if grant_to:
+            from api.db.roles import grants_sql
+
+            cur = conn.connection.driver_connection.cursor()  # no bind parameters: the SQL holds %I
+            try:
+                cur.execute(grants_sql(grant_to))
+            finally:
+                cur.close()
     applied = tuple(r.revision for r in reversed(list(script.iterate_revisions(after, before or "base")))) \
         if after != before else ()
     return Upgrade(before, after, applied)

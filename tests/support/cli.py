@@ -9,16 +9,31 @@ def run_cli(pg_url: str, monkeypatch, args, **env):
     from typer.testing import CliRunner
 
     from api.cli import app
+    from api.db import audit
     from api.settings import get_settings
 
-    monkeypatch.setenv("GRIDMAP_DATABASE_URL", pg_url)
+    session_env(monkeypatch, pg_url)
     for k, v in env.items():
         monkeypatch.setenv(k, v)
     get_settings.cache_clear()
+    who = audit.current()  # the command sets its own audit context: not left to the tests after it
     try:
         return CliRunner().invoke(app, list(args), terminal_width=200)
     finally:
+        audit.set_context(*who)
         get_settings.cache_clear()
+
+
+def session_env(monkeypatch, pg_url: str) -> None:
+    """``GRIDMAP_DATABASE_URL`` = ``pg_url`` and, when that is the session database's application
+    role, ``GRIDMAP_OWNER_DATABASE_URL`` its owner (else unset: one role for all)."""
+    from tests.support.db import SESSION
+
+    monkeypatch.setenv("GRIDMAP_DATABASE_URL", pg_url)
+    if SESSION.get("app") == pg_url and SESSION.get("owner") not in (None, pg_url):
+        monkeypatch.setenv("GRIDMAP_OWNER_DATABASE_URL", SESSION["owner"])
+    else:
+        monkeypatch.delenv("GRIDMAP_OWNER_DATABASE_URL", raising=False)
 
 
 def flat(output: str) -> str:

@@ -12,7 +12,18 @@ DATA_TABLES = (
 )
 
 
+#: The session database's URLs (``app``, ``owner``, ``superuser``) and the owner's engine
+#: (``owner_engine``), filled by the session fixtures of tests/conftest.py.
+SESSION: dict = {}
+
+
 def truncate(engine) -> None:
+    """Empty the data tables of ``engine``'s database.  TRUNCATE is the schema owner's (the
+    application's role may not: it would bypass the audit triggers), so on the session database
+    it runs through the owner's engine."""
+    owner = SESSION.get("owner_engine")
+    if owner is not None and owner.url.database == engine.url.database and owner.url.port == engine.url.port:
+        engine = owner
     with engine.begin() as conn:
         existing = set(conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname='public'")).scalars())
         tables = [t for t in DATA_TABLES if t in existing]

@@ -94,8 +94,9 @@ def test_psql_passes_options_through_to_an_external_database(pg_url, engine, tmp
 
 
 @pytest.fixture
-def scratch_db(engine):
-    """An empty database in the session's cluster, dropped afterwards."""
+def scratch_db(superuser_engine):
+    """An empty database in the session's cluster, dropped afterwards (the superuser's)."""
+    engine = superuser_engine
     name = "gm_cli_db_scratch"
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -148,3 +149,35 @@ def test_a_database_stamped_with_old_ids_upgrades_onto_the_line(scratch_db, migr
     assert versions(eng) == [HEAD]
     assert schema_diff(eng) == []
     assert upgrade(eng) == Upgrade(HEAD, HEAD, ())
+
+
+def test_owner_and_app_urls_must_name_one_database():
+    from api.db.engine import ConnectionSettingsError, owner_url
+    from api.settings import Settings
+
+    app = "postgresql://gridmap_app:pw@db.local:5432/gridmap"
+    same = Settings(database_url=app, owner_database_url="postgresql://gridmap_owner:pw@db.local:5432/gridmap",
+                    _env_file=None)
+    assert make_url(owner_url(same, start=False)).username == "gridmap_owner"
+    one_role = Settings(database_url=app, _env_file=None)  # one URL: that role owns and uses the schema
+    assert owner_url(one_role, start=False) == "postgresql+psycopg2://gridmap_app:pw@db.local:5432/gridmap"
+    other = Settings(database_url=app, owner_database_url="postgresql://gridmap_owner:pw@db.local:5432/elsewhere",
+                     _env_file=None)
+    with pytest.raises(ConnectionSettingsError, match="'elsewhere'.*'gridmap'"):
+        owner_url(other, start=False)
+
+
+def test_grants_prints_the_roles_set_up_and_refuses_a_name_that_is_not_plain():
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    r = CliRunner().invoke(app, ["db", "grants", "--role", "gm_web", "--owner", "gm_schema", "--database", "gis"])
+    assert r.exit_code == 0, r.output
+    assert "CREATE ROLE gm_web LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT" in r.output
+    assert 'ALTER DATABASE "gis" OWNER TO gm_schema;' in r.output and "app text := 'gm_web';" in r.output
+    # passwords only as psql variables the administrator sets, never a literal
+    assert "PASSWORD :'owner_password'" in r.output and "PASSWORD :'app_password'" in r.output
+    assert "PASSWORD '" not in r.output.upper()
+    bad = CliRunner().invoke(app, ["db", "grants", "--role", "x; DROP TABLE grids"])
+    assert bad.exit_code == 2 and "not a plain role name" in " ".join(bad.output.replace("│", " ").split())

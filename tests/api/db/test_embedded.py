@@ -16,7 +16,7 @@ def test_lifecycle_keeps_data_and_port():
     try:
         url = pg.start()
         assert pg.running()
-        eng = create_engine(url)
+        eng = create_engine(pg.owner_url())
         with eng.begin() as conn:
             assert conn.execute(text("SELECT extname FROM pg_extension WHERE extname='postgis'")).scalar()
             conn.execute(text("CREATE TABLE keep (x int)"))
@@ -26,7 +26,7 @@ def test_lifecycle_keeps_data_and_port():
         assert not pg.running()
         again = EmbeddedPostgres(home)
         assert again.start() == url  # same port and password after a restart
-        eng = create_engine(url)
+        eng = create_engine(again.owner_url())
         with eng.connect() as conn:
             assert conn.execute(text("SELECT x FROM keep")).scalar() == 42
         eng.dispose()

@@ -10,7 +10,7 @@ import pytest
 from alembic import command
 from sqlalchemy import text
 
-from api.db.migrate import alembic_config, upgrade
+from api.db.migrate import alembic_config
 from api.imports import import_frame
 from api.settings import Settings
 from geo.sample import make_regions
@@ -54,9 +54,9 @@ def _scanned(conn, sql):
     return found
 
 
-def test_each_county_gets_its_partitions_and_one_county_reads_one(engine, db, two):
-    _load(engine, two)
-    with engine.connect() as conn:
+def test_each_county_gets_its_partitions_and_one_county_reads_one(engine, owner_engine, db, two):
+    _load(engine, two)  # the application's role; the partitions are read as the owner (the app has no right on them)
+    with owner_engine.connect() as conn:
         for t in PARTITIONED:
             assert conn.execute(text(f"SELECT count(*) FROM regions.{t}_default")).scalar_one() == 0, t
             for code in (A, B):
@@ -79,15 +79,22 @@ def test_each_county_gets_its_partitions_and_one_county_reads_one(engine, db, tw
         assert set(scanned) == {f"incidents_r{A}"}
 
 
-def test_a_row_of_a_county_without_partition_waits_in_default_then_moves(engine, db, two):
+def test_a_row_of_a_county_without_partition_waits_in_default_then_moves(engine, owner_engine, db, two):
     _load(engine, two)
+
+    def stored(relation):  # partitions are read as the owner
+        with owner_engine.connect() as c:
+            return c.execute(text(f"SELECT count(*) FROM {relation}")).scalar_one()
+
     with engine.begin() as conn:  # a write that bypasses the load path lands in the default partition
         conn.execute(text(f"INSERT INTO streets (region_code, source_id, road_class, geom) SELECT '320999', "
                           f"source_id, road_class, geom FROM streets WHERE region_code = '{A}' LIMIT 3"))
-        assert conn.execute(text("SELECT count(*) FROM regions.streets_default")).scalar_one() == 3
+    assert stored("regions.streets_default") == 3
+    with engine.begin() as conn:  # the application's role makes the partitions (SECURITY DEFINER, 0010)
         assert conn.execute(text("SELECT gridmap_region_partitions('320999')")).scalar_one() == 5
-        assert conn.execute(text("SELECT count(*) FROM regions.streets_default")).scalar_one() == 0
-        assert conn.execute(text("SELECT count(*) FROM regions.streets_r320999")).scalar_one() == 3
+    assert stored("regions.streets_default") == 0
+    assert stored("regions.streets_r320999") == 3
+    with engine.begin() as conn:
         assert conn.execute(text("SELECT gridmap_region_partitions('320999')")).scalar_one() == 0
 
 
@@ -121,21 +128,23 @@ def test_region_list_and_drop(engine, db, two, client, pg_url, monkeypatch):
     assert res.exit_code == 1
 
 
-def test_migration_moves_existing_rows_into_partitions(engine, db, two):
+def test_migration_moves_existing_rows_into_partitions(engine, owner_engine, settings, db, two):
+    from api.db.engine import migrate
+
     _load(engine, two)
     with engine.connect() as conn:
         before = {t: _counts(conn, t) for t in (*PARTITIONED, "areas", "stations")}
     cfg = alembic_config()
-    with engine.begin() as conn:
+    with owner_engine.begin() as conn:  # migrations are the owner's
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0004_quiet_versions")
     try:
-        with engine.connect() as conn:
+        with owner_engine.connect() as conn:
             assert conn.execute(text("SELECT relkind FROM pg_class WHERE relname = 'dwellings'")).scalar_one() == "r"
             assert {t: _counts(conn, t) for t in before} == before
     finally:
-        upgrade(engine, "heads")
-    with engine.connect() as conn:
+        migrate(settings, "heads")  # as the owner, the application's role granted the rebuilt tables again
+    with owner_engine.connect() as conn:
         assert conn.execute(text("SELECT relkind FROM pg_class WHERE relname = 'dwellings'")).scalar_one() == "p"
         assert {t: _counts(conn, t) for t in before} == before
         for t in PARTITIONED:
