@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError
 from fastapi.staticfiles import StaticFiles
 
-from api import auth, errors, routes
+from api import auth, errors, openapi, routes
 from api.edge import BodyLimit, CatchAll, HostGuard, QueryGuard, SecurityHeaders, WriteRateLimit
 from api.coverage import CoverageService
 from api.db.engine import get_engine, migrate as migrate_schema
@@ -88,6 +88,7 @@ def create_app(settings: Settings | None = None, migrate: bool = True) -> FastAP
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for router in _routers():
         app.include_router(router)
+    openapi.install(app)  # the document declares the problem+json, GeoJSON, table and HTML answers
     return app
 
 

@@ -9,10 +9,12 @@ params: CoverageQuery``) instead of reading ``request.app.state`` themselves.  T
 from __future__ import annotations
 
 import datetime as dt
+import re
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from pydantic import BeforeValidator
 from sqlalchemy import Engine
 
 from api.coverage import CoverageParams, CoverageService, parse_breaks
@@ -25,6 +27,22 @@ from api.limits import MAX_MINUTES, breaks_help
 from api.settings import Settings
 from api.siting import SitingJobs, SitingService
 from geo.errors import Problem
+
+
+_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
+
+
+def _not_a_number(v):
+    # pydantic reads a number ("0", "0.5", "20250301") as seconds since 1970: nobody means that
+    if isinstance(v, (int, float)) or (isinstance(v, str) and _NUMBER.fullmatch(v)):
+        raise ValueError("write a date or time as ISO 8601 text (2025-03-01, 2025-03-01T08:30:00+08:00), "
+                         "not a number")
+    return v
+
+
+#: A date or a time in a query or a body: ISO 8601 text, never a number of seconds.
+IsoDate = Annotated[dt.date, BeforeValidator(_not_a_number)]
+IsoDateTime = Annotated[datetime, BeforeValidator(_not_a_number)]
 
 
 def settings(request: Request) -> Settings:
@@ -69,7 +87,7 @@ def coverage_params(
         f"Time budget, minutes (0 < minutes ≤ {MAX_MINUTES:g}; default the setting GRIDMAP_MINUTES)."))] = None,
     mode: Annotated[str, Query(pattern="^(walk|bike|drive)$", description="Travel mode.")] = "walk",
     kinds: Annotated[str | None, Query(description="Station kinds that count, comma-separated (default all).")] = None,
-    at: Annotated[dt.date | None, Query(description="Count stations open on this date (default today).")] = None,
+    at: Annotated[IsoDate | None, Query(description="Count stations open on this date (default today).")] = None,
     region: Annotated[str | None, Query(pattern=r"^\d{6}$",
                                         description="One county (6-digit code); default all in scope.")] = None,
 ) -> CoverageParams:
@@ -106,20 +124,25 @@ def _checked(request: Request, flt: IncidentFilter, scope: Jurisdiction) -> Inci
         return flt.check(conn, scope)
 
 
+def query_instant(name: str, value: datetime | None, tz: str) -> datetime | None:
+    """A time query parameter as the instant it names (:func:`api.incidents.times.zone_instant`:
+    read in ``tz`` without an offset, any offset Python reads, years :data:`geo.validate.YEARS`);
+    outside those years 422 naming ``query.<name>``."""
+    try:
+        return zone_instant(value, tz)
+    except ValueError as exc:
+        raise ValidationFailed(f"{name}: {exc}", [Problem(str(exc), field=f"query.{name}")]) from None
+
+
 def _window_filter(
     request: Request,
-    from_: datetime | None = Query(None, alias="from", description="reported_at >= this (no offset: GRIDMAP_TIMEZONE)."),
-    to: datetime | None = Query(None, description="reported_at < this (no offset: GRIDMAP_TIMEZONE)."),
+    from_: IsoDateTime | None = Query(None, alias="from", description="reported_at >= this (no offset: GRIDMAP_TIMEZONE)."),
+    to: IsoDateTime | None = Query(None, description="reported_at < this (no offset: GRIDMAP_TIMEZONE)."),
     category: str | None = Query(None, description="Comma-separated category codes."),
     area: str | None = Query(None, description="Town, community, grid or region code."),
 ) -> IncidentFilter:
     tz = settings(request).timezone
-    bounds = {}
-    for name, value in (("from", from_), ("to", to)):
-        try:
-            bounds[name] = zone_instant(value, tz)
-        except ValueError as exc:
-            raise ValidationFailed(f"{name}: {exc}", [Problem(str(exc), field=f"query.{name}")]) from None
+    bounds = {name: query_instant(name, value, tz) for name, value in (("from", from_), ("to", to))}
     return IncidentFilter(start=bounds["from"], end=bounds["to"], categories=_codes(category), area=area)
 
 

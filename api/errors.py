@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from api.negotiation import prefers_html
 from geo.errors import InvalidInput, Problem
@@ -313,4 +314,17 @@ def install(app: FastAPI) -> None:
         response = respond(request, exc.status_code, f"http-{exc.status_code}", str(exc.detail), str(exc.detail))
         for k, v in (getattr(exc, "headers", None) or {}).items():  # 405's Allow, 401's WWW-Authenticate
             response.headers[k] = v
+        if exc.status_code == 405:
+            response.headers["Allow"] = allowed_methods(request)
         return response
+
+
+def allowed_methods(request: Request) -> str:
+    """The ``Allow`` of a 405: every method some route on the request's path takes (Starlette names
+    only the first route that matched the path, so ``GET /login`` hid ``POST /login``)."""
+    found = []
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+        probe = {**request.scope, "method": method}
+        if any(route.matches(probe)[0] == Match.FULL for route in request.app.router.routes):
+            found.append(method)
+    return ", ".join(found)

@@ -6,14 +6,13 @@ Thin: the body is parsed into :class:`api.siting.SitingParams`; the answers are
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
-from api.deps import EngineDep, ScopeDep, SettingsDep, SitingDep, SitingJobsDep
+from api.deps import EngineDep, IsoDate, ScopeDep, SettingsDep, SitingDep, SitingJobsDep
 from api.limits import MAX_MINUTES
 from api.siting import MAX_CLOSE, MAX_K, SitingParams
 from api.siting import answers
@@ -29,7 +28,7 @@ class SitingRequest(BaseModel):
     minutes: float | None = Field(None, gt=0, le=MAX_MINUTES, description="Time budget, minutes (default the setting).")
     mode: Literal["walk", "bike", "drive"] = "walk"
     kinds: list[str] | None = Field(None, description="Station kinds that count (default all).")
-    at: dt.date | None = Field(None, description="Count stations open on this day (default today).")
+    at: IsoDate | None = Field(None, description="Count stations open on this day (default today).")
     region: str | None = Field(None, pattern=r"^\d{6}$")
     area: str | None = Field(None, description="Candidates only inside this town, community or grid code.")
     candidates: Literal["gaps", "streets", "osm"] | dict = Field(
@@ -76,7 +75,7 @@ def siting_map_page(request: Request, scope: ScopeDep, settings: SettingsDep, en
                     k: int = Query(1, ge=0, le=MAX_K), model: Literal["mclp", "lscp", "pmedian"] = "mclp",
                     minutes: float | None = Query(None, gt=0, le=MAX_MINUTES),
                     mode: Literal["walk", "bike", "drive"] = "walk", kinds: str | None = None,
-                    at: dt.date | None = None, region: str | None = Query(None, pattern=r"^\d{6}$"),
+                    at: IsoDate | None = None, region: str | None = Query(None, pattern=r"^\d{6}$"),
                     area: str | None = None, candidates: Literal["gaps", "streets", "osm"] = "gaps",
                     target: float | None = Query(None, gt=0, le=1), close: int = Query(0, ge=0, le=MAX_CLOSE),
                     method: Literal["exact", "greedy"] = "exact") -> HTMLResponse:

@@ -15,12 +15,16 @@ from shapely import GeometryType
 
 from geo.errors import Problem
 
-__all__ = ["GeometryResult", "check_geometries", "CHINA_LON", "CHINA_LAT", "MAX_VERTICES"]
+__all__ = ["GeometryResult", "check_geometries", "CHINA_LON", "CHINA_LAT", "MAX_VERTICES", "MIN_POLYGON_M2"]
 
 #: Most vertices one feature may have.  A community grid drawn by hand or traced from a cadastre
 #: has hundreds to a few thousand; validity and overlap checks cost grows with the count (a
 #: 1.5-million-vertex polygon took 18 s and 0.6 GB before anything was written).
 MAX_VERTICES = 100_000
+
+#: Smallest area a polygon may have, square metres (a 10 cm square).  A ring whose vertices lie on
+#: one line or repeat one point is a valid geometry to GEOS but encloses nothing: no grid.
+MIN_POLYGON_M2 = 0.01
 
 #: Longitude / latitude span of China used to recognise swapped axes (degrees).
 CHINA_LON = (73.0, 135.0)
@@ -226,6 +230,17 @@ def check_geometries(
                                         row=int(rows[i]), field="geometry", feature_id=ids[i]))
 
     if kind == "MultiPolygon":
+        # zero area (collinear or repeated vertices): valid to GEOS, enclosing nothing
+        flat = np.flatnonzero(check & valid)
+        if len(flat):
+            lat = (miny[flat] + maxy[flat]) / 2
+            m2 = shapely.area(geoms[flat]) * (111_320.0 ** 2) * np.cos(np.radians(lat))
+            for i, a in zip(flat[m2 < MIN_POLYGON_M2], m2[m2 < MIN_POLYGON_M2]):
+                problems.append(Problem(
+                    f"the polygon encloses no area ({a:.2g} m2; its vertices lie on one line or repeat one "
+                    f"point); at least {MIN_POLYGON_M2:g} m2 is needed", row=int(rows[i]), field="geometry",
+                    feature_id=ids[i]))
+                ok[i] = False
         single = ok & (shapely.get_type_id(geoms) == GeometryType.POLYGON)
         if single.any():
             idx = np.flatnonzero(single)

@@ -13,12 +13,13 @@ from fastapi.responses import JSONResponse, Response
 from api.coverage import answers
 from api.deps import BreaksQuery, CoverageDep, CoverageQuery, ScopeDep, SettingsDep
 from api.limits import DWELLINGS_DEFAULT, MAX_BREAKS, MAX_DWELLINGS, breaks_help
+from api.openapi import GeoJSONResponse
 from api.routes.coverage.geojson import COORD_DECIMALS, GEOJSON, features_response, geojson_response
 
 router = APIRouter(tags=["coverage"])
 
 
-@router.get("/stations/{station_id}/reach", summary="One station's reach: polygons and households within",
+@router.get("/stations/{station_id}/reach", response_class=GeoJSONResponse, summary="One station's reach: polygons and households within",
             description="GeoJSON polygon(s) of the ground reachable from the station within each break "
                         f"({breaks_help()}; disks, or rings with `shape=ring`), the households within each "
                         "break, and at the budget its own households (it is their nearest), those only it "
@@ -30,7 +31,7 @@ def station_reach(station_id: int, params: CoverageQuery, breaks: BreaksQuery, s
 
 
 # -- GET /coverage/stations --------------------------------------------------------------------
-@router.get("/coverage/stations", summary="The stations that count under the coverage parameters",
+@router.get("/coverage/stations", response_class=GeoJSONResponse, summary="The stations that count under the coverage parameters",
             description="GeoJSON points of the stations the coverage counts (of `kinds`, open on `at`): "
                         "`kind=` one kind only, `area=` only inside a town, community or grid; whether each "
                         "reaches a street (`snapped`, `access_m`).  The coverage map's station markers.")
@@ -44,7 +45,7 @@ def coverage_stations(params: CoverageQuery, scope: ScopeDep, svc: CoverageDep,
 
 
 # -- GET /coverage/dwellings -------------------------------------------------------------------
-@router.get("/coverage/dwellings", summary="Dwellings with their travel time to the nearest station",
+@router.get("/coverage/dwellings", response_class=GeoJSONResponse, summary="Dwellings with their travel time to the nearest station",
             description="GeoJSON points: `time_s` (null when no station within the search limit), `covered`, "
                         "nearest station, `method` (network, straight_line or unreachable).  Above `limit` an "
                         "evenly spaced sample is returned (`sampled`).")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal
 
 from fastapi import APIRouter
@@ -10,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.coverage import CoverageParams, answers
-from api.deps import CoverageDep, ScopeDep, SettingsDep
+from api.deps import CoverageDep, IsoDate, ScopeDep, SettingsDep
 from api.limits import MAX_MINUTES, MAX_WHATIF_SITES
 from api.routes.coverage.geojson import feature_collection
 
@@ -44,7 +43,7 @@ class WhatIf(BaseModel):
                                   description=f"Time budget, minutes (0 < minutes ≤ {MAX_MINUTES:g}).")
     mode: Literal["walk", "bike", "drive"] = "walk"
     kinds: list[str] | None = None
-    at: dt.date | None = None
+    at: IsoDate | None = None
     region: str | None = Field(None, pattern=r"^\d{6}$")
 
 

@@ -18,15 +18,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(settings, extra_routes: dict | None = None, app=None):
-    """Serve ``create_app(settings)`` (plus ``extra_routes``: path -> sync handler(request)) and
-    yield the port; the server is stopped on exit."""
+def serving(settings, extra_routes: dict | None = None, app=None, port: int | None = None):
+    """Serve ``create_app(settings)`` (plus ``extra_routes``: path -> sync handler(request)) on
+    ``port`` (default: a free one) and yield the port; the server is stopped on exit."""
     from api.app import create_app
 
     app = app or create_app(settings)
     for path, fn in (extra_routes or {}).items():
         app.add_api_route(path, fn, methods=["GET", "POST"])
-    port = free_port()
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            lifespan="on", server_header=False))
     thread = threading.Thread(target=server.run, daemon=True)
