@@ -21,7 +21,7 @@ from api.plans.inputs import community_codes, fingerprint, read_inputs
 from api.settings import Settings
 from geo.errors import Problem
 
-__all__ = ["PlanSpec", "create_plans"]
+__all__ = ["PlanSpec", "create_plans", "targets"]
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,16 @@ class PlanSpec:
                             stay_close=self.stay_close, seed_method=self.seed_method)
 
 
-def _targets(conn, scope: Jurisdiction, spec: PlanSpec) -> dict[str, list[str]]:
+def targets(conn, scope: Jurisdiction, spec: PlanSpec) -> dict[str, list[str]]:
+    """The communities ``spec`` names in ``scope``, by region: ``{region_code: [code, ...]}``.
+
+    Raises
+    ------
+    ValidationFailed
+        Not exactly one of community, town, all.
+    NotFound
+        No community with a boundary there.
+    """
     chosen = [x for x in (spec.community, spec.town) if x] + (["all"] if spec.all else [])
     if len(chosen) != 1:
         raise ValidationFailed("Name exactly one of community, town or all.",
@@ -123,8 +132,8 @@ def create_plans(engine: Engine, settings: Settings, scope: Jurisdiction, spec: 
                 return replay.status_code, replay.body, True
     with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
         with conn.begin():
-            targets = _targets(conn, scope, spec)
-            read = {r: (read_inputs(conn, r, codes), fingerprint(conn, r, codes)) for r, codes in targets.items()}
+            named = targets(conn, scope, spec)
+            read = {r: (read_inputs(conn, r, codes), fingerprint(conn, r, codes)) for r, codes in named.items()}
     known = {c for inp, _ in read.values() for c in inp.grids["code"].astype(str)}
     unknown = [c for c in params.locked if c not in known]
     if unknown:

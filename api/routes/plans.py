@@ -24,6 +24,7 @@ router = APIRouter(tags=["plans"])
 Key = Annotated[str | None, Header(alias="Idempotency-Key", description="Makes a retry of this request safe (24 h).")]
 PlanId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Live = Annotated[plans.LivePlans, Depends(deps.live_plans)]
+Jobs = Annotated[plans.PlanJobs, Depends(deps.plan_jobs)]
 
 CREATE_EXAMPLE = {"community": "320281001001", "target": 300, "band": 0.15, "stay_close": False, "lock": []}
 MOVE_EXAMPLE = {"units": ["b0001"], "to": "320281001001-02", "allow_split": False}
@@ -33,11 +34,22 @@ def _json(status: int, body, replayed: bool) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers={"Idempotent-Replayed": "true"} if replayed else {})
 
 
-@router.post("/plans", status_code=201, summary="Redraw grids as a draft plan (one plan a region)")
-def create_plan(request: Request, engine: EngineDep, settings: SettingsDep, scope: ScopeDep, key: Key = None,
-                body: dict = Body(..., examples=[CREATE_EXAMPLE])) -> JSONResponse:
-    spec = plans.PlanSpec.from_dict(body)
-    return _json(*plans.create_plans(engine, settings, scope, spec, key=key, path=request.url.path, body=body))
+@router.post("/plans", status_code=201, summary="Redraw grids as a draft plan (one plan a region), or a job",
+             description="Up to `GRIDMAP_PLAN_SYNC_COMMUNITIES` communities answer 201 with the plans; more (a town, "
+                         "`all`) answer 202 with a job (`Location: /plans/jobs/{id}`); `job: true|false` forces "
+                         "either.  `Idempotency-Key` makes a retry safe.",
+             responses={202: {"description": "Queued as a job; poll the Location."}})
+def create_plan(request: Request, engine: EngineDep, settings: SettingsDep, scope: ScopeDep, jobs: Jobs,
+                key: Key = None, body: dict = Body(..., examples=[CREATE_EXAMPLE])) -> JSONResponse:
+    status, out, headers = plans.submit_plans(engine, settings, jobs, scope, body, key=key, path=request.url.path)
+    return JSONResponse(out, status_code=status, headers=headers)
+
+
+@router.get("/plans/jobs/{job_id}", summary="A redraw job: status, and the plans made when done")
+def plan_job(engine: EngineDep, scope: ScopeDep, jobs: Jobs,
+             job_id: Annotated[str, Path(max_length=32, pattern="^[0-9a-f]+$")]) -> dict:
+    with engine.connect() as conn:
+        return plans.plan_job(jobs, conn, job_id, scope)
 
 
 @router.get("/plans", summary="The plans (newest first)")

@@ -303,3 +303,51 @@ def test_locked_grid_unchanged(api, engine, world):
                                p=pid, g=code)}
     assert planned == {r[0] for r in q(engine, "SELECT source_id FROM dwellings WHERE grid_code = :g", g=code)}
     api.delete(f"/plans/{pid}")
+
+
+def test_large_create_runs_as_a_job(api, engine, settings, world):
+    """A town (more communities than GRIDMAP_PLAN_SYNC_COMMUNITIES) is a job: 202 + Location, the same
+    job on a retry, the plans when done; job=false answers at once; bad input is answered at once."""
+    from api.errors import NotFound
+    from api.jurisdiction import Jurisdiction
+    from api.plans import plan_job, submit_plans
+
+    town = q(engine, "SELECT parent_code FROM areas WHERE code = :c", c=world["community"])[0][0]
+    comms = sorted(r[0] for r in q(engine, "SELECT code FROM areas WHERE parent_code = :t", t=town))
+    assert len(comms) >= 2
+    before = q(engine, "SELECT count(*) FROM plans")[0][0]
+    r = api.post("/plans", json={"town": town}, headers={"Idempotency-Key": "job-1"})
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert r.headers["location"] == job["links"]["self"] == f"/plans/jobs/{job['id']}" and job["status"] == "queued"
+    again = api.post("/plans", json={"town": town}, headers={"Idempotency-Key": "job-1"})
+    assert again.status_code == 202 and again.json()["id"] == job["id"]
+    api.app.state.plan_jobs.wait(job["id"], timeout_s=300)
+    doc = api.get(r.headers["location"]).json()
+    assert doc["status"] == "done", doc
+    (made,) = doc["result"]["plans"]
+    assert made["communities"] == comms and doc["links"]["plans"] == [f"/plans/{made['id']}"]
+    assert q(engine, "SELECT count(*) FROM plans")[0][0] == before + 1  # the retry queued nothing
+    assert api.get(f"/plans/{made['id']}").json()["grids"]["features"]
+    # the same question forced to answer at once
+    now = api.post("/plans", json={"town": town, "job": False})
+    assert now.status_code == 201 and now.json()["plans"][0]["communities"] == comms
+    # refused before anything is queued
+    assert api.post("/plans", json={"town": "320281999"}).status_code == 404
+    assert api.post("/plans", json={"town": town, "job": "yes"}).status_code == 422
+    assert api.post("/plans", json={"town": town, "target": 0}).status_code == 422
+    # a job belongs to the jurisdiction that asked: a narrower or another one does not find it
+    jobs = api.app.state.plan_jobs
+    mine = Jurisdiction(frozenset({town, *comms}))
+    _, small, _ = submit_plans(engine, settings, jobs, mine, {"community": comms[0], "job": True})
+    jobs.wait(small["id"], timeout_s=300)
+    with engine.connect() as conn:
+        assert plan_job(jobs, conn, small["id"], mine)["status"] == "done"
+        assert plan_job(jobs, conn, small["id"], EVERYWHERE)["status"] == "done"
+        for other in (Jurisdiction(frozenset({"320281999"})), mine):
+            with pytest.raises(NotFound):
+                plan_job(jobs, conn, job["id"] if other is mine else small["id"], other)
+        small_plan = plan_job(jobs, conn, small["id"], mine)["result"]["plans"][0]["id"]
+    assert api.get("/plans/jobs/ffff").status_code == 404
+    for pid in (made["id"], now.json()["plans"][0]["id"], small_plan):
+        api.delete(f"/plans/{pid}")
