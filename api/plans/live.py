@@ -1,6 +1,11 @@
 """Editing a draft: the live partitions (one per plan and community, kept in memory per app) and
 the moves and locks that change them.
 
+Auto-balance (:func:`balance_plan`) runs the engine on the draft itself
+(:func:`geo.zoning.rebalance`: the plan's locked grids, and the grids not chosen, stay as they are)
+and stores the result as a new draft beside it: the proposal, accepted by opening it (and
+discarding the old draft) or discarded.
+
 A move is checked by :meth:`geo.zoning.Partition.move` (refused when it would split a grid, give
 it a detached piece, empty it, or touch a locked grid, unless the split is allowed), then the units
 and the changed grids are saved in the move's transaction.  :class:`LivePlans` keeps the
@@ -23,7 +28,7 @@ from api.jurisdiction import Jurisdiction
 from api.db import plans as store
 from geo.errors import Problem
 
-__all__ = ["LivePlans", "move_units", "lock_grids"]
+__all__ = ["LivePlans", "move_units", "lock_grids", "balance_plan"]
 
 
 class LivePlans:
@@ -160,3 +165,59 @@ def lock_grids(engine: Engine, live: LivePlans, scope: Jurisdiction, plan_id: in
         answer = {"plan": int(row.id), "grids": codes, "locked": locked}
         idempotency.save(conn, key, "POST", path, body, 200, answer)
     return 200, answer, False
+
+
+def balance_plan(engine: Engine, live: LivePlans, scope: Jurisdiction, plan_id: int, grids=None, *,
+                 author: str | None = None, key: str | None = None, path: str = "", body: object = None
+                 ) -> tuple[int, dict, bool]:
+    """Auto-balance a draft: a new draft (the proposal) in which the grids ``grids`` (default:
+    every unlocked grid of every community of the plan) are redrawn by the engine; the plan's
+    locked grids and the grids not named stay exactly as they are, the draft is not changed.
+
+    Returns ``(201, answer, replayed)``: the proposal's summary (:func:`api.plans.answers.summary`)
+    with ``source`` (this plan's id) and ``grids`` (the labels redrawn).
+
+    Raises
+    ------
+    api.errors.ValidationFailed
+        A grid the plan does not have (422 naming ``grids``).
+    """
+    from geo.zoning import CommunityPlan, CountyPlan, rebalance
+
+    from api.plans.answers import summary
+
+    codes = None if grids is None else ([grids] if isinstance(grids, str) else list(grids))
+    if codes is not None and (not codes or not all(isinstance(c, str) and c for c in codes)):
+        raise ValidationFailed("Name at least one grid, or none to balance them all.",
+                               [Problem("a list of grid codes", field="grids")])
+    body = body if body is not None else {"grids": codes}
+    with engine.begin() as conn, live.lock():
+        replay = idempotency.begin(conn, key, "POST", path, body)
+        if replay:
+            return replay.status_code, replay.body, True
+        row = _draft(conn, plan_id, scope)
+        chosen: dict[str, list[str]] = {}
+        if codes is not None:
+            for c in codes:
+                chosen.setdefault(_community_of(conn, row, c, "grids"), []).append(c)
+        params = store.zoning_params(row)
+        comms = {}
+        for comm in row.community_codes:
+            p = live.get(conn, row, comm)
+            if codes is None or comm in chosen:
+                comms[comm] = rebalance(p, params, code=comm, grids=chosen.get(comm))
+            else:  # not touched: copied as it is
+                comms[comm] = CommunityPlan(comm, p)
+        locked = {lab for c in comms.values() for lab in (c.partition.labels[g] for g in c.partition.locked)}
+        pid = store.insert_plan(conn, region_code=row.region_code, communities=list(row.community_codes),
+                                params=row.params, author=author or row.author, crs=row.crs, base=row.base)
+        for comm in row.community_codes:
+            store.write_community(conn, row.region_code, pid, comms[comm], locked)
+        store.copy_home_codes(conn, row.region_code, row.id, pid)
+        county = CountyPlan(comms, params)
+        store.touch(conn, row.region_code, pid, metrics=store.jsonable(county.metrics()),
+                    reasons=[store.jsonable(r.as_dict()) for r in county.reasons()])
+        answer = store.jsonable({**summary(conn, store.plan_row(conn, pid, scope)), "source": int(row.id),
+                                 "grids": None if codes is None else sorted(codes)})
+        idempotency.save(conn, key, "POST", path, body, 201, answer)
+    return 201, answer, False

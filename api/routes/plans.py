@@ -88,6 +88,15 @@ def lock(request: Request, engine: EngineDep, scope: ScopeDep, live: Live, plan_
                                    locked=bool(body.get("locked", True)), key=key, path=request.url.path, body=body))
 
 
+@router.post("/plans/{plan_id}/balance", status_code=201,
+             summary="Auto-balance a draft (all its unlocked grids, or the grids named): a new draft beside it")
+def balance(request: Request, engine: EngineDep, scope: ScopeDep, live: Live, plan_id: PlanId, key: Key = None,
+            body: dict = Body(default={}, examples=[{"grids": ["320281001001-01", "320281001001-02"]}])
+            ) -> JSONResponse:
+    return _json(*plans.balance_plan(engine, live, scope, plan_id, (body or {}).get("grids"), key=key,
+                                     path=request.url.path, body=body))
+
+
 @router.get("/plans/{plan_id}/diff", summary="The plan against the current grids")
 def diff(engine: EngineDep, scope: ScopeDep, plan_id: PlanId) -> dict:
     with engine.connect() as conn:

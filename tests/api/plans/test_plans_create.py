@@ -351,3 +351,54 @@ def test_large_create_runs_as_a_job(api, engine, settings, world):
     assert api.get("/plans/jobs/ffff").status_code == 404
     for pid in (made["id"], now.json()["plans"][0]["id"], small_plan):
         api.delete(f"/plans/{pid}")
+
+
+def test_balance_keeps_locked_and_unchosen_grids(api, engine, world):
+    """Auto-balance of a draft: a lock on a grid only the plan has is kept (it was a 422 when the
+    workbench re-created the plan with it); with grids named, only those are redrawn (checked in SQL)."""
+    comm = world["community"]
+    r = api.post("/plans", json={"community": comm, "target": 200})  # grids that exist in no published version
+    src = r.json()["plans"][0]["id"]
+
+    def units(pid):
+        out = {}
+        for g, u in q(engine, "SELECT grid_code, unit_id FROM plan_units WHERE plan_id = :p", p=pid):
+            out.setdefault(g, set()).add(u)
+        return out
+
+    before = units(src)
+    published = {c for (c,) in q(engine, "SELECT code FROM grids WHERE valid_to IS NULL")}
+    plan_only = sorted(set(before) - published)
+    assert plan_only, "the target 200 draft has grids beyond the published ones"
+    lock = plan_only[-1]
+    assert api.post(f"/plans/{src}/lock", json={"grids": [lock]}).status_code == 200
+    r = api.post(f"/plans/{src}/balance", json={}, headers={"Idempotency-Key": "bal-1"})
+    assert r.status_code == 201, r.text
+    prop = r.json()
+    assert prop["source"] == src and prop["id"] != src and prop["status"] == "draft"
+    assert api.post(f"/plans/{src}/balance", json={}, headers={"Idempotency-Key": "bal-1"}).json()["id"] == prop["id"]
+    after = units(prop["id"])
+    assert after[lock] == before[lock]
+    assert q(engine, "SELECT locked FROM plan_grids WHERE plan_id = :p AND code = :g", p=prop["id"], g=lock)[0][0]
+    assert units(src) == before  # the draft itself is unchanged
+    # every unit once, households recounted, home grids kept from the draft
+    assert sorted(u for s in after.values() for u in s) == sorted(u for s in before.values() for u in s)
+    assert q(engine, """SELECT count(*) FROM plan_units a JOIN plan_units b USING (unit_id)
+                        WHERE a.plan_id = :a AND b.plan_id = :b AND a.home_code IS DISTINCT FROM b.home_code""",
+             a=src, b=prop["id"])[0][0] == 0
+    recount = dict(q(engine, "SELECT grid_code, sum(households) FROM plan_units WHERE plan_id = :p GROUP BY 1",
+                     p=prop["id"]))
+    stored = dict(q(engine, "SELECT code, households FROM plan_grids WHERE plan_id = :p", p=prop["id"]))
+    assert {k: int(v) for k, v in recount.items()} == {k: v for k, v in stored.items() if k in recount}
+    # only the grids named: the others stay as they are
+    two = sorted(set(before) - {lock})[:2]
+    r = api.post(f"/plans/{src}/balance", json={"grids": two})
+    assert r.status_code == 201, r.text
+    sel = units(r.json()["id"])
+    for g in set(before) - set(two):
+        assert sel[g] == before[g], g
+    assert set().union(*(sel[g] for g in set(sel) - (set(before) - set(two)))) == set().union(*(before[g] for g in two))
+    bad = api.post(f"/plans/{src}/balance", json={"grids": ["nope"]})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "grids"
+    for pid in (src, prop["id"], r.json()["id"]):
+        api.delete(f"/plans/{pid}")
