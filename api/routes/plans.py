@@ -1,4 +1,5 @@
-"""Plans (grid redraws): create, list, show, moves, locks, diff, publish, discard, export.
+"""Plans (grid redraws): create, list, show, moves, locks, balance, diff, publish, discard, export;
+and the validation of the current grids (``GET /grids/check``, what ``gridmap grids check`` reports).
 
 Thin handlers: each takes the deps aliases and calls :mod:`api.plans`, which assembles the answer
 (the CLI ``gridmap plan`` calls the same functions).  Every write takes an ``Idempotency-Key``;
@@ -17,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from api import deps, i18n, plans
 from api.deps import EngineDep, ScopeDep, SettingsDep
 from api.pages.workbench import plans_page, wants_html, workbench_page
+from api.plans.check import REPORT_FORMATS, check_stored_grids, report_bytes
 from api.plans.export import EXPORT_FORMATS, export_plan
 
 router = APIRouter(tags=["plans"])
@@ -125,3 +127,18 @@ def export(engine: EngineDep, scope: ScopeDep, plan_id: PlanId,
     media, suffix = EXPORT_FORMATS[format]
     return Response(data, media_type=media,
                     headers={"Content-Disposition": f'attachment; filename="plan-{plan_id}{suffix}"'})
+
+
+@router.get("/grids/check", summary="Validate the current grids: overlaps, gaps, outside parts, pieces, sizes",
+            description="The report of `gridmap grids check`: JSON (default), GeoJSON (each issue's place, the "
+                        "map layer), CSV (UTF-8 BOM) or xlsx.")
+def grids_check(engine: EngineDep, scope: ScopeDep,
+                area: Annotated[str | None, Query(max_length=32, description="Region, town, community or grid code")] = None,
+                target: Annotated[int, Query(ge=1, le=100_000)] = 300,
+                band: Annotated[float, Query(gt=0, lt=1)] = 0.15,
+                format: Annotated[str, Query(pattern="^(json|geojson|csv|xlsx)$")] = "json") -> Response:
+    with engine.connect() as conn:
+        report = check_stored_grids(conn, scope, area=area, target=target, band=band, geometry=format == "geojson")
+    media, suffix = REPORT_FORMATS[format]
+    headers = {} if format in ("json", "geojson") else {"Content-Disposition": f'attachment; filename="grids-check{suffix}"'}
+    return Response(report_bytes(report, format), media_type=media, headers=headers)

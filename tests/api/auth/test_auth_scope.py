@@ -92,7 +92,9 @@ CASES: dict[str, list[tuple[str, str, dict | None, str]]] = {
     "POST /plans": [], "GET /plans/{plan_id}": [], "POST /plans/{plan_id}/moves": [],
     "POST /plans/{plan_id}/lock": [], "POST /plans/{plan_id}/balance": [], "GET /plans/{plan_id}/diff": [], "POST /plans/{plan_id}/publish": [],
     "DELETE /plans/{plan_id}": [], "GET /plans/{plan_id}/export": [],
-    "GET /plans/jobs/{job_id}": [],  # test_large_create_runs_as_a_job (tests/api/plans/test_plans_create.py)
+    "GET /plans/jobs/{job_id}": [],
+    "GET /grids/check": [("GET", "/grids/check", None, "none"), ("GET", "/grids/check?format=geojson", None, "none"),
+                         ("GET", "/grids/check?format=csv", None, "none"), ("GET", "/grids/check?area={X.town}", None, "404")],  # test_large_create_runs_as_a_job (tests/api/plans/test_plans_create.py)
     # writes: the other town's ids are not found; writes placed there are 403 (test_auth_roles.py)
     "POST /incidents": [], "POST /incidents/bulk": [], "POST /stations": [], "POST /grids": [],
     "PUT /stations/{fid}": [("PUT", "/stations/{X.stations}", {"type": "Feature", "properties": {"name": "x"},

@@ -402,3 +402,38 @@ def test_balance_keeps_locked_and_unchosen_grids(api, engine, world):
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "grids"
     for pid in (src, prop["id"], r.json()["id"]):
         api.delete(f"/plans/{pid}")
+
+
+def test_grids_check_over_http(api, engine, world):
+    """GET /grids/check: with a target no grid reaches, every current grid is 'under' (households
+    counted in SQL); the GeoJSON layer places each issue on its grid; CSV and xlsx read back."""
+    import openpyxl
+
+    comm = world["community"]
+    hh = dict(q(engine, """SELECT g.code, coalesce(sum(d.households), 0) FROM grids g
+                           LEFT JOIN dwellings d ON d.grid_code = g.code
+                           WHERE g.valid_to IS NULL AND g.community_code = :c GROUP BY g.code""", c=comm))
+    target = 10 * max(hh.values())
+    r = api.get("/grids/check", params={"area": comm, "target": target})
+    assert r.status_code == 200, r.text
+    rep = r.json()
+    assert rep["grids"] == len(hh)
+    under = {i["grid"]: i["households"] for i in rep["issues"] if i["issue"] == "under"}
+    assert under == {k: int(v) for k, v in hh.items()}
+    fc = api.get("/grids/check", params={"area": comm, "target": target, "format": "geojson"}).json()
+    assert fc["type"] == "FeatureCollection" and len(fc["features"]) == len(rep["issues"])
+    import json as _json
+
+    for f in fc["features"]:
+        if f["properties"]["issue"] == "under":
+            (inside,) = q(engine, """SELECT ST_Covers(ST_Buffer(geom, 1e-6), ST_GeomFromGeoJSON(:g)) FROM grids
+                                     WHERE code = :c AND valid_to IS NULL""",
+                          g=_json.dumps(f["geometry"]), c=f["properties"]["grid"])[0]
+            assert inside, f["properties"]
+    csv = api.get("/grids/check", params={"area": comm, "target": target, "format": "csv"})
+    assert csv.content.startswith(b"\xef\xbb\xbf") and csv.content.count(b"\nunder,") == len(under)
+    x = api.get("/grids/check", params={"area": comm, "target": target, "format": "xlsx"})
+    rows = list(openpyxl.load_workbook(io.BytesIO(x.content))["issues"].iter_rows(values_only=True))
+    assert sum(1 for r in rows[1:] if r[0] == "under") == len(under)
+    assert api.get("/grids/check", params={"format": "pdf"}).status_code == 422
+    assert api.get("/grids/check", params={"area": "320281999999"}).status_code == 404
