@@ -25,7 +25,7 @@ from api.jurisdiction import Jurisdiction
 
 __all__ = ["plan_row", "insert_plan", "write_community", "grid_rows", "unit_frame", "rebuild_partition",
            "save_grids", "save_units", "save_micro", "set_locked", "touch", "jsonable", "GRID_METRIC_COLUMNS",
-           "zoning_params", "copy_home_codes"]
+           "zoning_params", "copy_home_codes", "grids_with_micro"]
 
 #: Per-grid metrics stored in ``plan_grids.metrics`` (from :func:`geo.zoning.grid_metrics`).
 GRID_METRIC_COLUMNS = ("units", "contiguous", "parts", "area_m2", "perimeter_m", "polsby_popper", "reock",
@@ -147,7 +147,8 @@ def save_grids(conn: Connection, region_code: str, plan_id: int, community_code:
             plan_grids.c.region_code == region_code, plan_grids.c.plan_id == plan_id,
             plan_grids.c.code == v["code"]).values(households=v["households"], status=v["status"],
                                                    metrics=v["metrics"], geom=v["geom"],
-                                                   micro=null()))  # an edited grid's micro-grids no longer fit: dropped
+                                                   micro=null()))  # an edited grid's micro-grids no longer fit
+                                                                 # (the move redraws them: api/plans/live.py)
 
 
 def save_units(conn: Connection, region_code: str, plan_id: int, community_code: str, unit_ids, grid: str) -> None:
@@ -216,6 +217,13 @@ def copy_home_codes(conn: Connection, region_code: str, source_id: int, plan_id:
         WHERE n.region_code = :r AND n.plan_id = :p AND o.region_code = :r AND o.plan_id = :s
           AND o.community_code = n.community_code AND o.unit_id = n.unit_id
           AND n.home_code IS DISTINCT FROM o.home_code"""), {"r": region_code, "p": plan_id, "s": source_id})
+
+
+def grids_with_micro(conn: Connection, region_code: str, plan_id: int, codes) -> list[str]:
+    """Those of ``codes`` that have micro-grids stored, sorted."""
+    return sorted(conn.execute(select(plan_grids.c.code).where(
+        plan_grids.c.region_code == region_code, plan_grids.c.plan_id == plan_id,
+        plan_grids.c.code.in_(list(codes)), plan_grids.c.micro.isnot(None))).scalars())
 
 
 def set_locked(conn: Connection, region_code: str, plan_id: int, codes, locked: bool) -> int:

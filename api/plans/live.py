@@ -6,6 +6,9 @@ Auto-balance (:func:`balance_plan`) runs the engine on the draft itself
 and stores the result as a new draft beside it: the proposal, accepted by opening it (and
 discarding the old draft) or discarded.
 
+A grid that had micro-grids gets them redrawn after a move changed it (:func:`geo.zoning.micro_grids`
+on the community's dwellings and streets, read once per plan).
+
 A move is checked by :meth:`geo.zoning.Partition.move` (refused when it would split a grid, give
 it a detached piece, empty it, or touch a locked grid, unless the split is allowed), then the units
 and the changed grids are saved in the move's transaction.  :class:`LivePlans` keeps the
@@ -37,6 +40,7 @@ class LivePlans:
     def __init__(self, max_plans: int = 16):
         self.max_plans = max_plans
         self._parts: OrderedDict = OrderedDict()
+        self._micro: dict = {}
         self._lock = threading.RLock()
 
     def get(self, conn: Connection, row, community_code: str):
@@ -60,6 +64,30 @@ class LivePlans:
                 self._parts.popitem(last=False)
         return p
 
+    def micro_inputs(self, conn: Connection, row, community_code: str, crs):
+        """The community's streets and dwellings in ``crs`` (metric) for redrawing micro-grids:
+        ``(lines, xy, households, ids)``, read once per plan and community."""
+        k = (row.id, community_code)
+        with self._lock:
+            hit = self._micro.get(k)
+        if hit is not None:
+            return hit
+        import shapely
+
+        from api.plans.inputs import read_inputs
+        from geo.zoning.units import to_metric_geoms
+
+        inp = read_inputs(conn, row.region_code, [community_code])
+        lines = to_metric_geoms(inp.streets.geometry.to_numpy(), crs)
+        pts = to_metric_geoms(inp.dwellings.geometry.to_numpy(), crs)
+        out = (lines, shapely.get_coordinates(pts).reshape(-1, 2), inp.dwellings["households"].to_numpy().astype("int64"),
+               inp.dwellings["source_id"].to_numpy().astype(object))
+        with self._lock:
+            self._micro[k] = out
+            while len(self._micro) > self.max_plans:
+                self._micro.pop(next(iter(self._micro)))
+        return out
+
     def stamp(self, plan_id: int, updated_at) -> None:
         """Record the plan's ``updated_at`` after this app's edit (its partitions are up to date)."""
         with self._lock:
@@ -69,6 +97,8 @@ class LivePlans:
     def drop(self, plan_id: int) -> None:
         with self._lock:
             self._parts.pop(plan_id, None)
+            for k in [k for k in self._micro if k[0] == plan_id]:
+                self._micro.pop(k)
 
     def lock(self):
         """The lock serialising moves (a partition is not safe for concurrent moves)."""
@@ -131,8 +161,17 @@ def move_units(engine: Engine, live: LivePlans, scope: Jurisdiction, plan_id: in
                                            [Problem(str(exc), field="units")]) from None
                 raise MoveRefused(str(exc), unit=exc.unit, grid=exc.grid, reason=exc.code) from None
             changed = [p.grid_index(g.label) for g in res.grids]
+            had_micro = store.grids_with_micro(conn, row.region_code, row.id, [g.label for g in res.grids])
             store.save_units(conn, row.region_code, row.id, comm, res.moved, to)
             store.save_grids(conn, row.region_code, row.id, comm, p, changed)
+            if had_micro:  # the changed grids' micro-grids are redrawn by the engine
+                from geo.zoning import micro_grids
+
+                redraw = [lab for lab in had_micro if len(p.members(p.grid_index(lab)))]
+                if redraw:
+                    lines, xy, hh, ids = live.micro_inputs(conn, row, comm, p.units.crs)
+                    store.save_micro(conn, row.region_code, row.id,
+                                     micro_grids(p, lines, xy, hh, ids, community=comm, grids=redraw))
             live.stamp(row.id, store.touch(conn, row.region_code, row.id))
             answer = store.jsonable({"plan": int(row.id), "community_code": comm, **res.as_dict()})
             idempotency.save(conn, key, "POST", path, body, 200, answer)

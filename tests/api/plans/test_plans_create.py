@@ -256,13 +256,20 @@ def test_micro_grids_partition_each_grid(api, engine, world):
     hh = dict(q(engine, "SELECT source_id, households FROM dwellings"))
     for f in micro:
         assert f["properties"]["households"] == sum(hh[d] for d in f["properties"]["dwelling_ids"])
-    # a move drops the micro-grids of the grids it changed (they no longer fit)
+    # a move redraws the micro-grids of the grids it changed: again every dwelling of each in exactly one
     g, grid = _unit_graph(engine, pid)
     for u, v in sorted(g.edges):
         if grid[u] != grid[v] and api.post(f"/plans/{pid}/moves", json={"units": [u], "to": grid[v]}).status_code == 200:
-            left = {f["properties"]["grid"] for f in api.get(f"/plans/{pid}", params={"micro": "true"}).json()["micro"]["features"]}
-            assert grid[u] not in left and grid[v] not in left
+            micro = api.get(f"/plans/{pid}", params={"micro": "true"}).json()["micro"]["features"]
+            planned = dict(q(engine, "SELECT unnest(dwelling_ids), grid_code FROM plan_units WHERE plan_id = :p", p=pid))
+            for changed in (grid[u], grid[v]):
+                mine = [d for f in micro if f["properties"]["grid"] == changed for d in f["properties"]["dwelling_ids"]]
+                assert sorted(mine) == sorted(d for d, c in planned.items() if c == changed), changed
+                assert all(f["properties"]["households"] == sum(hh[d] for d in f["properties"]["dwelling_ids"])
+                           for f in micro if f["properties"]["grid"] == changed)
             break
+    else:
+        raise AssertionError("no move was accepted")
     api.delete(f"/plans/{pid}")
 
 
