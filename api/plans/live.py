@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, select, text
 
 from api.db import idempotency
 from api.db.models import plan_grids
@@ -31,7 +31,7 @@ from api.jurisdiction import Jurisdiction
 from api.db import plans as store
 from geo.errors import Problem
 
-__all__ = ["LivePlans", "move_units", "lock_grids", "balance_plan"]
+__all__ = ["LivePlans", "move_units", "lock_grids", "balance_plan", "split_grid"]
 
 
 class LivePlans:
@@ -260,3 +260,76 @@ def balance_plan(engine: Engine, live: LivePlans, scope: Jurisdiction, plan_id: 
                                  "grids": None if codes is None else sorted(codes)})
         idempotency.save(conn, key, "POST", path, body, 201, answer)
     return 201, answer, False
+
+
+def _next_label(conn: Connection, row, community_code: str, taken) -> str:
+    """A grid code for a new grid of the community: ``{community}-NN`` after the highest number
+    used by the plan or by any version of the community's stored grids (a code names one grid)."""
+    import re
+
+    stored = conn.execute(text("SELECT DISTINCT code FROM grids WHERE region_code = :r AND community_code = :c"),
+                          {"r": row.region_code, "c": community_code}).scalars().all()
+    nums = [int(m.group(1)) for c in [*taken, *stored]
+            if (m := re.fullmatch(re.escape(community_code) + r"-(\d+)", str(c)))]
+    return f"{community_code}-{max(nums, default=0) + 1:02d}"
+
+
+def split_grid(engine: Engine, live: LivePlans, scope: Jurisdiction, plan_id: int, grid: str, line, *,
+               allow_split: bool = False, key: str | None = None, path: str = "", body: object = None
+               ) -> tuple[int, dict, bool]:
+    """Split grid ``grid`` of a draft in two along ``line`` (GeoJSON LineString coordinates,
+    lon/lat): :meth:`geo.zoning.Partition.split`; the lighter side becomes a new grid.
+
+    Returns ``(200, answer, replayed)``: ``grid`` (the new grid's code), ``moved`` (its units) and
+    ``grids`` (both grids' states), like a move's answer.
+
+    Raises
+    ------
+    api.errors.MoveRefused
+        The line does not cut the grid in two (``line_misses``), cuts it into more pieces
+        (``line_crosses_twice``), the grid is locked, or a side is not one piece (409).
+    api.errors.ValidationFailed
+        Not a line of at least two lon/lat points, or an unknown grid (422).
+    """
+    import shapely
+    import shapely.errors
+
+    from geo.zoning import MoveRefused as EngineRefused
+    from geo.zoning.units import to_metric_geoms
+
+    coords = line.get("coordinates") if isinstance(line, dict) else line
+    try:
+        pts = [(float(x), float(y)) for x, y in coords]
+        ok = len(pts) >= 2 and all(-180 <= x <= 180 and -90 <= y <= 90 for x, y in pts)
+        geom = shapely.LineString(pts) if ok else None
+        ok = ok and geom.length > 0
+    except (TypeError, ValueError, shapely.errors.GEOSException):
+        ok = False
+    if not ok:
+        raise ValidationFailed("The line must be at least two distinct [lon, lat] points.",
+                               [Problem("a GeoJSON LineString (lon/lat)", field="line")])
+    body = body if body is not None else {"grid": grid, "line": coords, "allow_split": allow_split}
+    try:
+        with engine.begin() as conn, live.lock():
+            replay = idempotency.begin(conn, key, "POST", path, body)
+            if replay:
+                return replay.status_code, replay.body, True
+            row = _draft(conn, plan_id, scope)
+            comm = _community_of(conn, row, grid, "grid")
+            p = live.get(conn, row, comm)
+            new = _next_label(conn, row, comm, p.labels)
+            try:
+                res = p.split(grid, to_metric_geoms([geom], p.units.crs)[0], new, allow_split=allow_split)
+            except EngineRefused as exc:
+                raise MoveRefused(str(exc), unit=exc.unit, grid=exc.grid, reason=exc.code) from None
+            store.save_units(conn, row.region_code, row.id, comm, res.moved, new)
+            store.save_grids(conn, row.region_code, row.id, comm, p, [p.grid_index(new)], new=True)
+            store.save_grids(conn, row.region_code, row.id, comm, p, [p.grid_index(grid)])
+            live.stamp(row.id, store.touch(conn, row.region_code, row.id))
+            answer = store.jsonable({"plan": int(row.id), "community_code": comm, "grid": new, **res.as_dict()})
+            idempotency.save(conn, key, "POST", path, body, 200, answer)
+    except Exception as exc:
+        if not isinstance(exc, (ValidationFailed, PlanClosed, MoveRefused)):
+            live.drop(plan_id)  # the database did not take the split: rebuild from it next time
+        raise
+    return 200, answer, False

@@ -83,6 +83,15 @@ def move(request: Request, engine: EngineDep, scope: ScopeDep, live: Live, plan_
                                    path=request.url.path, body=body))
 
 
+@router.post("/plans/{plan_id}/split", summary="Split a grid in two along a drawn line (409 if the line misses)")
+def split(request: Request, engine: EngineDep, scope: ScopeDep, live: Live, plan_id: PlanId, key: Key = None,
+          body: dict = Body(..., examples=[{"grid": "320281001001-01", "line": [[120.30, 31.50], [120.31, 31.51]]}])
+          ) -> JSONResponse:
+    return _json(*plans.split_grid(engine, live, scope, plan_id, str(body.get("grid") or ""), body.get("line"),
+                                   allow_split=bool(body.get("allow_split", False)), key=key,
+                                   path=request.url.path, body=body))
+
+
 @router.post("/plans/{plan_id}/lock", summary="Lock (or with locked=false unlock) grids of a draft")
 def lock(request: Request, engine: EngineDep, scope: ScopeDep, live: Live, plan_id: PlanId, key: Key = None,
          body: dict = Body(..., examples=[{"grids": ["320281001001-01"], "locked": True}])) -> JSONResponse:

@@ -444,3 +444,47 @@ def test_grids_check_over_http(api, engine, world):
     assert sum(1 for r in rows[1:] if r[0] == "under") == len(under)
     assert api.get("/grids/check", params={"format": "pdf"}).status_code == 422
     assert api.get("/grids/check", params={"area": "320281999999"}).status_code == 404
+
+
+def test_split_a_grid_along_a_line(api, engine, world):
+    """POST /plans/{id}/split: a line drawn across a grid makes two grids whose units are the old
+    grid's, each side of the line (unit centres tested in PostGIS); a line off the grid is a 409."""
+    pid = api.post("/plans", json={"community": world["community"]}).json()["plans"][0]["id"]
+    rows = q(engine, """SELECT code, households, ST_XMin(geom) x0, ST_XMax(geom) x1, ST_YMin(geom) y0, ST_YMax(geom) y1,
+                               ST_X(ST_Centroid(geom)) cx, ST_Y(ST_Centroid(geom)) cy
+                        FROM plan_grids WHERE plan_id = :p ORDER BY households DESC""", p=pid)
+    before = {r.code: {u for (u,) in q(engine, "SELECT unit_id FROM plan_units WHERE plan_id = :p AND grid_code = :g",
+                                       p=pid, g=r.code)} for r in rows}
+    done = None
+    for r in rows:
+        for line in ([[r.cx, r.y0 - 1e-3], [r.cx, r.y1 + 1e-3]], [[r.x0 - 1e-3, r.cy], [r.x1 + 1e-3, r.cy]]):
+            ans = api.post(f"/plans/{pid}/split", json={"grid": r.code, "line": line})
+            if ans.status_code == 200:
+                done = (r, line, ans.json())
+                break
+            assert ans.status_code == 409 and ans.json()["reason"] in ("splits_grid", "line_crosses_twice"), ans.text
+        if done:
+            break
+    assert done, "no grid could be split"
+    r, line, ans = done
+    new = ans["grid"]
+    assert new.startswith(world["community"] + "-") and new not in before
+    old_units = {u for (u,) in q(engine, "SELECT unit_id FROM plan_units WHERE plan_id = :p AND grid_code = :g", p=pid, g=r.code)}
+    new_units = {u for (u,) in q(engine, "SELECT unit_id FROM plan_units WHERE plan_id = :p AND grid_code = :g", p=pid, g=new)}
+    assert new_units == set(ans["moved"]) and old_units | new_units == before[r.code] and not old_units & new_units
+    hh = dict(q(engine, "SELECT code, households FROM plan_grids WHERE plan_id = :p", p=pid))
+    assert hh[new] + hh[r.code] == r.households and hh[new] <= hh[r.code]
+    states = {s["label"]: s["households"] for s in ans["grids"]}
+    assert states == {new: hh[new], r.code: hh[r.code]}
+    # most of each side's units lie on its side of the line (sign of the cross product, in SQL)
+    (a, b) = line
+    sides = dict(q(engine, """SELECT grid_code, avg(CASE WHEN ((:bx - :ax) * (ST_Y(c) - :ay) - (:by - :ay) * (ST_X(c) - :ax)) > 0
+                                              THEN 1.0 ELSE 0.0 END)
+                              FROM (SELECT grid_code, ST_PointOnSurface(geom) c FROM plan_units
+                                    WHERE plan_id = :p AND grid_code IN (:g1, :g2)) s GROUP BY 1""",
+                   p=pid, g1=r.code, g2=new, ax=a[0], ay=a[1], bx=b[0], by=b[1]))
+    assert {round(float(v)) for v in sides.values()} == {0, 1} and all(abs(float(v) - 0.5) > 0.3 for v in sides.values())
+    off = api.post(f"/plans/{pid}/split", json={"grid": r.code, "line": [[0.0, 0.0], [0.001, 0.001]]})
+    assert off.status_code == 409 and off.json()["reason"] == "line_misses"
+    assert api.post(f"/plans/{pid}/split", json={"grid": r.code, "line": [[1, 2]]}).status_code == 422
+    api.delete(f"/plans/{pid}")

@@ -71,3 +71,37 @@ def test_rebalance_keeps_locked_grids():
     assert all(lo <= hh[g] <= hi for g in range(len(q.labels)))
     assert all(_contiguous(q, g) for g in range(len(q.labels)))
     assert sum(hh) == 50 * ROWS * COLS and len(q.labels) == 8
+
+
+def test_split_along_a_line_follows_the_units():
+    """A line drawn across a grid (not on a street) splits it along the unit boundaries nearest it."""
+    import shapely
+    import pytest
+
+    from geo.zoning import MoveRefused
+
+    from tests.support.zoning_cases import X0, Y0
+
+    _, units = lattice_units(2, 4, [10, 20, 30, 40, 50, 60, 70, 80])
+    p = Partition(units, np.zeros(8, np.int64), ["C-01"], (1, 1000))
+    xs = units.xy[:, 0]
+    # a slanted line near x = 200 m: the two west columns on one side, the east ones on the other
+    res = p.split("C-01", shapely.LineString([(X0 + 190, Y0 - 10), (X0 + 215, Y0 + 210)]), "C-02")
+    west = set(units.ids[xs < X0 + 200].tolist())
+    east = set(units.ids[xs > X0 + 200].tolist())
+    moved = set(res.moved)
+    assert moved in (west, east)
+    hh = dict(zip(units.ids.tolist(), units.households.tolist()))
+    assert sum(hh[u] for u in moved) == min(sum(hh[u] for u in west), sum(hh[u] for u in east))  # the lighter side
+    assert [g.label for g in res.grids] == ["C-01", "C-02"] and all(g.contiguous for g in res.grids)
+    assert sum(g.households for g in res.grids) == 360
+    # a line that stays inside one unit, or misses, changes nothing
+    with pytest.raises(MoveRefused) as e:
+        p.split("C-01", shapely.LineString([(X0 + 10, Y0 + 10), (X0 + 20, Y0 + 20)]), "C-03")
+    assert e.value.code == "line_misses" and p.labels == ["C-01", "C-02"]
+    # a zigzag through the east grid cuts it into three pieces
+    zig = shapely.LineString([(X0 + 250, Y0 - 10), (X0 + 250, Y0 + 210), (X0 + 350, Y0 + 210), (X0 + 350, Y0 - 10)])
+    target = "C-02" if east == moved else "C-01"
+    with pytest.raises(MoveRefused) as e:
+        p.split(target, zig, "C-03")
+    assert e.value.code == "line_crosses_twice"
