@@ -215,11 +215,22 @@ def city(a) -> None:
         upgrade(engine)
         t = time.perf_counter()
         with engine.begin() as conn:
-            for layer in ("areas", "grids", "streets", "stations", "dwellings"):
+            for layer in ("areas", "grids", "streets", "stations"):
+                t1 = time.perf_counter()
                 import_frame(conn, layer, layers[layer], Settings(_env_file=None))
+                print(f"  {layer}: {len(layers[layer]):,} rows in {time.perf_counter() - t1:.1f} s", flush=True)
             conn.execute(text("ANALYZE"))
-        print(f"loaded in {time.perf_counter() - t:.1f} s")
-        del layers
+        # dwellings town by town (one import of all 190,355 in one statement ran > 35 min on this machine)
+        d = layers["dwellings"]
+        town = d["community_code"].str[:9]
+        for i, code in enumerate(sorted(town.unique())):
+            t1 = time.perf_counter()
+            with engine.begin() as conn:
+                import_frame(conn, "dwellings", d[town == code], Settings(_env_file=None))
+                conn.execute(text("ANALYZE dwellings"))
+            print(f"  dwellings of town {code}: {(town == code).sum():,} in {time.perf_counter() - t1:.1f} s", flush=True)
+        print(f"loaded in {time.perf_counter() - t:.1f} s", flush=True)
+        del layers, d
         settings = Settings(home=home / "app", database_url=url, plan_workers=a.workers, _env_file=None)
         t = time.perf_counter()
         _, answer, _ = create_plans(engine, settings, EVERYWHERE, PlanSpec(all=True, author="bench"))
