@@ -233,7 +233,8 @@ def city(a) -> None:
         del layers, d
         settings = Settings(home=home / "app", database_url=url, plan_workers=a.workers, _env_file=None)
         t = time.perf_counter()
-        _, answer, _ = create_plans(engine, settings, EVERYWHERE, PlanSpec(all=True, author="bench"))
+        phases: dict = {}
+        _, answer, _ = create_plans(engine, settings, EVERYWHERE, PlanSpec(all=True, author="bench"), timings=phases)
         all_s = time.perf_counter() - t
         m = answer["plans"][0]["metrics"]
         reasons = answer["plans"][0]["reasons"] or []
@@ -251,7 +252,9 @@ def city(a) -> None:
               f"{len(answer['plans'][0]['communities'])} communities; in band where feasible {share:.2%} "
               f"({len(rows) - len(feas)} grids flagged infeasible; target >= 99%); in band overall "
               f"{m['share_in_band']:.2%}; contiguous {m['share_contiguous']:.2%}; boundary on streets "
-              f"{m.get('street_share', float('nan')):.2%} (target >= 90%)")
+              f"{m.get('street_share', float('nan')):.2%} (target >= 90%); phases: reading "
+              f"{phases.get('read_s', 0):.1f} s, engine {phases.get('solve_s', 0):.1f} s, writing the plan "
+              f"{phases.get('write_s', 0):.1f} s")
         # baseline: the engine alone on the same inputs (no database read or write)
         with engine.connect() as conn:
             pairs = community_codes(conn, EVERYWHERE)

@@ -112,13 +112,18 @@ def _cut_lines(inp, locked) -> "gpd.GeoDataFrame":
 
 def create_plans(engine: Engine, settings: Settings, scope: Jurisdiction, spec: PlanSpec, *,
                  key: str | None = None, path: str = "/plans", body: object = None,
-                 progress: Callable[[str, int, int], None] | None = None) -> tuple[int, object, bool]:
+                 progress: Callable[[str, int, int], None] | None = None,
+                 timings: dict | None = None) -> tuple[int, object, bool]:
     """Redraw and store; returns ``(status, answer, replayed)``.
 
     The answer is ``{"plans": [summary, ...]}`` (one summary a region, :func:`api.plans.answers.summary`).
     With ``key`` (``Idempotency-Key``) a retry returns the stored answer and redraws nothing.
-    ``progress(region, done, total)`` is called after each community.
+    ``progress(region, done, total)`` is called after each community.  ``timings``, when given, gets
+    the seconds spent reading the inputs (``read_s``), in the engine (``solve_s``) and writing the
+    plans (``write_s``): the benchmark prints them.
     """
+    import time
+
     from geo.zoning import solve_county
 
     from api.plans.answers import summary
@@ -130,10 +135,19 @@ def create_plans(engine: Engine, settings: Settings, scope: Jurisdiction, spec: 
             replay = idempotency.begin(conn, key, "POST", path, body)
             if replay:
                 return replay.status_code, replay.body, True
+    clock = {"t": time.perf_counter()}
+
+    def lap(name):
+        now = time.perf_counter()
+        if timings is not None:
+            timings[name] = timings.get(name, 0.0) + now - clock["t"]
+        clock["t"] = now
+
     with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
         with conn.begin():
             named = targets(conn, scope, spec)
             read = {r: (read_inputs(conn, r, codes), fingerprint(conn, r, codes)) for r, codes in named.items()}
+    lap("read_s")
     known = {c for inp, _ in read.values() for c in inp.grids["code"].astype(str)}
     unknown = [c for c in params.locked if c not in known]
     if unknown:
@@ -147,6 +161,7 @@ def create_plans(engine: Engine, settings: Settings, scope: Jurisdiction, spec: 
                               inp.grids if len(inp.grids) else None, params=params, workers=settings.plan_workers,
                               progress=cb, micro=spec.micro or None)
         solved[region] = (county, base)
+    lap("solve_s")
     with engine.begin() as conn:
         if key is not None:
             replay = idempotency.begin(conn, key, "POST", path, body)
@@ -166,4 +181,5 @@ def create_plans(engine: Engine, settings: Settings, scope: Jurisdiction, spec: 
         answer = {"plans": [summary(conn, store.plan_row(conn, pid, scope)) for _, pid in ids]}
         answer = store.jsonable(answer)
         idempotency.save(conn, key, "POST", path, body, 201, answer)
+    lap("write_s")
     return 201, answer, False
