@@ -488,3 +488,18 @@ def test_split_a_grid_along_a_line(api, engine, world):
     assert off.status_code == 409 and off.json()["reason"] == "line_misses"
     assert api.post(f"/plans/{pid}/split", json={"grid": r.code, "line": [[1, 2]]}).status_code == 422
     api.delete(f"/plans/{pid}")
+
+
+def test_large_answers_are_compressed(api, world):
+    """A plan with its units goes gzip-compressed to a client that accepts it (the same JSON
+    decoded), plain to one that does not."""
+    import gzip
+    import json as _json
+
+    pid = world["plan"]
+    plain = api.get(f"/plans/{pid}", params={"units": "true"}, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    with api.stream("GET", f"/plans/{pid}", params={"units": "true"}, headers={"Accept-Encoding": "gzip"}) as r:
+        assert r.headers.get("content-encoding") == "gzip"
+        body = b"".join(r.iter_raw())
+    assert len(body) < len(plain.content) / 3 and _json.loads(gzip.decompress(body)) == plain.json()
