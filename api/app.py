@@ -22,6 +22,7 @@ from api.edge import BodyLimit, CatchAll, HostGuard, QueryGuard, SecurityHeaders
 from api.coverage import CoverageService
 from api.db.engine import get_engine, migrate as migrate_schema
 from api.settings import Settings, get_settings
+from api.plans import PlanJobs
 from api.siting import SitingJobs, SitingService
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -49,15 +50,19 @@ def create_app(settings: Settings | None = None, migrate: bool = True) -> FastAP
         # siting on the coverage service's runs; long questions as jobs in a thread pool (api/siting)
         app.state.siting = SitingService.from_settings(app.state.coverage, settings)
         app.state.siting_jobs = SitingJobs(engine, app.state.siting, workers=settings.siting_workers)
-        try:
-            app.state.siting_jobs.resume()
-        except OperationalError as exc:  # the database is down: serve (503s, /health) and resume at the next start
-            logging.getLogger("gridmap").warning("siting jobs not resumed, the database is unreachable: %s",
-                                                 str(exc).splitlines()[0])
+        # large redraws (POST /plans for a town or the county) as jobs on the same runner (api/jobs.py)
+        app.state.plan_jobs = PlanJobs(engine, settings)
+        for jobs in (app.state.siting_jobs, app.state.plan_jobs):
+            try:
+                jobs.resume()
+            except OperationalError as exc:  # the database is down: serve (503s, /health) and resume at the next start
+                logging.getLogger("gridmap").warning("%s jobs not resumed, the database is unreachable: %s",
+                                                     jobs.kind, str(exc).splitlines()[0])
         try:
             yield
         finally:
             app.state.siting_jobs.close()
+            app.state.plan_jobs.close()
             app.state.coverage.close()
 
     app = FastAPI(

@@ -74,6 +74,11 @@ def live_plans(request: Request):
     return request.app.state.plans
 
 
+def plan_jobs(request: Request):
+    """The app's plan jobs (:class:`api.plans.PlanJobs`, made in :func:`api.app.create_app`)."""
+    return request.app.state.plan_jobs
+
+
 SettingsDep = Annotated[Settings, Depends(settings)]
 EngineDep = Annotated[Engine, Depends(engine)]
 ScopeDep = Annotated[Jurisdiction, Depends(jurisdiction)]

@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     # plans (api.plans): grid redraws
     plan_workers: int = Field(default=2, ge=1, description="Worker processes a grid redraw uses (communities in parallel).")
     plan_live_max: int = Field(default=16, ge=1, description="Plans kept live in memory for editing (moves).")
+    plan_sync_communities: int = Field(
+        default=1, ge=0,
+        description="POST /plans redraws at once up to this many communities; more (a town, the county) run as a job.")
     # serving (gridmap serve)
     workers: int | None = Field(
         default=None, ge=1,

@@ -16,6 +16,12 @@ embedded PostGIS through ``api.imports.import_frame`` and drives the app in proc
 * ``POST /plans/{id}/publish`` (stale check, grids through the import service with history,
   re-attribution); baseline: the same grids through ``import_frame(replace=True)`` alone, in a
   transaction rolled back, and the ratio.
+
+With ``--all`` it measures instead what ``gridmap plan create --all`` does on the whole city (every
+layer loaded, :func:`api.plans.create_plans` with ``all=True``, ``GRIDMAP_PLAN_WORKERS`` processes):
+the time (target <= 60 s on 2 cores), grids, share in 300 +- 15% where feasible (target >= 99%),
+contiguous (100%) and on streets (>= 90%); baseline: :func:`geo.zoning.solve_county` alone on the same
+inputs read in the same run (no database), and the ratio (what reading and storing the plan costs).
 """
 
 from __future__ import annotations
@@ -44,7 +50,11 @@ def main() -> None:
     ap.add_argument("--households", type=int, default=500_000)
     ap.add_argument("--moves", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--all", action="store_true", help="gridmap plan create --all on the whole city")
+    ap.add_argument("--workers", type=int, default=2)
     a = ap.parse_args()
+    if a.all:
+        return city(a)
 
     from fastapi.testclient import TestClient
     from sqlalchemy import text
@@ -149,6 +159,88 @@ def main() -> None:
             print(f"POST /plans/{{id}}/publish: {pub:.2f} s ({g['new_versions']} new versions, {g['added']} added, "
                   f"{g['closed']} closed; {re_['dwellings']} dwellings, {re_['incidents']} incidents re-attributed); "
                   f"baseline import_frame(grids, replace=True) of the same grids {bare:.2f} s; ratio {pub / bare:.2f}x")
+
+
+IMPOSSIBLE = {"unit_above_max", "no_count_fits", "community_too_small", "island_unit"}
+
+
+def city(a) -> None:
+    """``gridmap plan create --all`` (what it calls: create_plans, all=True) on the whole city."""
+    from sqlalchemy import text
+
+    from api.db.engine import make_engine
+    from api.db.migrate import upgrade
+    from api.imports import import_frame
+    from api.jurisdiction import EVERYWHERE
+    from api.plans import PlanSpec, create_plans
+    from api.plans.inputs import community_codes, read_inputs
+    from api.settings import Settings
+    from geo.sample import make_district
+    from geo.zoning import solve_county
+
+    t = time.perf_counter()
+    layers = make_district(a.households, seed=a.seed, incidents=0)
+    print(f"data: make_district({a.households:,}, seed={a.seed}) ({time.perf_counter() - t:.1f} s): "
+          f"{(layers['areas'].level == 'community').sum()} communities, {len(layers['grids']):,} grids, "
+          f"{len(layers['dwellings']):,} dwellings, {len(layers['streets']):,} street edges")
+    with scratch_postgis("gridmap-bench-plans-all-") as (url, home):
+        engine = make_engine(url.replace("postgresql://", "postgresql+psycopg2://", 1))
+        upgrade(engine)
+        t = time.perf_counter()
+        with engine.begin() as conn:
+            for layer in ("areas", "grids", "streets", "stations"):
+                t1 = time.perf_counter()
+                import_frame(conn, layer, layers[layer], Settings(_env_file=None))
+                print(f"  {layer}: {len(layers[layer]):,} rows in {time.perf_counter() - t1:.1f} s", flush=True)
+            conn.execute(text("ANALYZE"))
+        # dwellings town by town (one import of all 190,355 in one statement ran > 35 min on this machine)
+        d = layers["dwellings"]
+        town = d["community_code"].str[:9]
+        for i, code in enumerate(sorted(town.unique())):
+            t1 = time.perf_counter()
+            with engine.begin() as conn:
+                import_frame(conn, "dwellings", d[town == code], Settings(_env_file=None))
+                conn.execute(text("ANALYZE dwellings"))
+            print(f"  dwellings of town {code}: {(town == code).sum():,} in {time.perf_counter() - t1:.1f} s", flush=True)
+        print(f"loaded in {time.perf_counter() - t:.1f} s", flush=True)
+        del layers, d
+        settings = Settings(home=home / "app", database_url=url, plan_workers=a.workers, _env_file=None)
+        t = time.perf_counter()
+        phases: dict = {}
+        _, answer, _ = create_plans(engine, settings, EVERYWHERE, PlanSpec(all=True, author="bench"), timings=phases)
+        all_s = time.perf_counter() - t
+        m = answer["plans"][0]["metrics"]
+        reasons = answer["plans"][0]["reasons"] or []
+        # in band where feasible: grids not flagged by a reason that makes the band impossible
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT community_code, code, households FROM plan_grids "
+                                     "WHERE plan_id = :p"), {"p": answer["plans"][0]["id"]}).all()
+        lo, hi = round(300 * 0.85), round(300 * 1.15)
+        bad = {(r["community"], r.get("grid")) for r in reasons if r.get("code") in IMPOSSIBLE}
+        whole = {r["community"] for r in reasons if r.get("code") in IMPOSSIBLE and not r.get("grid")}
+        feas = [r for r in rows if (r.community_code, r.code) not in bad and r.community_code not in whole]
+        share = np.mean([lo <= r.households <= hi for r in feas]) if feas else float("nan")
+        print(f"gridmap plan create --all (create_plans, all=True, {a.workers} workers): {all_s:.1f} s "
+              f"(target <= 60 s: {'met' if all_s <= 60 else 'MISSED'}); {m['grids']:,} grids over "
+              f"{len(answer['plans'][0]['communities'])} communities; in band where feasible {share:.2%} "
+              f"({len(rows) - len(feas)} grids flagged infeasible; target >= 99%); in band overall "
+              f"{m['share_in_band']:.2%}; contiguous {m['share_contiguous']:.2%}; boundary on streets "
+              f"{m.get('street_share', float('nan')):.2%} (target >= 90%); phases: reading "
+              f"{phases.get('read_s', 0):.1f} s, engine {phases.get('solve_s', 0):.1f} s, writing the plan "
+              f"{phases.get('write_s', 0):.1f} s")
+        # baseline: the engine alone on the same inputs (no database read or write)
+        with engine.connect() as conn:
+            pairs = community_codes(conn, EVERYWHERE)
+            region = pairs[0][0]
+            t = time.perf_counter()
+            inp = read_inputs(conn, region, [c for _, c in pairs])
+            read_s = time.perf_counter() - t
+        t = time.perf_counter()
+        solve_county(inp.areas.assign(level="community"), inp.streets, inp.dwellings,
+                     inp.grids if len(inp.grids) else None, params=PlanSpec(all=True).zoning(), workers=a.workers)
+        eng_s = time.perf_counter() - t
+        print(f"baseline: geo.zoning.solve_county alone on the same inputs {eng_s:.1f} s (reading them {read_s:.1f} s); "
+              f"ratio {all_s / eng_s:.2f}x")
 
 
 if __name__ == "__main__":

@@ -73,6 +73,8 @@ ROUTE_ACTIONS: dict[str, Action] = {
     "POST /plans": Action.EDIT_MAP,
     "POST /plans/{plan_id}/moves": Action.EDIT_MAP,
     "POST /plans/{plan_id}/lock": Action.EDIT_MAP,
+    "POST /plans/{plan_id}/balance": Action.EDIT_MAP,
+    "POST /plans/{plan_id}/split": Action.EDIT_MAP,
     "POST /plans/{plan_id}/publish": Action.EDIT_MAP,
     "DELETE /plans/{plan_id}": Action.EDIT_MAP,
     "GET /audit": Action.ADMIN,

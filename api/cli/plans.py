@@ -17,19 +17,29 @@ grids_app = typer.Typer(help="The stored grids: validation.", no_args_is_help=Tr
 
 def _run(fn):
     """Call ``fn()`` turning gridmap's errors into a message and exit code 2."""
+    from api import i18n
     from api.errors import GridmapError
 
+    lang = i18n.cli_lang()
     with user_errors():
         try:
             return fn()
         except GridmapError as exc:
-            err_console.print(f"[bold red]error:[/] {exc.detail}")
+            err_console.print(f"[bold red]{i18n.text('error:', lang)}[/] {i18n.detail(exc.detail, lang)}")
             for p in exc.problems[:50]:
                 err_console.print(f"  - {p}")
             for k in ("unit", "grid"):
                 if exc.extra.get(k):
-                    err_console.print(f"  {k}: {exc.extra[k]}")
+                    err_console.print(f"  {i18n.text(k, lang)}: {exc.extra[k]}")
             raise typer.Exit(2)
+
+
+def _t(english: str, **values) -> str:
+    """``english`` in the CLI's language (:func:`api.i18n.text`), its ``{name}`` parts filled in."""
+    from api import i18n
+
+    out = i18n.text(english, i18n.cli_lang())
+    return out.format(**values) if values else out
 
 
 def _settings():
@@ -43,25 +53,28 @@ def _metrics_table(title: str, grids: list[dict]):
 
     t = Table(title=title)
     for c in ("grid", "community", "households", "status", "contiguous", "Polsby-Popper", "street share", "moved"):
-        t.add_column(c, justify="right" if c not in ("grid", "community", "status") else "left")
+        t.add_column(_t(c), justify="right" if c not in ("grid", "community", "status") else "left")
     for g in grids:
         p = g["properties"]
         ss = p.get("street_share")
-        t.add_row(p["code"], p["community_code"], str(p["households"]), p["status"],
-                  "yes" if p.get("contiguous") else "NO", f"{p.get('polsby_popper') or 0:.3f}",
+        t.add_row(p["code"], p["community_code"], str(p["households"]), _t(p["status"]),
+                  _t("yes") if p.get("contiguous") else _t("NO"), f"{p.get('polsby_popper') or 0:.3f}",
                   "" if ss is None else f"{ss:.0%}", str(p.get("moved_households") or 0))
     return t
 
 
 def _print_summary(s: dict) -> None:
     m = s.get("metrics") or {}
-    console.print(f"plan {s['id']} ({s['status']}) region {s['region_code']}: {len(s['communities'])} communities, "
-                  f"{m.get('grids', 0)} grids, {m.get('households', 0)} households; in band "
-                  f"{m.get('share_in_band', 0):.1%}, contiguous {m.get('share_contiguous', 0):.1%}, "
-                  f"households moved {m.get('moved_households', 0)}")
+    console.print(_t("plan {id} ({status}) region {region}: {communities} communities, {grids} grids, "
+                     "{households} households; in band {in_band}, contiguous {contiguous}, households moved {moved}",
+                     id=s["id"], status=_t(s["status"]), region=s["region_code"], communities=len(s["communities"]),
+                     grids=m.get("grids", 0), households=m.get("households", 0),
+                     in_band=f"{m.get('share_in_band', 0):.1%}", contiguous=f"{m.get('share_contiguous', 0):.1%}",
+                     moved=m.get("moved_households", 0)))
     for r in s.get("reasons") or []:
-        console.print(f"  [yellow]{r.get('code')}[/]: community {r.get('community')} grid {r.get('grid') or '-'} "
-                      f"unit {r.get('unit') or '-'} {r.get('figures') or ''}")
+        console.print(f"  [yellow]{r.get('code')}[/]: " + _t("community {community} grid {grid} unit {unit}",
+                      community=r.get("community"), grid=r.get("grid") or "-", unit=r.get("unit") or "-")
+                      + f" {r.get('figures') or ''}")
 
 
 @plan_app.command("create")
@@ -93,7 +106,7 @@ def create(
 
     def progress(region, done, total):
         if region not in tasks:
-            tasks[region] = bar.add_task(f"region {region}: communities", total=total)
+            tasks[region] = bar.add_task(_t("region {region}: communities", region=region), total=total)
         bar.update(tasks[region], completed=done)
 
     with bar:
@@ -102,8 +115,8 @@ def create(
         _print_summary(s)
         with engine.connect() as conn:
             shown = show_plan(conn, EVERYWHERE, s["id"])
-        console.print(_metrics_table(f"plan {s['id']}", shown["grids"]["features"]))
-        console.print(f"plan id: {s['id']}")
+        console.print(_metrics_table(_t("plan {id}", id=s["id"]), shown["grids"]["features"]))
+        console.print(_t("plan id: {id}", id=s["id"]))
 
 
 @plan_app.command("list")
@@ -119,10 +132,10 @@ def list_(status: str = typer.Option(None, "--status", help="draft | published |
         rows = _run(lambda: list_plans(conn, EVERYWHERE, status))
     t = Table()
     for c in ("id", "status", "region", "communities", "grids", "in band", "author", "created"):
-        t.add_column(c)
+        t.add_column(_t(c))
     for s in rows:
         m = s["metrics"] or {}
-        t.add_row(str(s["id"]), s["status"], s["region_code"], ",".join(s["communities"]), str(m.get("grids", 0)),
+        t.add_row(str(s["id"]), _t(s["status"]), s["region_code"], ",".join(s["communities"]), str(m.get("grids", 0)),
                   f"{m.get('share_in_band', 0):.1%}", s["author"], (s["created_at"] or "")[:19])
     console.print(t)
 
@@ -140,7 +153,7 @@ def show(plan_id: int = typer.Argument(...), as_json: bool = typer.Option(False,
         console.print_json(json.dumps(s, ensure_ascii=False))
         return
     _print_summary(s)
-    console.print(_metrics_table(f"plan {plan_id}", s["grids"]["features"]))
+    console.print(_metrics_table(_t("plan {id}", id=plan_id), s["grids"]["features"]))
 
 
 @plan_app.command("diff")
@@ -154,12 +167,13 @@ def diff(plan_id: int = typer.Argument(...)) -> None:
     engine = migrated_engine()
     with engine.connect() as conn:
         d = _run(lambda: diff_plan(conn, EVERYWHERE, plan_id))
-    console.print(f"plan {plan_id}: {d['households_moved']} households in {d['dwellings_moved']} dwellings change grid")
+    console.print(_t("plan {id}: {households} households in {dwellings} dwellings change grid", id=plan_id,
+                     households=d["households_moved"], dwellings=d["dwellings_moved"]))
     t = Table()
     for c in ("grid", "community", "change", "before", "after", "in", "out"):
-        t.add_column(c)
+        t.add_column(_t(c))
     for g in d["grids"]:
-        t.add_row(g["code"], g["community_code"], g["change"], str(g["households_before"]), str(g["households_after"]),
+        t.add_row(g["code"], g["community_code"], _t(g["change"]), str(g["households_before"]), str(g["households_after"]),
                   str(g["households_in"]), str(g["households_out"]))
     console.print(t)
 
@@ -174,10 +188,12 @@ def move(plan_id: int = typer.Argument(...), unit: list[str] = typer.Option(...,
 
     engine = migrated_engine()
     _, res, _ = _run(lambda: move_units(engine, LivePlans(), EVERYWHERE, plan_id, unit, to, allow_split=allow_split))
-    console.print(f"moved {', '.join(res['moved']) or 'nothing'} to {to}")
+    console.print(_t("moved {units} to {grid}", units=", ".join(res["moved"]) or _t("nothing"), grid=to))
     for g in res["grids"]:
-        console.print(f"  {g['label']}: {g['households']} households, {g['status']}, "
-                      f"{'contiguous' if g['contiguous'] else 'NOT contiguous'}, Polsby-Popper {g['polsby_popper']:.3f}")
+        console.print("  " + _t("{grid}: {households} households, {status}, {contiguity}, Polsby-Popper {pp}",
+                                grid=g["label"], households=g["households"], status=_t(g["status"]),
+                                contiguity=_t("contiguous") if g["contiguous"] else _t("NOT contiguous"),
+                                pp=f"{g['polsby_popper']:.3f}"))
 
 
 @plan_app.command("lock")
@@ -189,7 +205,7 @@ def lock_(plan_id: int = typer.Argument(...), grid: list[str] = typer.Option(...
 
     engine = migrated_engine()
     _run(lambda: lock_grids(engine, LivePlans(), EVERYWHERE, plan_id, grid, locked=not unlock))
-    console.print(f"{'unlocked' if unlock else 'locked'} {', '.join(grid)}")
+    console.print(_t("unlocked {grids}" if unlock else "locked {grids}", grids=", ".join(grid)))
 
 
 @plan_app.command("export")
@@ -209,7 +225,7 @@ def export(plan_id: int = typer.Argument(...), file: Path = typer.Argument(..., 
         return kind
 
     kind = _run(go)
-    console.print(f"wrote plan {plan_id} to {file} ({kind})")
+    console.print(_t("wrote plan {id} to {file} ({kind})", id=plan_id, file=file, kind=kind))
 
 
 @plan_app.command("publish")
@@ -221,9 +237,10 @@ def publish(plan_id: int = typer.Argument(...)) -> None:
     engine = migrated_engine()
     _, res, _ = _run(lambda: publish_plan(engine, _settings(), EVERYWHERE, plan_id))
     g, r = res["grids"], res["reattributed"]
-    console.print(f"published plan {plan_id} at {res['published_at']}: {g['added']} new grids, "
-                  f"{g['new_versions']} new versions, {g['closed']} closed, {g['unchanged']} unchanged; "
-                  f"re-attributed {r['dwellings']} dwellings and {r['incidents']} incidents")
+    console.print(_t("published plan {id} at {at}: {added} new grids, {versions} new versions, {closed} closed, "
+                     "{unchanged} unchanged; re-attributed {dwellings} dwellings and {incidents} incidents",
+                     id=plan_id, at=res["published_at"], added=g["added"], versions=g["new_versions"],
+                     closed=g["closed"], unchanged=g["unchanged"], dwellings=r["dwellings"], incidents=r["incidents"]))
 
 
 @plan_app.command("discard")
@@ -234,7 +251,7 @@ def discard(plan_id: int = typer.Argument(...)) -> None:
 
     engine = migrated_engine()
     _run(lambda: discard_plan(engine, EVERYWHERE, plan_id))
-    console.print(f"discarded plan {plan_id}")
+    console.print(_t("discarded plan {id}", id=plan_id))
 
 
 @grids_app.command("check")
@@ -244,16 +261,20 @@ def check(area: str = typer.Option(None, "--area", help="Only this region, town 
     """Validate the current grids: overlaps, gaps, parts outside their community, non-contiguous, out of band."""
     from api.jurisdiction import EVERYWHERE
     from api.plans.check import check_stored_grids, write_report
+    from geo.zoning import CHECK_ISSUES
 
     engine = migrated_engine()
     with engine.connect() as conn:
         report = _run(lambda: check_stored_grids(conn, EVERYWHERE, area=area, target=target, band=band))
     for r in report["issues"][:200]:
-        console.print(f"{r['issue']}: grid {r['grid'] or '-'} community {r['community_code'] or '-'}: {r['message']}")
-    console.print(f"{len(report['issues'])} issue(s) in {report['grids']} grid(s)")
+        base = CHECK_ISSUES.get(r["issue"], "")
+        message = _t(base) + r["message"][len(base):] if base and r["message"].startswith(base) else r["message"]
+        console.print(_t("{issue}: grid {grid} community {community}: {message}", issue=_t(r["issue"]),
+                         grid=r["grid"] or "-", community=r["community_code"] or "-", message=message))
+    console.print(_t("{n} issue(s) in {grids} grid(s)", n=len(report["issues"]), grids=report["grids"]))
     if out is not None:
         _run(lambda: write_report(report, out))
-        console.print(f"wrote {out}")
+        console.print(_t("wrote {file}", file=out))
 
 
 def register(app: typer.Typer) -> None:

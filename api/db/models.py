@@ -379,3 +379,19 @@ plan_grids = Table(
                          name="plan_grids_plan_fkey", ondelete="CASCADE"),
     UniqueConstraint("region_code", "plan_id", "code", name="plan_grids_code_key"),
 )
+
+# 0012_plan_jobs: large redraws (POST /plans for a town or the county) worked as jobs (api/plans/jobs.py).
+plan_jobs = Table(
+    "plan_jobs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("params", JSONB, nullable=False),
+    Column("scope", JSONB),
+    Column("status", String(16), nullable=False, server_default=text("'queued'")),
+    Column("result", JSONB),
+    Column("error", JSONB),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Index("plan_jobs_created_idx", "created_at"),
+)

@@ -24,7 +24,8 @@ from api.errors import NotFound
 from api.jurisdiction import Jurisdiction
 
 __all__ = ["plan_row", "insert_plan", "write_community", "grid_rows", "unit_frame", "rebuild_partition",
-           "save_grids", "save_units", "save_micro", "set_locked", "touch", "jsonable", "GRID_METRIC_COLUMNS"]
+           "save_grids", "save_units", "save_micro", "set_locked", "touch", "jsonable", "GRID_METRIC_COLUMNS",
+           "zoning_params", "copy_home_codes", "grids_with_micro"]
 
 #: Per-grid metrics stored in ``plan_grids.metrics`` (from :func:`geo.zoning.grid_metrics`).
 GRID_METRIC_COLUMNS = ("units", "contiguous", "parts", "area_m2", "perimeter_m", "polsby_popper", "reock",
@@ -146,7 +147,8 @@ def save_grids(conn: Connection, region_code: str, plan_id: int, community_code:
             plan_grids.c.region_code == region_code, plan_grids.c.plan_id == plan_id,
             plan_grids.c.code == v["code"]).values(households=v["households"], status=v["status"],
                                                    metrics=v["metrics"], geom=v["geom"],
-                                                   micro=null()))  # an edited grid's micro-grids no longer fit: dropped
+                                                   micro=null()))  # an edited grid's micro-grids no longer fit
+                                                                 # (the move redraws them: api/plans/live.py)
 
 
 def save_units(conn: Connection, region_code: str, plan_id: int, community_code: str, unit_ids, grid: str) -> None:
@@ -182,7 +184,7 @@ def unit_frame(conn: Connection, region_code: str, plan_id: int, community_code:
 
 def rebuild_partition(conn: Connection, row, community_code: str):
     """The live :class:`geo.zoning.Partition` of one community of plan ``row``, from its rows."""
-    from geo.zoning import Partition, ZoningParams, units_from_frame
+    from geo.zoning import Partition, units_from_frame
 
     units_f = unit_frame(conn, row.region_code, row.id, community_code)
     if units_f.empty:
@@ -195,9 +197,33 @@ def rebuild_partition(conn: Connection, row, community_code: str):
     units = units_from_frame(units_f, row.crs)
     assign = np.array([index[c] for c in units_f["grid_code"]], dtype=np.int64)
     home = np.array([-1 if h is None else index.get(h, -2) for h in units_f["home_code"]], dtype=np.int64)
-    params = ZoningParams(**{k: (tuple(v) if k == "locked" else v) for k, v in row.params.items()
-                             if k in ZoningParams.__dataclass_fields__})
+    params = zoning_params(row)
     return Partition(units, assign, labels, params.bounds, locked=[r.code for r in g if r.locked], home=home)
+
+
+def zoning_params(row):
+    """The :class:`geo.zoning.ZoningParams` plan ``row`` was made with."""
+    from geo.zoning import ZoningParams
+
+    return ZoningParams(**{k: (tuple(v) if k == "locked" else v) for k, v in row.params.items()
+                           if k in ZoningParams.__dataclass_fields__})
+
+
+def copy_home_codes(conn: Connection, region_code: str, source_id: int, plan_id: int) -> None:
+    """Give plan ``plan_id``'s units the published grid (``home_code``) of the same units in plan
+    ``source_id`` (a proposal made from a draft: the same units, the same published grids)."""
+    conn.execute(text("""
+        UPDATE plan_units n SET home_code = o.home_code FROM plan_units o
+        WHERE n.region_code = :r AND n.plan_id = :p AND o.region_code = :r AND o.plan_id = :s
+          AND o.community_code = n.community_code AND o.unit_id = n.unit_id
+          AND n.home_code IS DISTINCT FROM o.home_code"""), {"r": region_code, "p": plan_id, "s": source_id})
+
+
+def grids_with_micro(conn: Connection, region_code: str, plan_id: int, codes) -> list[str]:
+    """Those of ``codes`` that have micro-grids stored, sorted."""
+    return sorted(conn.execute(select(plan_grids.c.code).where(
+        plan_grids.c.region_code == region_code, plan_grids.c.plan_id == plan_id,
+        plan_grids.c.code.in_(list(codes)), plan_grids.c.micro.isnot(None))).scalars())
 
 
 def set_locked(conn: Connection, region_code: str, plan_id: int, codes, locked: bool) -> int:

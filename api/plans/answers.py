@@ -89,7 +89,7 @@ def unit_features(conn: Connection, row) -> dict:
 
 
 def micro_features(conn: Connection, row) -> dict:
-    """The plan's micro-grids (drawn with ``micro``; a grid edited since has none), one collection."""
+    """The plan's micro-grids (drawn with ``micro``; redrawn in a grid a move changed), one collection."""
     rows = conn.execute(text("""SELECT micro FROM plan_grids WHERE region_code = :r AND plan_id = :p
                                 AND micro IS NOT NULL ORDER BY code COLLATE "C" """),
                         {"r": row.region_code, "p": row.id}).scalars()

@@ -1,6 +1,7 @@
 """Validation of the stored (current) grids with :func:`geo.zoning.check_grids`: overlaps, gaps,
 parts outside their community, grids in several pieces, sizes out of band; as a report
-(``gridmap grids check``) written to JSON, CSV (UTF-8 with BOM) or xlsx."""
+(``gridmap grids check``, ``GET /grids/check``) written to JSON, CSV (UTF-8 with BOM) or xlsx, and as
+GeoJSON for a map layer (each issue's place: the overlap, the gap, the part outside, the grid)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,13 @@ from api.jurisdiction import Jurisdiction
 from api.db.plans import jsonable
 from geo.errors import Problem
 
-__all__ = ["check_stored_grids", "write_report", "REPORT_COLUMNS"]
+__all__ = ["check_stored_grids", "write_report", "report_bytes", "report_features", "REPORT_COLUMNS",
+           "REPORT_FORMATS"]
+
+#: Formats of a report: media type and file suffix.
+REPORT_FORMATS = {"json": ("application/json", ".json"), "geojson": ("application/geo+json", ".geojson"),
+                  "csv": ("text/csv; charset=utf-8", ".csv"),
+                  "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", ".xlsx")}
 
 REPORT_COLUMNS = ("issue", "grid", "other_grid", "community_code", "area_m2", "households", "parts", "message")
 
@@ -38,8 +45,9 @@ def _where(conn, scope: Jurisdiction, area: str | None, alias: str, params: dict
 
 
 def check_stored_grids(conn: Connection, scope: Jurisdiction, *, area: str | None = None, target: int = 300,
-                       band: float = 0.15, tolerance_m2: float = 1.0) -> dict:
-    """``{"grids": n, "issues": [row, ...]}`` for the current grids in ``scope`` (and ``area``)."""
+                       band: float = 0.15, tolerance_m2: float = 1.0, geometry: bool = False) -> dict:
+    """``{"grids": n, "issues": [row, ...]}`` for the current grids in ``scope`` (and ``area``);
+    with ``geometry`` each row also holds its place (``geometry``: GeoJSON, EPSG:4326)."""
     from geo.zoning import ZoningParams, check_grids
 
     bounds = ZoningParams(target_households=target, band=band).bounds
@@ -58,23 +66,40 @@ def check_stored_grids(conn: Connection, scope: Jurisdiction, *, area: str | Non
     issues = check_grids(grids, comms, dw, bounds=bounds, tolerance_m2=tolerance_m2)
     rows = [jsonable({c: (None if v != v else v) if isinstance(v, float) else v for c, v in r.items()})
             for r in issues.drop(columns="geometry").to_dict("records")]
+    if geometry:
+        import shapely.geometry
+
+        for r, g in zip(rows, issues.geometry):
+            r["geometry"] = None if g is None or g.is_empty else shapely.geometry.mapping(g)
     return {"grids": int(len(grids)), "issues": rows}
 
 
-def write_report(report: dict, path: Path) -> None:
-    """Write ``report`` to ``path`` (.json, .csv or .xlsx)."""
-    suffix = Path(path).suffix.lower()
+def report_features(report: dict) -> dict:
+    """A report made with ``geometry=True`` as a GeoJSON FeatureCollection (the map layer)."""
+    feats = [{"type": "Feature", "geometry": r.get("geometry"),
+              "properties": {c: r.get(c) for c in REPORT_COLUMNS}} for r in report["issues"]]
+    return {"type": "FeatureCollection", "grids": report["grids"], "features": feats}
+
+
+def report_bytes(report: dict, fmt: str) -> bytes:
+    """``report`` as a file's bytes: ``json``, ``geojson`` (made with ``geometry=True``), ``csv`` or ``xlsx``."""
+    import io
+
     rows = report["issues"]
-    if suffix == ".json":
-        Path(path).write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
-    elif suffix == ".csv":
+    if fmt == "json":
+        plain = {**report, "issues": [{k: v for k, v in r.items() if k != "geometry"} for r in rows]}
+        return json.dumps(plain, ensure_ascii=False, indent=1).encode("utf-8")
+    if fmt == "geojson":
+        return json.dumps(report_features(report), ensure_ascii=False).encode("utf-8")
+    if fmt == "csv":
         import csv
 
-        with open(path, "w", newline="", encoding="utf-8-sig") as f:
-            wr = csv.DictWriter(f, fieldnames=list(REPORT_COLUMNS), extrasaction="ignore")
-            wr.writeheader()
-            wr.writerows(rows)
-    elif suffix == ".xlsx":
+        buf = io.StringIO()
+        wr = csv.DictWriter(buf, fieldnames=list(REPORT_COLUMNS), extrasaction="ignore")
+        wr.writeheader()
+        wr.writerows(rows)
+        return "\ufeff".encode("utf-8") + buf.getvalue().encode("utf-8")
+    if fmt == "xlsx":
         from openpyxl import Workbook
 
         wb = Workbook()
@@ -83,7 +108,17 @@ def write_report(report: dict, path: Path) -> None:
         ws.append(list(REPORT_COLUMNS))
         for r in rows:
             ws.append([r.get(c) for c in REPORT_COLUMNS])
-        wb.save(path)
-    else:
+        buf = io.BytesIO()
+        wb.save(buf)
+        return buf.getvalue()
+    raise ValidationFailed(f"No report format {fmt!r}; use json, geojson, csv or xlsx.",
+                           [Problem("one of json, geojson, csv, xlsx", field="format")])
+
+
+def write_report(report: dict, path: Path) -> None:
+    """Write ``report`` to ``path`` (.json, .csv or .xlsx)."""
+    fmt = {".json": "json", ".csv": "csv", ".xlsx": "xlsx"}.get(Path(path).suffix.lower())
+    if fmt is None:
         raise ValidationFailed(f"Cannot write a report to {path}; use .json, .csv or .xlsx.",
                                [Problem("one of .json, .csv, .xlsx", field="out")])
+    Path(path).write_bytes(report_bytes(report, fmt))

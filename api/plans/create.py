@@ -21,7 +21,7 @@ from api.plans.inputs import community_codes, fingerprint, read_inputs
 from api.settings import Settings
 from geo.errors import Problem
 
-__all__ = ["PlanSpec", "create_plans"]
+__all__ = ["PlanSpec", "create_plans", "targets"]
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,16 @@ class PlanSpec:
                             stay_close=self.stay_close, seed_method=self.seed_method)
 
 
-def _targets(conn, scope: Jurisdiction, spec: PlanSpec) -> dict[str, list[str]]:
+def targets(conn, scope: Jurisdiction, spec: PlanSpec) -> dict[str, list[str]]:
+    """The communities ``spec`` names in ``scope``, by region: ``{region_code: [code, ...]}``.
+
+    Raises
+    ------
+    ValidationFailed
+        Not exactly one of community, town, all.
+    NotFound
+        No community with a boundary there.
+    """
     chosen = [x for x in (spec.community, spec.town) if x] + (["all"] if spec.all else [])
     if len(chosen) != 1:
         raise ValidationFailed("Name exactly one of community, town or all.",
@@ -103,13 +112,18 @@ def _cut_lines(inp, locked) -> "gpd.GeoDataFrame":
 
 def create_plans(engine: Engine, settings: Settings, scope: Jurisdiction, spec: PlanSpec, *,
                  key: str | None = None, path: str = "/plans", body: object = None,
-                 progress: Callable[[str, int, int], None] | None = None) -> tuple[int, object, bool]:
+                 progress: Callable[[str, int, int], None] | None = None,
+                 timings: dict | None = None) -> tuple[int, object, bool]:
     """Redraw and store; returns ``(status, answer, replayed)``.
 
     The answer is ``{"plans": [summary, ...]}`` (one summary a region, :func:`api.plans.answers.summary`).
     With ``key`` (``Idempotency-Key``) a retry returns the stored answer and redraws nothing.
-    ``progress(region, done, total)`` is called after each community.
+    ``progress(region, done, total)`` is called after each community.  ``timings``, when given, gets
+    the seconds spent reading the inputs (``read_s``), in the engine (``solve_s``) and writing the
+    plans (``write_s``): the benchmark prints them.
     """
+    import time
+
     from geo.zoning import solve_county
 
     from api.plans.answers import summary
@@ -121,10 +135,19 @@ def create_plans(engine: Engine, settings: Settings, scope: Jurisdiction, spec: 
             replay = idempotency.begin(conn, key, "POST", path, body)
             if replay:
                 return replay.status_code, replay.body, True
+    clock = {"t": time.perf_counter()}
+
+    def lap(name):
+        now = time.perf_counter()
+        if timings is not None:
+            timings[name] = timings.get(name, 0.0) + now - clock["t"]
+        clock["t"] = now
+
     with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
         with conn.begin():
-            targets = _targets(conn, scope, spec)
-            read = {r: (read_inputs(conn, r, codes), fingerprint(conn, r, codes)) for r, codes in targets.items()}
+            named = targets(conn, scope, spec)
+            read = {r: (read_inputs(conn, r, codes), fingerprint(conn, r, codes)) for r, codes in named.items()}
+    lap("read_s")
     known = {c for inp, _ in read.values() for c in inp.grids["code"].astype(str)}
     unknown = [c for c in params.locked if c not in known]
     if unknown:
@@ -138,6 +161,7 @@ def create_plans(engine: Engine, settings: Settings, scope: Jurisdiction, spec: 
                               inp.grids if len(inp.grids) else None, params=params, workers=settings.plan_workers,
                               progress=cb, micro=spec.micro or None)
         solved[region] = (county, base)
+    lap("solve_s")
     with engine.begin() as conn:
         if key is not None:
             replay = idempotency.begin(conn, key, "POST", path, body)
@@ -157,4 +181,5 @@ def create_plans(engine: Engine, settings: Settings, scope: Jurisdiction, spec: 
         answer = {"plans": [summary(conn, store.plan_row(conn, pid, scope)) for _, pid in ids]}
         answer = store.jsonable(answer)
         idempotency.save(conn, key, "POST", path, body, 201, answer)
+    lap("write_s")
     return 201, answer, False

@@ -1,4 +1,5 @@
-"""Plans (grid redraws): create, list, show, moves, locks, diff, publish, discard, export.
+"""Plans (grid redraws): create, list, show, moves, locks, balance, diff, publish, discard, export;
+and the validation of the current grids (``GET /grids/check``, what ``gridmap grids check`` reports).
 
 Thin handlers: each takes the deps aliases and calls :mod:`api.plans`, which assembles the answer
 (the CLI ``gridmap plan`` calls the same functions).  Every write takes an ``Idempotency-Key``;
@@ -18,6 +19,7 @@ from api import deps, i18n, plans
 from api.deps import EngineDep, ScopeDep, SettingsDep
 from api.negotiation import prefers_html
 from api.pages.workbench import plans_page, workbench_page
+from api.plans.check import REPORT_FORMATS, check_stored_grids, report_bytes
 from api.plans.export import EXPORT_FORMATS, export_plan
 
 router = APIRouter(tags=["plans"])
@@ -25,20 +27,50 @@ router = APIRouter(tags=["plans"])
 Key = Annotated[str | None, Header(alias="Idempotency-Key", description="Makes a retry of this request safe (24 h).")]
 PlanId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Live = Annotated[plans.LivePlans, Depends(deps.live_plans)]
+Jobs = Annotated[plans.PlanJobs, Depends(deps.plan_jobs)]
 
 CREATE_EXAMPLE = {"community": "320281001001", "target": 300, "band": 0.15, "stay_close": False, "lock": []}
 MOVE_EXAMPLE = {"units": ["b0001"], "to": "320281001001-02", "allow_split": False}
+
+
+#: Answers larger than this (bytes) go gzip-compressed to a client that accepts it (a plan's units).
+GZIP_ABOVE = 32_768
+
+
+def _compressed_json(request: Request, data) -> Response:
+    """``data`` as JSON, gzip-compressed when it is large and the client accepts gzip (a community
+    of 4,000 dwellings sends ~2,000 unit polygons: 3 MB of GeoJSON, ~0.6 MB compressed)."""
+    import gzip
+    import json
+
+    body = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    headers = {"Vary": "Accept, Accept-Encoding"}
+    if len(body) > GZIP_ABOVE and "gzip" in request.headers.get("accept-encoding", "").lower():
+        return Response(gzip.compress(body, compresslevel=5), media_type="application/json",
+                        headers={**headers, "Content-Encoding": "gzip"})
+    return Response(body, media_type="application/json", headers=headers)
 
 
 def _json(status: int, body, replayed: bool) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers={"Idempotent-Replayed": "true"} if replayed else {})
 
 
-@router.post("/plans", status_code=201, summary="Redraw grids as a draft plan (one plan a region)")
-def create_plan(request: Request, engine: EngineDep, settings: SettingsDep, scope: ScopeDep, key: Key = None,
-                body: dict = Body(..., examples=[CREATE_EXAMPLE])) -> JSONResponse:
-    spec = plans.PlanSpec.from_dict(body)
-    return _json(*plans.create_plans(engine, settings, scope, spec, key=key, path=request.url.path, body=body))
+@router.post("/plans", status_code=201, summary="Redraw grids as a draft plan (one plan a region), or a job",
+             description="Up to `GRIDMAP_PLAN_SYNC_COMMUNITIES` communities answer 201 with the plans; more (a town, "
+                         "`all`) answer 202 with a job (`Location: /plans/jobs/{id}`); `job: true|false` forces "
+                         "either.  `Idempotency-Key` makes a retry safe.",
+             responses={202: {"description": "Queued as a job; poll the Location."}})
+def create_plan(request: Request, engine: EngineDep, settings: SettingsDep, scope: ScopeDep, jobs: Jobs,
+                key: Key = None, body: dict = Body(..., examples=[CREATE_EXAMPLE])) -> JSONResponse:
+    status, out, headers = plans.submit_plans(engine, settings, jobs, scope, body, key=key, path=request.url.path)
+    return JSONResponse(out, status_code=status, headers=headers)
+
+
+@router.get("/plans/jobs/{job_id}", summary="A redraw job: status, and the plans made when done")
+def plan_job(engine: EngineDep, scope: ScopeDep, jobs: Jobs,
+             job_id: Annotated[str, Path(max_length=32, pattern="^[0-9a-f]+$")]) -> dict:
+    with engine.connect() as conn:
+        return plans.plan_job(jobs, conn, job_id, scope)
 
 
 @router.get("/plans", summary="The plans (newest first)")
@@ -58,7 +90,7 @@ def show_plan(request: Request, engine: EngineDep, settings: SettingsDep, scope:
     if prefers_html(request.headers.get("accept")):
         return workbench_page(i18n.request_lang(request, settings.language), plan_id)
     with engine.connect() as conn:
-        return plans.show_plan(conn, scope, plan_id, units=units, micro=micro)
+        return _compressed_json(request, plans.show_plan(conn, scope, plan_id, units=units, micro=micro))
 
 
 @router.post("/plans/{plan_id}/moves", summary="Move units into a grid (409 if it would split a grid)")
@@ -70,11 +102,29 @@ def move(request: Request, engine: EngineDep, scope: ScopeDep, live: Live, plan_
                                    path=request.url.path, body=body))
 
 
+@router.post("/plans/{plan_id}/split", summary="Split a grid in two along a drawn line (409 if the line misses)")
+def split(request: Request, engine: EngineDep, scope: ScopeDep, live: Live, plan_id: PlanId, key: Key = None,
+          body: dict = Body(..., examples=[{"grid": "320281001001-01", "line": [[120.30, 31.50], [120.31, 31.51]]}])
+          ) -> JSONResponse:
+    return _json(*plans.split_grid(engine, live, scope, plan_id, str(body.get("grid") or ""), body.get("line"),
+                                   allow_split=bool(body.get("allow_split", False)), key=key,
+                                   path=request.url.path, body=body))
+
+
 @router.post("/plans/{plan_id}/lock", summary="Lock (or with locked=false unlock) grids of a draft")
 def lock(request: Request, engine: EngineDep, scope: ScopeDep, live: Live, plan_id: PlanId, key: Key = None,
          body: dict = Body(..., examples=[{"grids": ["320281001001-01"], "locked": True}])) -> JSONResponse:
     return _json(*plans.lock_grids(engine, live, scope, plan_id, body.get("grids"),
                                    locked=bool(body.get("locked", True)), key=key, path=request.url.path, body=body))
+
+
+@router.post("/plans/{plan_id}/balance", status_code=201,
+             summary="Auto-balance a draft (all its unlocked grids, or the grids named): a new draft beside it")
+def balance(request: Request, engine: EngineDep, scope: ScopeDep, live: Live, plan_id: PlanId, key: Key = None,
+            body: dict = Body(default={}, examples=[{"grids": ["320281001001-01", "320281001001-02"]}])
+            ) -> JSONResponse:
+    return _json(*plans.balance_plan(engine, live, scope, plan_id, (body or {}).get("grids"), key=key,
+                                     path=request.url.path, body=body))
 
 
 @router.get("/plans/{plan_id}/diff", summary="The plan against the current grids")
@@ -105,3 +155,18 @@ def export(engine: EngineDep, scope: ScopeDep, plan_id: PlanId,
     media, suffix = EXPORT_FORMATS[format]
     return Response(data, media_type=media,
                     headers={"Content-Disposition": f'attachment; filename="plan-{plan_id}{suffix}"'})
+
+
+@router.get("/grids/check", summary="Validate the current grids: overlaps, gaps, outside parts, pieces, sizes",
+            description="The report of `gridmap grids check`: JSON (default), GeoJSON (each issue's place, the "
+                        "map layer), CSV (UTF-8 BOM) or xlsx.")
+def grids_check(engine: EngineDep, scope: ScopeDep,
+                area: Annotated[str | None, Query(max_length=32, description="Region, town, community or grid code")] = None,
+                target: Annotated[int, Query(ge=1, le=100_000)] = 300,
+                band: Annotated[float, Query(gt=0, lt=1)] = 0.15,
+                format: Annotated[str, Query(pattern="^(json|geojson|csv|xlsx)$")] = "json") -> Response:
+    with engine.connect() as conn:
+        report = check_stored_grids(conn, scope, area=area, target=target, band=band, geometry=format == "geojson")
+    media, suffix = REPORT_FORMATS[format]
+    headers = {} if format in ("json", "geojson") else {"Content-Disposition": f'attachment; filename="grids-check{suffix}"'}
+    return Response(report_bytes(report, format), media_type=media, headers=headers)

@@ -43,8 +43,10 @@ COMMUNITIES_PER_TOWN = 20
 STATION_LABEL = {"service_centre": "党群服务中心", "grid_station": "网格党建先锋站", "neighbourhood_point": "邻里服务点"}
 
 
-def _check(households, incident_years, incidents, region_code) -> None:
+def _check(households, incident_years, incidents, region_code, community_households=HOUSEHOLDS_PER_COMMUNITY) -> None:
     problems = []
+    if not isinstance(community_households, (int, np.integer)) or community_households < 300:
+        problems.append(Problem("must be a whole number of at least 300", field="community_households"))
     if not isinstance(households, (int, np.integer)) or households < 300:
         problems.append(Problem("must be a whole number of at least 300", field="households"))
     if not (incident_years > 0):
@@ -99,7 +101,8 @@ def shares(rng: np.random.Generator, n: int, total: int) -> np.ndarray:
 
 
 def make_district(households: int = 12_000, seed: int = 0, incident_years: float = 1.0,
-                  incidents: int | None = None, region_code: str = "320281") -> dict[str, gpd.GeoDataFrame]:
+                  incidents: int | None = None, region_code: str = "320281",
+                  community_households: int = HOUSEHOLDS_PER_COMMUNITY) -> dict[str, gpd.GeoDataFrame]:
     """Generate the sample district.
 
     Parameters
@@ -115,6 +118,10 @@ def make_district(households: int = 12_000, seed: int = 0, incident_years: float
         Exactly this many incidents instead (over ``incident_years`` years).
     region_code : str
         6-digit county code; town codes add 3 digits, community codes 3 more.
+    community_households : int
+        Mean households of a community (default :data:`HOUSEHOLDS_PER_COMMUNITY`, 1,500: villages of
+        ~800 houses); 6,000 makes merged villages of ~3,000 houses and more (the workbench
+        benchmark's large community), the area per household staying the same.
 
     Returns
     -------
@@ -125,15 +132,16 @@ def make_district(households: int = 12_000, seed: int = 0, incident_years: float
     Raises
     ------
     geo.errors.InvalidInput
-        For fewer than 300 households, a non-positive period or a malformed region code.
+        For fewer than 300 households (in the district or a community), a non-positive period or a
+        malformed region code.
     """
-    _check(households, incident_years, incidents, region_code)
+    _check(households, incident_years, incidents, region_code, community_households)
     households = int(households)
 
     def rng(stage: int) -> np.random.Generator:
         return np.random.default_rng([int(seed), stage])
 
-    n_comm = max(1, round(households / HOUSEHOLDS_PER_COMMUNITY))
+    n_comm = max(1, round(households / int(community_households)))
     n_town = max(1, round(n_comm / COMMUNITIES_PER_TOWN))
     layout = make_layout(rng(1), households, n_comm, n_town)
     targets = shares(rng(2), n_comm, households)

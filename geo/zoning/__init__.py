@@ -14,8 +14,8 @@ Modules, by meaning:
   (:class:`Partition`, :class:`MoveRefused`);
 * :mod:`~geo.zoning.search` - the contiguity-preserving local search;
 * :mod:`~geo.zoning.solve` - per community and per county redraws (:func:`solve_community`,
-  :func:`solve_county`), micro-grids: a package (seed, repair, exact, current, community, county,
-  plan);
+  :func:`solve_county`), auto-balance of a draft (:func:`rebalance`), micro-grids (:func:`micro_grids`):
+  a package (seed, repair, exact, current, community, rebalance, county, plan);
 * :mod:`~geo.zoning.reasons` - why a band cannot be met (:class:`Reason`);
 * :mod:`~geo.zoning.metrics` - per grid and per plan metrics;
 * :mod:`~geo.zoning.check` - validation of existing grids (:func:`check_grids`).
@@ -29,8 +29,8 @@ from geo.zoning.params import MICRO_PARAMS, SEED_METHODS, ZoningParams
 from geo.zoning.partition import GridState, MoveRefused, MoveResult, Partition, band_status
 from geo.zoning.reasons import REASON_CODES, Reason
 from geo.zoning.search import balance, improve, total_violation
-from geo.zoning.solve import (CommunityPlan, CountyPlan, grid_count, home_grids, solve_community, solve_county,
-                              solve_units)
+from geo.zoning.solve import (CommunityPlan, CountyPlan, grid_count, home_grids, micro_grids, rebalance,
+                              solve_community, solve_county, solve_units)
 from geo.zoning.units import Units, build_units, community_units, units_from_frame
 
 __all__ = [
@@ -40,7 +40,8 @@ __all__ = [
     "Bisection", "bisect_households",
     "Partition", "MoveRefused", "MoveResult", "GridState", "band_status",
     "balance", "improve", "total_violation",
-    "CommunityPlan", "CountyPlan", "grid_count", "home_grids", "solve_units", "solve_community", "solve_county",
+    "CommunityPlan", "CountyPlan", "grid_count", "home_grids", "solve_units", "solve_community", "solve_county", "rebalance",
+    "micro_grids",
     "Reason", "REASON_CODES",
     "grid_metrics", "plan_metrics", "polsby_popper", "reock",
     "check_grids", "CHECK_ISSUES",

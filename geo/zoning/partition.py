@@ -52,7 +52,9 @@ class MoveRefused(ValueError):
     ----------
     code : str
         ``splits_grid`` (the source grid would fall apart), ``detached`` (the units would not touch
-        the destination), ``empties_grid``, ``locked``, ``unknown_unit``, ``unknown_grid``.
+        the destination), ``empties_grid``, ``locked``, ``unknown_unit``, ``unknown_grid``; for a
+        split along a line (:meth:`Partition.split`) also ``line_misses`` (the line does not cut the
+        grid in two) and ``line_crosses_twice`` (it cuts it into more than two pieces).
     unit : str, optional
         The unit that cannot move (its id).
     grid : str, optional
@@ -403,6 +405,60 @@ class Partition:
             self.apply(u, B)
         changed = [B] + sorted(by_src)
         return MoveResult(tuple(str(self.units.ids[u]) for u in idx), tuple(self.state(g) for g in changed))
+
+    def split(self, label: str, line, new_label: str, allow_split: bool = False) -> MoveResult:
+        """Split grid ``label`` in two along ``line`` (a LineString in the units' metric CRS).
+
+        The line cuts the grid's polygon into two pieces; each unit goes with the piece holding
+        most of its area, so the new boundary runs along unit boundaries (streets, and dwelling
+        cells inside a large block) nearest the line.  The side with fewer households (on a tie,
+        the second piece) becomes the new grid ``new_label``.
+
+        Raises
+        ------
+        MoveRefused
+            ``line_misses`` / ``line_crosses_twice`` (the line does not cut the grid into exactly
+            two pieces, or leaves every unit on one side), ``locked``, ``unknown_grid``, or, unless
+            ``allow_split``, ``splits_grid`` when a side is not one piece.  Nothing is changed.
+        """
+        import shapely.ops
+        from shapely.errors import GEOSException
+
+        g = self.grid_index(label)
+        if g in self.locked:
+            raise MoveRefused("locked", f"grid {label} is locked", grid=label)
+        if new_label in self.labels:
+            raise ValueError(f"grid {new_label!r} exists already")
+        poly = self.polygon(g)
+        try:
+            pieces = [x for x in shapely.get_parts(shapely.ops.split(poly, line)) if x.area > 1.0]
+        except (ValueError, GEOSException):
+            pieces = []
+        if len(pieces) > 2:
+            raise MoveRefused("line_crosses_twice", f"the line cuts grid {label} into {len(pieces)} pieces; "
+                              "draw it across the grid once", grid=label)
+        members = self.members(g)
+        side = np.zeros(len(members), bool)
+        if len(pieces) == 2:
+            geoms = self.units.geometry[members]
+            side = shapely.area(shapely.intersection(geoms, pieces[1])) > shapely.area(shapely.intersection(geoms, pieces[0]))
+        if len(pieces) < 2 or side.all() or not side.any():
+            raise MoveRefused("line_misses", f"the line does not cut grid {label} in two: draw it from one side "
+                              "of the grid to the other", grid=label)
+        hh = self.units.households[members]
+        new_side = side if hh[side].sum() <= hh[~side].sum() else ~side
+        move, stay = members[new_side], members[~new_side]
+        if not allow_split:
+            for part, name in ((stay, label), (move, new_label)):
+                other = move if part is stay else stay
+                if self.n_parts(g, without=other.tolist()) > 1:
+                    u = int(part[0])
+                    raise MoveRefused("splits_grid", f"the side of the line that would be grid {name} is not one "
+                                      "piece", unit=str(self.units.ids[u]), grid=label)
+        B = self.add_grid(new_label)
+        for u in move.tolist():
+            self.apply(int(u), B)
+        return MoveResult(tuple(str(self.units.ids[u]) for u in move.tolist()), (self.state(g), self.state(B)))
 
     # -- output ---------------------------------------------------------------------------------
     def assignment_series(self) -> pd.Series:

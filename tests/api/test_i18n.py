@@ -59,6 +59,8 @@ def test_help_in_both_languages():
     zh_export = _help("export", lang="zh")
     assert "输出文件（.gpkg、.geojson、.csv 或 .xlsx）。" in zh_export and "选项" in zh_export
     assert "以下之一：areas, grids" in zh_export  # a help with values in it, translated by its pattern
+    zh_plan = _help("plan", "create", lang="zh")
+    assert "重划这个村社区。" in zh_plan and "每个网格应有的户数。" in zh_plan
     en = _help("export", lang="en")
     assert "Output file (.gpkg, .geojson, .csv or .xlsx)." in en and "输出" not in en
 

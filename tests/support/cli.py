@@ -5,7 +5,9 @@ from __future__ import annotations
 
 def run_cli(pg_url: str, monkeypatch, args, **env):
     """``gridmap ARGS...`` with ``GRIDMAP_DATABASE_URL`` set to the test database (and ``env``), wide
-    output; returns typer's ``Result``.  The settings cache is cleared before and after."""
+    output; returns typer's ``Result``.  The settings cache is cleared before and after, and the
+    audit context the command sets (``cli:...``) is put back, so later writes in the session are
+    audited as they would be outside a command."""
     from typer.testing import CliRunner
 
     from api.cli import app

@@ -126,7 +126,7 @@
                  "#d9d9d9", "#bc80bd", "#ccebc5", "#ffed6f", "#a6cee3", "#b2df8a", "#fdbf6f", "#cab2d6"];
   var BAND_COLOUR = { under: "#2c7bb6", in_band: "#1a9641", over: "#d7191c" };
   var S = { plan: null, map: null, selected: null, tool: "click", brush: 24, allowSplit: false, sort: ["code", 1],
-            colours: {}, layers: {}, readonly: false };
+            colours: {}, layers: {}, readonly: false, picked: {}, line: null };
 
   function unitKey(comm, id) { return comm + "/" + id; }
   function community() { return S.plan.communities[0]; }
@@ -138,7 +138,7 @@
     var tools =
       '<div class="wb-tools" id="wb-tools">' +
       '<span class="wb-group"><b>' + esc(t("wb.tool")) + "</b> " +
-      ["click", "box", "brush"].map(function (x) {
+      ["click", "box", "brush", "line"].map(function (x) {
         return '<label><input type="radio" name="wb-tool" value="' + x + '"' + (x === "click" ? " checked" : "") + "> " +
           esc(t("wb.tool." + x)) + "</label>";
       }).join(" ") +
@@ -148,8 +148,9 @@
       esc(t("wb.redo")) + "</button></span>" +
       '<span class="wb-group"><button id="wb-find-unassigned">' + esc(t("wb.find_unassigned")) +
       '</button><button id="wb-find-detached">' + esc(t("wb.find_detached")) + "</button></span>" +
-      '<span class="wb-group"><button id="wb-autobalance">' + esc(t("wb.autobalance")) + '</button><button id="wb-compare">' +
-      esc(t("wb.compare")) + '</button><button id="wb-publish">' + esc(t("wb.publish")) + "</button></span>" +
+      '<span class="wb-group"><button id="wb-autobalance">' + esc(t("wb.autobalance")) + '</button><button id="wb-autobalance-picked" disabled>' +
+      esc(t("wb.autobalance_picked")) + '</button><button id="wb-compare">' + esc(t("wb.compare")) + '</button><button id="wb-swipe">' +
+      esc(t("wb.swipe")) + '</button><button id="wb-publish">' + esc(t("wb.publish")) + "</button></span>" +
       '<span class="wb-group">' + esc(t("wb.export")) + " " + ["gpkg", "geojson", "xlsx"].map(function (f) {
         return '<a class="wb-export" id="wb-export-' + f + '" href="/plans/' + pid + "/export?format=" + f + (f === "xlsx" ? "&amp;lang=" + LANG : "") + '">' +
           esc(t("wb.format." + f)) + "</a>";
@@ -159,6 +160,7 @@
       '<div class="wb-main"><aside class="wb-side"><div id="wb-selected" class="wb-selected">' + esc(t("wb.pick_grid")) +
       '</div><div id="wb-message" class="wb-message"></div><div id="wb-totals" class="wb-totals"></div>' +
       '<table class="wb-table wb-grids" id="wb-grid-table"><thead><tr>' +
+      '<th class="wb-pickcell" title="' + esc(t("wb.pick")) + '">' + esc(t("wb.pick")) + "</th>" +
       [["code", "wb.grid"], ["households", "wb.households"], ["status", "wb.band"], ["contiguous", "wb.contiguous"],
        ["polsby_popper", "wb.compactness"], ["moved", "wb.moved"], ["locked", "wb.locked"]].map(function (c) {
         return '<th data-sort="' + c[0] + '">' + esc(t(c[1])) + "</th>";
@@ -296,9 +298,35 @@
       over[t("wb.layer.streets")] = streets;
       over[t("wb.layer.stations")] = stations;
       over[t("wb.layer.boundary")] = boundary;
+      over[t("wb.layer.check")] = checkLayer(comm);
       S.layers.current = current;
       L.control.layers(null, over, { collapsed: false, position: "topright" }).addTo(S.map);
     });
+  }
+
+  /* the check of the current grids (GET /grids/check): overlaps, gaps, outside parts, pieces, sizes;
+   * loaded when the layer is switched on */
+  function checkLayer(comm) {
+    var layer = L.geoJSON(null, {
+      interactive: true,
+      style: function () { return { renderer: S.renderer, color: "#b10026", weight: 2, fillColor: "#fc4e2a", fillOpacity: 0.35, dashArray: "2 3" }; },
+      onEachFeature: function (f, l) {
+        var p = f.properties;
+        l.bindTooltip(esc(t("wb.check." + p.issue) + (p.grid ? " · " + p.grid : "") + (p.other_grid ? " / " + p.other_grid : "") +
+                          (p.households !== null && p.households !== undefined ? " · " + t("wb.households") + " " + num(p.households) : "")));
+      },
+    });
+    layer.on("add", function () {
+      if (layer.loaded) { return; }
+      layer.loaded = api("GET", "/grids/check?format=geojson&area=" + encodeURIComponent(comm)).then(function (fc) {
+        layer.addData(fc.features.filter(function (f) { return f.geometry; }));
+        wb.check = { issues: fc.features.length, grids: fc.grids };
+        say(fc.features.length ? t("wb.check_n", { n: fc.features.length, grids: fc.grids }) : t("wb.check_none", { grids: fc.grids }),
+            fc.features.length ? "warn" : "info");
+      }).catch(function (e) { say(t("wb.failed", { detail: e.message }), "error"); });
+    });
+    S.layers.check = layer;
+    return layer;
   }
 
   /* the grid table */
@@ -313,7 +341,8 @@
   }
 
   function rowHtml(g, moved) {
-    return '<td class="wb-code"><span class="wb-swatch" style="background:' + (S.colours[g.code] || "#ccc") + '"></span>' +
+    return '<td class="wb-pickcell"><input type="checkbox" class="wb-pick" data-code="' + esc(g.code) + '"' +
+      (S.picked[g.code] ? " checked" : "") + (S.readonly ? " disabled" : "") + "></td>" + '<td class="wb-code"><span class="wb-swatch" style="background:' + (S.colours[g.code] || "#ccc") + '"></span>' +
       esc(g.code) + '</td><td class="wb-hh">' + esc(num(g.households)) + '</td><td class="wb-band wb-band-' + g.status +
       '" style="color:' + BAND_COLOUR[g.status] + '">' + esc(t("wb.band." + g.status)) + '</td><td class="wb-contig">' +
       esc(t(g.contiguous ? "wb.yes" : "wb.no")) + '</td><td class="wb-pp">' + esc(fixed(g.polsby_popper, 2)) +
@@ -487,8 +516,14 @@
   function wireTools() {
     var map = S.map;
     var box = null, start = null, brushed = null, cursor = null;
+    map.on("click", function (ev) {
+      if (S.tool === "line" && !S.readonly) { addLinePoint(ev.latlng); }
+    });
+    map.on("dblclick", function (ev) {
+      if (S.tool === "line" && !S.readonly) { L.DomEvent.stop(ev); finishLine(); }
+    });
     map.on("mousedown", function (ev) {
-      if (S.tool === "click" || S.readonly) { return; }
+      if (S.tool === "click" || S.tool === "line" || S.readonly) { return; }
       map.dragging.disable();
       start = ev.latlng;
       if (S.tool === "box") {
@@ -525,6 +560,8 @@
       r.addEventListener("change", function () {
         S.tool = r.value;
         if (cursor && S.tool !== "brush") { map.removeLayer(cursor); cursor = null; }
+        if (S.tool === "line") { map.doubleClickZoom.disable(); say(t("wb.line_hint")); }
+        else { map.doubleClickZoom.enable(); clearLine(); }
       });
     });
     $("wb-brush").addEventListener("input", function () { S.brush = +this.value; });
@@ -544,13 +581,17 @@
     });
     document.querySelector("#wb-grid-table tbody").addEventListener("click", function (ev) {
       var lockBtn = ev.target.closest("button.wb-lock");
+      var pick = ev.target.closest("input.wb-pick");
       var tr = ev.target.closest("tr");
       if (lockBtn) { lock(lockBtn.getAttribute("data-code")); return; }
+      if (pick) { pickGrid(pick.getAttribute("data-code"), pick.checked); return; }
       if (tr) { select(tr.getAttribute("data-code"), true); }
     });
     $("wb-find-unassigned").addEventListener("click", findUnassigned);
     $("wb-find-detached").addEventListener("click", findDetached);
-    $("wb-autobalance").addEventListener("click", autobalance);
+    $("wb-autobalance").addEventListener("click", function () { autobalance(); });
+    $("wb-autobalance-picked").addEventListener("click", function () { autobalance(pickedGrids()); });
+    $("wb-swipe").addEventListener("click", function () { swipe(); });
     $("wb-compare").addEventListener("click", compare);
     $("wb-publish").addEventListener("click", publish);
     $("wb-print").addEventListener("click", printView);
@@ -584,18 +625,28 @@
     return codes;
   }
 
-  /* auto-balance: the engine redraws the community as a new draft keeping the locked grids; the
-   * proposal is drawn over the draft and summarised beside it; accept keeps it (the old draft is
-   * discarded), discard drops it. */
-  function autobalance() {
-    var locked = Object.keys(wb.grids).filter(function (c) { return wb.grids[c].locked; });
+  /* picking grids for an auto-balance of those only */
+  function pickedGrids() { return Object.keys(S.picked).filter(function (c) { return S.picked[c]; }).sort(); }
+  function pickGrid(code, on) {
+    S.picked[code] = !!on;
+    var box = document.querySelector('input.wb-pick[data-code="' + code + '"]');
+    if (box) { box.checked = !!on; }
+    $("wb-autobalance-picked").disabled = S.readonly || !pickedGrids().length;
+    return pickedGrids();
+  }
+
+  /* auto-balance: the engine redraws the draft's grids (all its unlocked grids, or the grids
+   * `codes` only) keeping its locked grids, as a new draft; the proposal is drawn over the draft
+   * and summarised beside it; accept keeps it (the old draft is discarded), discard drops it. */
+  function autobalance(codes) {
     var panel = $("wb-proposal");
     panel.hidden = false;
     panel.textContent = t("wb.autobalancing");
     $("wb-autobalance").disabled = true;
+    $("wb-autobalance-picked").disabled = true;
     var t0 = performance.now();
-    return api("POST", "/plans", { community: community(), lock: locked })
-      .then(function (ans) { return api("GET", "/plans/" + ans.plans[0].id); })
+    return api("POST", "/plans/" + S.plan.id + "/balance", codes && codes.length ? { grids: codes } : {})
+      .then(function (ans) { return api("GET", "/plans/" + ans.id); })
       .then(function (prop) {
         wb.autobalanceMs = performance.now() - t0;
         S.proposal = prop;
@@ -619,11 +670,101 @@
         $("wb-discard").addEventListener("click", function () {
           api("DELETE", "/plans/" + prop.id).then(function () {
             S.map.removeLayer(S.layers.proposal); S.layers.proposal = null; S.proposal = null;
-            panel.hidden = true; $("wb-autobalance").disabled = false;
+            panel.hidden = true; $("wb-autobalance").disabled = false; pickGrid("", false);
           }).catch(function (e) { say(t("wb.failed", { detail: e.message }), "error"); });
         });
       })
-      .catch(function (e) { panel.hidden = true; $("wb-autobalance").disabled = false; say(t("wb.failed", { detail: e.message }), "error"); });
+      .catch(function (e) {
+        panel.hidden = true; $("wb-autobalance").disabled = false; pickGrid("", false);
+        say(t("wb.failed", { detail: e.message }), "error");
+      });
+  }
+
+  /* split by line: click points across the selected grid, double-click to finish; the server cuts
+   * the grid along the unit boundaries nearest the line (streets, dwelling cells) */
+  function addLinePoint(ll) {
+    if (!S.line) { S.line = L.polyline([], { color: "#000", weight: 2, dashArray: "5 4", interactive: false }).addTo(S.map); }
+    S.line.addLatLng(ll);
+  }
+  function clearLine() { if (S.line) { S.map.removeLayer(S.line); S.line = null; } }
+  function finishLine() {
+    var pts = S.line ? S.line.getLatLngs() : [];
+    clearLine();
+    if (pts.length < 2) { return Promise.resolve(null); }
+    return splitLine(S.selected, pts);
+  }
+  function splitLine(code, latlngs) {
+    if (S.readonly) { return Promise.resolve(null); }
+    if (!code) { say(t("wb.pick_grid"), "warn"); return Promise.resolve(null); }
+    var line = latlngs.map(function (p) { return [+p.lng.toFixed(7), +p.lat.toFixed(7)]; });
+    return api("POST", "/plans/" + S.plan.id + "/split", { grid: code, line: line, allow_split: S.allowSplit })
+      .then(function (ans) {
+        var fresh = ans.grids.filter(function (g) { return g.label === ans.grid; })[0];
+        S.colours[ans.grid] = PALETTE[Object.keys(S.colours).length % PALETTE.length];
+        ans.grids.forEach(function (g) { setGrid(Object.assign({ community_code: ans.community_code }, g)); });
+        wb.grids[ans.grid].community_code = ans.community_code;
+        wb.grids[ans.grid].locked = false;
+        ans.moved.forEach(function (id) {
+          var u = wb.units[unitKey(ans.community_code, id)];
+          u.grid = ans.grid; u.flag = false; u.layer.setStyle(unitStyle(u));
+        });
+        renderTable();
+        refreshOutlines();
+        say(t("wb.split_done", { grid: code, code: ans.grid, hh: num(fresh ? fresh.households : 0) }));
+        wb.lastSplit = ans;
+        return ans;
+      })
+      .catch(function (e) {
+        if (e.status === 409 && e.body && e.body.reason) { say(refusal(e), "refused"); return null; }
+        say(t("wb.failed", { detail: e.message }), "error");
+        return null;
+      });
+  }
+
+  /* swipe: the current grids (before) left of a divider dragged across the map, the draft (after)
+   * right of it; the before layer lives in its own pane, clipped at the divider */
+  function swipe(on) {
+    on = on === undefined ? !S.swipe : !!on;
+    var map = S.map;
+    if (!on) {
+      if (S.swipe) { map.removeLayer(S.swipe.layer); S.swipe.bar.remove(); S.swipe.range.remove(); map.off("move zoom resize", S.swipe.clip); }
+      S.swipe = null; $("wb-swipe").classList.remove("on");
+      return null;
+    }
+    if (S.swipe) { return S.swipe; }
+    if (!map.getPane("wb-before")) { map.createPane("wb-before").style.zIndex = 450; }
+    var pane = map.getPane("wb-before");
+    var layer = L.geoJSON(S.current || { type: "FeatureCollection", features: [] }, {
+      pane: "wb-before", renderer: L.svg({ pane: "wb-before" }), interactive: false,
+      style: function (f) {
+        return { color: "#e6550d", weight: 2.5, fillColor: S.colours[f.properties.code] || "#cccccc", fillOpacity: 0.9 };
+      },
+    }).addTo(map);
+    var box = map.getContainer();
+    var bar = el("div", { "class": "wb-swipe-bar", id: "wb-swipe-bar" });
+    var range = el("input", { type: "range", min: "0", max: "100", value: "50", step: "1", id: "wb-swipe-range",
+                              "class": "wb-swipe-range", "aria-label": t("wb.swipe") });
+    box.appendChild(bar); box.appendChild(range);
+    L.DomEvent.disableClickPropagation(range);
+    L.DomEvent.on(range, "mousedown touchstart pointerdown", function (e) { L.DomEvent.stopPropagation(e); map.dragging.disable(); });
+    L.DomEvent.on(range, "mouseup touchend pointerup", function () { map.dragging.enable(); });
+    function clip() {
+      var size = map.getSize();
+      var x = size.x * (+range.value) / 100;
+      var nw = map.containerPointToLayerPoint([0, 0]);
+      var se = map.containerPointToLayerPoint(size);
+      var cx = map.containerPointToLayerPoint([x, 0]).x;
+      pane.style.clip = "rect(" + [nw.y, cx, se.y, nw.x].join("px, ") + "px)";
+      bar.style.left = x + "px";
+      S.swipe.x = x;
+    }
+    S.swipe = { layer: layer, bar: bar, range: range, clip: clip, pane: pane };
+    range.addEventListener("input", clip);
+    map.on("move zoom resize", clip);
+    clip();
+    $("wb-swipe").classList.add("on");
+    say(t("wb.swipe_hint"));
+    return S.swipe;
   }
 
   /* compare: the current grids drawn over the draft and the units whose households change grid */
@@ -678,7 +819,7 @@
   }
 
   function readonly() {
-    ["wb-undo", "wb-redo", "wb-autobalance", "wb-publish"].forEach(function (id) { $(id).disabled = true; });
+    ["wb-undo", "wb-redo", "wb-autobalance", "wb-autobalance-picked", "wb-publish"].forEach(function (id) { $(id).disabled = true; });
     document.querySelectorAll("button.wb-lock").forEach(function (b) { b.disabled = true; });
     say(t("wb.readonly", { status: t("wb.status." + S.plan.status) }));
   }
@@ -731,6 +872,7 @@
   }
 
   wb.api = { move: move, paint: paint, undo: undo, redo: redo, select: select, lock: lock, publish: publish,
+             splitLine: splitLine, swipe: swipe, pickGrid: pickGrid,
              autobalance: autobalance, compare: compare, findUnassigned: findUnassigned, findDetached: findDetached,
              printView: printView, history: history };
   wb.state = S;

@@ -16,16 +16,18 @@ Per community (nesting by construction: a grid is a union of the community's uni
 6. reasons for whatever stays out of band (:mod:`geo.zoning.reasons`).
 
 :mod:`~geo.zoning.solve.community` runs these steps for one area, :mod:`~geo.zoning.solve.county`
-for every community of a county in worker processes; :mod:`~geo.zoning.solve.plan` holds what they
+for every community of a county in worker processes, :mod:`~geo.zoning.solve.rebalance` for the free
+grids of a draft (auto-balance); :mod:`~geo.zoning.solve.plan` holds what they
 return.  Micro-grids (second level) run the same engine inside each grid with every dwelling its own
 cell.
 """
 
-from geo.zoning.solve.community import solve_community, solve_units
+from geo.zoning.solve.community import micro_grids, solve_community, solve_units
 from geo.zoning.solve.county import solve_county
 from geo.zoning.solve.current import home_grids
 from geo.zoning.solve.plan import CommunityPlan, CountyPlan
+from geo.zoning.solve.rebalance import rebalance
 from geo.zoning.solve.seed import grid_count
 
 __all__ = ["CommunityPlan", "CountyPlan", "grid_count", "home_grids", "solve_units", "solve_community",
-           "solve_county"]
+           "solve_county", "rebalance", "micro_grids"]

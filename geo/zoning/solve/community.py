@@ -33,7 +33,7 @@ from geo.zoning.solve.repair import fix_count, repair
 from geo.zoning.solve.seed import fill_unassigned, grid_count, seed_parts
 from geo.zoning.units import Units, build_units, to_metric_geoms
 
-__all__ = ["solve_units", "solve_community", "solve_metric", "dwelling_arrays"]
+__all__ = ["solve_units", "solve_community", "solve_metric", "micro_grids", "dwelling_arrays"]
 
 OTHER_COUNTS = 4  # other grid counts tried when the first leaves grids out of band
 STAY_CLOSE_DEV = (0.0, 0.01, DEV_WEIGHT / 10, DEV_WEIGHT)  # deviation weights tried in turn (stay_close)
@@ -204,23 +204,47 @@ def solve_units(units: Units, params: ZoningParams = ZoningParams(), *, code: st
     return CommunityPlan(code, p, reasons)
 
 
-def _micro(plan: CommunityPlan, lines_m, dwell_xy, dwell_hh, dwell_ids, params: ZoningParams) -> gpd.GeoDataFrame:
-    """Micro-grids inside each grid of ``plan``: the same engine, every dwelling its own cell."""
-    p = plan.partition
+def micro_grids(p: Partition, lines_m, dwell_xy, dwell_hh, dwell_ids, params: ZoningParams = MICRO_PARAMS, *,
+                community: str = "", grids=None) -> gpd.GeoDataFrame:
+    """Micro-grids inside grids of a partition: the same engine, every dwelling its own cell.
+
+    Parameters
+    ----------
+    p : Partition
+        The grids (metric CRS); each unit's dwellings are found by id (``p.units.dwelling_ids``).
+    lines_m : array of shapely.LineString
+        Streets in ``p.units.crs`` (micro-grid boundaries follow them too).
+    dwell_xy, dwell_hh, dwell_ids : numpy.ndarray
+        The dwellings (at least those of the grids drawn): metric x/y, households, ids.
+    params : ZoningParams
+        Micro-grid band (default :data:`MICRO_PARAMS`, 10-30 households).
+    community : str
+        Community code (a column of the answer).
+    grids : iterable of str, optional
+        Labels of the grids to draw (default: all).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``label``, ``grid``, ``community_code``, ``households``, ``status``, ``contiguous``,
+        ``dwelling_ids``; EPSG:4326.
+    """
+    row_of = {str(d): i for i, d in enumerate(np.asarray(dwell_ids, dtype=object).tolist())}
     rows = []
-    for g, label in enumerate(p.labels):
+    for label in (p.labels if grids is None else list(grids)):
+        g = p.grid_index(label)
         members = p.members(g)
-        dws = np.concatenate([p.units.dwellings[u] for u in members]) if len(members) else np.zeros(0, np.int64)
-        dws = dws.astype(np.int64)
+        dws = np.array([row_of[str(d)] for u in members for d in p.units.dwelling_ids[u]], dtype=np.int64)
         area = p.polygon(g)
-        units = build_units(area, lines_m, dwell_xy[dws, 0], dwell_xy[dws, 1], dwell_hh[dws], dwell_ids[dws],
-                            crs=p.units.crs, split_above=params.split_above, sliver_m2=params.sliver_m2)
+        units = build_units(area, lines_m, dwell_xy[dws, 0], dwell_xy[dws, 1], dwell_hh[dws],
+                            np.asarray(dwell_ids, dtype=object)[dws], crs=p.units.crs,
+                            split_above=params.split_above, sliver_m2=params.sliver_m2)
         sub = solve_units(units, params, code=label, area_m=area)
         q = sub.partition
         geoms = q.polygons(lonlat=False)
         for h in range(len(q.labels)):
             m = q.members(h)
-            rows.append({"label": q.labels[h], "grid": label, "community_code": plan.community,
+            rows.append({"label": q.labels[h], "grid": label, "community_code": community,
                          "households": int(q.grid_households[h]), "status": q.state(h).status,
                          "contiguous": q.is_contiguous(h),
                          "dwelling_ids": [d for u in m for d in units.dwelling_ids[u]], "geometry": geoms[h]})
@@ -306,7 +330,7 @@ def solve_metric(code, area, lines, xy, hh, ids, params, current, crs, micro) ->
         plan.reasons.append(Reason("dwelling_outside", code, figures={"dwelling": str(ids[i])}))
     if micro:
         mp_ = micro if isinstance(micro, ZoningParams) else MICRO_PARAMS
-        plan.micro = _micro(plan, lines, xy, hh, ids, mp_)
+        plan.micro = micro_grids(plan.partition, lines, xy, hh, ids, mp_, community=plan.community)
     return plan
 
 

@@ -39,6 +39,13 @@ def test_create_publish_discard(db, pg_url, monkeypatch):
     assert r.exit_code == 0 and listed == [str(other)], r.output
     r = run_cli(pg_url, monkeypatch, ["plan", "create"])
     assert r.exit_code == 2 and "exactly one" in r.output
+    # the same commands in Chinese (GRIDMAP_LANGUAGE=zh): headers, statuses and messages from the catalogues
+    r = run_cli(pg_url, monkeypatch, ["plan", "list"], GRIDMAP_LANGUAGE="zh")
+    assert r.exit_code == 0 and "制定人" in r.output and "已放弃" in r.output and "discarded" not in r.output, r.output
+    r = run_cli(pg_url, monkeypatch, ["plan", "show", str(pid)], GRIDMAP_LANGUAGE="zh")
+    assert r.exit_code == 0 and f"方案 {pid}（已发布）" in r.output and "沿街边界比例" in r.output, r.output
+    r = run_cli(pg_url, monkeypatch, ["plan", "discard", str(other)], GRIDMAP_LANGUAGE="zh")
+    assert r.exit_code == 2 and "错误" in r.output, r.output
 
 
 def test_grids_check_finds_an_overlap(db, pg_url, monkeypatch, tmp_path):
@@ -62,3 +69,7 @@ def test_grids_check_finds_an_overlap(db, pg_url, monkeypatch, tmp_path):
 
     rows = list(openpyxl.load_workbook(xlsx)["issues"].iter_rows(values_only=True))
     assert rows[0][0] == "issue" and len(rows) - 1 == len(rep["issues"])
+    # in Chinese: the issue, its message and the count line from the catalogues
+    r = run_cli(pg_url, monkeypatch, ["grids", "check", "--area", comm], GRIDMAP_LANGUAGE="zh")
+    assert r.exit_code == 0 and "重叠：网格" in r.output and "两个网格重叠" in r.output, r.output
+    assert f"个网格中有 {len(rep['issues'])} 个问题" in r.output and "overlap" not in r.output

@@ -235,13 +235,20 @@ def test_micro_grids_partition_each_grid(api, engine, world):
     hh = dict(sql_rows(engine, "SELECT source_id, households FROM dwellings"))
     for f in micro:
         assert f["properties"]["households"] == sum(hh[d] for d in f["properties"]["dwelling_ids"])
-    # a move drops the micro-grids of the grids it changed (they no longer fit)
+    # a move redraws the micro-grids of the grids it changed: again every dwelling of each in exactly one
     g, grid = _unit_graph(engine, pid)
     for u, v in sorted(g.edges):
         if grid[u] != grid[v] and api.post(f"/plans/{pid}/moves", json={"units": [u], "to": grid[v]}).status_code == 200:
-            left = {f["properties"]["grid"] for f in api.get(f"/plans/{pid}", params={"micro": "true"}).json()["micro"]["features"]}
-            assert grid[u] not in left and grid[v] not in left
+            micro = api.get(f"/plans/{pid}", params={"micro": "true"}).json()["micro"]["features"]
+            planned = dict(q(engine, "SELECT unnest(dwelling_ids), grid_code FROM plan_units WHERE plan_id = :p", p=pid))
+            for changed in (grid[u], grid[v]):
+                mine = [d for f in micro if f["properties"]["grid"] == changed for d in f["properties"]["dwelling_ids"]]
+                assert sorted(mine) == sorted(d for d, c in planned.items() if c == changed), changed
+                assert all(f["properties"]["households"] == sum(hh[d] for d in f["properties"]["dwelling_ids"])
+                           for f in micro if f["properties"]["grid"] == changed)
             break
+    else:
+        raise AssertionError("no move was accepted")
     api.delete(f"/plans/{pid}")
 
 
@@ -282,3 +289,196 @@ def test_locked_grid_unchanged(api, engine, world):
                                p=pid, g=code)}
     assert planned == {r[0] for r in sql_rows(engine, "SELECT source_id FROM dwellings WHERE grid_code = :g", g=code)}
     api.delete(f"/plans/{pid}")
+
+
+def test_large_create_runs_as_a_job(api, engine, settings, world):
+    """A town (more communities than GRIDMAP_PLAN_SYNC_COMMUNITIES) is a job: 202 + Location, the same
+    job on a retry, the plans when done; job=false answers at once; bad input is answered at once."""
+    from api.errors import NotFound
+    from api.jurisdiction import Jurisdiction
+    from api.plans import plan_job, submit_plans
+
+    town = q(engine, "SELECT parent_code FROM areas WHERE code = :c", c=world["community"])[0][0]
+    comms = sorted(r[0] for r in q(engine, "SELECT code FROM areas WHERE parent_code = :t", t=town))
+    assert len(comms) >= 2
+    before = q(engine, "SELECT count(*) FROM plans")[0][0]
+    r = api.post("/plans", json={"town": town}, headers={"Idempotency-Key": "job-1"})
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert r.headers["location"] == job["links"]["self"] == f"/plans/jobs/{job['id']}" and job["status"] == "queued"
+    again = api.post("/plans", json={"town": town}, headers={"Idempotency-Key": "job-1"})
+    assert again.status_code == 202 and again.json()["id"] == job["id"]
+    api.app.state.plan_jobs.wait(job["id"], timeout_s=300)
+    doc = api.get(r.headers["location"]).json()
+    assert doc["status"] == "done", doc
+    (made,) = doc["result"]["plans"]
+    assert made["communities"] == comms and doc["links"]["plans"] == [f"/plans/{made['id']}"]
+    assert q(engine, "SELECT count(*) FROM plans")[0][0] == before + 1  # the retry queued nothing
+    assert api.get(f"/plans/{made['id']}").json()["grids"]["features"]
+    # the same question forced to answer at once
+    now = api.post("/plans", json={"town": town, "job": False})
+    assert now.status_code == 201 and now.json()["plans"][0]["communities"] == comms
+    # refused before anything is queued
+    assert api.post("/plans", json={"town": "320281999"}).status_code == 404
+    assert api.post("/plans", json={"town": town, "job": "yes"}).status_code == 422
+    assert api.post("/plans", json={"town": town, "target": 0}).status_code == 422
+    # a job belongs to the jurisdiction that asked: a narrower or another one does not find it
+    jobs = api.app.state.plan_jobs
+    mine = Jurisdiction(frozenset({town, *comms}))
+    _, small, _ = submit_plans(engine, settings, jobs, mine, {"community": comms[0], "job": True})
+    jobs.wait(small["id"], timeout_s=300)
+    with engine.connect() as conn:
+        assert plan_job(jobs, conn, small["id"], mine)["status"] == "done"
+        assert plan_job(jobs, conn, small["id"], EVERYWHERE)["status"] == "done"
+        for other in (Jurisdiction(frozenset({"320281999"})), mine):
+            with pytest.raises(NotFound):
+                plan_job(jobs, conn, job["id"] if other is mine else small["id"], other)
+        small_plan = plan_job(jobs, conn, small["id"], mine)["result"]["plans"][0]["id"]
+    assert api.get("/plans/jobs/ffff").status_code == 404
+    for pid in (made["id"], now.json()["plans"][0]["id"], small_plan):
+        api.delete(f"/plans/{pid}")
+
+
+def test_balance_keeps_locked_and_unchosen_grids(api, engine, world):
+    """Auto-balance of a draft: a lock on a grid only the plan has is kept (it was a 422 when the
+    workbench re-created the plan with it); with grids named, only those are redrawn (checked in SQL)."""
+    comm = world["community"]
+    r = api.post("/plans", json={"community": comm, "target": 200})  # grids that exist in no published version
+    src = r.json()["plans"][0]["id"]
+
+    def units(pid):
+        out = {}
+        for g, u in q(engine, "SELECT grid_code, unit_id FROM plan_units WHERE plan_id = :p", p=pid):
+            out.setdefault(g, set()).add(u)
+        return out
+
+    before = units(src)
+    published = {c for (c,) in q(engine, "SELECT code FROM grids WHERE valid_to IS NULL")}
+    plan_only = sorted(set(before) - published)
+    assert plan_only, "the target 200 draft has grids beyond the published ones"
+    lock = plan_only[-1]
+    assert api.post(f"/plans/{src}/lock", json={"grids": [lock]}).status_code == 200
+    r = api.post(f"/plans/{src}/balance", json={}, headers={"Idempotency-Key": "bal-1"})
+    assert r.status_code == 201, r.text
+    prop = r.json()
+    assert prop["source"] == src and prop["id"] != src and prop["status"] == "draft"
+    assert api.post(f"/plans/{src}/balance", json={}, headers={"Idempotency-Key": "bal-1"}).json()["id"] == prop["id"]
+    after = units(prop["id"])
+    assert after[lock] == before[lock]
+    assert q(engine, "SELECT locked FROM plan_grids WHERE plan_id = :p AND code = :g", p=prop["id"], g=lock)[0][0]
+    assert units(src) == before  # the draft itself is unchanged
+    # every unit once, households recounted, home grids kept from the draft
+    assert sorted(u for s in after.values() for u in s) == sorted(u for s in before.values() for u in s)
+    assert q(engine, """SELECT count(*) FROM plan_units a JOIN plan_units b USING (unit_id)
+                        WHERE a.plan_id = :a AND b.plan_id = :b AND a.home_code IS DISTINCT FROM b.home_code""",
+             a=src, b=prop["id"])[0][0] == 0
+    recount = dict(q(engine, "SELECT grid_code, sum(households) FROM plan_units WHERE plan_id = :p GROUP BY 1",
+                     p=prop["id"]))
+    stored = dict(q(engine, "SELECT code, households FROM plan_grids WHERE plan_id = :p", p=prop["id"]))
+    assert {k: int(v) for k, v in recount.items()} == {k: v for k, v in stored.items() if k in recount}
+    # only the grids named: the others stay as they are
+    two = sorted(set(before) - {lock})[:2]
+    r = api.post(f"/plans/{src}/balance", json={"grids": two})
+    assert r.status_code == 201, r.text
+    sel = units(r.json()["id"])
+    for g in set(before) - set(two):
+        assert sel[g] == before[g], g
+    assert set().union(*(sel[g] for g in set(sel) - (set(before) - set(two)))) == set().union(*(before[g] for g in two))
+    bad = api.post(f"/plans/{src}/balance", json={"grids": ["nope"]})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "grids"
+    for pid in (src, prop["id"], r.json()["id"]):
+        api.delete(f"/plans/{pid}")
+
+
+def test_grids_check_over_http(api, engine, world):
+    """GET /grids/check: with a target no grid reaches, every current grid is 'under' (households
+    counted in SQL); the GeoJSON layer places each issue on its grid; CSV and xlsx read back."""
+    import openpyxl
+
+    comm = world["community"]
+    hh = dict(q(engine, """SELECT g.code, coalesce(sum(d.households), 0) FROM grids g
+                           LEFT JOIN dwellings d ON d.grid_code = g.code
+                           WHERE g.valid_to IS NULL AND g.community_code = :c GROUP BY g.code""", c=comm))
+    target = 10 * max(hh.values())
+    r = api.get("/grids/check", params={"area": comm, "target": target})
+    assert r.status_code == 200, r.text
+    rep = r.json()
+    assert rep["grids"] == len(hh)
+    under = {i["grid"]: i["households"] for i in rep["issues"] if i["issue"] == "under"}
+    assert under == {k: int(v) for k, v in hh.items()}
+    fc = api.get("/grids/check", params={"area": comm, "target": target, "format": "geojson"}).json()
+    assert fc["type"] == "FeatureCollection" and len(fc["features"]) == len(rep["issues"])
+    import json as _json
+
+    for f in fc["features"]:
+        if f["properties"]["issue"] == "under":
+            (inside,) = q(engine, """SELECT ST_Covers(ST_Buffer(geom, 1e-6), ST_GeomFromGeoJSON(:g)) FROM grids
+                                     WHERE code = :c AND valid_to IS NULL""",
+                          g=_json.dumps(f["geometry"]), c=f["properties"]["grid"])[0]
+            assert inside, f["properties"]
+    csv = api.get("/grids/check", params={"area": comm, "target": target, "format": "csv"})
+    assert csv.content.startswith(b"\xef\xbb\xbf") and csv.content.count(b"\nunder,") == len(under)
+    x = api.get("/grids/check", params={"area": comm, "target": target, "format": "xlsx"})
+    rows = list(openpyxl.load_workbook(io.BytesIO(x.content))["issues"].iter_rows(values_only=True))
+    assert sum(1 for r in rows[1:] if r[0] == "under") == len(under)
+    assert api.get("/grids/check", params={"format": "pdf"}).status_code == 422
+    assert api.get("/grids/check", params={"area": "320281999999"}).status_code == 404
+
+
+def test_split_a_grid_along_a_line(api, engine, world):
+    """POST /plans/{id}/split: a line drawn across a grid makes two grids whose units are the old
+    grid's, each side of the line (unit centres tested in PostGIS); a line off the grid is a 409."""
+    pid = api.post("/plans", json={"community": world["community"]}).json()["plans"][0]["id"]
+    rows = q(engine, """SELECT code, households, ST_XMin(geom) x0, ST_XMax(geom) x1, ST_YMin(geom) y0, ST_YMax(geom) y1,
+                               ST_X(ST_Centroid(geom)) cx, ST_Y(ST_Centroid(geom)) cy
+                        FROM plan_grids WHERE plan_id = :p ORDER BY households DESC""", p=pid)
+    before = {r.code: {u for (u,) in q(engine, "SELECT unit_id FROM plan_units WHERE plan_id = :p AND grid_code = :g",
+                                       p=pid, g=r.code)} for r in rows}
+    done = None
+    for r in rows:
+        for line in ([[r.cx, r.y0 - 1e-3], [r.cx, r.y1 + 1e-3]], [[r.x0 - 1e-3, r.cy], [r.x1 + 1e-3, r.cy]]):
+            ans = api.post(f"/plans/{pid}/split", json={"grid": r.code, "line": line})
+            if ans.status_code == 200:
+                done = (r, line, ans.json())
+                break
+            assert ans.status_code == 409 and ans.json()["reason"] in ("splits_grid", "line_crosses_twice"), ans.text
+        if done:
+            break
+    assert done, "no grid could be split"
+    r, line, ans = done
+    new = ans["grid"]
+    assert new.startswith(world["community"] + "-") and new not in before
+    old_units = {u for (u,) in q(engine, "SELECT unit_id FROM plan_units WHERE plan_id = :p AND grid_code = :g", p=pid, g=r.code)}
+    new_units = {u for (u,) in q(engine, "SELECT unit_id FROM plan_units WHERE plan_id = :p AND grid_code = :g", p=pid, g=new)}
+    assert new_units == set(ans["moved"]) and old_units | new_units == before[r.code] and not old_units & new_units
+    hh = dict(q(engine, "SELECT code, households FROM plan_grids WHERE plan_id = :p", p=pid))
+    assert hh[new] + hh[r.code] == r.households and hh[new] <= hh[r.code]
+    states = {s["label"]: s["households"] for s in ans["grids"]}
+    assert states == {new: hh[new], r.code: hh[r.code]}
+    # most of each side's units lie on its side of the line (sign of the cross product, in SQL)
+    (a, b) = line
+    sides = dict(q(engine, """SELECT grid_code, avg(CASE WHEN ((:bx - :ax) * (ST_Y(c) - :ay) - (:by - :ay) * (ST_X(c) - :ax)) > 0
+                                              THEN 1.0 ELSE 0.0 END)
+                              FROM (SELECT grid_code, ST_PointOnSurface(geom) c FROM plan_units
+                                    WHERE plan_id = :p AND grid_code IN (:g1, :g2)) s GROUP BY 1""",
+                   p=pid, g1=r.code, g2=new, ax=a[0], ay=a[1], bx=b[0], by=b[1]))
+    assert {round(float(v)) for v in sides.values()} == {0, 1} and all(abs(float(v) - 0.5) > 0.3 for v in sides.values())
+    off = api.post(f"/plans/{pid}/split", json={"grid": r.code, "line": [[0.0, 0.0], [0.001, 0.001]]})
+    assert off.status_code == 409 and off.json()["reason"] == "line_misses"
+    assert api.post(f"/plans/{pid}/split", json={"grid": r.code, "line": [[1, 2]]}).status_code == 422
+    api.delete(f"/plans/{pid}")
+
+
+def test_large_answers_are_compressed(api, world):
+    """A plan with its units goes gzip-compressed to a client that accepts it (the same JSON
+    decoded), plain to one that does not."""
+    import gzip
+    import json as _json
+
+    pid = world["plan"]
+    plain = api.get(f"/plans/{pid}", params={"units": "true"}, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    with api.stream("GET", f"/plans/{pid}", params={"units": "true"}, headers={"Accept-Encoding": "gzip"}) as r:
+        assert r.headers.get("content-encoding") == "gzip"
+        body = b"".join(r.iter_raw())
+    assert len(body) < len(plain.content) / 3 and _json.loads(gzip.decompress(body)) == plain.json()

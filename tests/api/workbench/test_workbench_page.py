@@ -342,3 +342,180 @@ def test_excel_export_headers_in_the_page_language(engine, world, browser, base)
     rows = list(load_workbook(io.BytesIO(r.content)).active.iter_rows(values_only=True))
     assert rows[0][:3] == ("网格编码", "社区编码", "户数")
     assert {row[0]: row[2] for row in rows[1:]} == recount(engine, plan)
+
+
+def unit_center_on_screen(page, key):
+    """The screen point of a unit's centre as the page knows it (what the brush measures from), or None."""
+    return page.evaluate("""k => { const u = workbench.units[k], m = workbench.state.map;
+        m.setView(u.center, m.getZoom(), {animate: false});
+        const p = m.latLngToContainerPoint(u.center), r = document.getElementById('wb-map').getBoundingClientRect();
+        const e = document.elementFromPoint(p.x + r.left, p.y + r.top);
+        return e && e.tagName === 'CANVAS' ? [p.x + r.left, p.y + r.top] : null; }""", key)
+
+
+def test_brush_paints_units(engine, world, browser, base):
+    """Paint with the brush (mouse down, drag, up on the map): the unit under it joins the chosen
+    grid; the counts on screen equal the SQL recount; undo restores them."""
+    plan = world["plan"]
+    units, g = unit_graph(engine, plan)
+    before = recount(engine, plan)
+    page, _ = open_plan(browser, base, plan)
+    try:
+        u, to = next(move_candidates(units, g, articulation=False))
+        page.click(f'#wb-grid-table tbody tr[data-code="{to}"] td.wb-code')
+        page.check("#wb-allow-split")  # a brush stroke may also catch a unit whose leaving splits its grid
+        page.check('input[name="wb-tool"][value="brush"]')
+        page.fill("#wb-brush", "6")
+        page.dispatch_event("#wb-brush", "input")
+        key = f"{world['community']}/{u.unit_id}"
+        pt = unit_center_on_screen(page, key)
+        assert pt, "the unit's centre is not on the map"
+        x, y = pt
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(x + 2, y + 1, steps=3)
+        page.mouse.up()
+        wait(page, f"workbench.moves === 1 && {IDLE}")
+        assert q(engine, "SELECT grid_code FROM plan_units WHERE plan_id = :p AND unit_id = :u", p=plan, u=u.unit_id)[0][0] == to
+        after = recount(engine, plan)
+        assert after != before
+        assert {c: int(h.replace(",", "")) for c, (h, _) in grid_cells(page).items()} == after
+        page.click("#wb-undo")
+        wait(page, f"workbench.undo.length === 0 && {IDLE}")
+        assert recount(engine, plan) == before
+        assert {c: int(h.replace(",", "")) for c, (h, _) in grid_cells(page).items()} == before
+    finally:
+        page.context.close()
+
+
+def test_split_a_grid_by_drawing_a_line(engine, settings, world, browser, base):
+    """The line tool: clicks across a grid and a double-click split it in two; the new grid's row
+    shows the households the database recounts, and both grids' units are the old grid's."""
+    _, ans, _ = create_plans(engine, settings, EVERYWHERE, PlanSpec(community=world["community"]))
+    plan = ans["plans"][0]["id"]
+    grids = q(engine, """SELECT code, ST_XMin(geom) x0, ST_XMax(geom) x1, ST_YMin(geom) y0, ST_YMax(geom) y1,
+                                ST_X(ST_Centroid(geom)) cx, ST_Y(ST_Centroid(geom)) cy
+                         FROM plan_grids WHERE plan_id = :p ORDER BY households DESC""", p=plan)
+    page, _ = open_plan(browser, base, plan)
+    try:
+        page.check('input[name="wb-tool"][value="line"]')
+        done = None
+        for gr in grids:
+            old = {r[0] for r in q(engine, "SELECT unit_id FROM plan_units WHERE plan_id = :p AND grid_code = :g",
+                                   p=plan, g=gr.code)}
+            page.click(f'#wb-grid-table tbody tr[data-code="{gr.code}"] td.wb-code')
+            wait(page, IDLE)
+            for a, b in (((gr.y1, gr.cx), (gr.y0, gr.cx)), ((gr.cy, gr.x0), (gr.cy, gr.x1))):
+                pts = page.evaluate("""([a, b]) => { const m = workbench.state.map, r = document.getElementById('wb-map').getBoundingClientRect();
+                    m.fitBounds(L.latLngBounds([a, b]).pad(0.3), {animate: false});
+                    return [a, b].map(p => { const c = m.latLngToContainerPoint(p); return [c.x + r.left, c.y + r.top]; }); }""",
+                                    [list(a), list(b)])
+                (ax, ay), (bx, by) = pts
+                dy, dx = (8, 0) if a[1] == b[1] else (0, 8)  # start and end a little beyond the grid
+                before_split = page.evaluate("workbench.lastSplit ? workbench.lastSplit.grid : null")
+                page.mouse.click(ax - dx, ay - dy)
+                page.mouse.click(bx + dx, by + dy)
+                page.mouse.dblclick(bx + dx, by + dy)
+                wait(page, IDLE)
+                if page.evaluate("workbench.lastSplit ? workbench.lastSplit.grid : null") != before_split:
+                    done = (gr, old, page.evaluate("workbench.lastSplit"))
+                    break
+                assert page.get_attribute("#wb-message", "class").endswith("refused")
+            if done:
+                break
+        assert done, "no grid could be split by a line"
+        gr, old, ans = done
+        new = ans["grid"]
+        got = recount(engine, plan)
+        mine = {r[0] for r in q(engine, "SELECT unit_id FROM plan_units WHERE plan_id = :p AND grid_code = :g", p=plan, g=new)}
+        rest = {r[0] for r in q(engine, "SELECT unit_id FROM plan_units WHERE plan_id = :p AND grid_code = :g", p=plan, g=gr.code)}
+        assert mine and rest and mine | rest == old and not mine & rest
+        shown = {c: int(h.replace(",", "")) for c, (h, _) in grid_cells(page).items()}
+        assert shown[new] == got[new] and shown[gr.code] == got[gr.code]
+        assert new in page.text_content("#wb-message")
+    finally:
+        page.context.close()
+
+
+def test_swipe_compare(engine, world, browser, base):
+    """Swipe: the current grids left of the divider (their own pane clipped at it), the draft right."""
+    plan, comm = world["plan"], world["community"]
+    page, report = open_plan(browser, base, plan)
+    try:
+        page.click("#wb-swipe")
+        wait(page, "workbench.state.swipe !== null && workbench.state.swipe !== undefined")
+        page.fill("#wb-swipe-range", "30")
+        page.dispatch_event("#wb-swipe-range", "input")
+        got = page.evaluate("""() => { const m = workbench.state.map, s = workbench.state.swipe, w = m.getSize().x;
+            return {w: w, x: s.x, bar: parseFloat(document.getElementById('wb-swipe-bar').style.left),
+                    clip: s.pane.style.clip, right: m.containerPointToLayerPoint([0.3 * w, 0]).x,
+                    paths: s.pane.querySelectorAll('path').length}; }""")
+        assert abs(got["x"] - 0.3 * got["w"]) < 1 and abs(got["bar"] - got["x"]) < 1
+        right = float(re.findall(r"(-?[\d.]+)px", got["clip"])[1])
+        assert abs(right - got["right"]) < 1
+        current = q(engine, "SELECT count(*) FROM grids WHERE community_code = :c AND valid_to IS NULL", c=comm)[0][0]
+        assert got["paths"] == current
+        # the map moves: the clip follows the divider
+        page.evaluate("() => { workbench.state.map.panBy([40, 0], {animate: false}); }")
+        moved = page.evaluate("""() => { const m = workbench.state.map, s = workbench.state.swipe;
+            return [s.pane.style.clip, m.containerPointToLayerPoint([s.x, 0]).x]; }""")
+        assert abs(float(re.findall(r"(-?[\d.]+)px", moved[0])[1]) - moved[1]) < 1
+        page.click("#wb-swipe")
+        wait(page, "workbench.state.swipe === null")
+        assert page.locator("#wb-swipe-bar").count() == 0
+        report.assert_clean()
+    finally:
+        page.context.close()
+
+
+def test_autobalance_of_ticked_grids_only(engine, settings, world, browser, base):
+    """Tick two grids and balance them: in the proposal every other grid holds the same units."""
+    _, ans, _ = create_plans(engine, settings, EVERYWHERE, PlanSpec(community=world["community"], target=250))
+    draft = ans["plans"][0]["id"]
+
+    def units(pid):
+        out = {}
+        for gc, u in q(engine, "SELECT grid_code, unit_id FROM plan_units WHERE plan_id = :p", p=pid):
+            out.setdefault(gc, set()).add(u)
+        return out
+
+    before = units(draft)
+    picked = sorted(before)[:2]
+    page, _ = open_plan(browser, base, draft)
+    try:
+        assert page.is_disabled("#wb-autobalance-picked")
+        for c in picked:
+            page.check(f'#wb-grid-table input.wb-pick[data-code="{c}"]')
+        page.click("#wb-autobalance-picked")
+        page.wait_for_selector("#wb-accept", timeout=60_000)
+        proposal = page.evaluate("workbench.state.proposal.id")
+        after = units(proposal)
+        for c in set(before) - set(picked):
+            assert after[c] == before[c], c
+        assert units(draft) == before
+        page.click("#wb-discard")
+        wait(page, f"{IDLE} && workbench.state.proposal === null")
+        assert q(engine, "SELECT status FROM plans WHERE id = :p", p=proposal)[0][0] == "discarded"
+    finally:
+        page.context.close()
+
+
+def test_grid_check_layer(engine, world, browser, base):
+    """The grid check layer (GET /grids/check): its 'under'/'over' issues are the current grids
+    whose households, counted in SQL, lie outside 300 +- 15%."""
+    plan, comm = world["plan"], world["community"]
+    page, report = open_plan(browser, base, plan)
+    try:
+        page.click("text=网格校验问题")
+        wait(page, f"workbench.check !== undefined && {IDLE}")
+        issues = page.evaluate("""() => { const out = []; workbench.state.layers.check.eachLayer(l =>
+            out.push([l.feature.properties.issue, l.feature.properties.grid])); return out; }""")
+        hh = dict(q(engine, """SELECT g.code, coalesce(sum(d.households), 0) FROM grids g LEFT JOIN dwellings d
+                               ON d.grid_code = g.code WHERE g.community_code = :c AND g.valid_to IS NULL GROUP BY 1""",
+                    c=comm))
+        expect = {(("under" if h < 255 else "over"), c) for c, h in hh.items() if not 255 <= h <= 345}
+        assert {(i, g) for i, g in issues if i in ("under", "over")} == expect
+        assert page.evaluate("workbench.check.grids") == len(hh)
+        report.assert_clean()
+    finally:
+        page.context.close()

@@ -234,3 +234,15 @@ def test_river_is_crossed_only_by_bridges():
     crossing = shapely.intersects(shapely.linestrings(st["coords"]), river)
     assert 2 <= crossing.sum() <= river.length / 1_000  # a few bridges, roughly one a kilometre at most
     assert set(st["road_class"][crossing]) <= {"primary", "secondary"}
+
+
+def test_large_communities_option():
+    """``community_households``: fewer, larger communities (a merged village of thousands of houses,
+    the workbench benchmark's case); households still exact, dwellings counted inside the polygons."""
+    d = make_district(households=24_000, seed=2, incidents=0, community_households=6_000)
+    comm = d["areas"][d["areas"].level == "community"]
+    assert len(comm) == 4 and int(d["dwellings"].households.sum()) == 24_000
+    j = gpd.sjoin(d["dwellings"][["geometry"]], comm[["code", "geometry"]], predicate="within")
+    assert j.groupby("code").size().max() >= 2_500
+    with pytest.raises(InvalidInput):
+        make_district(households=3_000, community_households=100)
