@@ -105,6 +105,7 @@ def _etag(request: Request, layer: str, fid: int, jurisdiction) -> str:
 def install(app: FastAPI) -> None:
     """Replace tipg's bbox and output-type dependencies, map its errors, add the item headers."""
     app.dependency_overrides[tipg_deps.bbox_query] = scope.bbox
+    app.dependency_overrides[tipg_deps.filter_query] = scope.cql_filter
     app.dependency_overrides[tipg_deps.OutputType] = _output(("json",))
     app.dependency_overrides[tipg_deps.QueryablesOutputType] = _output(("schemajson",))
     app.dependency_overrides[tipg_deps.ItemsOutputType] = _output(("geojson", "json", "csv", "geojsonseq", "ndjson"))

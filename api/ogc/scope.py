@@ -19,13 +19,14 @@ from typing import Annotated, Any, List, Optional
 from cql2 import Expr
 from fastapi import Depends, Path, Query, Request
 from tipg.collections import Catalog, PgCollection
+from tipg.dependencies import FilterLang
 
 from api import deps
 from api.errors import DatabaseUnavailable, NotFound, ValidationFailed
 from api.jurisdiction import Jurisdiction
 from api.ogc import crs as ogc_crs
 
-__all__ = ["ScopedCollection", "scope_expr", "scoped", "collection", "bbox"]
+__all__ = ["ScopedCollection", "scope_expr", "scoped", "collection", "bbox", "cql_filter"]
 
 #: Columns holding area codes a jurisdiction is matched on; views of areas also match their own
 #: ``code`` and ``parent_code`` (``Jurisdiction.clause`` does the same for the ``areas`` table).
@@ -33,6 +34,10 @@ SCOPE_COLUMNS = ("region_code", "town_code", "community_code")
 AREA_COLLECTIONS = frozenset({"areas", "towns", "communities"})
 #: Collections whose ``datetime`` is the validity of a version (``valid_from``/``valid_to``).
 VALIDITY_COLLECTIONS = frozenset({"grid_versions"})
+#: The query parameters of ``/collections/{id}/items`` besides property names (tipg's and Part 2's).
+ITEMS_PARAMS = frozenset({"f", "ids", "datetime", "bbox", "bbox-crs", "crs", "properties", "filter", "filter-lang",
+                          "geom-column", "datetime-column", "limit", "offset", "bbox-only", "simplify", "sortby",
+                          "lang"})
 
 
 def scope_expr(scope: Jurisdiction, collection_id: str, columns: set[str]) -> Expr | None:
@@ -69,6 +74,8 @@ class ScopedCollection(PgCollection):
     def cql_where(self, ids=None, datetime=None, bbox=None, properties=None, cql=None, geom=None, dt=None,
                   tile=None, tms=None):
         validity = None
+        for v in datetime or ():
+            _check_time(v)
         if datetime and self.id in VALIDITY_COLLECTIONS:
             validity, datetime = _validity(datetime), None
         where = super().cql_where(ids=ids, datetime=datetime, bbox=bbox, properties=properties, cql=cql,
@@ -83,15 +90,23 @@ class ScopedCollection(PgCollection):
         return g if g is None or self.out_crs.stored else ogc_crs.geometry_sql(g, self.out_crs)
 
 
-def _validity(datetime: list[str]) -> Expr:
-    """Versions valid at an instant, or whose validity overlaps an interval (``..`` open)."""
+def _check_time(v: str) -> None:
+    """422 for a ``datetime`` end that is neither open (``..``, empty) nor an RFC 3339 date-time."""
     from tipg.collections import parse_rfc3339  # the parser tipg's own datetime filter uses
 
+    if v in ("..", ""):
+        return
+    try:
+        parse_rfc3339(v)
+    except ValueError:
+        raise ValidationFailed(f"datetime={v!r} is not an RFC 3339 date-time (e.g. 2026-01-01T00:00:00Z; "
+                               "an interval is start/end, '..' for an open end).") from None
+
+
+def _validity(datetime: list[str]) -> Expr:
+    """Versions valid at an instant, or whose validity overlaps an interval (``..`` open)."""
+
     def ts(v):
-        try:
-            parse_rfc3339(v)
-        except ValueError:
-            raise ValidationFailed(f"datetime: {v!r} is not an RFC 3339 date-time (e.g. 2026-01-01T00:00:00Z).") from None
         return {"timestamp": v}
 
     start, end = (datetime[0], datetime[0]) if len(datetime) == 1 else (datetime[0], datetime[1])
@@ -135,6 +150,13 @@ def collection(
     base = _catalog(request)["collections"].get(collectionId)
     if base is None:
         raise NotFound(f"There is no collection {collectionId!r}; see /collections.")
+    if request.url.path.endswith("/items"):
+        props = {p.name for p in base.properties}
+        unknown = [k for k in request.query_params if k.lower() not in ITEMS_PARAMS and k not in props]
+        if unknown:
+            raise ValidationFailed(f"Unknown query parameter {unknown[0]!r} for collection {collectionId!r}; "
+                                   "filter on its properties (" + ", ".join(sorted(props - {"geom"}))
+                                   + ") by name, or with filter=... (CQL2, see its /queryables).")
     out = ogc_crs.parse(crs, "crs")
     request.state.content_crs = out.uri
     return scoped(base, scope, out)
@@ -165,3 +187,20 @@ def bbox(
     if minx > maxx or miny > maxy:
         raise ValidationFailed(f"bbox={bbox!r}: the minimum exceeds the maximum (order is minx,miny,maxx,maxy).")
     return box
+
+
+def cql_filter(
+    query: Annotated[Optional[str], Query(alias="filter", description="CQL2 filter (cql2-text by default), e.g. "
+                                          "households > 100; it can only narrow what the caller may see")] = None,
+    filter_lang: Annotated[Optional[FilterLang], Query(alias="filter-lang",
+                                                       description="cql2-text (default) or cql2-json")] = None,
+) -> Optional[Expr]:
+    """The ``filter`` parameter (tipg's ``filter_query`` replaced by this): parsed by cql2 as tipg
+    does, a 422 saying where it fails when it is not CQL2."""
+    if query is None:
+        return None
+    try:
+        return Expr(Expr(query).to_json())
+    except Exception as exc:  # cql2 raises a bare Exception with the parser's message
+        raise ValidationFailed(f"filter={query!r} is not a CQL2 expression: "
+                               + " ".join(str(exc).split())[:300]) from None

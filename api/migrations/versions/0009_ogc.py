@@ -21,6 +21,8 @@ Revises: 0008_plans
 
 from alembic import op
 
+from api.db.load import point_grid_id_sql
+
 revision = "0009_ogc"
 down_revision = "0008_plans"
 branch_labels = None
@@ -33,14 +35,15 @@ VIEWS = {
     "towns": "SELECT id, region_code, code, name, parent_code, geom FROM public.areas WHERE level = 'town'",
     "communities": "SELECT id, region_code, code, name, parent_code AS town_code, geom "
                    "FROM public.areas WHERE level = 'community'",
-    # households: the dwellings attributed to the grid (dwellings.grid_code is written by the
-    # point-in-grid rule at import and re-attribution, api/db/load/attribution.py)
+    # households: the dwellings the grid holds by THE point-in-grid rule (api/db/load/attribution.py,
+    # rendered into the view when this revision runs), as the hand-written features API counted them
     "grids": f"""
         SELECT {GRID_COLS},
                (SELECT a.name FROM public.areas a
                  WHERE a.region_code = g.region_code AND a.code = g.community_code LIMIT 1) AS community_name,
                (SELECT coalesce(sum(d.households), 0)::integer FROM public.dwellings d
-                 WHERE d.region_code = g.region_code AND d.grid_code = g.code) AS households,
+                 WHERE d.region_code = g.region_code AND ST_Intersects(g.geom, d.geom)
+                   AND g.id = {point_grid_id_sql("d.geom")}) AS households,
                g.valid_from, g.geom
           FROM public.grids g
          WHERE g.valid_to IS NULL AND g.valid_from <= now()""",
