@@ -2,7 +2,8 @@
 
 Routers live one topic a module (or a package whose ``__init__`` exposes one ``router``) in
 ``api/routes``; each module or package exposing ``router`` is included.  The
-lifespan opens the engine (migrating it) and creates the coverage service (``app.state.coverage``).
+lifespan opens the engine (migrating it), the OGC API catalog (``api.ogc``) and creates the coverage
+service (``app.state.coverage``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError
 from fastapi.staticfiles import StaticFiles
 
-from api import auth, errors, openapi, routes
+from api import auth, errors, ogc, openapi, routes
 from api.edge import BodyLimit, CatchAll, HostGuard, QueryGuard, SecurityHeaders, WriteRateLimit
 from api.coverage import CoverageService
 from api.db.engine import get_engine, migrate as migrate_schema
@@ -44,6 +45,11 @@ def create_app(settings: Settings | None = None, migrate: bool = True) -> FastAP
             migrate_schema(settings)
         engine = get_engine(settings)  # the least-privilege application role
         app.state.engine = engine
+        # the OGC API (tipg): its asyncpg pool and catalog of the ogc views, on the same database
+        try:
+            await ogc.open_catalog(app, engine, settings)
+        except OSError as exc:  # the database is down: the rest serves 503s; the catalog loads at the next start
+            logging.getLogger("gridmap").warning("OGC API catalog not loaded, the database is unreachable: %s", exc)
         # the coverage service and its caches, one per app (routes get it through api.deps.CoverageDep);
         # each computed run starts its own warm-up (what-if planner, station polygons) in the background
         app.state.coverage = CoverageService.from_settings(engine, settings)
@@ -64,6 +70,7 @@ def create_app(settings: Settings | None = None, migrate: bool = True) -> FastAP
             app.state.siting_jobs.close()
             app.state.plan_jobs.close()
             app.state.coverage.close()
+            await ogc.close_catalog(app)
 
     app = FastAPI(
         title="gridmap",
@@ -88,6 +95,7 @@ def create_app(settings: Settings | None = None, migrate: bool = True) -> FastAP
     app.add_middleware(CatchAll)
     app.add_middleware(SecurityHeaders, tile_url=settings.tile_url)
     errors.install(app)
+    ogc.install(app)  # tipg's bbox/CRS, JSON-only outputs and errors (api/ogc); its router is api/routes/ogc.py
     auth.install(app)  # every route: the caller built and checked (api/auth), before the routers below
     STATIC.mkdir(exist_ok=True)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -18,6 +18,8 @@ WGS84 = CRS.from_epsg(4326)
 
 # CGCS2000 / 3-degree Gauss-Kruger CM 75E .. CM 135E  ->  EPSG:4534 .. EPSG:4554
 _GK_FIRST_EPSG, _GK_FIRST_CM, _GK_LAST_CM = 4534, 75, 135
+#: EPSG codes of every CGCS2000 3-degree Gauss-Kruger zone (CM 75E .. 135E, no zone prefix).
+GK_EPSG_CODES: tuple[int, ...] = tuple(range(_GK_FIRST_EPSG, _GK_FIRST_EPSG + (_GK_LAST_CM - _GK_FIRST_CM) // 3 + 1))
 
 
 def in_china(lon: float, lat: float) -> bool:

@@ -58,7 +58,21 @@ OWN_GRIDS_ONLY: frozenset[Role] = frozenset({Role.GRID_WORKER})
 ROUTE_ACTIONS: dict[str, Action] = {
     "GET /me": Action.SIGNED_IN,
     "GET /incidents/categories": Action.SIGNED_IN,  # what an integration needs to report
+    # the OGC API (api/routes/ogc.py, tipg's routes): the definitions are for anyone signed in, the
+    # collections are reads of scoped data (each one's isolation case in tests/api/auth/test_auth_scope.py)
     "GET /conformance": Action.SIGNED_IN,
+    "GET /tileMatrixSets": Action.SIGNED_IN,
+    "GET /tileMatrixSets/{tileMatrixSetId}": Action.SIGNED_IN,
+    "GET /collections": Action.READ,
+    "GET /collections/{collectionId}": Action.READ,
+    "GET /collections/{collectionId}/queryables": Action.READ,
+    "GET /collections/{collectionId}/items": Action.READ,
+    "GET /collections/{collectionId}/items/{itemId}": Action.READ,
+    "GET /collections/{collectionId}/tiles": Action.READ,
+    "GET /collections/{collectionId}/tiles/{tileMatrixSetId}": Action.READ,
+    "GET /collections/{collectionId}/tiles/{tileMatrixSetId}/{z}/{x}/{y}": Action.READ,
+    "GET /collections/{collectionId}/tiles/{tileMatrixSetId}/tilejson.json": Action.READ,
+    "GET /collections/{collectionId}/tiles/{tileMatrixSetId}/style.json": Action.READ,
     "POST /coverage/what-if": Action.READ,  # a question about stations that do not exist: writes nothing
     "POST /siting": Action.READ,  # a planning question (its job row is no data): proposes, changes nothing
     "POST /incidents": Action.REPORT,
@@ -87,7 +101,7 @@ PUBLIC_ROUTES: frozenset[str] = frozenset({
 
 #: Routes that need credentials but read nothing bound to an area (no jurisdiction to apply).
 UNSCOPED_ROUTES: frozenset[str] = frozenset({
-    "/conformance", "/incidents/categories", "/me", "/audit",
+    "/conformance", "/tileMatrixSets", "/tileMatrixSets/{tileMatrixSetId}", "/incidents/categories", "/me", "/audit",
 })
 
 

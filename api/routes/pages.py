@@ -29,25 +29,10 @@ def wants_json(request: Request) -> bool:
 
 
 def api_landing(request: Request) -> dict:
-    """The landing document for API clients (``/`` with JSON asked).
+    """The landing document for API clients (``/`` with JSON asked): the OGC API landing page."""
+    from api import ogc
 
-    A small OGC-API-style landing until the OGC API work (issue 17 §4) provides its landing page;
-    at merge, this function is the one place to call that instead.
-    """
-    base = str(request.base_url).rstrip("/")
-    return {
-        "title": request.app.title,
-        "description": request.app.description,
-        "links": [
-            {"rel": "self", "type": "application/json", "href": f"{base}/?f=json"},
-            {"rel": "alternate", "type": "text/html", "href": f"{base}/?f=html"},
-            {"rel": "service-desc", "type": "application/vnd.oai.openapi+json;version=3.0",
-             "href": f"{base}/openapi.json"},
-            {"rel": "service-doc", "type": "text/html", "href": f"{base}/docs"},
-            {"rel": "conformance", "type": "application/json", "href": f"{base}/conformance"},
-            {"rel": "data", "type": "application/json", "href": f"{base}/collections"},
-        ],
-    }
+    return ogc.landing(request, ogc.ENDPOINTS)
 
 
 @router.get("/", summary="Home page (HTML for browsers; JSON landing with ?f=json or Accept: application/json)",

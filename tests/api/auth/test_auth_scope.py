@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+import morecantile
 import pytest
 from sqlalchemy import text
 
@@ -31,6 +32,11 @@ def _ids(engine) -> dict[str, dict[str, int]]:
             }
             for k, sql in q.items():
                 out[town][k] = conn.execute(text(sql), {"l": like}).scalar_one()
+            # the z14 web-mercator tile over the middle of the town's dwellings
+            lon, lat = conn.execute(text("SELECT ST_X(c), ST_Y(c) FROM (SELECT ST_Centroid(ST_Extent(geom)::geometry) c "
+                                         "FROM dwellings WHERE community_code LIKE :l) s"), {"l": like}).one()
+            t = morecantile.tms.get("WebMercatorQuad").tile(lon, lat, 14)
+            out[town]["tile"] = f"{t.z}/{t.x}/{t.y}"
     return out
 
 
@@ -60,16 +66,36 @@ CASES: dict[str, list[tuple[str, str, dict | None, str]]] = {
                                ("POST", "/coverage/what-if", {"action": "change",
                                                               "station_ids": ["{O.stations}", "{X.stations}"]}, "404")],
     "GET /collections": [("GET", "/collections", None, "extent")],
-    "GET /collections/{collection_id}": [("GET", f"/collections/{c}", None, "extent")
-                                         for c in ("areas", "grids", "dwellings", "stations", "incidents")],
-    "GET /collections/{collection_id}/items": [("GET", f"/collections/{c}/items?limit=1000", None, "own")
-                                               for c in ("areas", "grids", "dwellings", "incidents")]
-                                              + [("GET", "/collections/stations/items?limit=1000", None, "none"),
-                                                 ("GET", "/collections/streets/items", None, "none")],
-    "GET /collections/{collection_id}/items/{fid}": [
+    "GET /collections/{collectionId}": [("GET", f"/collections/{c}", None, "extent")
+                                        for c in ("areas", "towns", "communities", "grids", "grid_versions",
+                                                  "dwellings", "stations", "incidents")],
+    "GET /collections/{collectionId}/items": [("GET", f"/collections/{c}/items?limit=1000", None, "own")
+                                              for c in ("areas", "towns", "communities", "grids", "grid_versions",
+                                                        "dwellings", "incidents")]
+                                             + [("GET", "/collections/stations/items?limit=1000", None, "none"),
+                                                ("GET", "/collections/streets/items", None, "none"),
+                                                # a user filter cannot widen the scope (both towns share the county)
+                                                ("GET", "/collections/dwellings/items?limit=1000&filter="
+                                                 "region_code = '320281' OR households >= 0", None, "own"),
+                                                ("GET", "/collections/grids/items?limit=1000&region_code=320281",
+                                                 None, "own")],
+    "GET /collections/{collectionId}/items/{itemId}": [
         x for c in ("areas", "grids", "dwellings", "stations", "incidents")
         for x in (("GET", f"/collections/{c}/items/{{O.{c}}}", None, "ok"),
                   ("GET", f"/collections/{c}/items/{{X.{c}}}", None, "404"))],
+    "GET /collections/{collectionId}/queryables": [("GET", "/collections/dwellings/queryables", None, "none")],
+    "GET /collections/{collectionId}/tiles": [("GET", "/collections/dwellings/tiles", None, "none")],
+    "GET /collections/{collectionId}/tiles/{tileMatrixSetId}": [
+        ("GET", "/collections/grids/tiles/WebMercatorQuad", None, "none")],
+    # a tile over the other town holds none of its features; one over the caller's own holds them
+    "GET /collections/{collectionId}/tiles/{tileMatrixSetId}/{z}/{x}/{y}": [
+        x for c in ("dwellings", "grids", "incidents")
+        for x in (("GET", f"/collections/{c}/tiles/WebMercatorQuad/{{O.tile}}", None, "own"),
+                  ("GET", f"/collections/{c}/tiles/WebMercatorQuad/{{X.tile}}", None, "none"))],
+    "GET /collections/{collectionId}/tiles/{tileMatrixSetId}/tilejson.json": [
+        ("GET", "/collections/dwellings/tiles/WebMercatorQuad/tilejson.json", None, "none")],
+    "GET /collections/{collectionId}/tiles/{tileMatrixSetId}/style.json": [
+        ("GET", "/collections/dwellings/tiles/WebMercatorQuad/style.json", None, "none")],
     "GET /incidents": [("GET", "/incidents?limit=1000", None, "own"), ("GET", "/incidents?area={X.town}", None, "404")],
     "GET /incidents/stats": [("GET", f"/incidents/stats?level={lv}", None, "own") for lv in ("grid", "community", "town")]
                             + [("GET", "/incidents/stats?level=town&format=csv", None, "own"),
@@ -223,7 +249,7 @@ def test_export_keeps_to_the_jurisdiction(engine, towns):
 
 
 def test_admin_sees_both_towns(api, as_user):
-    txt = api.get("/collections/areas/items", headers=as_user("root")).text
+    txt = api.get("/collections/areas/items?limit=1000", headers=as_user("root")).text
     assert T1 in txt and T2 in txt
 
 

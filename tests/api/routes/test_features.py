@@ -1,4 +1,5 @@
-"""The OGC-API-Features-shaped read API, checked against shapely / plain SQL on the same rows."""
+"""The OGC API Features collections (tipg over the ``ogc`` views, ``api.ogc``), checked against shapely /
+plain SQL on the same rows.  The real-client tests (GDAL, OWSLib, MVT) are in ``tests/api/ogc``."""
 
 from __future__ import annotations
 
@@ -32,18 +33,20 @@ def test_collections_list_and_extent(client, db):
     r = client.get("/collections")
     assert r.status_code == 200
     ids = {c["id"] for c in r.json()["collections"]}
-    assert ids == {"areas", "grids", "dwellings", "stations", "streets", "incidents"}
+    assert ids == {"areas", "towns", "communities", "grids", "grid_versions", "dwellings", "stations", "streets",
+                   "incidents"}
     doc = client.get("/collections/dwellings").json()
     expected = [w.points[:, 0].min(), w.points[:, 1].min(), w.points[:, 0].max(), w.points[:, 1].max()]
     assert doc["extent"]["spatial"]["bbox"][0] == pytest.approx(expected, abs=1e-9)
     assert {link["rel"] for link in doc["links"]} >= {"self", "items"}
     assert client.get("/collections/streets").json().get("extent") is None  # no streets loaded
-    assert client.get("/collections/nope").status_code == 404
+    missing = client.get("/collections/nope")
+    assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
 
 
 def test_grid_households_match_point_in_polygon(client, db):
     w = seed(db)
-    body = client.get("/collections/grids/items").json()
+    body = client.get("/collections/grids/items?limit=1000").json()
     assert body["type"] == "FeatureCollection"
     assert body["numberMatched"] == body["numberReturned"] == len(w.grid_cells)
     got = {f["properties"]["code"]: f["properties"]["households"] for f in body["features"]}
@@ -53,7 +56,8 @@ def test_grid_households_match_point_in_polygon(client, db):
     assert sum(got.values()) == int(w.households.sum())  # the cells tile the district
     f = body["features"][0]
     assert shape(f["geometry"]).geom_type == "MultiPolygon"
-    assert {"chief", "worker", "phone", "community_code", "name"} <= set(f["properties"])
+    assert {"chief", "worker", "community_code", "name"} <= set(f["properties"])
+    assert "phone" not in f["properties"]  # personal fields are in no collection (api.jurisdiction.PERSONAL_FIELDS)
     names = {f["properties"]["code"]: f["properties"]["community_name"] for f in body["features"]}
     assert names["G00"] == "社区0" and names[f"G{len(w.grid_cells) // 3 - 1}0"] == "社区1"
 
@@ -91,22 +95,28 @@ def test_property_filter_and_station_kinds(client, db):
         assert {f["properties"]["kind"] for f in body["features"]} == {kind}
     towns = client.get("/collections/areas/items?level=town").json()
     assert [f["properties"]["code"] for f in towns["features"]] == ["T1"]
+    assert [f["properties"]["code"] for f in client.get("/collections/towns/items").json()["features"]] == ["T1"]
+    comms = client.get("/collections/communities/items").json()["features"]
+    assert sorted(f["properties"]["code"] for f in comms) == ["C0", "C1"]
+    assert {f["properties"]["town_code"] for f in comms} == {"T1"}
 
 
 def test_grid_history_by_datetime(client, db):
     w = seed(db)
     now = client.get("/collections/grids/items", params={"code": "G00"}).json()
-    old = client.get("/collections/grids/items",
+    old = client.get("/collections/grid_versions/items",
                      params={"code": "G00", "datetime": w.old_version_at.isoformat()}).json()
     assert now["numberMatched"] == old["numberMatched"] == 1
     assert now["features"][0]["id"] != old["features"][0]["id"]
     assert shape(now["features"][0]["geometry"]).area == pytest.approx(CELL * CELL)
     assert shape(old["features"][0]["geometry"]).area == pytest.approx(CELL * CELL / 4)
-    both = client.get("/collections/grids/items", params={"code": "G00", "datetime": "2000-01-01T00:00:00Z/.."}).json()
+    both = client.get("/collections/grid_versions/items",
+                      params={"code": "G00", "datetime": "2000-01-01T00:00:00Z/.."}).json()
     assert both["numberMatched"] == 2
-    # a single item by id, any version
+    # a single item by id: any version in grid_versions, only current ones in grids
     fid = old["features"][0]["id"]
-    one = client.get(f"/collections/grids/items/{fid}")
+    assert client.get(f"/collections/grids/items/{fid}").status_code == 404
+    one = client.get(f"/collections/grid_versions/items/{fid}")
     assert one.status_code == 200 and one.headers["content-type"].startswith("application/geo+json")
     assert one.json()["properties"]["code"] == "G00"
 
@@ -123,7 +133,8 @@ def test_single_item_and_missing(client, db):
 
 @pytest.mark.parametrize("query", [
     "bbox=1,2,3", "bbox=a,b,c,d", "bbox=31.9,120.3,31.95,120.4", "bbox=121,31,120,32",
-    "limit=0", "limit=10001", "limit=x", "offset=-1", "datetime=yesterday", "colour=red",
+    "limit=10001", "limit=x", "offset=-1", "datetime=yesterday", "colour=red", "filter=households >",
+    "filter=name > 3 AND", "crs=EPSG:3857", "bbox-crs=EPSG:9999&bbox=1,2,3,4", "f=html", "sortby=colour",
 ])
 def test_bad_query_is_problem_json(client, db, query):
     r = client.get(f"/collections/dwellings/items?{query}")
@@ -137,7 +148,7 @@ def test_jurisdiction_scopes_every_query(client, db):
     w = seed(db)
     client.app.dependency_overrides[deps.jurisdiction] = lambda: Jurisdiction(frozenset({"C1"}))
     try:
-        grids_c1 = client.get("/collections/grids/items").json()
+        grids_c1 = client.get("/collections/grids/items?limit=1000").json()
         stations_c1 = client.get("/collections/stations/items?limit=1000").json()
         outside = client.get("/collections/grids/items", params={"code": "G00"}).json()
         with db.connect() as conn:

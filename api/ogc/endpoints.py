@@ -1,0 +1,114 @@
+"""tipg's OGC API Features and Tiles endpoints, wired into gridmap's app.
+
+:data:`ENDPOINTS` is tipg's ``Endpoints`` with gridmap's ``collection_dependency``
+(:func:`api.ogc.scope.collection`: the caller's jurisdiction, the output CRS), without its landing,
+conformance and collection documents (gridmap writes those: :mod:`api.ogc.documents`) and without
+its tile viewer.  :func:`tipg_router` is what ``api/routes/ogc.py`` includes with
+``include_router`` (not ``mount``: gridmap's lifespan, auth, errors and edge apply to it).
+
+:func:`install` puts the rest in place on the app: tipg's ``bbox`` dependency replaced by
+gridmap's (``bbox-crs``), its output-type dependencies answering JSON/GeoJSON/CSV/MVT but never
+HTML (tipg's HTML views load scripts from CDNs; gridmap runs offline), its errors mapped onto
+gridmap's problem+json (:mod:`api.ogc.errors`), the ``Content-Crs`` header of items, and the
+``ETag`` of a station or grid item that the write API checks (``If-Match``).
+"""
+
+import re
+from typing import Optional
+
+from fastapi import FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from tipg import dependencies as tipg_deps
+from tipg.factory import Endpoints, OGCFeaturesFactory, OGCTilesFactory
+from tipg.resources.enums import MediaType
+
+from api.errors import ValidationFailed
+from api.ogc import errors as ogc_errors
+from api.ogc import scope
+
+__all__ = ["ENDPOINTS", "OWN_DOCUMENTS", "tipg_router", "install"]
+
+#: tipg routes replaced by gridmap's own documents (api/routes/ogc.py), by route name and path.
+OWN_DOCUMENTS = {"collections": "/collections", "collection": "/collections/{collectionId}"}
+_ITEM = re.compile(r"^/collections/(stations|grids)/items/(\d+)$")
+
+
+class _Features(OGCFeaturesFactory):
+    """tipg's features endpoints without the collection list and document (gridmap writes those);
+    links to them still resolve."""
+
+    def register_routes(self):
+        self._queryables_route()
+        self._items_route()
+        self._item_route()
+
+    def url_for(self, request: Request, name: str, **path_params) -> str:
+        if name in OWN_DOCUMENTS:
+            return str(request.base_url).rstrip("/") + OWN_DOCUMENTS[name].format(**path_params)
+        return super().url_for(request, name, **path_params)
+
+
+class _Endpoints(Endpoints):
+    def register_routes(self):
+        self.ogc_features = _Features(collection_dependency=self.collection_dependency, with_common=False)
+        self.router.include_router(self.ogc_features.router)
+        self.ogc_tiles = OGCTilesFactory(collection_dependency=self.collection_dependency,
+                                         supported_tms=self.supported_tms, with_viewer=False, with_common=False)
+        self.router.include_router(self.ogc_tiles.router)
+
+
+ENDPOINTS = _Endpoints(title="gridmap", collection_dependency=scope.collection, with_common=False,
+                       with_tiles_viewer=False)
+
+
+def tipg_router():
+    """tipg's router: items, one item, queryables, tile matrix sets, tile sets, tiles, TileJSON, style."""
+    return ENDPOINTS.router
+
+
+def _output(allowed: tuple[str, ...]):
+    types = [MediaType[v] for v in allowed]
+
+    def output_type(request: Request, f: Optional[str] = Query(
+            None, description="Answer format: " + ", ".join(allowed) + " (default from Accept)")) -> Optional[MediaType]:
+        if f:
+            if f not in allowed:
+                raise ValidationFailed(f"f={f!r}: this resource is served as " + ", ".join(allowed)
+                                       + " (the OGC API has no HTML pages here; the maps are at /map).")
+            return MediaType[f]
+        return tipg_deps.accept_media_type(request.headers.get("accept", ""), types)
+
+    return output_type
+
+
+async def _headers(request: Request, call_next):
+    response = await call_next(request)
+    path = request.url.path
+    if response.status_code == 200 and path.startswith("/collections/") and "/items" in path:
+        uri = getattr(request.state, "content_crs", None)
+        if uri:
+            response.headers["Content-Crs"] = f"<{uri}>"
+        m = _ITEM.match(path)
+        caller = getattr(request.state, "caller", None)
+        if m and caller is not None and request.method == "GET":
+            response.headers["ETag"] = await run_in_threadpool(_etag, request, m.group(1), int(m.group(2)), caller.scope)
+    return response
+
+
+def _etag(request: Request, layer: str, fid: int, jurisdiction) -> str:
+    from api.db import features as fdb
+
+    with request.app.state.engine.connect() as conn:
+        return fdb.etag(fdb.item_json(conn, fdb.COLLECTIONS[layer], fid, jurisdiction) or "")
+
+
+def install(app: FastAPI) -> None:
+    """Replace tipg's bbox and output-type dependencies, map its errors, add the item headers."""
+    app.dependency_overrides[tipg_deps.bbox_query] = scope.bbox
+    app.dependency_overrides[tipg_deps.filter_query] = scope.cql_filter
+    app.dependency_overrides[tipg_deps.OutputType] = _output(("json",))
+    app.dependency_overrides[tipg_deps.QueryablesOutputType] = _output(("schemajson",))
+    app.dependency_overrides[tipg_deps.ItemsOutputType] = _output(("geojson", "json", "csv", "geojsonseq", "ndjson"))
+    app.dependency_overrides[tipg_deps.ItemOutputType] = _output(("geojson", "json"))
+    ogc_errors.install(app)
+    app.middleware("http")(_headers)
