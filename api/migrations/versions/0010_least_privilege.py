@@ -15,13 +15,13 @@
 Frozen: the audited tables are written out here.
 
 Revision ID: 0010_least_privilege
-Revises: 0008_plans
+Revises: 0009_ogc
 """
 
 from alembic import op
 
 revision = "0010_least_privilege"
-down_revision = "0008_plans"
+down_revision = "0009_ogc"
 branch_labels = None
 depends_on = None
 

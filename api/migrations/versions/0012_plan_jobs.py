@@ -5,13 +5,13 @@ thread pool by the shared job runner (:mod:`api.jobs`), like the siting jobs of 
   jurisdiction, status, the answer (the plans made) or the problem it failed with, timestamps.
 
 Revision ID: 0012_plan_jobs
-Revises: 0008_plans
+Revises: 0010_least_privilege
 """
 
 from alembic import op
 
 revision = "0012_plan_jobs"
-down_revision = "0008_plans"
+down_revision = "0010_least_privilege"
 branch_labels = None
 depends_on = None
 
