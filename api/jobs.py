@@ -2,7 +2,7 @@
 
 One runner for every kind of job (siting questions, :mod:`api.siting.jobs`; plan redraws,
 :mod:`api.plans.jobs`).  A job table has the columns ``id, params, scope, status, result, error,
-created_at, started_at, finished_at`` (migrations 0005 and 0012); a kind subclasses :class:`Jobs`
+created_at, started_at, finished_at`` (migrations 0005 and 0011); a kind subclasses :class:`Jobs`
 naming its table and its :meth:`Jobs.run`.
 
 A request inserts the job as ``queued`` in its own transaction (:meth:`Jobs.create`, with its

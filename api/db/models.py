@@ -380,7 +380,7 @@ plan_grids = Table(
     UniqueConstraint("region_code", "plan_id", "code", name="plan_grids_code_key"),
 )
 
-# 0012_plan_jobs: large redraws (POST /plans for a town or the county) worked as jobs (api/plans/jobs.py).
+# 0011_plan_jobs: large redraws (POST /plans for a town or the county) worked as jobs (api/plans/jobs.py).
 plan_jobs = Table(
     "plan_jobs",
     metadata,

@@ -2,7 +2,7 @@
 when it names more communities than ``GRIDMAP_PLAN_SYNC_COMMUNITIES`` (a town, the county), or
 when asked with ``"job": true``; smaller ones answer at once (201).
 
-The job table is ``plan_jobs`` (migration 0012), worked by the shared runner (:mod:`api.jobs`)
+The job table is ``plan_jobs`` (migration 0011), worked by the shared runner (:mod:`api.jobs`)
 in the app's thread pool (``app.state.plan_jobs``): a worker calls :func:`api.plans.create_plans`
 with the request's :class:`api.plans.PlanSpec` and jurisdiction and stores its answer (the plans
 made) or the problem it failed with.  An ``Idempotency-Key`` replays the first answer: the same job,

@@ -9,7 +9,7 @@ DATA_TABLES = (
     "idempotency_keys", "data_versions", "coverage_runs", "siting_jobs",
     "audit_log", "api_tokens", "users",  # 0007_auth
     "plan_grids", "plan_units", "plans",  # 0008_plans
-    "plan_jobs",  # 0012_plan_jobs
+    "plan_jobs",  # 0011_plan_jobs
 )
 
 

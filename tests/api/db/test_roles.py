@@ -194,7 +194,7 @@ def test_an_old_data_directory_upgrades_in_place():
 
         settings = Settings(home=home, _env_file=None)  # the new code, on the same data directory
         done = migrate(settings)
-        assert done.before == "0008_plans" and done.applied[-1] == "0010_least_privilege"
+        assert done.before == "0008_plans" and "0010_least_privilege" in done.applied
         pg = EmbeddedPostgres(home)
         assert {p.name for p in (home / "pg").glob("*password")} == {"password", "owner_password", "app_password"}
         assert {oct((home / "pg" / f).stat().st_mode & 0o777) for f in ("owner_password", "app_password")} == {"0o600"}

@@ -4,13 +4,13 @@ thread pool by the shared job runner (:mod:`api.jobs`), like the siting jobs of 
 - ``plan_jobs``: the request's parameters (a :class:`api.plans.PlanSpec` as JSON), the caller's
   jurisdiction, status, the answer (the plans made) or the problem it failed with, timestamps.
 
-Revision ID: 0012_plan_jobs
+Revision ID: 0011_plan_jobs
 Revises: 0010_least_privilege
 """
 
 from alembic import op
 
-revision = "0012_plan_jobs"
+revision = "0011_plan_jobs"
 down_revision = "0010_least_privilege"
 branch_labels = None
 depends_on = None
