@@ -94,36 +94,45 @@ def site(
 
 
 def _print(prop) -> None:
+    from api import i18n
+
+    lang = i18n.cli_lang()
+    tx = lambda english, **kw: i18n.text(english, lang).format(**kw)  # noqa: E731
+
+    def table(title: str, heads, left=()) -> Table:
+        tab = Table(title=title)
+        for c in heads:
+            tab.add_column(tx(c), justify="left" if c in left else "right")
+        return tab
+
     t, ms = prop.totals(), prop.model_summary()
     sites = prop.sites()
     m = prop.params.minutes
     if len(sites):
-        tab = Table(title=f"{len(sites)} new site(s), {m:g}-minute {prop.params.mode} ({prop.params.model}, "
-                          f"{t['candidates']:,} candidates)")
-        for c in ("#", "candidate", "lon", "lat", "adds households", "reaches alone", "grid", "community"):
-            tab.add_column(c, justify="left" if c in ("candidate", "grid", "community") else "right")
+        tab = table(tx("{n} new site(s), {minutes}-minute {mode} ({model}, {candidates} candidates)", n=len(sites),
+                       minutes=f"{m:g}", mode=prop.params.mode, model=prop.params.model,
+                       candidates=f"{t['candidates']:,}"),
+                    ("#", "candidate", "lon", "lat", "adds households", "reaches alone", "grid", "community"),
+                    left=("candidate", "grid", "community"))
         for r in sites.itertuples():
             tab.add_row(str(r.order), str(r.candidate_id) + (f" {r.name}" if isinstance(r.name, str) else ""),
                         f"{r.lon:.6f}", f"{r.lat:.6f}", _n(float(r.gain)), _n(float(r.reach_households)),
                         str(r.grid_code or "-"), str(r.community_code or "-"))
         console.print(tab)
     if prop.params.model != "lscp" and 0 < len(sites) < prop.params.k:
-        console.print(f"[yellow]{len(sites)} of the {prop.params.k} sites asked for are opened: one more would "
-                      "add no household[/]")
+        console.print("[yellow]" + tx("{n} of the {k} sites asked for are opened: one more would add no household",
+                                      n=len(sites), k=prop.params.k) + "[/]")
     closed = prop.closed()
     if len(closed):
-        tab = Table(title=f"{len(closed)} station(s) closed")
-        for c in ("station", "name", "kind"):
-            tab.add_column(c)
+        tab = table(tx("{n} station(s) closed", n=len(closed)), ("station", "name", "kind"),
+                    left=("station", "name", "kind"))
         for r in closed.itertuples():
             tab.add_row(str(r.station_id), str(r.name), str(r.kind))
         console.print(tab)
     curve = prop.curve_frame()
     if curve is not None and len(curve) > 1:
-        tab = Table(title="gain table: households covered with the first k sites (greedy order; exact at k = "
-                          f"{prop.params.k})")
-        for c in ("k", "site", "adds", "covered", "%", "exact covered"):
-            tab.add_column(c, justify="left" if c == "site" else "right")
+        tab = table(tx("gain table: households covered with the first k sites (greedy order; exact at k = {k})",
+                       k=prop.params.k), ("k", "site", "adds", "covered", "%", "exact covered"), left=("site",))
         for r in curve.itertuples():
             tab.add_row(str(r.k), str(r.site) if isinstance(r.site, str) else "-", _n(float(r.gain)),
                         _n(float(r.covered)), _n(float(r.covered_pct), 1), _n(float(r.exact_covered)))
@@ -131,33 +140,34 @@ def _print(prop) -> None:
     changed = prop.area_table("grid")
     changed = changed[changed["newly_covered"] != 0]
     if len(changed):
-        tab = Table(title="grids that change")
-        for c in ("grid", "name", "households", "before", "after", "% before", "% after"):
-            tab.add_column(c, justify="left" if c in ("grid", "name") else "right")
+        tab = table(tx("grids that change"), ("grid", "name", "households", "before", "after", "% before", "% after"),
+                    left=("grid", "name"))
         for r in changed.itertuples():
             tab.add_row(str(r.code), str(r.name), _n(int(r.households)), _n(int(r.covered_before)),
                         _n(int(r.covered_after)), _n(float(r.covered_pct_before), 1), _n(float(r.covered_pct_after), 1))
         console.print(tab)
     if prop.params.close or not len(sites):
         rank = prop.closures().head(10)
-        tab = Table(title="stations that could close with the least loss (households only each reaches)")
-        for c in ("station", "name", "kind", "reaches", "would lose"):
-            tab.add_column(c, justify="right" if c in ("reaches", "would lose") else "left")
+        tab = table(tx("stations that could close with the least loss (households only each reaches)"),
+                    ("station", "name", "kind", "reaches", "would lose"), left=("station", "name", "kind"))
         for r in rank.itertuples():
             tab.add_row(str(r.station_id), str(r.name), str(r.kind), _n(float(r.reach_households)),
                         _n(float(r.lost_households)))
         console.print(tab)
     gap = ms["gap"]
     console.print(
-        f"total: {t['covered_before']:,} -> {t['covered_after']:,} of {t['households']:,} households covered "
-        f"({_n(t['covered_pct_before'], 1)}% -> {_n(t['covered_pct_after'], 1)}%, {t['newly_covered']:+,}); "
-        f"{ms['status']}" + (f", certified gap {100 * gap:.2f}%" if gap is not None else "")
-        + f"; matrix {ms['matrix_s']:.2f} s, solve {ms['solve_s']:.2f} s")
+        tx("total: {before} -> {after} of {households} households covered ({pb}% -> {pa}%, {newly}); {status}",
+           before=f"{t['covered_before']:,}", after=f"{t['covered_after']:,}", households=f"{t['households']:,}",
+           pb=_n(t["covered_pct_before"], 1), pa=_n(t["covered_pct_after"], 1), newly=f"{t['newly_covered']:+,}",
+           status=ms["status"])
+        + (tx(", certified gap {gap}%", gap=f"{100 * gap:.2f}") if gap is not None else "")
+        + tx("; matrix {matrix} s, solve {solve} s", matrix=f"{ms['matrix_s']:.2f}", solve=f"{ms['solve_s']:.2f}"))
     if "mean_time_after_s" in t:
-        console.print(f"mean time {t['mean_time_before_s'] / 60:.2f} -> {t['mean_time_after_s'] / 60:.2f} min")
+        console.print(tx("mean time {before} -> {after} min", before=f"{t['mean_time_before_s'] / 60:.2f}",
+                         after=f"{t['mean_time_after_s'] / 60:.2f}"))
     if t["straight_line_households"]:
-        console.print(f"[yellow]{t['straight_line_households']:,} households reached by the straight-line "
-                      "fallback are left as they are[/]")
+        console.print("[yellow]" + tx("{n} households reached by the straight-line fallback are left as they are",
+                                      n=f"{t['straight_line_households']:,}") + "[/]")
 
 
 def _check(svc, prop) -> None:

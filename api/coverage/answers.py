@@ -395,7 +395,8 @@ def whatif_answer(svc: CoverageService, scope: Jurisdiction, params: CoveragePar
                       "covered_after": ca, "delta": ca - cb, "gaps_before": list(before),
                       "gaps_after": [row(g) for g in gl]})
     return {**head(run), "action": action, "station_id": station_id, "lon": lon, "lat": lat, "kind": kind,
-            "sites": [{"lon": x, "lat": y} for x, y in sites], "station_ids": closes, "minutes": p.minutes, "households": base.households,
+            "sites": [{"lon": x, "lat": y} for x, y in sites], "station_ids": closes, "minutes": p.minutes,
+            "households": base.households,
             "covered_before": res.covered_before, "covered_after": res.covered_after,
             "delta": res.delta, "changed_dwellings": int(len(res.changed)),
             "grids": grids, "gaps_removed": sorted(int(g) for g in removed), "gaps_added": added}

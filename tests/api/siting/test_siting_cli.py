@@ -113,3 +113,19 @@ def test_site_what_if_checks_the_whole_proposal(pg_url, monkeypatch, expected):
     r = run_cli(pg_url, monkeypatch, ["site", "--add", "1", "--close", "2", "--what-if"])
     assert r.exit_code == 0, r.output
     assert "what-if of the whole proposal (1 new sites, 2 closed)" in " ".join(r.output.split()), r.output
+
+
+def test_site_speaks_chinese(pg_url, monkeypatch, expected):
+    """GRIDMAP_LANGUAGE=zh: the tables, the totals and the what-if line come from the catalogue."""
+    from api import i18n
+
+    _, p = expected
+    monkeypatch.setenv("GRIDMAP_LANGUAGE", "zh")
+    r = run_cli(pg_url, monkeypatch, ["site", "--add", "3", "--what-if"])
+    assert r.exit_code == 0, r.output
+    flat = " ".join(r.output.split())
+    t = p.totals()
+    for english in ("adds households", "reaches alone", "grids that change"):
+        assert i18n.text(english, "zh") != english and i18n.text(english, "zh") in flat, english
+    assert f"合计：{t['households']:,} 户中已覆盖 {t['covered_before']:,} -> {t['covered_after']:,}" in flat, r.output
+    assert "整体假设分析" in flat and "total:" not in flat, r.output

@@ -253,6 +253,39 @@ def test_preview_and_curve_on_the_open_rows_are_the_naive_greedy_on_the_whole_ma
     assert np.array_equal(rows, np.flatnonzero(~cov0 & (w > 0))) and np.array_equal(oc.toarray(), C[rows])
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_lazy_greedy_beyond_its_window_is_the_naive_greedy(seed):
+    """More sites than the lazy loop's first window (256): 300 copies of one large column (all but
+    one fall to nothing after the first pick, the window empties and must take more), then many
+    small ones whose bounds outside the window still beat what is left inside; costs and a target
+    (the set-covering greedy) too."""
+    rng = np.random.default_rng(seed)
+    n = 3000
+    big = rng.random(n) < 0.3
+    small = rng.random((n, 900)) < 0.01
+    C = np.c_[np.repeat(big[:, None], 300, axis=1), small]
+    w = rng.integers(1, 30, n).astype(float)
+    run = greedy_cover(sp.csc_matrix(C), w, 40)
+    picks, gains = naive_greedy(C, w, 40)
+    assert run.picks.tolist() == picks and np.allclose(run.gains, gains)
+    cov0 = rng.random(n) < 0.2
+    run = greedy_cover(sp.csc_matrix(C), w, 40, covered=cov0, allowed=np.arange(100, 1200))
+    sub = C[:, 100:]
+    picks, gains = naive_greedy(sub, w, 40, covered=cov0)
+    assert (run.picks - 100).tolist() == picks and np.allclose(run.gains, gains)
+    cost = rng.uniform(0.5, 2.0, C.shape[1])
+    run = greedy_cover(sp.csc_matrix(C), w, None, costs=cost, target=0.9 * w.sum())
+    rem, want = w.copy(), []
+    while w.sum() - rem.sum() < 0.9 * w.sum():
+        g = (C.T.astype(float) @ rem) / cost
+        j = int(np.argmax(g))
+        if g[j] <= 0:
+            break
+        want.append(j)
+        rem[C[:, j]] = 0
+    assert run.picks.tolist() == want
+
+
 def test_lazy_greedy_median_is_the_naive_greedy():
     T, w = instance(7, 400, 60)
     Tl = np.where(T <= LIMIT, T, np.inf)
