@@ -48,6 +48,7 @@ import sys
 import time
 import uuid
 from collections import Counter, defaultdict
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -201,9 +202,9 @@ class Load:
     async def run(self, clients: int, seconds: float) -> float:
         import httpx
 
-        deadline = time.perf_counter() + seconds
         https = [httpx.AsyncClient(base_url=self.base, timeout=120) for _ in range(clients)]
         t0 = time.perf_counter()
+        deadline = t0 + seconds  # from when every client exists (making 50 takes seconds on a loaded machine)
         try:
             await asyncio.gather(*(self.client(h, deadline) for h in https))
         finally:
@@ -248,6 +249,16 @@ class Served:
         except (ProcessLookupError, subprocess.TimeoutExpired):
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
+
+
+@contextmanager
+def kept_postgis(home: Path):
+    """The embedded cluster under ``home`` (made and started if need be), left running afterwards."""
+    from api.db.embedded import EmbeddedPostgres
+
+    home.mkdir(parents=True, exist_ok=True)
+    home.chmod(0o755)
+    yield EmbeddedPostgres(home).start(), home
 
 
 AUDITED = ("areas", "grids", "dwellings", "stations", "streets", "incidents")
@@ -349,6 +360,9 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="workers of the measured server")
     ap.add_argument("--baseline-workers", type=int, default=1, help="workers of the baseline (0: no baseline)")
+    ap.add_argument("--home", type=Path, default=None,
+                    help="keep the embedded cluster in this directory between runs (the sample is imported once, "
+                         "when its database is empty); default: a scratch cluster destroyed afterwards")
     a = ap.parse_args()
 
     from sqlalchemy import text
@@ -366,12 +380,15 @@ def main() -> None:
     print(f"data: geo.sample.make_district({a.households:,}, seed=0): {len(layers['dwellings']):,} dwellings, "
           f"{len(layers['grids']):,} grids, {len(layers['stations']):,} stations, {len(layers['streets']):,} street "
           f"edges, {len(layers['incidents']):,} incidents ({time.perf_counter() - t:.1f} s)")
-    with scratch_postgis("gridmap-bench-load-") as (url, home):
+    with (kept_postgis(a.home) if a.home else scratch_postgis("gridmap-bench-load-")) as (url, home):
         engine = make_engine(url.replace("postgresql://", "postgresql+psycopg2://", 1))
         upgrade(engine)
+        with engine.connect() as conn:
+            present = conn.execute(text("SELECT count(*) FROM dwellings")).scalar_one()
         t = time.perf_counter()
-        _audit_triggers(engine, on=False)  # setting up is not what is measured: the servers audit again
-        for layer in ("areas", "grids", "streets", "stations", "dwellings", "incidents"):
+        if not present:
+            _audit_triggers(engine, on=False)  # setting up is not what is measured: the servers audit again
+        for layer in () if present else ("areas", "grids", "streets", "stations", "dwellings", "incidents"):
             # a transaction and fresh statistics a layer: the next layer's attribution plans on them
             t1 = time.perf_counter()
             with engine.begin() as conn:
@@ -379,22 +396,30 @@ def main() -> None:
             with engine.begin() as conn:
                 conn.execute(text("ANALYZE"))
             print(f"  {layer}: {len(layers[layer]):,} in {time.perf_counter() - t1:.1f} s", flush=True)
-        _audit_triggers(engine, on=True)
-        print(f"loaded into PostGIS in {time.perf_counter() - t:.1f} s (audit triggers off for the setup only)")
+        if present:
+            with engine.connect() as conn:
+                n_inc = conn.execute(text("SELECT count(*) FROM incidents")).scalar_one()
+            print(f"the kept cluster in {home} already holds the sample: {present:,} dwellings, {n_inc:,} incidents "
+                  "(the sample's and those of earlier runs)")
+        else:
+            _audit_triggers(engine, on=True)
+            print(f"loaded into PostGIS in {time.perf_counter() - t:.1f} s (audit triggers off for the setup only)")
         postmaster = int((home / "pg" / "data" / "postmaster.pid").read_text().split()[0])
 
         env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDMAP_")}
         env.update({"GRIDMAP_DATABASE_URL": url, "GRIDMAP_HOME": str(home / "app"), "PYTHONPATH": str(ROOT)})
-        cli(env, "user", "add", "load-admin", "--role", "admin", "--password", PASSWORD)
+        run = f"{int(time.time())}"  # users of this run (a kept cluster keeps those of earlier runs)
+        admin, hotline = f"load-admin-{run}", f"hotline-{run}"
+        cli(env, "user", "add", admin, "--role", "admin", "--password", PASSWORD)
         towns = layers["areas"].loc[layers["areas"]["level"] == "town", "code"].astype(str)
-        cli(env, "user", "add", "hotline", "--role", "integration", "--no-password",
+        cli(env, "user", "add", hotline, "--role", "integration", "--no-password",
             *(x for code in towns for x in ("--area", code)))
-        key = cli(env, "token", "create", "hotline", "--name", "12345-hotline").strip().splitlines()[-1].strip()
+        key = cli(env, "token", "create", hotline, "--name", "12345-hotline").strip().splitlines()[-1].strip()
 
         import httpx
 
         with Served(env, 1) as srv:
-            bearer = httpx.post(f"{srv.base}/token", data={"username": "load-admin", "password": PASSWORD}
+            bearer = httpx.post(f"{srv.base}/token", data={"username": admin, "password": PASSWORD}
                                 ).json()["access_token"]
             h = {"Authorization": f"Bearer {bearer}"}
             categories = [c["code"] for c in httpx.get(f"{srv.base}/incidents/categories", headers=h).json()]
@@ -407,10 +432,11 @@ def main() -> None:
 
         baseline = None
         if a.baseline_workers:
-            m = measure(env, engine, world, bearer, key, a.baseline_workers, a.clients, a.seconds, postmaster, "base")
+            m = measure(env, engine, world, bearer, key, a.baseline_workers, a.clients, a.seconds, postmaster,
+                        f"base-{run}")
             report(m, None)
             baseline = {"n": len(m["load"].results), "wall": m["wall"]}
-        m = measure(env, engine, world, bearer, key, a.workers, a.clients, a.seconds, postmaster, "main")
+        m = measure(env, engine, world, bearer, key, a.workers, a.clients, a.seconds, postmaster, f"main-{run}")
         report(m, baseline)
         engine.dispose()
 
