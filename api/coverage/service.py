@@ -105,7 +105,7 @@ class CoverageService:
         self._snaps = Keyed(4)
         self._runs = Keyed(MAX_RUNS)
         self.stats = {"runs_computed": 0, "networks_built": 0, "snaps": 0, "summaries_from_db": 0,
-                      "networks_loaded": 0, "snaps_loaded": 0}
+                      "networks_loaded": 0, "snaps_loaded": 0, "no_streets_loaded": 0}
 
     @classmethod
     def from_settings(cls, engine: Engine, settings, *, warm_polygons: bool = True) -> "CoverageService":
@@ -195,7 +195,10 @@ class CoverageService:
                 comm_c, grids_c = comm[comm["region_code"] == c], inputs.grids[inputs.grids["region_code"] == c]
             else:
                 comm_c, grids_c = comm, inputs.grids
-            bare.append(no_street_regions(comm_c if len(comm_c) else grids_c, net_c))
+            # the areas without streets depend on the network and the areas/grids: kept on disk beside it
+            bare.append(self._stored("no_street", (*key, scope.codes, versions["areas"], versions["grids"], many),
+                                     lambda comm_c=comm_c, grids_c=grids_c, net_c=net_c: no_street_regions(
+                                         comm_c if len(comm_c) else grids_c, net_c)))
         net = union_networks(nets, [len(street_of[c]) for c in codes])
         no_street_all = pd.concat(bare) if many else bare[0]
         return Regions(codes=codes, nets=nets, net=net, no_street=bare, no_street_all=no_street_all)

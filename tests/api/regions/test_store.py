@@ -40,13 +40,13 @@ def test_networks_and_snaps_survive_a_restart_until_a_street_changes(engine, db,
     first = CoverageService(engine, warm_polygons=False, store_dir=store)
     a = first.run(EVERYWHERE, CoverageParams(region=A))
     assert (first.stats["networks_built"], first.stats["snaps"], first.stats["networks_loaded"]) == (1, 1, 0)
-    assert sorted(p.name.split("-")[0] for p in store.glob("*.pkl")) == ["network", "snap"]
+    assert sorted(p.name.split("-")[0] for p in store.glob("*.pkl")) == ["network", "no_street", "snap"]
 
     # a new process on the same data: nothing built, the same answer
     again = CoverageService(engine, warm_polygons=False, store_dir=store)
     b = again.run(EVERYWHERE, CoverageParams(region=A))
     assert (again.stats["networks_built"], again.stats["snaps"]) == (0, 0)
-    assert (again.stats["networks_loaded"], again.stats["snaps_loaded"]) == (1, 1)
+    assert (again.stats["networks_loaded"], again.stats["snaps_loaded"], again.stats["no_streets_loaded"]) == (1, 1, 1)
     assert b.net.fingerprint == a.net.fingerprint
     pd.testing.assert_frame_equal(_rows(b), _rows(a))
     # the other county is its own key: built, not read from A's files
