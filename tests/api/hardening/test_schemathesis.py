@@ -20,9 +20,9 @@ Left out, with the reason:
   CI budget has no room for a state machine over 52 operations; the id-taking operations are
   fuzzed against a database that holds ids 1..n of every table, so many cases hit real rows.
 
-``MAX_EXAMPLES`` per operation is bounded by the time CI gives this file: 52 operations x 8
-examples took 139 s on this 2-core machine shared at load ~15 (5 examples: see the README's hardening
-section), far from the ~50 per operation the issue hoped for.
+``MAX_EXAMPLES`` per operation is bounded by the time CI gives this file: on this 2-core machine
+shared with other work (load 15-22) 52 operations x 10 examples took 176 s, x 8 139 s, x 5 165 s
+(noisy: the load moved more than the count), far from the ~50 per operation the issue hoped for.
 """
 
 from __future__ import annotations
