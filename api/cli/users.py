@@ -180,14 +180,18 @@ def audit(since: str = typer.Option(None, "--since", help="From this time (ISO 8
     from rich.table import Table
 
     from api.db.users import audit_rows
-    from api.incidents.times import aware
+    from api.incidents.times import zone_instant
     from api.settings import get_settings
 
     try:
-        when = aware(datetime.fromisoformat(since), get_settings().timezone) if since else None
+        parsed = datetime.fromisoformat(since) if since else None
     except ValueError:
         raise typer.BadParameter(f"{since!r} is not an ISO 8601 time (e.g. 2025-03-01 or 2025-03-01T08:00)",
                                  param_hint="--since") from None
+    try:  # any offset Python reads (PostgreSQL refuses beyond 15:59), years geo.validate.YEARS
+        when = zone_instant(parsed, get_settings().timezone)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--since") from None
     with _service() as conn:
         total, rows = audit_rows(conn, since=when, table=table, actor=actor, limit=limit)
     out = Table(title=f"{len(rows)} of {total} audit row(s)")

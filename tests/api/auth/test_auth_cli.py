@@ -71,6 +71,10 @@ def test_user_commands(db, pg_url, monkeypatch, client):
     r = run_cli(pg_url, monkeypatch, ["audit", "--table", "users"])
     assert r.exit_code == 0 and "gridmap user passwd" in r.output and "tokens_valid_after" in r.output
     assert run_cli(pg_url, monkeypatch, ["audit", "--since", "yesterday"]).exit_code == 2
+    # an offset PostgreSQL refuses (beyond 15:59) is read as the instant it names; years outside 1900-2199: 2
+    odd = run_cli(pg_url, monkeypatch, ["audit", "--table", "users", "--since", "2025-01-01T00:00:00+18:23"])
+    assert odd.exit_code == 0 and "gridmap user passwd" in odd.output, odd.output
+    assert run_cli(pg_url, monkeypatch, ["audit", "--since", "0844-03-29T14:39:00+18:23"]).exit_code == 2
 
 
 def test_token_commands(db, pg_url, monkeypatch, client):

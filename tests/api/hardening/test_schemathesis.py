@@ -15,10 +15,14 @@ Left out, with the reason:
   answer to many schema-valid bodies and parameters;
 - the ``examples`` and ``coverage`` phases: both build their cases while pytest collects, before
   the server and its administrator exist, and the coverage phase's boundary cases took 5 minutes
-  here (the fuzzing phase reaches the same kinds of input, at random).
+  here (the fuzzing phase reaches the same kinds of input, at random);
+- stateful runs (links between operations): FastAPI's document declares no OpenAPI links, and the
+  CI budget has no room for a state machine over 52 operations; the id-taking operations are
+  fuzzed against a database that holds ids 1..n of every table, so many cases hit real rows.
 
-``MAX_EXAMPLES`` per operation is bounded by the time CI gives this file (see the README's
-hardening section for the figure).
+``MAX_EXAMPLES`` per operation is bounded by the time CI gives this file: on this 2-core machine
+shared with other work (load 15-22) 52 operations x 10 examples took 176 s, x 8 139 s, x 5 165 s
+(noisy: the load moved more than the count), far from the ~50 per operation the issue hoped for.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from geo.sample import make_district
 from tests.api.hardening.servers import free_port, serving
 from tests.support.db import truncate
 
-MAX_EXAMPLES = 8
+MAX_EXAMPLES = 5
 PASSWORD = "correct horse 1"
 PORT = free_port()  # the server the fixture starts (schemathesis takes the base URL at collection)
 BASE = f"http://127.0.0.1:{PORT}"
