@@ -150,6 +150,6 @@ def test_api_docs_offline(db, settings, browser):
         page, report = open_page(browser, url + "/docs", ready="document.querySelectorAll('.opblock').length > 5")
         try:
             report.assert_clean()
-            assert page.locator(".opblock-summary-path", has_text="/collections/{collection_id}/items").count() >= 1
+            assert page.locator(".opblock-summary-path", has_text="/collections/{collectionId}/items").count() >= 1
         finally:
             page.context.close()
