@@ -32,6 +32,7 @@ COLLECTIONS: dict[str, str] = {
 DATETIME_COLUMN = {"incidents": "reported_at", "grids": "valid_from", "grid_versions": "valid_from",
                    "stations": "opened_on"}
 POOL_MAX = 8
+CONNECT_TIMEOUT_S = 2  # as the engine's (api.db.engine.make_engine)
 
 
 def _async_url(engine: Engine) -> str:
@@ -51,7 +52,8 @@ def _bare(c: PgCollection) -> PgCollection | None:
     if c.table not in COLLECTIONS:
         return None
     hidden = PERSONAL_FIELDS.get(COLLECTIONS[c.table], frozenset())
-    keep = [p for p in c.properties if p.name not in hidden]
+    pk = c.id_column.name if c.id_column is not None else None  # the feature's id, not a property
+    keep = [p for p in c.properties if p.name not in hidden and p.name != pk]
     when = next((p for p in c.table_columns if p.name == DATETIME_COLUMN.get(c.table)), c.datetime_column)
     return c.model_copy(update={"id": c.table, "title": c.table, "properties": keep, "datetime_column": when})
 
@@ -71,7 +73,7 @@ async def open_catalog(app: FastAPI, engine: Engine, settings: Settings) -> None
     await connect_to_db(app, schemas=[SCHEMA], tipg_schema="pg_temp",
                         settings=PostgresSettings(database_url=_async_url(engine), db_min_conn_size=1,
                                                   db_max_conn_size=POOL_MAX, _env_file=None),
-                        server_settings={"statement_timeout": timeout_ms})
+                        server_settings={"statement_timeout": timeout_ms}, timeout=CONNECT_TIMEOUT_S)
     await refresh_catalog(app)
 
 

@@ -87,3 +87,25 @@ def bbox_to_stored(bbox: list[float], crs: Crs) -> list[float]:
         return [a0, b0, a1, b1]
     tr = Transformer.from_crs(crs.srid, 4326, always_xy=True)
     return list(tr.transform_bounds(a0, b0, a1, b1, densify_pts=21))
+
+
+def bbox_polygon(bbox: list[float], crs: Crs, per_side: int = 32) -> dict | None:
+    """The ``bbox`` given in a projected ``crs`` as a GeoJSON polygon in lon/lat whose edges follow
+    the box's straight edges in that CRS (densified, ``per_side`` points an edge: under a
+    millimetre off over a county); ``None`` when the box is already a lon/lat rectangle."""
+    import numpy as np
+    from pyproj import Transformer
+
+    if crs.srid == 4326:
+        return None
+    if len(bbox) == 6:
+        bbox = [bbox[0], bbox[1], bbox[3], bbox[4]]
+    a0, b0, a1, b1 = bbox
+    if crs.north_first:
+        a0, b0, a1, b1 = b0, a0, b1, a1
+    t = np.linspace(0.0, 1.0, per_side, endpoint=False)
+    xs = np.concatenate([a0 + (a1 - a0) * t, np.full(per_side, a1), a1 - (a1 - a0) * t, np.full(per_side, a0)])
+    ys = np.concatenate([np.full(per_side, b0), b0 + (b1 - b0) * t, np.full(per_side, b1), b1 - (b1 - b0) * t])
+    lon, lat = Transformer.from_crs(crs.srid, 4326, always_xy=True).transform(xs, ys)
+    ring = [[float(x), float(y)] for x, y in zip(lon, lat)]
+    return {"type": "Polygon", "coordinates": [ring + [ring[0]]]}

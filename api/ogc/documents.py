@@ -16,12 +16,23 @@ from api.ogc import crs as ogc_crs
 from api.ogc.catalog import SCHEMA
 from api.ogc.scope import ScopedCollection
 
-__all__ = ["conformance", "landing", "collection_doc", "extent"]
+__all__ = ["conformance", "landing", "collection_doc", "extent", "queryables_doc"]
 
 GEOJSON = "application/geo+json"
 JSON = "application/json"
-#: Conformance classes gridmap declares beyond tipg's (Features Part 2, CRS by reference).
-EXTRA_CONFORMANCE = ("http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",)
+#: Conformance classes gridmap declares beyond tipg's: Features Part 2 (CRS by reference), Part 3's
+#: queryables, and the CQL2 classes tipg's parser (cql2) implements, which clients look for before
+#: they send a filter to the server (GDAL's OAPIF driver, QGIS) instead of filtering every page.
+EXTRA_CONFORMANCE = (
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+)
 
 
 def conformance(endpoints: Endpoints) -> list[str]:
@@ -33,7 +44,7 @@ def conformance(endpoints: Endpoints) -> list[str]:
 
 def landing(request: Request, endpoints: Endpoints) -> dict:
     """The OGC API landing page (``/`` with JSON asked): service-desc, service-doc, conformance,
-    collections and the tiles links."""
+    the collections (each links its items, queryables and tile sets) and the tiling schemes."""
     base = str(request.base_url).rstrip("/")
     links = [
         {"rel": "self", "type": JSON, "title": "This document", "href": f"{base}/?f=json"},
@@ -42,11 +53,10 @@ def landing(request: Request, endpoints: Endpoints) -> dict:
          "title": "The API definition", "href": f"{base}/openapi.json"},
         {"rel": "service-doc", "type": "text/html", "title": "The API documentation", "href": f"{base}/docs"},
         {"rel": "conformance", "type": JSON, "title": "Conformance classes", "href": f"{base}/conformance"},
+        {"rel": "data", "type": JSON, "title": "The collections", "href": f"{base}/collections"},
+        {"rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes", "type": JSON,
+         "title": "The tile matrix sets of the vector tiles", "href": f"{base}/tileMatrixSets"},
     ]
-    for link in endpoints.links(request):
-        d = link.model_dump(exclude_none=True, mode="json")
-        d["href"] = d["href"].replace("%7B", "{").replace("%7D", "}")
-        links.append(d)
     return {"title": request.app.title, "description": request.app.description, "links": links}
 
 
@@ -78,6 +88,7 @@ def collection_doc(request: Request, c: ScopedCollection, box: list[float] | Non
             {"rel": "items", "type": GEOJSON, "href": base + "/items"},
             {"rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables", "type": "application/schema+json",
              "href": base + "/queryables"},
+            {"rel": "queryables", "type": "application/schema+json", "href": base + "/queryables"},
             {"rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector", "type": JSON,
              "href": base + "/tiles"},
         ],
@@ -85,3 +96,15 @@ def collection_doc(request: Request, c: ScopedCollection, box: list[float] | Non
     if box is not None:
         doc["extent"] = {"spatial": {"bbox": [box], "crs": ogc_crs.CRS84}}
     return doc
+
+
+def queryables_doc(request: Request, c: ScopedCollection) -> dict:
+    """The collection's queryables (Part 3): a JSON Schema of its properties (tipg's), with the
+    drafts' ``queryables`` list beside it, which GDAL's OAPIF driver reads."""
+    props = c.queryables
+    return {
+        "$schema": "https://json-schema.org/draft/2019-09/schema",
+        "$id": str(request.base_url).rstrip("/") + f"/collections/{c.id}/queryables",
+        "title": c.id, "type": "object", "properties": props,
+        "queryables": [{"id": name, "type": p.get("type", "geometry")} for name, p in props.items()],
+    }

@@ -29,16 +29,16 @@ from api.ogc import scope
 __all__ = ["ENDPOINTS", "OWN_DOCUMENTS", "tipg_router", "install"]
 
 #: tipg routes replaced by gridmap's own documents (api/routes/ogc.py), by route name and path.
-OWN_DOCUMENTS = {"collections": "/collections", "collection": "/collections/{collectionId}"}
+OWN_DOCUMENTS = {"collections": "/collections", "collection": "/collections/{collectionId}",
+                 "queryables": "/collections/{collectionId}/queryables"}
 _ITEM = re.compile(r"^/collections/(stations|grids)/items/(\d+)$")
 
 
 class _Features(OGCFeaturesFactory):
-    """tipg's features endpoints without the collection list and document (gridmap writes those);
-    links to them still resolve."""
+    """tipg's features endpoints without the collection list, a collection's document and its
+    queryables (gridmap writes those); links to them still resolve."""
 
     def register_routes(self):
-        self._queryables_route()
         self._items_route()
         self._item_route()
 
@@ -112,3 +112,34 @@ def install(app: FastAPI) -> None:
     app.dependency_overrides[tipg_deps.ItemOutputType] = _output(("geojson", "json"))
     ogc_errors.install(app)
     app.middleware("http")(_headers)
+    base_openapi = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = base_openapi()
+        _filter_languages(schema)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi
+
+
+def _filter_languages(schema: dict) -> None:
+    """The API definition as gridmap serves tipg's routes: ``filter-lang`` lists ``cql-text`` (CQL2
+    text's name in the drafts) beside ``cql2-text`` (GDAL's OAPIF driver, 3.12, looks for that name
+    before it sends a ``where`` to the server instead of filtering every page itself); ``f`` offers
+    no ``html``; the items take ``bbox-crs``."""
+    for path, ops in schema.get("paths", {}).items():
+        params = ops.get("get", {}).get("parameters", [])
+        for param in params:
+            if param.get("name") == "filter-lang":  # a plain enum (GDAL reads schema.enum, not anyOf)
+                param["schema"] = {"type": "string", "enum": list(scope.FILTER_LANGS), "default": "cql2-text"}
+            if param.get("name") == "f" and "enum" in str(param.get("schema")):  # no HTML views here
+                for s in param["schema"].get("anyOf", [param["schema"]]):
+                    if "enum" in s:
+                        s["enum"] = [v for v in s["enum"] if v != "html"]
+        if path.startswith("/collections/{collectionId}/items") and any(p.get("name") == "bbox" for p in params):
+            params.append({"name": "bbox-crs", "in": "query", "required": False,
+                           "description": "CRS of bbox (OGC API Features Part 2), one of a collection's crs list; "
+                                          "default CRS84", "schema": {"type": "string"}})

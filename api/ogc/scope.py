@@ -19,11 +19,12 @@ from typing import Annotated, Any, List, Optional
 from cql2 import Expr
 from fastapi import Depends, Path, Query, Request
 from tipg.collections import Catalog, PgCollection
-from tipg.dependencies import FilterLang
 
 from api import deps
 from api.errors import DatabaseUnavailable, NotFound, ValidationFailed
 from api.jurisdiction import Jurisdiction
+from api.limits import MAX_OFFSET
+from geo.errors import Problem
 from api.ogc import crs as ogc_crs
 
 __all__ = ["ScopedCollection", "scope_expr", "scoped", "collection", "bbox", "cql_filter"]
@@ -34,6 +35,7 @@ SCOPE_COLUMNS = ("region_code", "town_code", "community_code")
 AREA_COLLECTIONS = frozenset({"areas", "towns", "communities"})
 #: Collections whose ``datetime`` is the validity of a version (``valid_from``/``valid_to``).
 VALIDITY_COLLECTIONS = frozenset({"grid_versions"})
+FILTER_LANGS = ("cql2-text", "cql2-json", "cql-text")
 #: The query parameters of ``/collections/{id}/items`` besides property names (tipg's and Part 2's).
 ITEMS_PARAMS = frozenset({"f", "ids", "datetime", "bbox", "bbox-crs", "crs", "properties", "filter", "filter-lang",
                           "geom-column", "datetime-column", "limit", "offset", "bbox-only", "simplify", "sortby",
@@ -67,6 +69,7 @@ class ScopedCollection(PgCollection):
     """A collection as one caller sees it: rows in its jurisdiction, geometry in its CRS."""
 
     scope_where: Optional[Any] = None  # cql2.Expr; Any: pydantic has no schema for it
+    bbox_where: Optional[Any] = None  # a bbox given in a projected bbox-crs, exactly (cql2.Expr)
     out_crs: ogc_crs.Crs = ogc_crs.Crs(ogc_crs.CRS84, 4326, False)
 
     model_config = {"arbitrary_types_allowed": True}
@@ -80,7 +83,7 @@ class ScopedCollection(PgCollection):
             validity, datetime = _validity(datetime), None
         where = super().cql_where(ids=ids, datetime=datetime, bbox=bbox, properties=properties, cql=cql,
                                   geom=geom, dt=dt, tile=tile, tms=tms)
-        for extra in (validity, self.scope_where):
+        for extra in (validity, self.bbox_where if bbox is not None else None, self.scope_where):
             if extra is not None:
                 where = extra if where is None else where + extra
         return where
@@ -150,6 +153,7 @@ def collection(
     base = _catalog(request)["collections"].get(collectionId)
     if base is None:
         raise NotFound(f"There is no collection {collectionId!r}; see /collections.")
+    _check_integers(request, base)
     if request.url.path.endswith("/items"):
         props = {p.name for p in base.properties}
         unknown = [k for k in request.query_params if k.lower() not in ITEMS_PARAMS and k not in props]
@@ -159,7 +163,37 @@ def collection(
                                    + ") by name, or with filter=... (CQL2, see its /queryables).")
     out = ogc_crs.parse(crs, "crs")
     request.state.content_crs = out.uri
-    return scoped(base, scope, out)
+    c = scoped(base, scope, out)
+    box, box_crs = request.query_params.get("bbox"), request.query_params.get("bbox-crs")
+    if box and box_crs:
+        # tipg's bbox (from bbox() below) is the lon/lat envelope, for the index; this the exact box
+        poly = ogc_crs.bbox_polygon(_numbers(box), ogc_crs.parse(box_crs, "bbox-crs"))
+        if poly is not None and c.geometry_column is not None:
+            c.bbox_where = Expr({"op": "s_intersects", "args": [{"property": c.geometry_column.name}, poly]})
+    return c
+
+
+def _check_integers(request: Request, base: PgCollection) -> None:
+    """``offset`` and ``limit`` within what the database takes (422 naming them); an item id beyond
+    bigint is no item (404), not a database error."""
+    for name in ("offset", "limit"):
+        raw = request.query_params.get(name)
+        if raw is not None and raw.strip().lstrip("+").isdigit() and int(raw) > MAX_OFFSET:
+            raise ValidationFailed(f"{name}={raw} is beyond {MAX_OFFSET:,}.",
+                                   [Problem(reason=f"at most {MAX_OFFSET:,}", field=f"query.{name}")])
+    item = request.path_params.get("itemId")
+    if item is not None and item.lstrip("-").isdigit() and abs(int(item)) > 2**63 - 1:  # every view's id is bigint
+        raise NotFound(f"Collection {base.id!r} has no feature {item!r}.")
+
+
+def _numbers(bbox: str) -> list[float]:
+    try:
+        nums = [float(p) for p in bbox.split(",")]
+    except ValueError:
+        raise ValidationFailed(f"bbox={bbox!r}: expected four numbers minx,miny,maxx,maxy.") from None
+    if len(nums) not in (4, 6):
+        raise ValidationFailed(f"bbox={bbox!r}: expected four numbers minx,miny,maxx,maxy, got {len(nums)}.")
+    return nums
 
 
 def bbox(
@@ -172,12 +206,7 @@ def bbox(
     lon/lat bounds in EPSG:4326; 422 saying what is wrong."""
     if not bbox:
         return None
-    try:
-        nums = [float(p) for p in bbox.split(",")]
-    except ValueError:
-        raise ValidationFailed(f"bbox={bbox!r}: expected four numbers minx,miny,maxx,maxy.") from None
-    if len(nums) not in (4, 6):
-        raise ValidationFailed(f"bbox={bbox!r}: expected four numbers minx,miny,maxx,maxy, got {len(nums)}.")
+    nums = _numbers(bbox)
     where = ogc_crs.parse(bbox_crs, "bbox-crs")
     box = ogc_crs.bbox_to_stored(nums, where)
     minx, miny, maxx, maxy = box
@@ -192,13 +221,15 @@ def bbox(
 def cql_filter(
     query: Annotated[Optional[str], Query(alias="filter", description="CQL2 filter (cql2-text by default), e.g. "
                                           "households > 100; it can only narrow what the caller may see")] = None,
-    filter_lang: Annotated[Optional[FilterLang], Query(alias="filter-lang",
-                                                       description="cql2-text (default) or cql2-json")] = None,
+    filter_lang: Annotated[Optional[str], Query(alias="filter-lang", description="cql2-text (default), cql2-json, "
+                                                "or cql-text (the drafts' name of cql2-text)")] = None,
 ) -> Optional[Expr]:
     """The ``filter`` parameter (tipg's ``filter_query`` replaced by this): parsed by cql2 as tipg
     does, a 422 saying where it fails when it is not CQL2."""
     if query is None:
         return None
+    if filter_lang not in (None, *FILTER_LANGS):
+        raise ValidationFailed(f"filter-lang={filter_lang!r}: expected one of " + ", ".join(FILTER_LANGS) + ".")
     try:
         return Expr(Expr(query).to_json())
     except Exception as exc:  # cql2 raises a bare Exception with the parser's message

@@ -128,7 +128,8 @@ class GridmapAssets(JSCSSMixin, MacroElement):
         {% endmacro %}
         """
     )
-    default_js = [("gridmap_js", "/static/gridmap/map.js"), ("gridmap_shell_js", "/static/gridmap/shell.js")]
+    default_js = [("gridmap_js", "/static/gridmap/map.js"), ("gridmap_tiles_js", "/static/gridmap/tiles.js"),
+                  ("gridmap_shell_js", "/static/gridmap/shell.js")]
     default_css = [("gridmap_css", "/static/gridmap/map.css")]
 
     def __init__(self, lang: str | None = None, tz: str | None = None):
@@ -280,6 +281,64 @@ class RemoteGeoJson(JSCSSMixin, Layer):
         self.spec = spec
 
 
+class VectorTiles(JSCSSMixin, Layer):
+    """A layer drawn from the app's vector tiles (OGC API Tiles, Mapbox vector tiles, ``api.ogc``) on
+    canvas (``/static/gridmap/tiles.js``): large layers (a county's grids, streets, dwellings) reach
+    the browser tile by tile, never as one GeoJSON.
+
+    Parameters
+    ----------
+    collection : str
+        Collection id (``grids``, ``streets``, ``dwellings``...).
+    name : str
+        Layer name in the layer control (and the key of ``gridmap.features``: features in the loaded
+        tiles, each counted once by ``key``).
+    properties : list of str, optional
+        The properties the tiles carry (only what the style needs: smaller, faster tiles).
+    style, style_by, point, pane
+        As :class:`RemoteGeoJson`.
+    popup : list, optional
+        Popup rows (as :class:`RemoteGeoJson`); a click asks ``/collections/{collection}/items`` for
+        the feature under the pointer, with all its properties.
+    key : str, optional
+        The property naming a feature (``code``, ``source_id``).
+    min_zoom : int, optional
+        Drawn from this zoom on.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = gridmap.tileLayer({{ this.spec|tojson }}, {{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, collection: str, name: str, *, properties: list[str] | None = None,
+                 style: dict | None = None, style_by: tuple[str, dict, dict] | None = None,
+                 point: dict | None = None, popup: list | None = None, key: str | None = None,
+                 pane: tuple[str, int] | None = None, min_zoom: int | None = None, show: bool = True,
+                 control: bool = True):
+        super().__init__(name=name, overlay=True, control=control, show=show)
+        self._name = "VectorTiles"
+        spec: dict = {"collection": collection, "name": name, "style": style or {}}
+        if properties:
+            spec["properties"] = list(properties)
+        if style_by:
+            spec["styleBy"] = {"property": style_by[0], "values": style_by[1], "default": style_by[2]}
+        if point is not None:
+            spec["point"] = point
+        if popup:
+            spec["popup"] = [list(p) for p in popup]
+        if key:
+            spec["key"] = key
+        if pane:
+            spec["pane"], spec["paneZ"] = pane
+        if min_zoom is not None:
+            spec["minZoom"] = min_zoom
+        self.spec = spec
+
+
 def nav_html(lang: str | None) -> str:
     """The shell's navigation: a link home and the language switch (``a[data-lang]``, whose
     ``href`` ``/static/gridmap/shell.js`` rewrites to the current address with ``lang`` set)."""
@@ -331,11 +390,12 @@ def grid_label(lang: str | None = None) -> tuple[str, int]:
 
 def add_grid_labels(m: folium.Map, lang: str | None = None) -> RemoteGeoJson:
     """Grid labels alone (code and households, from :data:`LABELS_MIN_ZOOM` on), for the pages whose
-    grids come embedded without them (incident pages); not in the layer control."""
+    grids come as tiles or embedded without them; not in the layer control.  Only the grids in view
+    are loaded, and only from that zoom on (a county's grids with their households never travel)."""
     layer = RemoteGeoJson(
-        "/collections/grids/items?limit=10000", i18n.t("layer.grid_labels", lang),
+        "/collections/grids/items?limit=10000&properties=code,households", i18n.t("layer.grid_labels", lang),
         style={"stroke": False, "fill": False, "interactive": False}, pane=("gridmap-grid-labels", 404),
-        label=grid_label(lang), control=False,
+        label=grid_label(lang), control=False, min_zoom=LABELS_MIN_ZOOM,
     )
     layer.add_to(m)
     return layer

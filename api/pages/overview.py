@@ -1,8 +1,9 @@
 """The overview map (``/map``): towns, communities, grids and stations by kind, offline.
 
-The page carries no features itself: each layer is a :class:`~api.pages.base.RemoteGeoJson` that
-the browser fills from ``/collections/{id}/items`` page by page, so large layers never bloat the
-HTML.  The server only works out what the page needs to be laid out: the data's extent (to fit
+The page carries no features itself: the grids come as vector tiles (:class:`~api.pages.base.VectorTiles`,
+OGC API Tiles), the labels of the grids in view from zoom 15 on, and the smaller layers (towns,
+communities, stations by kind) as :class:`~api.pages.base.RemoteGeoJson` that the browser fills from
+``/collections/{id}/items``, so no layer bloats the HTML or waits for a whole county's GeoJSON.  The server only works out what the page needs to be laid out: the data's extent (to fit
 the view) and the station kinds present (one layer, colour and legend entry each).
 """
 
@@ -16,7 +17,8 @@ from sqlalchemy import Connection
 from api import i18n
 from api.db import features as fdb
 from api.jurisdiction import Jurisdiction
-from api.pages.base import RemoteGeoJson, add_legend, add_streets, add_title, grid_label, offline_map, render_page
+from api.pages.base import (RemoteGeoJson, VectorTiles, add_grid_labels, add_legend, add_streets, add_title,
+                            offline_map, render_page)
 from api.pages.cache import PageCache
 from api.settings import Settings
 from geo.layers import STATION_KINDS
@@ -89,13 +91,16 @@ def overview_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang
     f = lambda key: i18n.t(f"field.{key}", lang)  # noqa: E731
 
     add_streets(m, lang)
-    RemoteGeoJson(
-        _items("grids"), i18n.t("layer.grids", lang), style=GRID_STYLE,
+    # a county's grids as vector tiles (only code and community in them: the households of one grid
+    # are asked for when it is clicked, and drawn as labels for the view only from zoom 15 on)
+    VectorTiles(
+        "grids", i18n.t("layer.grids", lang), properties=["code", "community_code"], style=GRID_STYLE,
+        key="code", pane=("gridmap-grids", 410),
         popup=[("name", f("name")), ("code", f("code")), ("community_name", f("community")),
                ("households", f("households"), "int"), ("chief", f("chief")), ("worker", f("worker")),
-               ("phone", f("phone")), ("valid_from", f("valid_from"), "date")],
-        tooltip="name", pane=("gridmap-grids", 410), label=grid_label(lang),
+               ("valid_from", f("valid_from"), "date")],
     ).add_to(m)
+    add_grid_labels(m, lang)
     RemoteGeoJson(
         _items("areas", level="community"), i18n.t("layer.communities", lang), style=COMMUNITY_STYLE,
         popup=[("name", f("name")), ("code", f("code")), ("parent_code", f("town_code"))],

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import JSONResponse
 
 from api import deps, i18n, ogc
 
@@ -46,6 +47,16 @@ async def collection(request: Request, c: Annotated[ogc.ScopedCollection, Depend
     async with request.app.state.pool.acquire() as conn:
         box = await ogc.extent(conn, c)
     return ogc.collection_doc(request, c, box, i18n.request_lang(request, settings.language))
+
+
+@router.get("/collections/{collectionId}/queryables", name="gridmap_queryables",
+            summary="What a collection's filter may name (OGC API Features Part 3)", tags=["OGC Features API"])
+def queryables(request: Request, c: Annotated[ogc.ScopedCollection, Depends(ogc.collection)],
+               collectionId: Annotated[str, Path(description="Collection identifier (see /collections)")]):
+    # application/schema+json when the client names it; plain JSON for the others (GDAL asks for JSON)
+    schema = "application/schema+json" in request.headers.get("accept", "")
+    return JSONResponse(ogc.queryables_doc(request, c),
+                        media_type="application/schema+json" if schema else "application/json")
 
 
 router.include_router(ogc.tipg_router())

@@ -21,11 +21,12 @@ router = APIRouter(tags=["pages"])
 
 
 def wants_json(request: Request) -> bool:
-    """``?f=json``, or an ``Accept`` that prefers JSON to HTML (browsers send ``text/html`` first)."""
+    """``?f=json``, or an ``Accept`` that does not name HTML: browsers always send ``text/html``; API
+    clients (OWSLib, curl, GDAL) send JSON types, ``*/*`` or nothing, and get the OGC landing page."""
     f = request.query_params.get("f")
     if f:
         return f.lower() == "json"
-    return not prefers_html(request.headers.get("accept"), default=True)
+    return not prefers_html(request.headers.get("accept"))  # no HTML named (GIS clients, fetch, curl): the OGC landing
 
 
 def api_landing(request: Request) -> dict:

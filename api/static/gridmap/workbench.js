@@ -827,7 +827,7 @@
   /* history: the community's grids at any past date (a slider over the dates versions began) */
   function history() {
     var comm = community();
-    return api("GET", "/collections/grids/items?limit=10000&community_code=" + comm + "&datetime=1900-01-01T00:00:00Z/..")
+    return api("GET", "/collections/grid_versions/items?limit=10000&community_code=" + comm + "&datetime=1900-01-01T00:00:00Z/..")
       .then(function (all) {
         var stops = {};
         all.features.forEach(function (f) { if (f.properties.valid_from) { stops[f.properties.valid_from] = true; } });
@@ -841,7 +841,7 @@
           var at = dates[+slider.value];
           if (!at) { return Promise.resolve(); }
           var instant = new Date(new Date(at).getTime() + 1000).toISOString();
-          return api("GET", "/collections/grids/items?limit=10000&community_code=" + comm + "&datetime=" + encodeURIComponent(instant))
+          return api("GET", "/collections/grid_versions/items?limit=10000&community_code=" + comm + "&datetime=" + encodeURIComponent(instant))
             .then(function (fc) {
               if (S.layers.history) { S.map.removeLayer(S.layers.history); }
               S.layers.history = L.geoJSON(fc, { interactive: false, style: { renderer: S.renderer, color: "#08519c", weight: 2.5, fill: false } }).addTo(S.map);

@@ -40,16 +40,17 @@ def test_home_counts_and_links(client, sample):
 
 
 def test_home_in_english_and_empty(client):
-    page = client.get("/?lang=en").text
+    page = client.get("/?lang=en", headers={"Accept": "text/html"}).text
     assert '<html lang="en">' in page and "What gridmap holds" in page
     assert _figures(page) == dict.fromkeys(("towns", "communities", "grids", "households", "stations",
                                             "incidents"), 0)
     assert "gridmap demo" in page  # tells a new user how to get data
-    assert "Overview map" in client.get("/", headers={"Accept-Language": "en-GB,en;q=0.9"}).text
+    assert "Overview map" in client.get("/", headers={"Accept-Language": "en-GB,en;q=0.9", "Accept": "text/html"}).text
 
 
 def test_home_json_landing(client):
-    for kw in ({"params": {"f": "json"}}, {"headers": {"Accept": "application/json"}}):
+    # a client that names no HTML (curl, OWSLib: */* or nothing) is an API client too
+    for kw in ({"params": {"f": "json"}}, {"headers": {"Accept": "application/json"}}, {"headers": {"Accept": "*/*"}}):
         r = client.get("/", **kw)
         assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
         rels = {link["rel"]: link["href"] for link in r.json()["links"]}
