@@ -36,8 +36,9 @@ def api_landing(request: Request) -> dict:
     return ogc.landing(request, ogc.ENDPOINTS)
 
 
-@router.get("/", summary="Home page (HTML for browsers; JSON landing with ?f=json or Accept: application/json)",
-            response_class=HTMLResponse)
+@router.get("/", summary="Home page (HTML for browsers; the OGC landing for every other client, or with ?f=json)",
+            response_class=HTMLResponse,
+            responses={200: {"content": {"application/json": {}}, "description": "The page, or the OGC landing"}})
 def home_page(request: Request, scope: deps.ScopeDep, settings: deps.SettingsDep,
               engine: deps.EngineDep) -> Response:
     if wants_json(request):

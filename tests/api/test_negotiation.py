@@ -71,10 +71,12 @@ def test_accept_language(header, prefer, want):
 
 
 def test_routes_negotiate_through_it(client, db):
-    """The home page is HTML unless JSON is preferred; GET /plans is JSON unless HTML is preferred; an
-    error on a page route is a page only for a client preferring HTML."""
+    """The home page is HTML when HTML is preferred and otherwise the OGC landing (GIS clients send
+    ``*/*`` or nothing); GET /plans is JSON unless HTML is preferred; an error on a page route is a
+    page only for a client preferring HTML."""
     home = lambda accept: client.get("/", headers={"Accept": accept}).headers["content-type"]  # noqa: E731
-    assert home("*/*").startswith("text/html") and home(BROWSER).startswith("text/html")
+    assert home(BROWSER).startswith("text/html") and home("text/html").startswith("text/html")
+    assert home("*/*").startswith("application/json")
     assert home("application/json").startswith("application/json")
     assert home("text/html;q=0.2, application/json").startswith("application/json")
     plans = lambda accept: client.get("/plans", headers={"Accept": accept}).headers["content-type"]  # noqa: E731

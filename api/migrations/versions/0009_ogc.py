@@ -21,12 +21,15 @@ Revises: 0008_plans
 
 from alembic import op
 
-from api.db.load import point_grid_id_sql
 
 revision = "0009_ogc"
 down_revision = "0008_plans"
 branch_labels = None
 depends_on = None
+
+#: The current grid holding point d.geom (api.db.load.point_grid_id_sql("d.geom") when written).
+POINT_GRID_ID = ('(SELECT _pg.id FROM public.grids _pg WHERE ST_Intersects(_pg.geom, d.geom) AND _pg.valid_to IS NULL '
+                 'ORDER BY _pg.code COLLATE "C", _pg.id LIMIT 1)')
 
 #: Frozen column lists (the layers' columns when this revision was written, minus personal fields).
 GRID_COLS = "g.id, g.region_code, g.code, g.name, g.community_code, g.town_code, g.chief, g.worker"
@@ -35,15 +38,16 @@ VIEWS = {
     "towns": "SELECT id, region_code, code, name, parent_code, geom FROM public.areas WHERE level = 'town'",
     "communities": "SELECT id, region_code, code, name, parent_code AS town_code, geom "
                    "FROM public.areas WHERE level = 'community'",
-    # households: the dwellings the grid holds by THE point-in-grid rule (api/db/load/attribution.py,
-    # rendered into the view when this revision runs), as the hand-written features API counted them
+    # households: the dwellings the grid holds by THE point-in-grid rule (api/db/load/attribution.py's
+    # point_grid_id_sql as it read when this revision was written, frozen here like every migration's
+    # SQL: a later change of the rule needs a new revision of this view)
     "grids": f"""
         SELECT {GRID_COLS},
                (SELECT a.name FROM public.areas a
                  WHERE a.region_code = g.region_code AND a.code = g.community_code LIMIT 1) AS community_name,
                (SELECT coalesce(sum(d.households), 0)::integer FROM public.dwellings d
                  WHERE d.region_code = g.region_code AND ST_Intersects(g.geom, d.geom)
-                   AND g.id = {point_grid_id_sql("d.geom")}) AS households,
+                   AND g.id = {POINT_GRID_ID}) AS households,
                g.valid_from, g.geom
           FROM public.grids g
          WHERE g.valid_to IS NULL AND g.valid_from <= now()""",

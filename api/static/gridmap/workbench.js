@@ -36,7 +36,8 @@
   function withLang(url) { return url + (url.indexOf("?") < 0 ? "?" : "&") + "lang=" + LANG; }
 
   function api(method, url, body) {
-    var headers = { "Accept": "application/json" };
+    // the OGC items answer GeoJSON only when asked for it (application/json is tipg's plain rows)
+    var headers = { "Accept": url.indexOf("/collections/") === 0 ? "application/geo+json" : "application/json" };
     if (method !== "GET") { headers["Idempotency-Key"] = key(); }
     if (body !== undefined) { headers["Content-Type"] = "application/json"; }
     wb.busy++;

@@ -25,6 +25,7 @@ from sqlalchemy import text
 from api.db.embedded import EmbeddedPostgres
 from api.db.engine import make_engine
 from api.db.migrate import upgrade
+from sqlalchemy.engine import make_url
 from api.imports import import_frame
 from api.settings import Settings
 from geo.sample import make_district
@@ -44,24 +45,26 @@ class Cluster:
         self.home = Path(tempfile.mkdtemp(prefix="gridmap-faults-"))
         self.home.chmod(0o755)  # the postgres user (when we are root) must reach its cluster
         self.pg = EmbeddedPostgres(self.home)
-        self.url = self.pg.start()
+        self.url = self.pg.start()  # the application role, as the app connects
         self.engine = make_engine(self.url)
-        upgrade(self.engine)
+        self.owner = make_engine(self.pg.owner_url())  # migrations and the pause triggers (DDL)
+        upgrade(self.owner, grant_to=make_url(self.url).username)
 
     def kill(self):
         """``pg_ctl stop -m immediate``: no shutdown checkpoint, in-flight transactions lost."""
         self.pg._run(str(self.pg.bin / "pg_ctl"), "-D", str(self.pg.data), "-m", "immediate", "-w", "stop")
         self.engine.dispose()
+        self.owner.dispose()
 
     def start(self):
         self.pg.start()
 
     def pause(self, table: str):
-        with self.engine.begin() as conn:
+        with self.owner.begin() as conn:
             conn.execute(text(PAUSE.format(table=table)))
 
     def unpause(self, table: str):
-        with self.engine.begin() as conn:
+        with self.owner.begin() as conn:
             conn.execute(text(f"DROP TRIGGER IF EXISTS gm_fault_pause ON {table}"))
 
     def wait_paused(self, timeout_s: float = 60) -> None:
@@ -82,6 +85,7 @@ class Cluster:
 
     def destroy(self):
         self.engine.dispose()
+        self.owner.dispose()
         self.pg.destroy()
         shutil.rmtree(self.home, ignore_errors=True)
 
@@ -90,7 +94,7 @@ class Cluster:
 def cluster():
     c = Cluster()
     layers = make_district(1200, seed=3, incidents=0)
-    settings = Settings(_env_file=None, database_url=c.url)
+    settings = Settings(_env_file=None, database_url=c.url, owner_database_url=c.pg.owner_url())
     with c.engine.begin() as conn:
         for layer in ("areas", "grids", "streets", "stations", "dwellings"):
             import_frame(conn, layer, layers[layer], settings)
@@ -102,7 +106,7 @@ def cluster():
 @pytest.fixture(scope="module")
 def api(cluster, tmp_path_factory):
     """A uvicorn server (open mode: no user) on the throwaway cluster; yields its base URL."""
-    settings = Settings(home=tmp_path_factory.mktemp("faults"), database_url=cluster.url, _env_file=None,
+    settings = Settings(home=tmp_path_factory.mktemp("faults"), database_url=cluster.url, _env_file=None, owner_database_url=cluster.pg.owner_url(),
                         pool_timeout_s=2.0)
     with serving(settings) as port:
         yield f"http://127.0.0.1:{port}"
@@ -202,7 +206,7 @@ def test_bulk_incident_post_killed_midway_writes_nothing_and_the_retry_lands_onc
 def test_bulk_import_killed_midway_writes_nothing_and_the_rerun_lands_once(cluster, api):
     moved = cluster.layers["dwellings"].copy()
     moved["households"] = moved["households"] + 1  # every row changes: a real update of the whole layer
-    settings = Settings(_env_file=None, database_url=cluster.url)
+    settings = Settings(_env_file=None, database_url=cluster.url, owner_database_url=cluster.pg.owner_url())
 
     def run_import():
         engine = make_engine(cluster.url)

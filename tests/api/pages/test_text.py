@@ -53,14 +53,18 @@ def stray(lines: list[str], lang: str) -> list[str]:
     pats = _patterns(lang)
     bad = []
     for line in lines:
-        rest = line
-        for rx in pats:
-            rest = rx.sub(" ", rest)
-        for n in NEUTRAL:
-            rest = rest.replace(n, " ")
-        rest = re.sub(r"[0-9A-Z][0-9A-Z_\-]*[0-9]\b|\b[0-9.,:%–\-+/]+\b", " ", rest)
-        if re.search(r"[A-Za-z\u4e00-\u9fff]", rest):
-            bad.append(f"{line!r} -> {rest.strip()!r}")
+        rests = []
+        # catalogue texts first (they may contain neutral names), or neutral names first (a short
+        # catalogue text, a unit such as "k", must not cut a name): clean if either explains the line
+        for order in ((pats, NEUTRAL), (NEUTRAL, pats)):
+            rest = line
+            for step in order:
+                for x in step:
+                    rest = x.sub(" ", rest) if isinstance(x, re.Pattern) else rest.replace(x, " ")
+            rest = re.sub(r"[0-9A-Z][0-9A-Z_\-]*[0-9]\b|\b[0-9.,:%–\-+/]+\b", " ", rest)
+            rests.append(rest)
+        if all(re.search(r"[A-Za-z\u4e00-\u9fff]", r) for r in rests):
+            bad.append(f"{line!r} -> {rests[0].strip()!r}")
     return bad
 
 

@@ -10,13 +10,8 @@ from sqlalchemy import text
 from api.db.audit import acting
 from api.jurisdiction import EVERYWHERE
 from api.plans import LivePlans, PlanSpec, create_plans, move_units, publish_plan
-from tests.support.db import truncate
+from tests.support.db import sql_rows, truncate
 from tests.support.sample import load_sample
-
-
-def q(engine, sql, **p):
-    with engine.connect() as conn:
-        return conn.execute(text(sql), p).all()
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +25,13 @@ def plan(engine, settings):
 
 
 def audit(engine, table, actor, op):
-    return q(engine, "SELECT row_key, request, before, after FROM audit_log "
+    return sql_rows(engine, "SELECT row_key, request, before, after FROM audit_log "
                      "WHERE table_name = :t AND actor = :a AND operation = :o ORDER BY id", t=table, a=actor, o=op)
 
 
 def test_create_writes_one_insert_row_per_plan_unit_and_grid(engine, plan):
     for table in ("plans", "plan_units", "plan_grids"):
-        ids = {str(r[0]) for r in q(engine, f"SELECT id FROM {table} WHERE plan_id = :p" if table != "plans"
+        ids = {str(r[0]) for r in sql_rows(engine, f"SELECT id FROM {table} WHERE plan_id = :p" if table != "plans"
                                     else "SELECT id FROM plans WHERE id = :p", p=plan)}
         rows = audit(engine, table, "planner:ann", "insert")
         assert ids and {r.row_key for r in rows} == ids, table
@@ -46,7 +41,7 @@ def test_create_writes_one_insert_row_per_plan_unit_and_grid(engine, plan):
 
 
 def test_a_move_records_the_unit_before_and_after(engine, plan):
-    units = q(engine, "SELECT id, unit_id, grid_code, community_code FROM plan_units WHERE plan_id = :p "
+    units = sql_rows(engine, "SELECT id, unit_id, grid_code, community_code FROM plan_units WHERE plan_id = :p "
                       "ORDER BY unit_id", p=plan)
     grids = sorted({u.grid_code for u in units})
     moved = None
@@ -65,7 +60,7 @@ def test_a_move_records_the_unit_before_and_after(engine, plan):
                 break
     assert moved, "no move was accepted"
     u, g = moved
-    assert q(engine, "SELECT grid_code FROM plan_units WHERE id = :i", i=u.id)[0][0] == g
+    assert sql_rows(engine, "SELECT grid_code FROM plan_units WHERE id = :i", i=u.id)[0][0] == g
     rows = [r for r in audit(engine, "plan_units", "planner:bob", "update") if r.row_key == str(u.id)]
     assert len(rows) == 1
     assert rows[0].before["grid_code"] == u.grid_code and rows[0].after["grid_code"] == g
@@ -80,7 +75,7 @@ def test_publish_records_the_plan_and_the_new_grid_versions(engine, settings, pl
     assert status == 200
     rows = audit(engine, "plans", "planner:cat", "update")
     assert [(r.row_key, r.before["status"], r.after["status"]) for r in rows] == [(str(plan), "draft", "published")]
-    new = {str(r[0]) for r in q(engine, "SELECT g.id FROM grids g JOIN plan_grids p ON p.code = g.code "
+    new = {str(r[0]) for r in sql_rows(engine, "SELECT g.id FROM grids g JOIN plan_grids p ON p.code = g.code "
                                         "WHERE p.plan_id = :p AND g.valid_to IS NULL", p=plan)}
     inserted = {r.row_key for r in audit(engine, "grids", "planner:cat", "insert")}
     assert new and new <= inserted

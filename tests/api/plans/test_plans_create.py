@@ -240,7 +240,7 @@ def test_micro_grids_partition_each_grid(api, engine, world):
     for u, v in sorted(g.edges):
         if grid[u] != grid[v] and api.post(f"/plans/{pid}/moves", json={"units": [u], "to": grid[v]}).status_code == 200:
             micro = api.get(f"/plans/{pid}", params={"micro": "true"}).json()["micro"]["features"]
-            planned = dict(q(engine, "SELECT unnest(dwelling_ids), grid_code FROM plan_units WHERE plan_id = :p", p=pid))
+            planned = dict(sql_rows(engine, "SELECT unnest(dwelling_ids), grid_code FROM plan_units WHERE plan_id = :p", p=pid))
             for changed in (grid[u], grid[v]):
                 mine = [d for f in micro if f["properties"]["grid"] == changed for d in f["properties"]["dwelling_ids"]]
                 assert sorted(mine) == sorted(d for d, c in planned.items() if c == changed), changed
@@ -298,10 +298,10 @@ def test_large_create_runs_as_a_job(api, engine, settings, world):
     from api.jurisdiction import Jurisdiction
     from api.plans import plan_job, submit_plans
 
-    town = q(engine, "SELECT parent_code FROM areas WHERE code = :c", c=world["community"])[0][0]
-    comms = sorted(r[0] for r in q(engine, "SELECT code FROM areas WHERE parent_code = :t", t=town))
+    town = sql_rows(engine, "SELECT parent_code FROM areas WHERE code = :c", c=world["community"])[0][0]
+    comms = sorted(r[0] for r in sql_rows(engine, "SELECT code FROM areas WHERE parent_code = :t", t=town))
     assert len(comms) >= 2
-    before = q(engine, "SELECT count(*) FROM plans")[0][0]
+    before = sql_rows(engine, "SELECT count(*) FROM plans")[0][0]
     r = api.post("/plans", json={"town": town}, headers={"Idempotency-Key": "job-1"})
     assert r.status_code == 202, r.text
     job = r.json()
@@ -313,7 +313,7 @@ def test_large_create_runs_as_a_job(api, engine, settings, world):
     assert doc["status"] == "done", doc
     (made,) = doc["result"]["plans"]
     assert made["communities"] == comms and doc["links"]["plans"] == [f"/plans/{made['id']}"]
-    assert q(engine, "SELECT count(*) FROM plans")[0][0] == before + 1  # the retry queued nothing
+    assert sql_rows(engine, "SELECT count(*) FROM plans")[0][0] == before + 1  # the retry queued nothing
     assert api.get(f"/plans/{made['id']}").json()["grids"]["features"]
     # the same question forced to answer at once
     now = api.post("/plans", json={"town": town, "job": False})
@@ -348,12 +348,12 @@ def test_balance_keeps_locked_and_unchosen_grids(api, engine, world):
 
     def units(pid):
         out = {}
-        for g, u in q(engine, "SELECT grid_code, unit_id FROM plan_units WHERE plan_id = :p", p=pid):
+        for g, u in sql_rows(engine, "SELECT grid_code, unit_id FROM plan_units WHERE plan_id = :p", p=pid):
             out.setdefault(g, set()).add(u)
         return out
 
     before = units(src)
-    published = {c for (c,) in q(engine, "SELECT code FROM grids WHERE valid_to IS NULL")}
+    published = {c for (c,) in sql_rows(engine, "SELECT code FROM grids WHERE valid_to IS NULL")}
     plan_only = sorted(set(before) - published)
     assert plan_only, "the target 200 draft has grids beyond the published ones"
     lock = plan_only[-1]
@@ -365,16 +365,16 @@ def test_balance_keeps_locked_and_unchosen_grids(api, engine, world):
     assert api.post(f"/plans/{src}/balance", json={}, headers={"Idempotency-Key": "bal-1"}).json()["id"] == prop["id"]
     after = units(prop["id"])
     assert after[lock] == before[lock]
-    assert q(engine, "SELECT locked FROM plan_grids WHERE plan_id = :p AND code = :g", p=prop["id"], g=lock)[0][0]
+    assert sql_rows(engine, "SELECT locked FROM plan_grids WHERE plan_id = :p AND code = :g", p=prop["id"], g=lock)[0][0]
     assert units(src) == before  # the draft itself is unchanged
     # every unit once, households recounted, home grids kept from the draft
     assert sorted(u for s in after.values() for u in s) == sorted(u for s in before.values() for u in s)
-    assert q(engine, """SELECT count(*) FROM plan_units a JOIN plan_units b USING (unit_id)
+    assert sql_rows(engine, """SELECT count(*) FROM plan_units a JOIN plan_units b USING (unit_id)
                         WHERE a.plan_id = :a AND b.plan_id = :b AND a.home_code IS DISTINCT FROM b.home_code""",
              a=src, b=prop["id"])[0][0] == 0
-    recount = dict(q(engine, "SELECT grid_code, sum(households) FROM plan_units WHERE plan_id = :p GROUP BY 1",
+    recount = dict(sql_rows(engine, "SELECT grid_code, sum(households) FROM plan_units WHERE plan_id = :p GROUP BY 1",
                      p=prop["id"]))
-    stored = dict(q(engine, "SELECT code, households FROM plan_grids WHERE plan_id = :p", p=prop["id"]))
+    stored = dict(sql_rows(engine, "SELECT code, households FROM plan_grids WHERE plan_id = :p", p=prop["id"]))
     assert {k: int(v) for k, v in recount.items()} == {k: v for k, v in stored.items() if k in recount}
     # only the grids named: the others stay as they are
     two = sorted(set(before) - {lock})[:2]
@@ -396,7 +396,7 @@ def test_grids_check_over_http(api, engine, world):
     import openpyxl
 
     comm = world["community"]
-    hh = dict(q(engine, """SELECT g.code, coalesce(sum(d.households), 0) FROM grids g
+    hh = dict(sql_rows(engine, """SELECT g.code, coalesce(sum(d.households), 0) FROM grids g
                            LEFT JOIN dwellings d ON d.grid_code = g.code
                            WHERE g.valid_to IS NULL AND g.community_code = :c GROUP BY g.code""", c=comm))
     target = 10 * max(hh.values())
@@ -412,7 +412,7 @@ def test_grids_check_over_http(api, engine, world):
 
     for f in fc["features"]:
         if f["properties"]["issue"] == "under":
-            (inside,) = q(engine, """SELECT ST_Covers(ST_Buffer(geom, 1e-6), ST_GeomFromGeoJSON(:g)) FROM grids
+            (inside,) = sql_rows(engine, """SELECT ST_Covers(ST_Buffer(geom, 1e-6), ST_GeomFromGeoJSON(:g)) FROM grids
                                      WHERE code = :c AND valid_to IS NULL""",
                           g=_json.dumps(f["geometry"]), c=f["properties"]["grid"])[0]
             assert inside, f["properties"]
@@ -429,10 +429,10 @@ def test_split_a_grid_along_a_line(api, engine, world):
     """POST /plans/{id}/split: a line drawn across a grid makes two grids whose units are the old
     grid's, each side of the line (unit centres tested in PostGIS); a line off the grid is a 409."""
     pid = api.post("/plans", json={"community": world["community"]}).json()["plans"][0]["id"]
-    rows = q(engine, """SELECT code, households, ST_XMin(geom) x0, ST_XMax(geom) x1, ST_YMin(geom) y0, ST_YMax(geom) y1,
+    rows = sql_rows(engine, """SELECT code, households, ST_XMin(geom) x0, ST_XMax(geom) x1, ST_YMin(geom) y0, ST_YMax(geom) y1,
                                ST_X(ST_Centroid(geom)) cx, ST_Y(ST_Centroid(geom)) cy
                         FROM plan_grids WHERE plan_id = :p ORDER BY households DESC""", p=pid)
-    before = {r.code: {u for (u,) in q(engine, "SELECT unit_id FROM plan_units WHERE plan_id = :p AND grid_code = :g",
+    before = {r.code: {u for (u,) in sql_rows(engine, "SELECT unit_id FROM plan_units WHERE plan_id = :p AND grid_code = :g",
                                        p=pid, g=r.code)} for r in rows}
     done = None
     for r in rows:
@@ -448,16 +448,16 @@ def test_split_a_grid_along_a_line(api, engine, world):
     r, line, ans = done
     new = ans["grid"]
     assert new.startswith(world["community"] + "-") and new not in before
-    old_units = {u for (u,) in q(engine, "SELECT unit_id FROM plan_units WHERE plan_id = :p AND grid_code = :g", p=pid, g=r.code)}
-    new_units = {u for (u,) in q(engine, "SELECT unit_id FROM plan_units WHERE plan_id = :p AND grid_code = :g", p=pid, g=new)}
+    old_units = {u for (u,) in sql_rows(engine, "SELECT unit_id FROM plan_units WHERE plan_id = :p AND grid_code = :g", p=pid, g=r.code)}
+    new_units = {u for (u,) in sql_rows(engine, "SELECT unit_id FROM plan_units WHERE plan_id = :p AND grid_code = :g", p=pid, g=new)}
     assert new_units == set(ans["moved"]) and old_units | new_units == before[r.code] and not old_units & new_units
-    hh = dict(q(engine, "SELECT code, households FROM plan_grids WHERE plan_id = :p", p=pid))
+    hh = dict(sql_rows(engine, "SELECT code, households FROM plan_grids WHERE plan_id = :p", p=pid))
     assert hh[new] + hh[r.code] == r.households and hh[new] <= hh[r.code]
     states = {s["label"]: s["households"] for s in ans["grids"]}
     assert states == {new: hh[new], r.code: hh[r.code]}
     # most of each side's units lie on its side of the line (sign of the cross product, in SQL)
     (a, b) = line
-    sides = dict(q(engine, """SELECT grid_code, avg(CASE WHEN ((:bx - :ax) * (ST_Y(c) - :ay) - (:by - :ay) * (ST_X(c) - :ax)) > 0
+    sides = dict(sql_rows(engine, """SELECT grid_code, avg(CASE WHEN ((:bx - :ax) * (ST_Y(c) - :ay) - (:by - :ay) * (ST_X(c) - :ax)) > 0
                                               THEN 1.0 ELSE 0.0 END)
                               FROM (SELECT grid_code, ST_PointOnSurface(geom) c FROM plan_units
                                     WHERE plan_id = :p AND grid_code IN (:g1, :g2)) s GROUP BY 1""",

@@ -140,12 +140,12 @@ def test_migration_moves_existing_rows_into_partitions(engine, owner_engine, set
         command.downgrade(cfg, "0004_quiet_versions")
     try:
         with owner_engine.connect() as conn:
-            assert conn.execute(text("SELECT relkind FROM pg_class WHERE relname = 'dwellings'")).scalar_one() == "r"
+            assert conn.execute(text("SELECT relkind FROM pg_class WHERE oid = 'public.dwellings'::regclass")).scalar_one() == "r"
             assert {t: _counts(conn, t) for t in before} == before
     finally:
         migrate(settings, "heads")  # as the owner, the application's role granted the rebuilt tables again
     with owner_engine.connect() as conn:
-        assert conn.execute(text("SELECT relkind FROM pg_class WHERE relname = 'dwellings'")).scalar_one() == "p"
+        assert conn.execute(text("SELECT relkind FROM pg_class WHERE oid = 'public.dwellings'::regclass")).scalar_one() == "p"
         assert {t: _counts(conn, t) for t in before} == before
         for t in PARTITIONED:
             assert conn.execute(text(f"SELECT count(*) FROM regions.{t}_default")).scalar_one() == 0

@@ -376,7 +376,7 @@ def test_brush_paints_units(engine, world, browser, base):
         page.mouse.move(x + 2, y + 1, steps=3)
         page.mouse.up()
         wait(page, f"workbench.moves === 1 && {IDLE}")
-        assert q(engine, "SELECT grid_code FROM plan_units WHERE plan_id = :p AND unit_id = :u", p=plan, u=u.unit_id)[0][0] == to
+        assert sql_rows(engine, "SELECT grid_code FROM plan_units WHERE plan_id = :p AND unit_id = :u", p=plan, u=u.unit_id)[0][0] == to
         after = recount(engine, plan)
         assert after != before
         assert {c: int(h.replace(",", "")) for c, (h, _) in grid_cells(page).items()} == after
@@ -393,7 +393,7 @@ def test_split_a_grid_by_drawing_a_line(engine, settings, world, browser, base):
     shows the households the database recounts, and both grids' units are the old grid's."""
     _, ans, _ = create_plans(engine, settings, EVERYWHERE, PlanSpec(community=world["community"]))
     plan = ans["plans"][0]["id"]
-    grids = q(engine, """SELECT code, ST_XMin(geom) x0, ST_XMax(geom) x1, ST_YMin(geom) y0, ST_YMax(geom) y1,
+    grids = sql_rows(engine, """SELECT code, ST_XMin(geom) x0, ST_XMax(geom) x1, ST_YMin(geom) y0, ST_YMax(geom) y1,
                                 ST_X(ST_Centroid(geom)) cx, ST_Y(ST_Centroid(geom)) cy
                          FROM plan_grids WHERE plan_id = :p ORDER BY households DESC""", p=plan)
     page, _ = open_plan(browser, base, plan)
@@ -401,7 +401,7 @@ def test_split_a_grid_by_drawing_a_line(engine, settings, world, browser, base):
         page.check('input[name="wb-tool"][value="line"]')
         done = None
         for gr in grids:
-            old = {r[0] for r in q(engine, "SELECT unit_id FROM plan_units WHERE plan_id = :p AND grid_code = :g",
+            old = {r[0] for r in sql_rows(engine, "SELECT unit_id FROM plan_units WHERE plan_id = :p AND grid_code = :g",
                                    p=plan, g=gr.code)}
             page.click(f'#wb-grid-table tbody tr[data-code="{gr.code}"] td.wb-code')
             wait(page, IDLE)
@@ -427,8 +427,8 @@ def test_split_a_grid_by_drawing_a_line(engine, settings, world, browser, base):
         gr, old, ans = done
         new = ans["grid"]
         got = recount(engine, plan)
-        mine = {r[0] for r in q(engine, "SELECT unit_id FROM plan_units WHERE plan_id = :p AND grid_code = :g", p=plan, g=new)}
-        rest = {r[0] for r in q(engine, "SELECT unit_id FROM plan_units WHERE plan_id = :p AND grid_code = :g", p=plan, g=gr.code)}
+        mine = {r[0] for r in sql_rows(engine, "SELECT unit_id FROM plan_units WHERE plan_id = :p AND grid_code = :g", p=plan, g=new)}
+        rest = {r[0] for r in sql_rows(engine, "SELECT unit_id FROM plan_units WHERE plan_id = :p AND grid_code = :g", p=plan, g=gr.code)}
         assert mine and rest and mine | rest == old and not mine & rest
         shown = {c: int(h.replace(",", "")) for c, (h, _) in grid_cells(page).items()}
         assert shown[new] == got[new] and shown[gr.code] == got[gr.code]
@@ -453,7 +453,7 @@ def test_swipe_compare(engine, world, browser, base):
         assert abs(got["x"] - 0.3 * got["w"]) < 1 and abs(got["bar"] - got["x"]) < 1
         right = float(re.findall(r"(-?[\d.]+)px", got["clip"])[1])
         assert abs(right - got["right"]) < 1
-        current = q(engine, "SELECT count(*) FROM grids WHERE community_code = :c AND valid_to IS NULL", c=comm)[0][0]
+        current = sql_rows(engine, "SELECT count(*) FROM grids WHERE community_code = :c AND valid_to IS NULL", c=comm)[0][0]
         assert got["paths"] == current
         # the map moves: the clip follows the divider
         page.evaluate("() => { workbench.state.map.panBy([40, 0], {animate: false}); }")
@@ -475,7 +475,7 @@ def test_autobalance_of_ticked_grids_only(engine, settings, world, browser, base
 
     def units(pid):
         out = {}
-        for gc, u in q(engine, "SELECT grid_code, unit_id FROM plan_units WHERE plan_id = :p", p=pid):
+        for gc, u in sql_rows(engine, "SELECT grid_code, unit_id FROM plan_units WHERE plan_id = :p", p=pid):
             out.setdefault(gc, set()).add(u)
         return out
 
@@ -495,7 +495,7 @@ def test_autobalance_of_ticked_grids_only(engine, settings, world, browser, base
         assert units(draft) == before
         page.click("#wb-discard")
         wait(page, f"{IDLE} && workbench.state.proposal === null")
-        assert q(engine, "SELECT status FROM plans WHERE id = :p", p=proposal)[0][0] == "discarded"
+        assert sql_rows(engine, "SELECT status FROM plans WHERE id = :p", p=proposal)[0][0] == "discarded"
     finally:
         page.context.close()
 
@@ -510,7 +510,7 @@ def test_grid_check_layer(engine, world, browser, base):
         wait(page, f"workbench.check !== undefined && {IDLE}")
         issues = page.evaluate("""() => { const out = []; workbench.state.layers.check.eachLayer(l =>
             out.push([l.feature.properties.issue, l.feature.properties.grid])); return out; }""")
-        hh = dict(q(engine, """SELECT g.code, coalesce(sum(d.households), 0) FROM grids g LEFT JOIN dwellings d
+        hh = dict(sql_rows(engine, """SELECT g.code, coalesce(sum(d.households), 0) FROM grids g LEFT JOIN dwellings d
                                ON d.grid_code = g.code WHERE g.community_code = :c AND g.valid_to IS NULL GROUP BY 1""",
                     c=comm))
         expect = {(("under" if h < 255 else "over"), c) for c, h in hh.items() if not 255 <= h <= 345}
