@@ -124,3 +124,14 @@ def client(db, settings):
 
     with TestClient(create_app(settings)) as c:
         yield c
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fresh_audit_context():
+    """Every test module starts (before its own module fixtures, which may import data) with the
+    audit actor a fresh process has ('system'): a CLI command run in-process (CliRunner) sets the
+    actor for the process, as its own process would for itself."""
+    from api.db import audit
+
+    audit.set_context(*audit.SYSTEM)
+    yield
