@@ -208,6 +208,19 @@ def offline_map(
     return m
 
 
+def _feature_spec(style_by, point, popup) -> dict:
+    """The drawing options a GeoJSON layer and a vector-tile layer share (map.js and tiles.js read
+    them alike): colour by a property, point markers, popup rows."""
+    spec: dict = {}
+    if style_by:
+        spec["styleBy"] = {"property": style_by[0], "values": style_by[1], "default": style_by[2]}
+    if point is not None:
+        spec["point"] = point
+    if popup:
+        spec["popup"] = [list(p) for p in popup]
+    return spec
+
+
 class RemoteGeoJson(JSCSSMixin, Layer):
     """A GeoJSON layer the browser loads from the app's API (following ``next`` links), not embedded.
 
@@ -264,12 +277,7 @@ class RemoteGeoJson(JSCSSMixin, Layer):
             spec["label"] = {"template": label[0], "minZoom": label[1]}
         if min_zoom is not None:
             spec["viewport"] = {"minZoom": min_zoom}
-        if style_by:
-            spec["styleBy"] = {"property": style_by[0], "values": style_by[1], "default": style_by[2]}
-        if point is not None:
-            spec["point"] = point
-        if popup:
-            spec["popup"] = [list(p) for p in popup]
+        spec.update(_feature_spec(style_by, point, popup))
         if tooltip:
             spec["tooltip"] = tooltip
         if pane:
@@ -324,12 +332,7 @@ class VectorTiles(JSCSSMixin, Layer):
         spec: dict = {"collection": collection, "name": name, "style": style or {}}
         if properties:
             spec["properties"] = list(properties)
-        if style_by:
-            spec["styleBy"] = {"property": style_by[0], "values": style_by[1], "default": style_by[2]}
-        if point is not None:
-            spec["point"] = point
-        if popup:
-            spec["popup"] = [list(p) for p in popup]
+        spec.update(_feature_spec(style_by, point, popup))
         if key:
             spec["key"] = key
         if pane:
