@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from district import town_of_largest  # noqa: E402
-from scratch_db import loaded_postgis  # noqa: E402
+from scratch_db import loaded_postgis, scratch_postgis  # noqa: E402
 
 
 def ms(xs, q):
