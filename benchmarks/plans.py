@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from district import town_of_largest  # noqa: E402
-from scratch_db import loaded_postgis  # noqa: E402
+from scratch_db import loaded_postgis, scratch_postgis  # noqa: E402
 
 
 def ms(xs, q):
@@ -164,8 +164,17 @@ def main() -> None:
 IMPOSSIBLE = {"unit_above_max", "no_count_fits", "community_too_small", "island_unit"}
 
 
+def cpu_s() -> float:
+    """CPU seconds of this process and its finished children (the county's workers)."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def city(a) -> None:
     """``gridmap plan create --all`` (what it calls: create_plans, all=True) on the whole city."""
+    import os
     from sqlalchemy import text
 
     from api.db.engine import make_engine
@@ -205,10 +214,10 @@ def city(a) -> None:
         print(f"loaded in {time.perf_counter() - t:.1f} s", flush=True)
         del layers, d
         settings = Settings(home=home / "app", database_url=url, plan_workers=a.workers, _env_file=None)
-        t = time.perf_counter()
+        t, c, load0 = time.perf_counter(), cpu_s(), os.getloadavg()[0]
         phases: dict = {}
         _, answer, _ = create_plans(engine, settings, EVERYWHERE, PlanSpec(all=True, author="bench"), timings=phases)
-        all_s = time.perf_counter() - t
+        all_s, all_cpu, load1 = time.perf_counter() - t, cpu_s() - c, os.getloadavg()[0]
         m = answer["plans"][0]["metrics"]
         reasons = answer["plans"][0]["reasons"] or []
         # in band where feasible: grids not flagged by a reason that makes the band impossible
@@ -221,7 +230,8 @@ def city(a) -> None:
         feas = [r for r in rows if (r.community_code, r.code) not in bad and r.community_code not in whole]
         share = np.mean([lo <= r.households <= hi for r in feas]) if feas else float("nan")
         print(f"gridmap plan create --all (create_plans, all=True, {a.workers} workers): {all_s:.1f} s "
-              f"(target <= 60 s: {'met' if all_s <= 60 else 'MISSED'}); {m['grids']:,} grids over "
+              f"(target <= 60 s: {'met' if all_s <= 60 else 'MISSED'}; CPU {all_cpu:.1f} s in this process and its workers, PostgreSQL's "
+              f"not counted; load average {load0:.1f} -> {load1:.1f}); {m['grids']:,} grids over "
               f"{len(answer['plans'][0]['communities'])} communities; in band where feasible {share:.2%} "
               f"({len(rows) - len(feas)} grids flagged infeasible; target >= 99%); in band overall "
               f"{m['share_in_band']:.2%}; contiguous {m['share_contiguous']:.2%}; boundary on streets "
@@ -235,11 +245,12 @@ def city(a) -> None:
             t = time.perf_counter()
             inp = read_inputs(conn, region, [c for _, c in pairs])
             read_s = time.perf_counter() - t
-        t = time.perf_counter()
+        t, c = time.perf_counter(), cpu_s()
         solve_county(inp.areas.assign(level="community"), inp.streets, inp.dwellings,
                      inp.grids if len(inp.grids) else None, params=PlanSpec(all=True).zoning(), workers=a.workers)
-        eng_s = time.perf_counter() - t
-        print(f"baseline: geo.zoning.solve_county alone on the same inputs {eng_s:.1f} s (reading them {read_s:.1f} s); "
+        eng_s, eng_cpu = time.perf_counter() - t, cpu_s() - c
+        print(f"baseline: geo.zoning.solve_county alone on the same inputs {eng_s:.1f} s (CPU {eng_cpu:.1f} s, load "
+              f"average {os.getloadavg()[0]:.1f}; reading them {read_s:.1f} s); "
               f"ratio {all_s / eng_s:.2f}x")
 
 

@@ -173,8 +173,8 @@ def create_plans(engine: Engine, settings: Settings, scope: Jurisdiction, spec: 
             crs = first.units.crs.to_wkt()
             pid = store.insert_plan(conn, region_code=region, communities=sorted(county.communities),
                                     params=store.jsonable(params.as_dict()), author=spec.author, crs=crs, base=base)
-            for code in sorted(county.communities):
-                store.write_community(conn, region, pid, county.communities[code], set(params.locked))
+            store.write_communities(conn, region, pid, [county.communities[c] for c in sorted(county.communities)],
+                                    set(params.locked))
             store.touch(conn, region, pid, metrics=store.jsonable(county.metrics()),
                         reasons=[store.jsonable(r.as_dict()) for r in county.reasons()])
             ids.append((region, pid))

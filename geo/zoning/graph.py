@@ -46,6 +46,9 @@ class UnitGraph:
     outline_m: np.ndarray
     _lists: dict = field(default_factory=dict, repr=False)
 
+    def __reduce__(self):  # without the cached lists (rebuilt on demand): keeps a worker's answer small
+        return (UnitGraph, (self.indptr, self.indices, self.shared_m, self.street_m, self.outline_m))
+
     @property
     def n(self) -> int:
         """Number of units."""

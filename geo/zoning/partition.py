@@ -166,6 +166,15 @@ class Partition:
         self._poly_cache: dict = {}
         self.recount()
 
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_unit_index")  # rebuilt from the ids: keeps a worker's answer small
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._unit_index = {u: i for i, u in enumerate(self.units.ids.tolist())}
+
     # -- totals ---------------------------------------------------------------------------------
     def recount(self) -> None:
         """Recompute every per-grid total from scratch."""

@@ -17,6 +17,7 @@ Geometry is built in a metric CRS (metres) and returned in EPSG:4326 by :meth:`U
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import geopandas as gpd
 import numpy as np
@@ -84,6 +85,14 @@ class Units:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def __reduce__(self):
+        """Pickled compactly (a county's units come back from its worker processes): the polygons as
+        one WKB array, the dwellings' row positions as one array and offsets, the CRS as WKT."""
+        sizes = np.array([len(d) for d in self.dwellings], dtype=np.int64)
+        flat = np.concatenate(self.dwellings).astype(np.int64) if len(self.dwellings) else np.zeros(0, np.int64)
+        return (_units_from_state, (self.ids, self.kind, self.block, self.households, shapely.to_wkb(self.geometry),
+                                    flat, sizes, self.dwelling_ids, self.crs.to_wkt(), self.outside))
+
     @property
     def area_m2(self) -> np.ndarray:
         """Area of each unit (m²)."""
@@ -101,6 +110,17 @@ class Units:
             "unit_id": self.ids.astype(object), "kind": self.kind.astype(object), "block": self.block,
             "households": self.households, "dwelling_ids": pd.Series(self.dwelling_ids, dtype=object),
         }, geometry=gpd.GeoSeries(to_lonlat_geoms(self.geometry, self.crs), crs=WGS84))
+
+
+@lru_cache(maxsize=64)
+def _crs(wkt: str) -> CRS:
+    return CRS(wkt)
+
+
+def _units_from_state(ids, kind, block, households, wkb, flat, sizes, dwelling_ids, crs_wkt, outside) -> Units:
+    dws = np.split(flat, np.cumsum(sizes)[:-1]) if len(sizes) else []
+    geoms = shapely.from_wkb(wkb) if len(wkb) else np.zeros(0, dtype=object)
+    return Units(ids, kind, block, households, geoms, dws, dwelling_ids, _crs(crs_wkt), outside)
 
 
 def units_from_frame(frame: gpd.GeoDataFrame, crs: CRS | None = None) -> Units:

@@ -1,7 +1,9 @@
 """Redraw a county: every community independently, in forked worker processes (:func:`solve_county`).
 
 The county's frames are projected once to its metric CRS and cut per community (its streets and
-dwellings); each worker runs :func:`geo.zoning.solve.community.solve_metric` on one community.
+dwellings); each worker runs :func:`geo.zoning.solve.community.solve_metric` on one community and
+draws its grids' polygons (kept in the partition's cache), so that the caller, which stores them,
+does not union every grid's units again in one process.
 """
 
 from __future__ import annotations
@@ -34,8 +36,10 @@ def _init_worker(job: dict) -> None:
 def _solve_task(i: int) -> CommunityPlan:
     j = _JOB
     t = j["tasks"][i]
-    return solve_metric(t["code"], t["area"], t["lines"], t["xy"], t["hh"], t["ids"], j["params"], t["current"],
-                         j["crs"], j["micro"])
+    plan = solve_metric(t["code"], t["area"], t["lines"], t["xy"], t["hh"], t["ids"], j["params"], t["current"],
+                        j["crs"], j["micro"])
+    plan.partition.polygons(lonlat=False)  # the grids' unions drawn here, in parallel: they come back cached
+    return plan
 
 
 def solve_county(areas: gpd.GeoDataFrame, streets: gpd.GeoDataFrame, dwellings: gpd.GeoDataFrame,
