@@ -135,3 +135,12 @@ def _fresh_audit_context():
 
     audit.set_context(*audit.SYSTEM)
     yield
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A process that has not exited 5 minutes after its session (a thread, server or child process
+    left running by a test) prints every thread's stack and exits, instead of stalling CI: the
+    per-test ``timeout`` (pyproject) covers the tests and their fixtures, this covers what is left."""
+    import faulthandler
+
+    faulthandler.dump_traceback_later(300, exit=True)
