@@ -17,6 +17,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.gzip import GZipMiddleware
 
 from api import auth, errors, ogc, openapi, routes
 from api.edge import BodyLimit, CatchAll, HostGuard, QueryGuard, SecurityHeaders, WriteRateLimit
@@ -27,6 +28,9 @@ from api.plans import PlanJobs
 from api.siting import SitingJobs, SitingService
 
 STATIC = Path(__file__).resolve().parent / "static"
+#: Answers at least this large (bytes) go gzip-compressed to a client that accepts gzip: a community's
+#: streets as GeoJSON (5.8 MB for 4,000 dwellings) or a plan's units (1.3 MB) shrink 4-7x.
+GZIP_MIN_BYTES = 1024
 
 
 def _routers():
@@ -87,13 +91,14 @@ def create_app(settings: Settings | None = None, migrate: bool = True) -> FastAP
     app.state.plans = LivePlans(settings.plan_live_max)
 
     # the edge (api/edge), innermost first: the body limit, the query check, the write rate limit,
-    # the Host allow-list, the last-resort 500, the security headers on every answer
+    # the Host allow-list, the last-resort 500, the security headers on every answer, gzip outermost
     app.add_middleware(BodyLimit, limit_bytes=int(settings.max_upload_mb * 1024 * 1024))
     app.add_middleware(QueryGuard)
     app.add_middleware(WriteRateLimit, rate_per_s=settings.write_rate_per_s, burst=settings.write_burst)
     app.add_middleware(HostGuard, allowed=settings.allowed_host_names)
     app.add_middleware(CatchAll)
     app.add_middleware(SecurityHeaders, tile_url=settings.tile_url)
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=5)  # for clients that accept it
     errors.install(app)
     ogc.install(app)  # tipg's bbox/CRS, JSON-only outputs and errors (api/ogc); its router is api/routes/ogc.py
     auth.install(app)  # every route: the caller built and checked (api/auth), before the routers below

@@ -22,6 +22,7 @@ with uvicorn on 127.0.0.1 and opens ``/plans/{id}`` in Debian's Chromium (Playwr
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -35,7 +36,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from district import town_of_largest  # noqa: E402
 from scratch_db import loaded_postgis  # noqa: E402
 
-READY = "window.workbench && workbench.ready && workbench.busy === 0"
+READY = "window.workbench && workbench.ready && workbench.busy === 0 && !gridmap.pending"
 
 
 def main() -> None:
@@ -77,11 +78,16 @@ def main() -> None:
             ready_s = time.perf_counter() - t
             weight = page.evaluate("""() => performance.getEntriesByType('navigation').concat(
                 performance.getEntriesByType('resource')).reduce((s, e) => s + (e.transferSize || e.encodedBodySize || 0), 0)""")
+            heavy = page.evaluate("""() => performance.getEntriesByType('resource').map(e => [e.name,
+                e.transferSize || e.encodedBodySize || 0, e.decodedBodySize || 0, e.responseEnd - e.startTime])
+                .sort((a, b) => b[1] - a[1]).slice(0, 6)""")
             n_units = page.evaluate("Object.keys(workbench.units).length")
             in_page = page.evaluate("workbench.readyMs") / 1000
             print(f"page ready {in_page:.2f} s from navigation start (target <= 1.5 s; {ready_s:.2f} s with a fresh "
                   f"browser context and Playwright's 0.5 s network-idle wait); page weight {weight / 1e6:.2f} MB (target <= 2 MB); "
                   f"{n_units:,} units, {page.evaluate('Object.keys(workbench.grids).length')} grids")
+            for name, sent, decoded, ms in heavy:  # where the weight and the wait are
+                print(f"  {sent / 1e3:8.1f} kB sent ({decoded / 1e3:8.1f} kB decoded) {ms:7.1f} ms  {name.removeprefix(base)[:90]}")
             # moves: boundary units of the live partition, into a neighbouring grid and back
             with engine.connect() as conn:
                 p = rebuild_partition(conn, plan_row(conn, pid, EVERYWHERE), code)
@@ -123,6 +129,7 @@ def main() -> None:
             page.wait_for_selector("#wb-accept", timeout=120_000)
             ab = page.evaluate("workbench.autobalanceMs")
             print(f"auto-balance (button to proposal drawn) {ab / 1000:.2f} s (target <= 3 s)")
+            print("load average (1, 5, 15 min): " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
             page.context.close()
             problems = {k: [x for x in v if "409" not in x] for k, v in report.__dict__.items()}
             problems = {k: v for k, v in problems.items() if v}  # a refused move is a 409, on purpose

@@ -153,6 +153,7 @@ def _shell(lang: str, view: str, plan_id: int | None) -> HTMLResponse:
 <div id="wb-app"></div>
 <script id="wb-boot" type="application/json">{data}</script>
 <script src="/static/vendor/leaflet/leaflet.js"></script>
+<script src="/static/gridmap/tiles.js"></script>
 <script src="/static/gridmap/workbench.js"></script>
 </body>
 </html>"""

@@ -5,7 +5,8 @@
  * Popups: a click asks the features API for what lies under the pointer (one small request). */
 (function () {
   "use strict";
-  var gridmap = window.gridmap;
+  // map.js's state on the map pages; a page without map.js (the workbench) gets the counters alone
+  var gridmap = window.gridmap || (window.gridmap = { pending: 0, started: 0, failed: [], features: {} });
 
   /* --- a minimal protobuf reader for the Mapbox Vector Tile schema (version 2) --- */
   function Reader(buf) { this.buf = buf; this.pos = 0; }

@@ -37,7 +37,8 @@
 
   function api(method, url, body) {
     // the OGC items answer GeoJSON only when asked for it (application/json is tipg's plain rows)
-    var headers = { "Accept": url.indexOf("/collections/") === 0 ? "application/geo+json" : "application/json" };
+    var headers = { "Accept": url.indexOf("/collections/") === 0 ? "application/geo+json" : "application/json",
+                    "Accept-Language": LANG };  // the API's errors in the page's language
     if (method !== "GET") { headers["Idempotency-Key"] = key(); }
     if (body !== undefined) { headers["Content-Type"] = "application/json"; }
     wb.busy++;
@@ -183,7 +184,11 @@
   }
 
   function load(pid) {
-    return api("GET", "/plans/" + pid + "?units=true").then(function (plan) {
+    // the plan and the community's context layers are asked for at once (the context needs only the
+    // community's code, which the plan's page knows from the plan list or the plan itself)
+    var plan = api("GET", "/plans/" + pid + "?units=true");
+    var ctx = plan.then(function (p) { return contextData(p.communities[0]); });
+    return plan.then(function (plan) {
       S.plan = plan;
       S.readonly = plan.status !== "draft";
       var codes = plan.grids.features.map(function (f) { return f.properties.code; }).sort();
@@ -196,7 +201,7 @@
       S.map.invalidateSize(false);
       var b = S.layers.units.getBounds();
       if (b.isValid()) { S.map.fitBounds(b, { padding: [10, 10], animate: false }); }
-      return Promise.all([context(), S.readonly ? history() : null]);
+      return Promise.all([ctx.then(context), S.readonly ? history() : null]);
     }).then(function () { wb.readyMs = performance.now(); wb.ready = true; });
   }
 
@@ -269,40 +274,54 @@
     });
   }
 
-  function context() {
-    var comm = community();
-    var b = S.layers.units.getBounds();
-    var bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(function (x) { return x.toFixed(6); }).join(",");
+  function contextData(comm) {
     return Promise.all([
       api("GET", "/collections/areas/items?level=community&code=" + comm),
-      api("GET", "/collections/streets/items?limit=10000&bbox=" + bbox),
       api("GET", "/collections/stations/items?limit=10000&community_code=" + comm),
       api("GET", "/collections/grids/items?limit=10000&community_code=" + comm),
-    ]).then(function (r) {
-      S.communityName = r[0].features.length ? r[0].features[0].properties.name : comm;
-      $("wb-plan-name").textContent = t("wb.plan_no", { id: S.plan.id }) + " · " + S.communityName + " " + comm +
-        " · " + t("wb.status." + S.plan.status);
-      var boundary = L.geoJSON(r[0], { interactive: false, style: { renderer: S.renderer, color: "#000", weight: 3.5, dashArray: "8 4", fill: false } });
-      var streets = L.geoJSON(r[1], { interactive: false, style: { renderer: S.renderer, color: "#777", weight: 1, opacity: 0.8 } });
-      var stations = L.geoJSON(r[2], {
-        pointToLayer: function (f, ll) {
-          return L.circleMarker(ll, { renderer: S.renderer, radius: 5, color: "#fff", weight: 1.5, fillColor: "#7b3294", fillOpacity: 1 })
-            .bindTooltip(esc(f.properties.name || ""));
-        },
-      });
-      var current = L.geoJSON(r[3], { interactive: false, style: { renderer: S.renderer, color: "#e6550d", weight: 2, dashArray: "4 4", fill: false } });
-      S.current = r[3];
-      streets.addTo(S.map); boundary.addTo(S.map); stations.addTo(S.map);
-      S.layers.outlines.bringToFront();
-      var over = {};
-      over[t("wb.layer.current")] = current;
-      over[t("wb.layer.streets")] = streets;
-      over[t("wb.layer.stations")] = stations;
-      over[t("wb.layer.boundary")] = boundary;
-      over[t("wb.layer.check")] = checkLayer(comm);
-      S.layers.current = current;
-      L.control.layers(null, over, { collapsed: false, position: "topright" }).addTo(S.map);
+    ]);
+  }
+
+  /* the streets as vector tiles (tiles.js: only the tiles in view travel, as Mapbox vector tiles);
+   * resolves when the tiles in view are drawn */
+  function streetTiles() {
+    var layer = window.gridmap.tileLayer({ collection: "streets", name: "streets", properties: ["road_class"],
+                                           style: { color: "#777", weight: 1, opacity: 0.8 }, pane: "wb-streets", paneZ: 450 }, S.map);
+    return { layer: layer, drawn: new Promise(function (resolve) {
+      layer.once("load", resolve);
+      layer.addTo(S.map);
+      if (!window.gridmap.pending) { setTimeout(resolve, 0); }
+    }) };
+  }
+
+  /* draws the community's context (r: its boundary, stations and current grids); resolves when the
+   * street tiles in view are drawn too */
+  function context(r) {
+    var comm = community(), area = r[0], stationsFc = r[1], currentFc = r[2];
+    S.communityName = area.features.length ? area.features[0].properties.name : comm;
+    $("wb-plan-name").textContent = t("wb.plan_no", { id: S.plan.id }) + " · " + S.communityName + " " + comm +
+      " · " + t("wb.status." + S.plan.status);
+    var boundary = L.geoJSON(area, { interactive: false, style: { renderer: S.renderer, color: "#000", weight: 3.5, dashArray: "8 4", fill: false } });
+    var streets = streetTiles();
+    var stations = L.geoJSON(stationsFc, {
+      pointToLayer: function (f, ll) {
+        return L.circleMarker(ll, { renderer: S.renderer, radius: 5, color: "#fff", weight: 1.5, fillColor: "#7b3294", fillOpacity: 1 })
+          .bindTooltip(esc(f.properties.name || ""));
+      },
     });
+    var current = L.geoJSON(currentFc, { interactive: false, style: { renderer: S.renderer, color: "#e6550d", weight: 2, dashArray: "4 4", fill: false } });
+    S.current = currentFc;
+    boundary.addTo(S.map); stations.addTo(S.map);
+    S.layers.outlines.bringToFront();
+    var over = {};
+    over[t("wb.layer.current")] = current;
+    over[t("wb.layer.streets")] = streets.layer;
+    over[t("wb.layer.stations")] = stations;
+    over[t("wb.layer.boundary")] = boundary;
+    over[t("wb.layer.check")] = checkLayer(comm);
+    S.layers.current = current;
+    L.control.layers(null, over, { collapsed: false, position: "topright" }).addTo(S.map);
+    return streets.drawn;
   }
 
   /* the check of the current grids (GET /grids/check): overlaps, gaps, outside parts, pieces, sizes;

@@ -139,6 +139,33 @@ def test_lock_blocks_moves(api, engine, world):
     assert api.post(f"/plans/{pid}/lock", json={"grids": [grid[v]], "locked": False}).status_code == 200
 
 
+def test_plan_errors_speak_the_callers_language(api, engine, world):
+    """The plan API's errors come in the language the caller asks for (the workbench sends its
+    page's), from the catalogues; English when it asks for none."""
+    from api import i18n
+
+    pid = world["plan"]
+    g, grid = _unit_graph(engine, pid)
+    u, v = next((a, b) for a, b in g.edges if grid[a] != grid[b])
+    assert api.post(f"/plans/{pid}/lock", json={"grids": [grid[v]]}).status_code == 200
+    try:
+        cases = [("post", f"/plans/{pid}/moves", {"units": [u], "to": grid[v]}, 409,
+                  f"grid {grid[v]} is locked", f"网格 {grid[v]} 已锁定"),
+                 ("post", f"/plans/{pid}/moves", {"units": [], "to": grid[v]}, 422,
+                  "Name at least one unit.", "请至少指定一个单元。"),
+                 ("post", f"/plans/{pid}/moves", {"units": [u], "to": "nope"}, 422,
+                  f"Plan {pid} has no grid 'nope'.", f"方案 {pid} 中没有网格 'nope'。"),
+                 ("get", "/plans/999999", None, 404, "There is no plan 999999.", "没有编号为 999999 的方案。")]
+        for method, url, body, status, en, zh in cases:
+            for lang, want in (("zh-CN,zh;q=0.9", zh), (None, en)):
+                r = getattr(api, method)(url, **({"json": body} if body is not None else {}),
+                                         headers={"Accept-Language": lang} if lang else {})
+                assert r.status_code == status and r.json()["detail"] == want, (url, lang, r.text)
+            assert i18n.detail(en, "zh") == zh
+    finally:
+        api.post(f"/plans/{pid}/lock", json={"grids": [grid[v]], "locked": False})
+
+
 def test_create_idempotent(api, engine, world):
     body = {"community": world["community"], "target": 250}
     a = api.post("/plans", json=body, headers={"Idempotency-Key": "create-1"})

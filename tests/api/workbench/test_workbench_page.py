@@ -17,7 +17,7 @@ from tests.support.browser import live_server, open_page, screenshot
 from tests.support.db import sql_rows
 from tests.support.plans import plan_world
 
-READY = "window.workbench && workbench.ready && workbench.busy === 0"
+READY = "window.workbench && workbench.ready && workbench.busy === 0 && !gridmap.pending"
 IDLE = "window.workbench && workbench.busy === 0"
 
 
