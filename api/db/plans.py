@@ -16,7 +16,7 @@ import pandas as pd
 import shapely
 import shapely.geometry
 from geoalchemy2.shape import from_shape
-from sqlalchemy import Connection, insert, null, select, text, update
+from sqlalchemy import Connection, delete, insert, null, select, text, update
 
 from api.db.models import plan_grids, plan_units, plans
 from api.errors import NotFound
@@ -196,6 +196,12 @@ def save_grids(conn: Connection, region_code: str, plan_id: int, community_code:
                                                    metrics=v["metrics"], geom=v["geom"],
                                                    micro=null()))  # an edited grid's micro-grids no longer fit
                                                                  # (the move redraws them: api/plans/live.py)
+
+
+def delete_grid(conn: Connection, region_code: str, plan_id: int, code: str) -> None:
+    """Remove grid ``code`` (left without units by a merge) from a plan."""
+    conn.execute(delete(plan_grids).where(plan_grids.c.region_code == region_code, plan_grids.c.plan_id == plan_id,
+                                          plan_grids.c.code == code))
 
 
 def save_units(conn: Connection, region_code: str, plan_id: int, community_code: str, unit_ids, grid: str) -> None:

@@ -22,12 +22,12 @@ from api.plans.create import PlanSpec, create_plans
 from api.plans.jobs import PlanJobs
 from api.plans.jobs import job_answer as plan_job
 from api.plans.jobs import submit as submit_plans
-from api.plans.live import LivePlans, balance_plan, lock_grids, move_units, split_grid
+from api.plans.live import LivePlans, balance_plan, lock_grids, merge_grid, move_units, split_grid
 from api.plans.publish import discard_plan, publish_plan
 
 __all__ = [
     "PlanSpec", "create_plans", "PlanJobs", "submit_plans", "plan_job",
     "STATUSES", "summary", "list_plans", "show_plan", "diff_plan",
-    "LivePlans", "move_units", "lock_grids", "balance_plan", "split_grid",
+    "LivePlans", "move_units", "lock_grids", "balance_plan", "split_grid", "merge_grid",
     "publish_plan", "discard_plan",
 ]

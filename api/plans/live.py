@@ -333,3 +333,49 @@ def split_grid(engine: Engine, live: LivePlans, scope: Jurisdiction, plan_id: in
             live.drop(plan_id)  # the database did not take the split: rebuild from it next time
         raise
     return 200, answer, False
+
+
+def merge_grid(engine: Engine, live: LivePlans, scope: Jurisdiction, plan_id: int, grid: str, into: str, *,
+               allow_split: bool = False, key: str | None = None, path: str = "", body: object = None
+               ) -> tuple[int, dict, bool]:
+    """Merge grid ``grid`` of a draft into grid ``into`` (:meth:`geo.zoning.Partition.merge`; the
+    workbench's undo of a split): ``grid``'s units join ``into`` and ``grid`` leaves the plan.
+
+    Returns ``(200, answer, replayed)``: ``grid`` (the grid removed), ``into``, ``moved`` (the units
+    that joined it) and ``grids`` (its state), like a move's answer.
+
+    Raises
+    ------
+    api.errors.MoveRefused
+        Either grid is locked, or, unless ``allow_split``, the two do not touch (``detached``, 409).
+    api.errors.ValidationFailed
+        An unknown grid, or grids of different communities (422).
+    """
+    from geo.zoning import MoveRefused as EngineRefused
+
+    body = body if body is not None else {"grid": grid, "into": into, "allow_split": allow_split}
+    try:
+        with engine.begin() as conn, live.lock():
+            replay = idempotency.begin(conn, key, "POST", path, body)
+            if replay:
+                return replay.status_code, replay.body, True
+            row = _draft(conn, plan_id, scope)
+            comm = _community_of(conn, row, grid, "grid")
+            if _community_of(conn, row, into, "into") != comm:
+                raise ValidationFailed(f"Grids {grid} and {into} are in different communities.",
+                                       [Problem("a grid of the same community", field="into")])
+            p = live.get(conn, row, comm)
+            try:
+                res = p.merge(grid, into, allow_split=allow_split)
+            except EngineRefused as exc:
+                raise MoveRefused(str(exc), unit=exc.unit, grid=exc.grid, reason=exc.code) from None
+            store.save_units(conn, row.region_code, row.id, comm, res.moved, into)
+            store.save_grids(conn, row.region_code, row.id, comm, p, [p.grid_index(into)])
+            store.delete_grid(conn, row.region_code, row.id, grid)
+            store.touch(conn, row.region_code, row.id)
+            answer = store.jsonable({"plan": int(row.id), "community_code": comm, "grid": grid, "into": into,
+                                     **res.as_dict()})
+            idempotency.save(conn, key, "POST", path, body, 200, answer)
+    finally:
+        live.drop(plan_id)  # the partition still holds the emptied grid: rebuilt from the database next time
+    return 200, answer, False

@@ -94,6 +94,14 @@ def split(request: Request, engine: EngineDep, scope: ScopeDep, live: Live, plan
                                    path=request.url.path, body=body))
 
 
+@router.post("/plans/{plan_id}/merge", summary="Merge a grid into a neighbouring grid (the undo of a split)")
+def merge(request: Request, engine: EngineDep, scope: ScopeDep, live: Live, plan_id: PlanId, key: Key = None,
+          body: dict = Body(..., examples=[{"grid": "320281001001-07", "into": "320281001001-01"}])) -> JSONResponse:
+    return _json(*plans.merge_grid(engine, live, scope, plan_id, str(body.get("grid") or ""),
+                                   str(body.get("into") or ""), allow_split=bool(body.get("allow_split", False)),
+                                   key=key, path=request.url.path, body=body))
+
+
 @router.post("/plans/{plan_id}/lock", summary="Lock (or with locked=false unlock) grids of a draft")
 def lock(request: Request, engine: EngineDep, scope: ScopeDep, live: Live, plan_id: PlanId, key: Key = None,
          body: dict = Body(..., examples=[{"grids": ["320281001001-01"], "locked": True}])) -> JSONResponse:

@@ -469,6 +469,30 @@ class Partition:
             self.apply(int(u), B)
         return MoveResult(tuple(str(self.units.ids[u]) for u in move.tolist()), (self.state(g), self.state(B)))
 
+    def merge(self, label: str, into: str, allow_split: bool = False) -> MoveResult:
+        """Every unit of grid ``label`` into grid ``into`` (the undo of :meth:`split`); ``label`` is
+        left empty, for the caller to drop.
+
+        Raises
+        ------
+        MoveRefused
+            ``unknown_grid``, ``locked`` (either grid), or, unless ``allow_split``, ``detached``
+            when the two grids do not touch (merged, they would be two pieces).  Nothing is changed.
+        """
+        A, B = self.grid_index(label), self.grid_index(into)
+        if A == B:
+            raise MoveRefused("unknown_grid", f"grid {label} cannot be merged into itself", grid=label)
+        for g in (A, B):
+            if g in self.locked:
+                raise MoveRefused("locked", f"grid {self.labels[g]} is locked", grid=self.labels[g])
+        members = self.members(A).tolist()
+        if not allow_split and self.n_parts(B, extra=members) > max(1, self.n_parts(B)):
+            raise MoveRefused("detached", f"grid {label} does not touch grid {into}: merged they would be "
+                              "in pieces", grid=into)
+        for u in members:
+            self.apply(int(u), B)
+        return MoveResult(tuple(str(self.units.ids[u]) for u in members), (self.state(B),))
+
     # -- output ---------------------------------------------------------------------------------
     def assignment_series(self) -> pd.Series:
         """Grid label of each unit, indexed by unit id."""

@@ -485,10 +485,39 @@
     return move(keys, S.selected);
   }
 
-  /* undo: move each unit back to its grid (the state before was allowed, so splits are allowed) */
+  /* merge grid `code` into `into` (the undo of a split): its units join `into`, it leaves the plan */
+  function merge(code, into) {
+    return api("POST", "/plans/" + S.plan.id + "/merge", { grid: code, into: into, allow_split: true })
+      .then(function (ans) {
+        ans.moved.forEach(function (id) {
+          var u = wb.units[unitKey(ans.community_code, id)];
+          u.grid = into; u.flag = false; u.layer.setStyle(unitStyle(u));
+        });
+        delete wb.grids[code];
+        if (S.selected === code) { S.selected = into; }
+        ans.grids.forEach(function (g) { setGrid(Object.assign({ community_code: ans.community_code }, g)); });
+        renderTable();
+        refreshOutlines();
+        say(t("wb.merged", { grid: code, into: into }));
+        return ans;
+      })
+      .catch(function (e) {
+        if (e.status === 409 && e.body && e.body.reason) { say(refusal(e), "refused"); return null; }
+        say(t("wb.failed", { detail: e.message }), "error");
+        return null;
+      });
+  }
+
+  /* undo: move each unit back to its grid (the state before was allowed, so splits are allowed);
+   * a split is undone by merging the new grid back */
   function undo() {
     var m = wb.undo.pop();
     if (!m) { return Promise.resolve(); }
+    if (m.split) {
+      return merge(m.split.made, m.split.grid).then(function (ans) {
+        (ans ? wb.redo : wb.undo).push(m); buttons();
+      });
+    }
     var back = {};
     Object.keys(m.prev).forEach(function (k) { if (m.prev[k]) { (back[m.prev[k]] = back[m.prev[k]] || []).push(k); } });
     var chain = Promise.resolve();
@@ -501,6 +530,12 @@
   function redo() {
     var m = wb.redo.pop();
     if (!m) { return Promise.resolve(); }
+    if (m.split) {
+      return splitLine(m.split.grid, null, { line: m.split.line, allowSplit: true, record: false }).then(function (ans) {
+        if (ans) { m.split.made = ans.grid; }
+        (ans ? wb.undo : wb.redo).push(m); buttons();
+      });
+    }
     return move(Object.keys(m.prev), m.to, { record: false, allowSplit: true }).then(function () {
       wb.undo.push(m); buttons();
     });
@@ -713,12 +748,20 @@
     if (pts.length < 2) { return Promise.resolve(null); }
     return splitLine(S.selected, pts);
   }
-  function splitLine(code, latlngs) {
+  /* split grid `code` along the drawn `latlngs` (or, to redo, `opts.line` as [lon, lat] pairs);
+   * recorded on the undo stack unless opts.record is false */
+  function splitLine(code, latlngs, opts) {
+    opts = opts || {};
     if (S.readonly) { return Promise.resolve(null); }
     if (!code) { say(t("wb.pick_grid"), "warn"); return Promise.resolve(null); }
-    var line = latlngs.map(function (p) { return [+p.lng.toFixed(7), +p.lat.toFixed(7)]; });
-    return api("POST", "/plans/" + S.plan.id + "/split", { grid: code, line: line, allow_split: S.allowSplit })
+    var line = opts.line || latlngs.map(function (p) { return [+p.lng.toFixed(7), +p.lat.toFixed(7)]; });
+    var allow = opts.allowSplit !== undefined ? opts.allowSplit : S.allowSplit;
+    return api("POST", "/plans/" + S.plan.id + "/split", { grid: code, line: line, allow_split: allow })
       .then(function (ans) {
+        if (opts.record !== false) {
+          wb.undo.push({ split: { grid: code, line: line, allow: allow, made: ans.grid } }); wb.redo = [];
+        }
+        buttons();
         var fresh = ans.grids.filter(function (g) { return g.label === ans.grid; })[0];
         S.colours[ans.grid] = PALETTE[Object.keys(S.colours).length % PALETTE.length];
         ans.grids.forEach(function (g) { setGrid(Object.assign({ community_code: ans.community_code }, g)); });

@@ -493,6 +493,23 @@ def test_split_a_grid_along_a_line(api, engine, world):
     off = api.post(f"/plans/{pid}/split", json={"grid": r.code, "line": [[0.0, 0.0], [0.001, 0.001]]})
     assert off.status_code == 409 and off.json()["reason"] == "line_misses"
     assert api.post(f"/plans/{pid}/split", json={"grid": r.code, "line": [[1, 2]]}).status_code == 422
+    # merging the new grid back (the workbench's undo) restores the old grid's units and households
+    # and removes the new grid; the live partition rebuilt from the database agrees
+    far = next(c for c in before if c != r.code and not sql_rows(engine, """
+        SELECT 1 FROM plan_grids a, plan_grids b WHERE a.plan_id = :p AND b.plan_id = :p AND a.code = :a AND b.code = :b
+        AND ST_Intersects(a.geom, b.geom)""", p=pid, a=new, b=c))
+    apart = api.post(f"/plans/{pid}/merge", json={"grid": new, "into": far})
+    assert apart.status_code == 409 and apart.json()["reason"] == "detached", apart.text
+    m = api.post(f"/plans/{pid}/merge", json={"grid": new, "into": r.code})
+    assert m.status_code == 200, m.text
+    assert set(m.json()["moved"]) == new_units and m.json()["grids"][0]["households"] == r.households
+    hh = dict(sql_rows(engine, "SELECT code, households FROM plan_grids WHERE plan_id = :p", p=pid))
+    assert new not in hh and hh[r.code] == r.households
+    assert {u for (u,) in sql_rows(engine, "SELECT unit_id FROM plan_units WHERE plan_id = :p AND grid_code = :g",
+                                   p=pid, g=r.code)} == before[r.code]
+    assert api.post(f"/plans/{pid}/merge", json={"grid": new, "into": r.code}).status_code == 422  # gone
+    again = api.post(f"/plans/{pid}/moves", json={"units": [sorted(new_units)[0]], "to": r.code})
+    assert again.status_code == 200 and again.json()["moved"] == []  # already there, after the rebuild
     api.delete(f"/plans/{pid}")
 
 

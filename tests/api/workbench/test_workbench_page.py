@@ -433,6 +433,24 @@ def test_split_a_grid_by_drawing_a_line(engine, settings, world, browser, base):
         shown = {c: int(h.replace(",", "")) for c, (h, _) in grid_cells(page).items()}
         assert shown[new] == got[new] and shown[gr.code] == got[gr.code]
         assert new in page.text_content("#wb-message")
+        # undo merges the new grid back: the old grid's units again, the new grid gone from the plan
+        page.click("#wb-undo")
+        wait(page, IDLE)
+        codes = {r[0] for r in sql_rows(engine, "SELECT code FROM plan_grids WHERE plan_id = :p", p=plan)}
+        units = {r[0] for r in sql_rows(engine, "SELECT unit_id FROM plan_units WHERE plan_id = :p AND grid_code = :g",
+                                        p=plan, g=gr.code)}
+        assert new not in codes and units == old
+        shown = {c: int(h.replace(",", "")) for c, (h, _) in grid_cells(page).items()}
+        assert new not in shown and shown[gr.code] == recount(engine, plan)[gr.code]
+        # redo splits it again along the same line: the same two sets of units
+        page.click("#wb-redo")
+        wait(page, IDLE)
+        again = page.evaluate("workbench.lastSplit.grid")
+        mine2 = {r[0] for r in sql_rows(engine, "SELECT unit_id FROM plan_units WHERE plan_id = :p AND grid_code = :g",
+                                        p=plan, g=again)}
+        assert mine2 == mine
+        shown = {c: int(h.replace(",", "")) for c, (h, _) in grid_cells(page).items()}
+        assert shown[again] == recount(engine, plan)[again]
     finally:
         page.context.close()
 

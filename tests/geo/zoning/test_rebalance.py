@@ -105,3 +105,36 @@ def test_split_along_a_line_follows_the_units():
     with pytest.raises(MoveRefused) as e:
         p.split(target, zig, "C-03")
     assert e.value.code == "line_crosses_twice"
+
+
+def test_merge_undoes_a_split_and_refuses_grids_that_do_not_touch():
+    """Partition.merge: a split grid merged back holds every unit and household again (the
+    source left empty); grids that do not touch are refused unless allowed, locked ones always."""
+    import shapely
+    import pytest
+
+    from geo.zoning import MoveRefused
+
+    from tests.support.zoning_cases import X0, Y0
+
+    _, units = lattice_units(2, 4, [10, 20, 30, 40, 50, 60, 70, 80])
+    xs = units.xy[:, 0]
+    # three grids in columns: west (x < 200 m), middle (200-300 m), east (> 300 m)
+    asg = np.where(xs < X0 + 200, 0, np.where(xs < X0 + 300, 1, 2)).astype(np.int64)
+    p = Partition(units, asg, ["C-01", "C-02", "C-03"], (1, 1000))
+    with pytest.raises(MoveRefused) as e:
+        p.merge("C-01", "C-03")  # two columns apart: merged they would be two pieces
+    assert e.value.code == "detached" and p.grid_units[0] == int((asg == 0).sum())
+    res = p.split("C-01", shapely.LineString([(X0 + 90, Y0 - 10), (X0 + 115, Y0 + 210)]), "C-04")
+    moved = set(res.moved)
+    back = p.merge("C-04", "C-01")
+    assert set(back.moved) == moved and back.grids[0].label == "C-01" and back.grids[0].contiguous
+    assert back.grids[0].households == int(units.households[asg == 0].sum())
+    assert p.grid_units[p.grid_index("C-04")] == 0 and p.grid_households[p.grid_index("C-04")] == 0
+    p.locked = {p.grid_index("C-02")}
+    with pytest.raises(MoveRefused) as e:
+        p.merge("C-02", "C-01")
+    assert e.value.code == "locked"
+    p.locked = set()
+    apart = p.merge("C-01", "C-03", allow_split=True)
+    assert not apart.grids[0].contiguous and apart.grids[0].households == int(units.households[asg != 1].sum())
