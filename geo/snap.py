@@ -112,6 +112,15 @@ class Snap:
         """The snaps of the points at ``idx``."""
         return Snap(*(getattr(self, f)[idx] for f in ("edge", "offset_m", "frac", "dist_m", "access_s", "xy", "status")))
 
+    def replaced(self, rows, fresh: "Snap") -> "Snap":
+        """These snaps with those at ``rows`` replaced by ``fresh`` (one snap per row, in order)."""
+        out = self.take(slice(None))
+        for f in ("edge", "offset_m", "frac", "dist_m", "access_s", "xy", "status"):
+            col = getattr(out, f).copy()
+            col[rows] = getattr(fresh, f)
+            setattr(out, f, col)
+        return out
+
     def shifted(self, edges: int) -> "Snap":
         """The same snaps with edge ids moved by ``edges`` (a part placed in a
         :func:`geo.network.union_networks` after ``edges`` edges); unsnapped stay ``-1``."""
@@ -219,3 +228,35 @@ def snap_points(net: Network, xy: np.ndarray, *, max_dist_m: float = 300.0, k: i
 def snap_frame(net: Network, frame, *, max_dist_m: float = 300.0) -> Snap:
     """Snap a point GeoDataFrame/GeoSeries (EPSG:4326) to ``net``: :func:`snap_points` on its projection."""
     return snap_points(net, net.project(frame), max_dist_m=max_dist_m)
+
+
+def resnap_frame(net: Network, frame, prev: Snap, prev_pos: np.ndarray, *, max_dist_m: float = 300.0
+                 ) -> tuple[Snap, int]:
+    """:func:`snap_frame` of ``frame`` reusing ``prev``, the snaps of an earlier version of the same
+    points on the same ``net`` with the same ``max_dist_m``: row ``i`` takes ``prev``'s row
+    ``prev_pos[i]`` (``-1``: a new point); rows with ``prev_pos < 0`` are snapped afresh.  The result
+    equals :func:`snap_frame` of the whole frame (each point's snap depends on that point alone).
+
+    Parameters
+    ----------
+    net : Network
+    frame : geopandas.GeoDataFrame or GeoSeries
+        Points, EPSG:4326.
+    prev : Snap
+    prev_pos : ndarray of int, shape (len(frame),)
+        Where each point's unchanged earlier self lies in ``prev``, or ``-1``.
+
+    Returns
+    -------
+    (Snap, int)
+        The snaps and how many were reused.
+    """
+    prev_pos = np.asarray(prev_pos, dtype=np.int64)
+    reuse = prev_pos >= 0
+    if not len(prev) or not reuse.any():
+        return snap_frame(net, frame, max_dist_m=max_dist_m), 0
+    fresh_rows = np.flatnonzero(~reuse)
+    out = prev.take(np.where(reuse, prev_pos, 0))
+    if fresh_rows.size:
+        out = out.replaced(fresh_rows, snap_frame(net, frame.iloc[fresh_rows], max_dist_m=max_dist_m))
+    return out, int(reuse.sum())

@@ -55,7 +55,7 @@ from geo.errors import Problem
 from geo.crs import metric_crs_for
 from geo.network import Network, build_network, union_networks
 from geo.reach import compute_reach, concat_reaches, no_street_regions, select_stations
-from geo.snap import Snap, snap_frame
+from geo.snap import Snap, resnap_frame, snap_frame
 
 MAX_RUNS = 6
 
@@ -103,9 +103,12 @@ class CoverageService:
         self._region_nets = Keyed(32)  # one region's network; the union of a run's is in _nets
         self._region_snaps = Keyed(32)
         self._snaps = Keyed(4)
+        # per network and region, the last dwellings snapped (ids, lon/lat, snaps): a dwelling write
+        # re-snaps only the dwellings it added or moved
+        self._last_snaps: dict[tuple, tuple[np.ndarray, np.ndarray, Snap]] = {}
         self._runs = Keyed(MAX_RUNS)
         self.stats = {"runs_computed": 0, "networks_built": 0, "snaps": 0, "summaries_from_db": 0,
-                      "networks_loaded": 0, "snaps_loaded": 0, "no_streets_loaded": 0}
+                      "networks_loaded": 0, "snaps_loaded": 0, "no_streets_loaded": 0, "snaps_reused": 0}
 
     @classmethod
     def from_settings(cls, engine: Engine, settings, *, warm_polygons: bool = True) -> "CoverageService":
@@ -203,13 +206,42 @@ class CoverageService:
         no_street_all = pd.concat(bare) if many else bare[0]
         return Regions(codes=codes, nets=nets, net=net, no_street=bare, no_street_all=no_street_all)
 
-    def dwelling_snap(self, net: Network, inputs: Inputs, versions: dict) -> Snap:
-        def make():
-            self.stats["snaps"] += 1
-            return snap_frame(net, inputs.dwellings, max_dist_m=self.max_snap_m)
+    def _snap_dwellings(self, net: Network, dw: gpd.GeoDataFrame, region: str | None) -> Snap:
+        """``dw`` snapped to ``net``, reusing the last snaps of this network and region for every
+        dwelling whose id and position are unchanged (:func:`geo.snap.resnap_frame`: the same
+        answer as snapping them all)."""
+        import shapely
 
-        key = (net.fingerprint, versions["dwellings"], len(inputs.dwellings))
-        return self._snaps.get(key, lambda: self._stored("snap", (*key, self.max_snap_m), make))
+        ids = dw["id"].to_numpy()
+        g = dw.geometry.values
+        lonlat = np.column_stack([shapely.get_x(g), shapely.get_y(g)])
+        last = self._last_snaps.get((net.fingerprint, region))
+        self.stats["snaps"] += 1
+        if last is None:
+            return snap_frame(net, dw, max_dist_m=self.max_snap_m)
+        prev_ids, prev_lonlat, prev = last
+        pos = pd.Index(prev_ids).get_indexer(ids)
+        known = pos >= 0
+        known[known] = (prev_lonlat[pos[known]] == lonlat[known]).all(axis=1)
+        snap, reused = resnap_frame(net, dw, prev, np.where(known, pos, -1), max_dist_m=self.max_snap_m)
+        self.stats["snaps_reused"] += reused
+        return snap
+
+    def _remember(self, net: Network, dw: gpd.GeoDataFrame, region: str | None, snap: Snap) -> Snap:
+        import shapely
+
+        g = dw.geometry.values
+        for k in [k for k in self._last_snaps if k[1] == region and k[0] != net.fingerprint]:
+            del self._last_snaps[k]  # an older network of the region: its snaps will not be reused
+        self._last_snaps[(net.fingerprint, region)] = (
+            dw["id"].to_numpy(), np.column_stack([shapely.get_x(g), shapely.get_y(g)]), snap)
+        return snap
+
+    def dwelling_snap(self, net: Network, inputs: Inputs, versions: dict) -> Snap:
+        dw = inputs.dwellings
+        key = (net.fingerprint, versions["dwellings"], len(dw))
+        return self._snaps.get(key, lambda: self._remember(net, dw, None, self._stored(
+            "snap", (*key, self.max_snap_m), lambda: self._snap_dwellings(net, dw, None))))
 
     def region_snaps(self, parts: "Regions", inputs: Inputs, versions: dict) -> list[Snap]:
         """Each region's dwellings snapped to its own network only (a dwelling near a county line
@@ -219,14 +251,10 @@ class CoverageService:
         out = []
         for c, net_c in zip(parts.codes, parts.nets):
             dw = inputs.dwellings[inputs.dwellings["region_code"] == c]
-
-            def make(net_c=net_c, dw=dw):
-                self.stats["snaps"] += 1
-                return snap_frame(net_c, dw, max_dist_m=self.max_snap_m)
-
             key = (net_c.fingerprint, versions["dwellings"], c, len(dw))
-            out.append(self._region_snaps.get(
-                key, lambda key=key, make=make: self._stored("snap", (*key, self.max_snap_m), make)))
+            out.append(self._region_snaps.get(key, lambda key=key, net_c=net_c, dw=dw, c=c: self._remember(
+                net_c, dw, c, self._stored("snap", (*key, self.max_snap_m),
+                                           lambda: self._snap_dwellings(net_c, dw, c)))))
         return out
 
     # -- runs ------------------------------------------------------------------------------

@@ -38,3 +38,36 @@ def test_nan_points_are_reported():
     net = build_network(L["streets"], "walk")
     s = snap_points(net, np.array([[np.nan, np.nan], net.node_xy[0]]))
     assert s.status.tolist() == [2, 0] and s.dist_m[1] == 0
+
+
+def test_resnap_reuses_unchanged_points_and_equals_a_full_snap():
+    """resnap_frame: a later version of the points (some moved, some added, some gone, reordered)
+    snapped reusing the earlier snaps equals snapping every point afresh, field by field."""
+    import geopandas as gpd
+
+    from geo.crs import WGS84, transformer
+    from geo.snap import resnap_frame, snap_frame
+
+    L = netgen.lattice(20, 20, seed=5, bend=0.8)
+    net = build_network(L["streets"], "walk")
+    rng = np.random.default_rng(3)
+    lo, hi = net.node_xy.min(axis=0) - 400, net.node_xy.max(axis=0) + 400
+    back = transformer(net.crs, WGS84)
+
+    def frame(xy):
+        lon, lat = back.transform(*xy.T)
+        return gpd.GeoSeries(shapely.points(lon, lat), crs=4326)
+
+    xy = rng.uniform(lo, hi, (2000, 2))
+    prev = snap_frame(net, frame(xy), max_dist_m=300)
+    keep = rng.permutation(2000)[:1970]  # 30 gone, the rest reordered
+    new_xy = np.vstack([xy[keep], rng.uniform(lo, hi, (40, 2))])  # 40 added
+    pos = np.r_[keep, np.full(40, -1)]
+    moved = rng.choice(1970, 60, replace=False)
+    new_xy[moved] += rng.normal(0, 80, (60, 2))
+    pos[moved] = -1
+    got, reused = resnap_frame(net, frame(new_xy), prev, pos, max_dist_m=300)
+    want = snap_frame(net, frame(new_xy), max_dist_m=300)
+    assert reused == 1970 - 60
+    for f in ("edge", "offset_m", "frac", "dist_m", "access_s", "xy", "status"):
+        assert np.array_equal(getattr(got, f), getattr(want, f), equal_nan=getattr(want, f).dtype.kind == "f"), f

@@ -188,6 +188,27 @@ def test_network_and_snap_reused_when_only_stations_change(db, world):
     assert len(c.reach.station_ids) == len(a.reach.station_ids) - 1
 
 
+def test_a_dwelling_write_resnaps_only_the_dwellings_it_changed(db, world):
+    """After moving one dwelling and adding one, the run re-snaps those two and reuses the rest: its
+    reach equals a fresh service's (which snaps every dwelling) household by household."""
+    svc = CoverageService(db)
+    p = CoverageParams()
+    a = svc.run(Jurisdiction(), p)
+    n = len(a.inputs.dwellings)
+    with db.begin() as conn:
+        conn.execute(text("UPDATE dwellings SET geom = ST_Translate(geom, 0.0004, 0.0003) "
+                          "WHERE id = (SELECT min(id) FROM dwellings)"))
+        conn.execute(text("""INSERT INTO dwellings (region_code, source_id, name, households, community_code, grid_code, geom)
+                             SELECT region_code, 'dw-new', 'new', 3, community_code, grid_code, ST_Translate(geom, 0.0002, 0)
+                             FROM dwellings WHERE id = (SELECT max(id) FROM dwellings)"""))
+    b = svc.run(Jurisdiction(), p)
+    assert svc.stats["snaps"] == 2 and svc.stats["snaps_reused"] == n - 1 and len(b.inputs.dwellings) == n + 1
+    fresh = CoverageService(db).run(Jurisdiction(), p)
+    for f in ("time_s", "households", "nearest", "dwelling_xy"):
+        assert np.array_equal(getattr(b.reach, f), getattr(fresh.reach, f), equal_nan=f != "nearest"), f
+    assert b.totals == fresh.totals
+
+
 def test_what_if_add_equals_recompute_with_the_station(client, world):
     base = client.get("/coverage").json()
     gap = client.get("/coverage/gaps").json()["features"][0]
