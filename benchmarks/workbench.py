@@ -86,6 +86,8 @@ def main() -> None:
             print(f"page ready {in_page:.2f} s from navigation start (target <= 1.5 s; {ready_s:.2f} s with a fresh "
                   f"browser context and Playwright's 0.5 s network-idle wait); page weight {weight / 1e6:.2f} MB (target <= 2 MB); "
                   f"{n_units:,} units, {page.evaluate('Object.keys(workbench.grids).length')} grids")
+            print("  in the page, ms from navigation start: " + ", ".join(
+                f"{k} {v}" for k, v in page.evaluate("workbench.timings").items()))
             for name, sent, decoded, ms in heavy:  # where the weight and the wait are
                 print(f"  {sent / 1e3:8.1f} kB sent ({decoded / 1e3:8.1f} kB decoded) {ms:7.1f} ms  {name.removeprefix(base)[:90]}")
             # moves: boundary units of the live partition, into a neighbouring grid and back

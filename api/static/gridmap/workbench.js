@@ -188,7 +188,10 @@
     // community's code, which the plan's page knows from the plan list or the plan itself)
     var plan = api("GET", "/plans/" + pid + "?units=true");
     var ctx = plan.then(function (p) { return contextData(p.communities[0]); });
+    wb.timings = {};
+    function mark(name) { wb.timings[name] = Math.round(performance.now()); }
     return plan.then(function (plan) {
+      mark("plan");
       S.plan = plan;
       S.readonly = plan.status !== "draft";
       var codes = plan.grids.features.map(function (f) { return f.properties.code; }).sort();
@@ -201,7 +204,10 @@
       S.map.invalidateSize(false);
       var b = S.layers.units.getBounds();
       if (b.isValid()) { S.map.fitBounds(b, { padding: [10, 10], animate: false }); }
-      return Promise.all([ctx.then(context), S.readonly ? history() : null]);
+      mark("units_drawn");
+      var streets = streetTiles();  // the tiles in view start loading now, beside the context's requests
+      return Promise.all([ctx.then(function (r) { mark("context"); context(r, streets.layer); }),
+                          streets.drawn.then(function () { mark("street_tiles"); }), S.readonly ? history() : null]);
     }).then(function () { wb.readyMs = performance.now(); wb.ready = true; });
   }
 
@@ -294,15 +300,14 @@
     }) };
   }
 
-  /* draws the community's context (r: its boundary, stations and current grids); resolves when the
-   * street tiles in view are drawn too */
-  function context(r) {
+  /* draws the community's context (r: its boundary, stations and current grids) and the layer
+   * control (with `streets`, the street tile layer) */
+  function context(r, streets) {
     var comm = community(), area = r[0], stationsFc = r[1], currentFc = r[2];
     S.communityName = area.features.length ? area.features[0].properties.name : comm;
     $("wb-plan-name").textContent = t("wb.plan_no", { id: S.plan.id }) + " · " + S.communityName + " " + comm +
       " · " + t("wb.status." + S.plan.status);
     var boundary = L.geoJSON(area, { interactive: false, style: { renderer: S.renderer, color: "#000", weight: 3.5, dashArray: "8 4", fill: false } });
-    var streets = streetTiles();
     var stations = L.geoJSON(stationsFc, {
       pointToLayer: function (f, ll) {
         return L.circleMarker(ll, { renderer: S.renderer, radius: 5, color: "#fff", weight: 1.5, fillColor: "#7b3294", fillOpacity: 1 })
@@ -315,13 +320,12 @@
     S.layers.outlines.bringToFront();
     var over = {};
     over[t("wb.layer.current")] = current;
-    over[t("wb.layer.streets")] = streets.layer;
+    over[t("wb.layer.streets")] = streets;
     over[t("wb.layer.stations")] = stations;
     over[t("wb.layer.boundary")] = boundary;
     over[t("wb.layer.check")] = checkLayer(comm);
     S.layers.current = current;
     L.control.layers(null, over, { collapsed: false, position: "topright" }).addTo(S.map);
-    return streets.drawn;
   }
 
   /* the check of the current grids (GET /grids/check): overlaps, gaps, outside parts, pieces, sizes;
