@@ -44,7 +44,7 @@ from api.coverage.params import LAYERS, CoverageParams, data_versions, params_ha
 from api.coverage.runs import Run, totals
 from api.coverage.store import DiskStore
 from api.coverage.whatif import added_gaps, planner, site, whatif_base
-from api.db.export import layer_frame
+from api.db.export import layer_frame, layer_query
 from api.db.features import kind_counts
 from api.db.areas import resolve_area
 from api.db.models import coverage_runs, grids
@@ -144,8 +144,20 @@ class CoverageService:
             return self._layers.get((sc.codes, region, layer, versions[layer]),
                                     lambda: layer_frame(conn, layer, sc, area=region))
 
+        def streets(sc: Jurisdiction) -> gpd.GeoDataFrame:  # at the first use, maybe after conn closed
+            def fetch():
+                with self.engine.connect() as c:
+                    return layer_frame(c, "streets", sc, area=region)
+            return self._layers.get((sc.codes, region, "streets", versions["streets"]), fetch)
+
+        def any_street(sc: Jurisdiction) -> int:
+            with self.engine.connect() as c:
+                q = layer_query(c, "streets", sc, area=region).limit(1).subquery()
+                return int(c.execute(select(func.count()).select_from(q)).scalar_one())
+
         key = (scope.codes, region, tuple(sorted(versions.items())))
-        return self._inputs.get(key, lambda: load_inputs(conn, scope, region, read))
+        return self._inputs.get(key, lambda: load_inputs(conn, scope, region, read, streets=streets,
+                                                          count=any_street))
 
     def network(self, inputs: Inputs, scope: Jurisdiction, region: str | None, mode: str,
                 versions: dict) -> tuple[Network, gpd.GeoDataFrame]:
@@ -169,9 +181,10 @@ class CoverageService:
     def _make_parts(self, inputs: Inputs, scope: Jurisdiction, mode: str, versions: dict) -> "Regions":
         codes = inputs.regions() or [None]
         many = len(codes) > 1
-        streets = inputs.streets
-        street_of = {c: streets[streets["region_code"] == c] for c in codes} if many else {codes[0]: streets}
-        for c in codes:
+        # one region: its streets are read only when its network must be built (not kept in memory or on disk)
+        streets = inputs.streets if many else None
+        street_of = {c: streets[streets["region_code"] == c] for c in codes} if many else {}
+        for c in codes if many else ():
             if many and not len(street_of[c]):
                 raise ValidationFailed(
                     f"region {c} has no streets stored: every region is computed on its own streets, so import "
@@ -186,7 +199,8 @@ class CoverageService:
         for c in codes:
             def make(c=c):
                 self.stats["networks_built"] += 1
-                return build_network(street_of[c], mode, speed_kmh=self.speeds[mode], crs=crs)
+                return build_network(street_of[c] if many else inputs.streets, mode, speed_kmh=self.speeds[mode],
+                                     crs=crs)
 
             # cached apart from the parts (whose key holds the areas' and grids' versions): a grid
             # write recomputes the areas without streets, never a network
@@ -202,7 +216,7 @@ class CoverageService:
             bare.append(self._stored("no_street", (*key, scope.codes, versions["areas"], versions["grids"], many),
                                      lambda comm_c=comm_c, grids_c=grids_c, net_c=net_c: no_street_regions(
                                          comm_c if len(comm_c) else grids_c, net_c)))
-        net = union_networks(nets, [len(street_of[c]) for c in codes])
+        net = union_networks(nets, [len(street_of[c]) for c in codes] if many else None)
         no_street_all = pd.concat(bare) if many else bare[0]
         return Regions(codes=codes, nets=nets, net=net, no_street=bare, no_street_all=no_street_all)
 
@@ -335,7 +349,7 @@ class CoverageService:
         t0 = time.perf_counter()
         say("loading layers")
         inputs = self.inputs(conn, scope, params.region, versions)
-        if len(inputs.streets) == 0 and len(inputs.stations) and len(inputs.dwellings):
+        if len(inputs.stations) and len(inputs.dwellings) and not inputs.has_streets():
             where = f"region {params.region}" if params.region else "this scope"
             raise ValidationFailed(f"no streets are stored in {where}: import streets first")
         say("building the street network")
