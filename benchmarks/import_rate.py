@@ -245,11 +245,17 @@ def main() -> None:
             with engine.begin() as conn:
                 if prof is not None:
                     prof.enable()
+                fn_sql = text("SELECT funcname, calls, total_time FROM pg_stat_xact_user_functions")
+                before = {f.funcname: f for f in conn.execute(fn_sql)} if prof is not None else {}
                 report = import_frame(conn, layer, frame, settings, before_write=validated_at)
                 if prof is not None:
                     prof.disable()
-                    funcs = conn.execute(text(
-                        "SELECT funcname, calls, total_time FROM pg_stat_xact_user_functions ORDER BY 3 DESC")).all()
+                    # the view holds the session's counts not yet flushed: this layer's are the difference
+                    Fn = collections.namedtuple("Fn", "funcname calls total_time")
+                    funcs = [Fn(f.funcname, f.calls - getattr(before.get(f.funcname), "calls", 0),
+                                f.total_time - getattr(before.get(f.funcname), "total_time", 0))
+                             for f in conn.execute(fn_sql)]
+                    funcs = sorted((f for f in funcs if f.calls), key=lambda f: -f.total_time)
                 tc = time.perf_counter()
             t3 = time.perf_counter()
             if prof is not None:
