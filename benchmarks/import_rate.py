@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/import_rate.py [--households 500000] [--baseline-rows 100000]
+    .venv/bin/python benchmarks/import_rate.py [--households 500000] [--baseline-rows 100000] [--profile]
 
 1. ``geo.sample.make_district`` generates the city (500,000 households by default; while that
    module is missing, :func:`fallback_city`, and the output says which) and every layer is
@@ -16,13 +16,26 @@ Usage::
    GeoAlchemy2, what a geopandas user would write) for the first ``--baseline-rows`` dwellings,
    into a scratch table; the ratio of gridmap's dwellings load rate to it is printed.
 
+With ``--profile``, each layer's load is also broken down (cProfile and statement timing add
+their own overhead, so read the shares, not the totals): the SQL statements by their first words
+(wall time from the client, summed), the audit trigger function's time from
+``pg_stat_xact_user_functions`` (``track_functions = 'pl'`` set for the database by the
+superuser), the commit, and the Python functions of ``api``/``geo`` with the largest cumulative time.
+
+Every run prints the load average (``os.getloadavg()``) before and after: the machine is shared.
+
 Figures are printed, never asserted.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import collections
 import inspect
+import os
+import pstats
+import re
 import shutil
 import sys
 import tempfile
@@ -134,11 +147,47 @@ def make_city(households: int, out: Path) -> dict[str, int]:
     return sizes
 
 
+def _load() -> str:
+    return "load average " + " / ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+class StatementTimer:
+    """Wall time of every SQL statement sent through ``engine``, summed by its first words."""
+
+    def __init__(self, engine):
+        from sqlalchemy import event
+
+        self.on = False
+        self.times: collections.Counter = collections.Counter()
+        self.calls: collections.Counter = collections.Counter()
+        self._start: list[float] = []
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _before(conn, cursor, statement, parameters, context, executemany):
+            self._start.append(time.perf_counter())
+
+        @event.listens_for(engine, "after_cursor_execute")
+        def _after(conn, cursor, statement, parameters, context, executemany):
+            t = time.perf_counter() - self._start.pop()
+            if self.on:
+                label = re.sub(r"_gm_load_[0-9a-f]+", "<staged>", " ".join(statement.split()))[:90]
+                self.times[label] += t
+                self.calls[label] += 1
+
+    def report(self, top: int = 8) -> list[str]:
+        out = [f"    sql {t:7.3f} s  x{self.calls[k]:<3} {k}" for k, t in self.times.most_common(top)]
+        self.times.clear()
+        self.calls.clear()
+        return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--households", type=int, default=500_000)
     ap.add_argument("--baseline-rows", type=int, default=100_000)
+    ap.add_argument("--profile", action="store_true", help="break each layer's load down (adds overhead)")
     args = ap.parse_args()
+    print(f"start: {_load()}")
 
     from sqlalchemy import text
 
@@ -164,6 +213,15 @@ def main() -> None:
         engine = make_engine(url)
         upgrade(engine)
         settings = Settings(_env_file=None)
+        timer = None
+        if args.profile:
+            su = make_engine(pg.superuser_url())
+            with su.begin() as conn:
+                conn.execute(text("ALTER DATABASE " + su.url.database + " SET track_functions = 'pl'"))
+            su.dispose()
+            engine.dispose()  # new sessions pick the setting up
+            timer = StatementTimer(engine)
+        profiles = []
 
         rows = []
         dwellings_frame = None
@@ -180,10 +238,39 @@ def main() -> None:
                 validated["t"], validated["clean"] = time.perf_counter(), clean
                 return clean
 
+            prof = cProfile.Profile() if args.profile else None
+            if timer is not None:
+                timer.on = True
             t1 = time.perf_counter()
             with engine.begin() as conn:
+                if prof is not None:
+                    prof.enable()
+                fn_sql = text("SELECT funcname, calls, total_time FROM pg_stat_xact_user_functions")
+                before = {f.funcname: f for f in conn.execute(fn_sql)} if prof is not None else {}
                 report = import_frame(conn, layer, frame, settings, before_write=validated_at)
+                if prof is not None:
+                    prof.disable()
+                    # the view holds the session's counts not yet flushed: this layer's are the difference
+                    Fn = collections.namedtuple("Fn", "funcname calls total_time")
+                    funcs = [Fn(f.funcname, f.calls - getattr(before.get(f.funcname), "calls", 0),
+                                f.total_time - getattr(before.get(f.funcname), "total_time", 0))
+                             for f in conn.execute(fn_sql)]
+                    funcs = sorted((f for f in funcs if f.calls), key=lambda f: -f.total_time)
+                tc = time.perf_counter()
             t3 = time.perf_counter()
+            if prof is not None:
+                timer.on = False
+                lines = [f"{layer}: load {t3 - validated['t']:.3f} s (profiled), commit {t3 - tc:.3f} s"]
+                lines += [f"    db function {f.funcname} x{f.calls}: {f.total_time / 1000:.3f} s (inside the sql)"
+                          for f in funcs]
+                lines += timer.report()
+                stats = pstats.Stats(prof)
+                rows_ = [(v[3], k) for k, v in stats.stats.items()
+                         if ("/api/" in k[0] or "/geo/" in k[0]) and "benchmarks" not in k[0]]
+                for cum, (fn, line, name) in sorted(rows_, reverse=True)[:10]:
+                    short = fn[fn.rfind("/api/") + 1:] if "/api/" in fn else fn[fn.rfind("/geo/") + 1:]
+                    lines.append(f"    py  {cum:7.3f} s  {short}:{line} {name}")
+                profiles.append(lines)
             t2, clean = validated["t"], validated["clean"]
             n = len(clean)
             rows.append((layer, n, t1 - t0, t2 - t1, t3 - t2, report))
@@ -201,6 +288,9 @@ def main() -> None:
             print(f"{layer:<10} {n:>9,} {r:>7.2f} {v:>8.2f} {w:>7.2f} {n / r:>9,.0f} {n / v:>9,.0f} "
                   f"{n / w:>9,.0f} {n / total:>9,.0f}   ({report.inserted:,} inserted)")
         print(f"{'all':<10} {int(tot_n):>9,} {'':>7} {'':>8} {'':>7} {'':>9} {'':>9} {'':>9} {tot_n / tot_t:>9,.0f}")
+        for lines in profiles:
+            print()
+            print("\n".join(lines))
 
         if dwellings_frame is not None and args.baseline_rows:
             sample = dwellings_frame.iloc[: args.baseline_rows].copy()
@@ -218,6 +308,7 @@ def main() -> None:
                   "(plain insert: no validation, no upsert, no attribution)")
             print(f"gridmap load_frame (COPY + checks + point-in-polygon + upsert): {ours:,.0f} rows/s = "
                   f"{ours / (got / base):.1f}x the baseline")
+        print(f"end: {_load()}")
         engine.dispose()
     finally:
         if pg is not None:

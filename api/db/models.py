@@ -316,7 +316,7 @@ audit_log = Table(
     Column("after", JSONB),
     Column("before_geom", Geometry("GEOMETRY", srid=4326, spatial_index=False)),
     Column("after_geom", Geometry("GEOMETRY", srid=4326, spatial_index=False)),
-    Index("audit_log_at_idx", "at"),
+    Index("audit_log_at_idx", "at", postgresql_using="brin"),
     Index("audit_log_row_idx", "table_name", "row_key"),
 )
 

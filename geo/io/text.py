@@ -36,6 +36,16 @@ def _describe(ch: str) -> str:
     return f"U+{ord(ch):04X} ({kind})"
 
 
+def _text_of(arr: np.ndarray) -> str:
+    """The text values of an object column joined, missing values skipped (one C pass when every
+    present value is text, the usual case; else the text values picked one by one)."""
+    present = arr[~pd.isna(arr)]
+    try:
+        return "".join(present)
+    except TypeError:
+        return "".join(v for v in present if isinstance(v, str))
+
+
 def bad_text_problems(frame: pd.DataFrame, ids: np.ndarray | None = None, *, hint: str = "") -> list[Problem]:
     """Problems for every text value holding a character :func:`bad_character` refuses.
 
@@ -57,8 +67,7 @@ def bad_text_problems(frame: pd.DataFrame, ids: np.ndarray | None = None, *, hin
     cols = [c for c in frame.columns
             if pd.api.types.is_object_dtype(frame[c]) or pd.api.types.is_string_dtype(frame[c])]
     values = {c: frame[c].to_numpy(dtype=object) for c in cols}
-    pieces = [v for arr in values.values() for v in arr if isinstance(v, str)]
-    joined = "".join(pieces)  # every value once, in C: a clean file costs one pass over its text
+    joined = "".join(_text_of(arr) for arr in values.values())  # a clean file costs one C pass over its text
     if joined.isascii():
         return problems
     badset = {c for c in set(joined) if ord(c) > 127 and bad_character(c)}

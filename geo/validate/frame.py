@@ -81,6 +81,8 @@ class _Collector:
 
 def _as_text(s: pd.Series) -> pd.Series:
     """Text column: numbers written without a spurious '.0', stripped, empty -> missing."""
+    if s.isna().all():  # an empty column (most optional ones): nothing to convert or strip
+        return pd.Series(pd.NA, index=s.index, dtype="string")
     if pd.api.types.is_float_dtype(s):
         vals = s.to_numpy(dtype=float, na_value=np.nan)
         integral = np.isfinite(vals) & (np.mod(vals, 1) == 0)

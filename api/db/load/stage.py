@@ -24,6 +24,9 @@ __all__ = ["stage", "CHUNK_ROWS"]
 #: Rows per COPY chunk (and per progress callback).
 CHUNK_ROWS = 50_000
 
+#: Statistics target of the staged table's ANALYZE (PostgreSQL samples 300 rows per unit).
+_STAGE_STATISTICS = 10
+
 _SQL_TYPES = {"str": "text", "int": "bigint", "float": "double precision", "bool": "boolean",
               "datetime": "timestamptz", "date": "date"}
 
@@ -70,5 +73,10 @@ def stage(conn: Connection, layer: str, frame: gpd.GeoDataFrame, region_code: st
                 progress(len(chunk))
     finally:
         cur.close()
+    # statistics for the planner from a sample of 3,000 rows (statistics target 10 on each of the
+    # staged table's columns): the table is read once by the checks and the write, and the default
+    # 30,000-row sample read most of a large file back (0.15 s of 36,696 dwellings' load)
+    conn.execute(text(f"ALTER TABLE {tmp} " + ", ".join(
+        f"ALTER COLUMN {c} SET STATISTICS {_STAGE_STATISTICS}" for c in [*data.columns])))
     conn.execute(text(f"ANALYZE {tmp}"))
     return tmp, cols, has_fp

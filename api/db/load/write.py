@@ -126,12 +126,17 @@ def _upsert(conn: Connection, layer: str, tmp: str, cols: list[str], has_fp: boo
         SELECT count(*) FROM {tmp} t
         WHERE EXISTS (SELECT 1 FROM {layer} o WHERE o.region_code = t.region_code AND o.{key} = t.{key})
     """)).scalar_one()
+    # None of the file's keys stored yet (a first import): a plain INSERT, which PostgreSQL writes
+    # without the speculative insertion ON CONFLICT needs per row into the partitioned table (~20%
+    # of the write for 36,696 dwellings).  A key committed by another transaction in between is a
+    # unique violation, refused as a concurrent write (Conflict) like any other race of this load.
+    upsert = "" if existing == 0 else f"""
+            ON CONFLICT (region_code, {key}) DO UPDATE SET {sets}
+            WHERE ({old}) IS DISTINCT FROM ({new})"""
     written = conn.execute(text(f"""
         WITH up AS (
             INSERT INTO {layer} ({select})
-            SELECT {select} FROM {tmp}
-            ON CONFLICT (region_code, {key}) DO UPDATE SET {sets}
-            WHERE ({old}) IS DISTINCT FROM ({new})
+            SELECT {select} FROM {tmp}{upsert}
             RETURNING 1
         )
         SELECT count(*) FROM up

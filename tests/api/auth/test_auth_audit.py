@@ -42,6 +42,27 @@ def test_import_is_audited_as_system(engine, towns):
     assert same == n  # the after image is the stored row
 
 
+def test_after_image_is_every_column_but_geom(engine, towns):
+    """Each imported station's after image is the stored row as JSON without its geometry, checked
+    against PostgreSQL's own whole-row ``to_jsonb`` of the table (independent of the trigger's
+    column list), and an update's before image is the row as it was."""
+    with engine.connect() as conn:
+        n = conn.execute(text("SELECT count(*) FROM stations")).scalar_one()
+        same = conn.execute(text("SELECT count(*) FROM audit_log a JOIN stations s ON a.row_key = s.id::text "
+                                 "WHERE a.table_name = 'stations' AND a.operation = 'insert' "
+                                 "AND a.after = to_jsonb(s) - 'geom'")).scalar_one()
+    assert n > 0 and same == n
+    with engine.begin() as conn:
+        sid = conn.execute(text("SELECT max(id) FROM stations")).scalar_one()  # one no other test writes
+        was = conn.execute(text("SELECT to_jsonb(s) - 'geom' FROM stations s WHERE id = :i"), {"i": sid}).scalar_one()
+        conn.execute(text("UPDATE stations SET name = name || ' 2' WHERE id = :i"), {"i": sid})
+        now = conn.execute(text("SELECT to_jsonb(s) - 'geom' FROM stations s WHERE id = :i"), {"i": sid}).scalar_one()
+        row = conn.execute(text("SELECT before, after FROM audit_log WHERE table_name = 'stations' AND row_key = :k "
+                                "AND operation = 'update' ORDER BY id DESC LIMIT 1"), {"k": str(sid)}).one()
+        conn.execute(text("UPDATE stations SET name = :n WHERE id = :i"), {"n": was["name"], "i": sid})
+    assert (row.before, row.after) == (was, now) and was != now
+
+
 def test_put_records_before_and_after(api, engine, towns, as_user):
     sid = _t1_station(engine)
     feature = _station_feature(api, as_user, sid)
@@ -142,7 +163,7 @@ def test_the_application_role_writes_the_log_through_its_changes_and_cannot_forg
             assert conn.execute(text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).scalar_one() \
                 is False
             conn.execute(text("SELECT set_config('gridmap.actor', 'probe', true)"))
-            sid = conn.execute(text("SELECT min(id) FROM stations")).scalar_one()
+            sid = conn.execute(text("SELECT max(id) FROM stations")).scalar_one()  # one no other test writes
             conn.execute(text("UPDATE stations SET name = name || '!' WHERE id = :i"), {"i": sid})
             assert conn.execute(text("SELECT actor FROM audit_log WHERE row_key = :k AND table_name = 'stations' "
                                      "ORDER BY id DESC LIMIT 1"), {"k": str(sid)}).scalar_one() == "probe"
