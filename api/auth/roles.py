@@ -89,6 +89,7 @@ ROUTE_ACTIONS: dict[str, Action] = {
     "POST /plans/{plan_id}/lock": Action.EDIT_MAP,
     "POST /plans/{plan_id}/balance": Action.EDIT_MAP,
     "POST /plans/{plan_id}/split": Action.EDIT_MAP,
+    "POST /plans/{plan_id}/merge": Action.EDIT_MAP,
     "POST /plans/{plan_id}/publish": Action.EDIT_MAP,
     "DELETE /plans/{plan_id}": Action.EDIT_MAP,
     "GET /audit": Action.ADMIN,

@@ -121,7 +121,7 @@ CASES: dict[str, list[tuple[str, str, dict | None, str]]] = {
     # a job's or a plan's id belongs to the jurisdiction that made it; a wider one's id is 404 to a
     # narrower caller: tests/api/siting/test_siting_api.py and tests/api/plans/test_plans_create.py
     "POST /plans": [], "GET /plans/{plan_id}": [], "POST /plans/{plan_id}/moves": [],
-    "POST /plans/{plan_id}/lock": [], "POST /plans/{plan_id}/balance": [], "POST /plans/{plan_id}/split": [], "GET /plans/{plan_id}/diff": [], "POST /plans/{plan_id}/publish": [],
+    "POST /plans/{plan_id}/lock": [], "POST /plans/{plan_id}/balance": [], "POST /plans/{plan_id}/split": [], "POST /plans/{plan_id}/merge": [], "GET /plans/{plan_id}/diff": [], "POST /plans/{plan_id}/publish": [],
     "DELETE /plans/{plan_id}": [], "GET /plans/{plan_id}/export": [],
     "GET /plans/jobs/{job_id}": [],
     "GET /grids/check": [("GET", "/grids/check", None, "none"), ("GET", "/grids/check?format=geojson", None, "none"),
