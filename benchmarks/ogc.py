@@ -116,6 +116,15 @@ class Cpu:
         return f"CPU server {s - self.t0[0]:.2f} s, postgres {p - self.t0[1]:.2f} s"
 
 
+def _postmaster(port: int) -> int:
+    """The pid of the PostgreSQL server listening on ``port`` (its cluster's root process)."""
+    for p in psutil.process_iter(["name", "cmdline"]):
+        cmd = p.info["cmdline"] or []
+        if p.info["name"] in ("postgres", "postmaster") and "-p" in cmd and cmd[cmd.index("-p") + 1:][:1] == [str(port)]:
+            return p.pid
+    raise RuntimeError(f"no PostgreSQL server started with -p {port} on this machine")
+
+
 def load() -> str:
     a, b, c = os.getloadavg()
     return f"load {a:.2f} {b:.2f} {c:.2f}"
@@ -198,9 +207,8 @@ def main() -> None:
                                          "FROM dwellings) s")).one()
             n_big = conn.execute(text("SELECT count(*) FROM dwellings WHERE households > 100")).scalar_one()
             n_hh = conn.execute(text("SELECT coalesce(sum(households), 0) FROM dwellings")).scalar_one()
-            data_dir = conn.execute(text("SHOW data_directory")).scalar_one()
         engine.dispose()
-        postmaster = int(Path(data_dir, "postmaster.pid").read_text().split()[0])
+        postmaster = _postmaster(engine.url.port)
         print(f"city: {n_hh:,} households; {load()}")
         (home / "srv").mkdir()
         with serve_process(url, home / "srv") as served:
