@@ -373,12 +373,13 @@ STREETS_MIN_ZOOM = 14
 LABELS_MIN_ZOOM = 15
 
 
-def add_streets(m: folium.Map, lang: str | None = None) -> RemoteGeoJson:
-    """The streets layer of every map, by road class, loaded for the view from zoom 14 on (so the
-    map stays readable zoomed in with no basemap, and a city's streets never travel at once)."""
-    layer = RemoteGeoJson(
-        "/collections/streets/items?limit=10000", i18n.t("layer.streets", lang),
-        style={"opacity": 0.95, "interactive": False, "lineCap": "round"},
+def add_streets(m: folium.Map, lang: str | None = None) -> VectorTiles:
+    """The streets layer of every map, by road class, drawn from the streets' vector tiles (only
+    ``road_class`` in them) from zoom 14 on, so the map stays readable zoomed in with no basemap and
+    a city's streets never travel as GeoJSON."""
+    layer = VectorTiles(
+        "streets", i18n.t("layer.streets", lang), properties=["road_class"],
+        style={"opacity": 0.95, "lineCap": "round"},
         style_by=("road_class", STREET_STYLES, {"color": "#c8c0b5", "weight": 1.2}),
         pane=("gridmap-streets", 412), min_zoom=STREETS_MIN_ZOOM,
     )

@@ -132,7 +132,7 @@
    * are counted once however many tiles they cross, in gridmap.features[name]). */
   gridmap.tileLayer = function (spec, map) {
     if (spec.pane && map.createPane && !map.getPane(spec.pane)) { map.createPane(spec.pane).style.zIndex = spec.paneZ || 400; }
-    var perTile = {};
+    var perTile = {}, live = {};  // live: the canvas of each tile still on the map, by z/x/y
     function recount() {
       var keys = {};
       Object.keys(perTile).forEach(function (t) { perTile[t].forEach(function (k) { keys[k] = true; }); });
@@ -144,6 +144,7 @@
         var size = this.getTileSize();
         tile.width = size.x; tile.height = size.y;
         var id = coords.z + "/" + coords.x + "/" + coords.y;
+        live[id] = tile;
         var url = "/collections/" + spec.collection + "/tiles/WebMercatorQuad/" + id +
           (spec.properties ? "?properties=" + encodeURIComponent(spec.properties.join(",")) : "");
         gridmap.pending += 1; gridmap.started += 1;
@@ -159,7 +160,8 @@
               keys.push(spec.key ? feat.properties[spec.key] : id + ":" + keys.length);
             });
           });
-          perTile[id] = keys; recount();
+          // a tile unloaded while it was loading (the map zoomed on) counts no features
+          if (live[id] === tile) { perTile[id] = keys; recount(); }
           done(null, tile);
         }).catch(function (err) {
           if (gridmap.failed.indexOf(spec.name) < 0) { gridmap.failed.push(spec.name); }
@@ -172,9 +174,11 @@
     var layer = new Layer({ pane: spec.pane || "overlayPane", minZoom: spec.minZoom || 0, maxNativeZoom: 18,
                             maxZoom: 22, updateWhenZooming: false, keepBuffer: 1 });
     layer.on("tileunload", function (e) {
-      var c = e.coords; delete perTile[c.z + "/" + c.x + "/" + c.y]; recount();
+      var c = e.coords, id = c.z + "/" + c.x + "/" + c.y;
+      if (live[id] === e.tile) { delete live[id]; }
+      delete perTile[id]; recount();
     });
-    layer.on("remove", function () { perTile = {}; recount(); });
+    layer.on("remove", function () { perTile = {}; live = {}; recount(); });
     gridmap.features[spec.name] = 0;
     if (spec.popup) {
       map.on("click", function (e) {

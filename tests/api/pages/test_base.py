@@ -22,6 +22,19 @@ def sample(engine):
     return load_sample(engine, 3000, seed=6)
 
 
+#: Pixels of the streets pane's canvas tiles painted in the residential colour (189, 179, 165).
+RESIDENTIAL_PIXELS = """() => {
+  let n = 0;
+  document.querySelectorAll('.leaflet-gridmap-streets-pane canvas').forEach(c => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    for (let i = 0; i < d.length; i += 4) {
+      if (d[i + 3] > 200 && Math.abs(d[i] - 189) < 4 && Math.abs(d[i + 1] - 179) < 4 && Math.abs(d[i + 2] - 165) < 4) n++;
+    }
+  });
+  return n;
+}"""
+
+
 def _zoom(page, lat, lon, z):
     page.evaluate(f"([lat, lon, z]) => {MAP}.setView([lat, lon], z, {{animate: false}})", [lat, lon, z])
     page.wait_for_timeout(300)
@@ -43,10 +56,17 @@ def test_zoomed_in_streets_and_labels(server, browser, sample):
         assert not page.locator(".gridmap-label").first.is_visible()
         scale = page.locator(".leaflet-control-scale-line").all_inner_texts()
         assert len(scale) == 1 and re.fullmatch(r"\d+ k?m", scale[0].strip()), scale
+        asked = []
+        page.on("request", lambda r: asked.append(r.url))
         _zoom(page, c.y, c.x, 16)
         n_streets = page.evaluate("gridmap.features['道路']")
         assert n_streets > 0
-        assert page.locator("path[stroke='#bdb3a5']").count() > 0  # residential streets drawn in their colour
+        # the streets come as vector tiles with their class only, never as GeoJSON pages
+        streets = [u for u in asked if "/collections/streets/" in u]
+        assert streets and all("/tiles/WebMercatorQuad/16/" in u and u.endswith("?properties=road_class")
+                               for u in streets), streets
+        # residential streets drawn in their colour (#bdb3a5) on the streets' canvas tiles
+        assert page.evaluate(RESIDENTIAL_PIXELS) > 0
         labels = [t for t in page.locator(".gridmap-label").all_inner_texts() if t.strip()]
         assert page.locator(".gridmap-label").first.is_visible()
         text = {t.split("\n")[0].strip(): t for t in labels}
