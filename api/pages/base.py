@@ -312,6 +312,12 @@ class VectorTiles(JSCSSMixin, Layer):
         The property naming a feature (``code``, ``source_id``).
     min_zoom : int, optional
         Drawn from this zoom on.
+    join : dict, optional
+        Figures from another answer merged into each feature (``tiles.js``): ``url`` (app-relative,
+        JSON), ``rows`` (the member holding the list of rows), ``key`` (the property shared by the
+        rows and the tiles, e.g. ``code``) and ``derive`` (``{name: {"property": p, "floors":
+        [[floor, value], ...], "default": v}}``: a property named by the first floor ``p`` reaches).
+        Only the features with a row are counted and styled by ``style_by``; popups show the row too.
     """
 
     _template = Template(
@@ -326,7 +332,7 @@ class VectorTiles(JSCSSMixin, Layer):
                  style: dict | None = None, style_by: tuple[str, dict, dict] | None = None,
                  point: dict | None = None, popup: list | None = None, key: str | None = None,
                  pane: tuple[str, int] | None = None, min_zoom: int | None = None, show: bool = True,
-                 control: bool = True):
+                 control: bool = True, join: dict | None = None):
         super().__init__(name=name, overlay=True, control=control, show=show)
         self._name = "VectorTiles"
         spec: dict = {"collection": collection, "name": name, "style": style or {}}
@@ -339,6 +345,8 @@ class VectorTiles(JSCSSMixin, Layer):
             spec["pane"], spec["paneZ"] = pane
         if min_zoom is not None:
             spec["minZoom"] = min_zoom
+        if join:
+            spec["join"] = join
         self.spec = spec
 
 
