@@ -173,6 +173,10 @@
         var size = this.getTileSize();
         tile.width = size.x; tile.height = size.y;
         var id = coords.z + "/" + coords.x + "/" + coords.y;
+        if (coords.z < (spec.minZoom || 0)) {  // below the layer's zoom: an empty tile, nothing asked
+          setTimeout(function () { done(null, tile); }, 0);
+          return tile;
+        }
         live[id] = tile;
         var url = "/collections/" + spec.collection + "/tiles/WebMercatorQuad/" + id +
           (spec.properties ? "?properties=" + encodeURIComponent(spec.properties.join(",")) : "");
@@ -201,8 +205,10 @@
         return tile;
       }
     });
-    var layer = new Layer({ pane: spec.pane || "overlayPane", minZoom: spec.minZoom || 0, maxNativeZoom: 18,
-                            maxZoom: 22, updateWhenZooming: false, keepBuffer: 1 });
+    // no minZoom option: Leaflet makes a layer's zoom range the map's, and a layer from
+    // zoom 14 on (the streets) would zoom the whole map in to 14 as it is added
+    var layer = new Layer({ pane: spec.pane || "overlayPane", maxNativeZoom: 18, maxZoom: 22,
+                            updateWhenZooming: false, keepBuffer: 1 });
     layer.on("tileunload", function (e) {
       var c = e.coords, id = c.z + "/" + c.x + "/" + c.y;
       if (live[id] === e.tile) { delete live[id]; }
