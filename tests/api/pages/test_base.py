@@ -95,3 +95,20 @@ def test_coverage_map_defaults(server, browser, sample):
         assert len(colours) == len(set(colours)) > 5, colours
     finally:
         page.context.close()
+
+
+@pytest.mark.browser
+def test_map_opens_on_the_whole_extent(server, browser, sample):
+    """A small window: the overview opens fitted on the district's areas (well below the streets' zoom),
+    no layer's zoom range pulls the map in, and no street tile is asked for."""
+    x0, y0, x1, y1 = sample["areas"].total_bounds
+    page, report = open_page(browser, server + "/map", ready=MAP_READY, viewport=(160, 120))
+    try:
+        report.assert_clean()
+        fit = page.evaluate(f"b => {MAP}.getBoundsZoom(L.latLngBounds(b))", [[y0, x0], [y1, x1]])
+        zoom = page.evaluate(f"{MAP}.getZoom()")
+        assert fit < 13.5 and abs(zoom - fit) <= 0.5, (zoom, fit)
+        asked = page.evaluate("performance.getEntriesByType('resource').map(e => e.name)")
+        assert not [u for u in asked if "/collections/streets/" in u]
+    finally:
+        page.context.close()
