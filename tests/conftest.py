@@ -143,4 +143,6 @@ def pytest_sessionfinish(session, exitstatus):
     per-test ``timeout`` (pyproject) covers the tests and their fixtures, this covers what is left."""
     import faulthandler
 
+    if hasattr(session.config, "workerinput"):
+        return  # an xdist worker waits for the controller after its last test: that is no hang
     faulthandler.dump_traceback_later(300, exit=True)

@@ -21,8 +21,8 @@ from api.coverage import answers
 from api.coverage.cache import Keyed
 from api.coverage.store import DiskStore
 from api.coverage.counted import counted_kinds
-from api.coverage.frames import (area_frame, break_columns, break_totals, covered_mask, dwelling_index, gaps_frame,
-                                 service_area_frame, station_areas, stations_in)
+from api.coverage.frames import (BAND_FLOORS, area_frame, break_columns, break_totals, covered_mask, dwelling_index,
+                                 gaps_frame, service_area_frame, station_areas, stations_in)
 from api.coverage.inputs import Inputs, load_inputs
 from api.coverage.params import LAYERS, CoverageParams, data_versions, params_hash, parse_breaks, parse_kinds
 from api.coverage.runs import FALLBACK_NOTE, Run, area_totals, jsonable, records
@@ -31,7 +31,7 @@ from api.coverage.whatif import WhatIfBase, planner, run_gaps, site, whatif_base
 
 __all__ = [
     "answers", "Keyed", "DiskStore", "counted_kinds",
-    "area_frame", "break_columns", "break_totals", "covered_mask", "dwelling_index", "gaps_frame",
+    "BAND_FLOORS", "area_frame", "break_columns", "break_totals", "covered_mask", "dwelling_index", "gaps_frame",
     "service_area_frame", "station_areas", "stations_in",
     "Inputs", "load_inputs",
     "LAYERS", "CoverageParams", "data_versions", "params_hash", "parse_breaks", "parse_kinds",

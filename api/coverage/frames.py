@@ -24,6 +24,11 @@ def covered_mask(run: Run, budget_s: float | None = None) -> np.ndarray:
     return run.reach.time_s <= b + EPS_S
 
 
+#: Coverage bands of an area by its households covered (%, 0-100): the first floor reached names
+#: the band, below them all ``"0"`` (the coverage map derives the band the same way in the browser).
+BAND_FLOORS: tuple[tuple[float, str], ...] = ((100, "4"), (95, "3"), (80, "2"), (50, "1"))
+
+
 def area_frame(run: Run, level: str, breaks: tuple[float, ...] = (), area: str | None = None) -> gpd.GeoDataFrame:
     """The run's table for ``level`` with names, parent codes, ``covered_<b>min`` per break and each
     area's polygon (EPSG:4326); only rows in ``area`` (a town, community or grid code) when given."""
@@ -43,7 +48,7 @@ def area_frame(run: Run, level: str, breaks: tuple[float, ...] = (), area: str |
     geom = dict(zip(src["code"], src.geometry))
     if len(df):
         pct = df["covered_pct"].astype(float)
-        df["band"] = np.select([pct >= 100, pct >= 95, pct >= 80, pct >= 50], ["4", "3", "2", "1"], "0")
+        df["band"] = np.select([pct >= floor for floor, _ in BAND_FLOORS], [b for _, b in BAND_FLOORS], "0")
     return gpd.GeoDataFrame(df, geometry=[geom.get(c) for c in df.get("code", [])], crs=4326)
 
 

@@ -109,6 +109,7 @@ dwellings = Table(
     UniqueConstraint("region_code", "source_id", name="dwellings_region_source_key"),
     Index("dwellings_geom_idx", "geom", postgresql_using="gist"),
     Index("dwellings_grid_idx", "region_code", "grid_code"),
+    Index("dwellings_households_idx", "households"),  # 0013: filter=households>N (OGC API)
 )
 
 stations = Table(

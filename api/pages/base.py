@@ -312,6 +312,12 @@ class VectorTiles(JSCSSMixin, Layer):
         The property naming a feature (``code``, ``source_id``).
     min_zoom : int, optional
         Drawn from this zoom on.
+    join : dict, optional
+        Figures from another answer merged into each feature (``tiles.js``): ``url`` (app-relative,
+        JSON), ``rows`` (the member holding the list of rows), ``key`` (the property shared by the
+        rows and the tiles, e.g. ``code``) and ``derive`` (``{name: {"property": p, "floors":
+        [[floor, value], ...], "default": v}}``: a property named by the first floor ``p`` reaches).
+        Only the features with a row are counted and styled by ``style_by``; popups show the row too.
     """
 
     _template = Template(
@@ -326,7 +332,7 @@ class VectorTiles(JSCSSMixin, Layer):
                  style: dict | None = None, style_by: tuple[str, dict, dict] | None = None,
                  point: dict | None = None, popup: list | None = None, key: str | None = None,
                  pane: tuple[str, int] | None = None, min_zoom: int | None = None, show: bool = True,
-                 control: bool = True):
+                 control: bool = True, join: dict | None = None):
         super().__init__(name=name, overlay=True, control=control, show=show)
         self._name = "VectorTiles"
         spec: dict = {"collection": collection, "name": name, "style": style or {}}
@@ -339,6 +345,8 @@ class VectorTiles(JSCSSMixin, Layer):
             spec["pane"], spec["paneZ"] = pane
         if min_zoom is not None:
             spec["minZoom"] = min_zoom
+        if join:
+            spec["join"] = join
         self.spec = spec
 
 
@@ -373,12 +381,13 @@ STREETS_MIN_ZOOM = 14
 LABELS_MIN_ZOOM = 15
 
 
-def add_streets(m: folium.Map, lang: str | None = None) -> RemoteGeoJson:
-    """The streets layer of every map, by road class, loaded for the view from zoom 14 on (so the
-    map stays readable zoomed in with no basemap, and a city's streets never travel at once)."""
-    layer = RemoteGeoJson(
-        "/collections/streets/items?limit=10000", i18n.t("layer.streets", lang),
-        style={"opacity": 0.95, "interactive": False, "lineCap": "round"},
+def add_streets(m: folium.Map, lang: str | None = None) -> VectorTiles:
+    """The streets layer of every map, by road class, drawn from the streets' vector tiles (only
+    ``road_class`` in them) from zoom 14 on, so the map stays readable zoomed in with no basemap and
+    a city's streets never travel as GeoJSON."""
+    layer = VectorTiles(
+        "streets", i18n.t("layer.streets", lang), properties=["road_class"],
+        style={"opacity": 0.95, "lineCap": "round"},
         style_by=("road_class", STREET_STYLES, {"color": "#c8c0b5", "weight": 1.2}),
         pane=("gridmap-streets", 412), min_zoom=STREETS_MIN_ZOOM,
     )

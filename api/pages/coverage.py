@@ -2,7 +2,8 @@
 
 Layers, each filled by the browser from the coverage API (nothing is baked into the page):
 
-* grid coverage choropleth (``/coverage?format=geojson``, households covered %, five bands);
+* grid coverage choropleth: the grids' vector tiles coloured by ``/coverage`` (JSON rows joined on
+  the grid code in the browser; households covered %, five bands :data:`api.coverage.BAND_FLOORS`);
 * service areas per station coloured by kind (``/coverage/areas?by=station``);
 * dwellings coloured covered / uncovered (``/coverage/dwellings``, an even sample above
   :data:`api.limits.PAGE_DWELLINGS`);
@@ -23,11 +24,12 @@ from branca.element import Element
 from sqlalchemy import Connection
 
 from api import i18n
-from api.coverage import CoverageParams, counted_kinds
+from api.coverage import BAND_FLOORS, CoverageParams, counted_kinds
 from api.db import features as fdb
 from api.jurisdiction import Jurisdiction
 from api.limits import MAX_PAGE_STATIONS, PAGE_DWELLINGS
-from api.pages.base import RemoteGeoJson, add_legend, add_streets, add_title, grid_label, offline_map
+from api.pages.base import (RemoteGeoJson, VectorTiles, add_grid_labels, add_legend, add_streets, add_title,
+                             offline_map)
 from api.pages.overview import KIND_RADIUS, kind_colours
 from api.settings import Settings
 from geo.layers import STATION_KINDS
@@ -84,18 +86,24 @@ def coverage_map(conn: Connection, settings: Settings, scope: Jurisdiction, lang
     kind_names = {"enum": {k: i18n.kind_label(k, lang) for k in present}}
     methods = {"enum": {k: t(f"method.{k}") for k in ("network", "straight_line", "network+straight_line")}}
     add_streets(m, lang)
-    RemoteGeoJson(
-        _url("/coverage", base, format="geojson", level="grid"), t("coverage.grids"),
+    # the grids' outlines come as vector tiles (code only), their coverage as one table without
+    # geometry (/coverage, JSON) joined on the code in the browser: a county's polygons never travel
+    VectorTiles(
+        "grids", t("coverage.grids"), properties=["code"], key="code",
         style={"color": "#555555", "weight": 1, "fillOpacity": 0.45},
         style_by=("band", {b: {"fillColor": c} for b, c in BAND_COLOURS.items()}, {"fillColor": "#cccccc"}),
+        join={"url": _url("/coverage", base, level="grid"), "rows": "rows", "key": "code",
+              "derive": {"band": {"property": "covered_pct", "floors": [list(f) for f in BAND_FLOORS],
+                                  "default": "0"}}},
         popup=[("name", f("name")), ("code", f("code")), ("households", f("households"), "int"),
                ("covered_households", t("coverage.f.covered_households"), "int"),
                ("covered_pct", t("coverage.f.covered_pct"), "pct"),
                ("mean_time_s", t("coverage.f.mean_time"), "s2min"),
                ("p90_time_s", t("coverage.f.p90_time"), "s2min"), ("stations", t("coverage.f.stations"), "int"),
                ("straight_line_households", t("coverage.f.straight_line"), "int")],
-        pane=("gridmap-coverage-grids", 405), label=grid_label(lang),
+        pane=("gridmap-coverage-grids", 405),
     ).add_to(m)
+    add_grid_labels(m, lang)
     if not too_many:  # off until asked: at district scale the outlines hide the grids' colours
         RemoteGeoJson(
             _url("/coverage/areas", base, by="station", **in_area), t("coverage.areas"),

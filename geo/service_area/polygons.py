@@ -10,8 +10,6 @@ All geometry here is in the network's metric CRS until the frames returned (EPSG
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import warnings
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import geopandas as gpd
@@ -21,6 +19,7 @@ import shapely
 
 from geo.errors import InvalidInput, Problem
 from geo.network import Network, csr_ranges
+from geo.parallel import process_context
 from geo.reach import EPS_S, Reach, station_node_times
 from geo.service_area.grid import CELL_M, clipped_polygons, grid_polygon, tiles
 from geo.service_area.vector import intervals_polygon
@@ -161,23 +160,21 @@ def _all_station_polygons(net, reach, idx: np.ndarray, breaks, opts: dict, worke
     (the grid drawing is numpy/scipy work that holds the GIL; GEOS releases it, so the vector drawing
     uses threads), else in this thread.
 
-    Each pool's workers get their job through the pool's initializer, inherited by the fork (nothing
-    is pickled, no module state is shared between concurrent callers).  The children only compute
-    (numpy, scipy, GEOS, PROJ) and return WKB; they touch no lock of the caller's other threads
-    (database connections, logging).  A fork server would avoid forking a threaded caller at all,
-    but it would re-run every analyst's unguarded script in each worker."""
+    Each pool's workers get their job through the pool's initializer (no module state is shared
+    between concurrent callers): inherited by a fork in a single-threaded caller, pickled to them
+    from a fork server in a threaded one (:func:`geo.parallel.process_context`).  The children
+    only compute (numpy, scipy, GEOS, PROJ) and return WKB."""
     if workers <= 1 or idx.size < POOL_MIN_STATIONS:
         return _draw(net, reach, idx, breaks, opts)
     chunks = [list(map(int, c)) for c in np.array_split(idx, max(workers * 8, idx.size // 64))]
-    if opts.get("method", "grid") == "vector" or "fork" not in mp.get_all_start_methods():
+    ctx = process_context()
+    if opts.get("method", "grid") == "vector" or ctx is None:
         with ThreadPoolExecutor(workers) as pool:
             parts = list(pool.map(lambda c: _draw(net, reach, c, breaks, opts), chunks))
     else:
-        with warnings.catch_warnings():  # "fork() in a multi-threaded process": see above
-            warnings.simplefilter("ignore", DeprecationWarning)
-            with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_init_worker,
-                                     initargs=((net, reach, breaks, opts),)) as pool:
-                parts = [(shapely.from_wkb(w), a, f) for w, a, f in pool.map(_pool_chunk, chunks)]
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                 initargs=((net, reach, breaks, opts),)) as pool:
+            parts = [(shapely.from_wkb(w), a, f) for w, a, f in pool.map(_pool_chunk, chunks)]
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
 
 

@@ -128,12 +128,41 @@
     ctx.globalAlpha = 1;
   }
 
+  /* The rows of spec.join ({url, rows, key, derive}): fetched once, indexed by their key; each row
+   * gains the derived properties (derive: {name: {property, floors: [[floor, value], ...], default}},
+   * the first floor the row's property reaches names the value). */
+  function joinRows(spec) {
+    var j = spec.join;
+    gridmap.pending += 1; gridmap.started += 1;
+    return fetch(j.url, { headers: { Accept: "application/json" }, credentials: "same-origin" }).then(function (r) {
+      if (!r.ok) { throw new Error(r.status + " " + r.statusText + " for " + j.url); }
+      return r.json();
+    }).then(function (body) {
+      var byKey = {};
+      (j.rows ? body[j.rows] : body).forEach(function (row) {
+        Object.keys(j.derive || {}).forEach(function (name) {
+          var d = j.derive[name], v = row[d.property], out = d["default"];
+          for (var i = 0; i < d.floors.length; i++) { if (v !== null && v >= d.floors[i][0]) { out = d.floors[i][1]; break; } }
+          row[name] = out;
+        });
+        byKey[row[j.key]] = row;
+      });
+      return byKey;
+    }).finally(function () { gridmap.pending -= 1; });
+  }
+
   /* A layer of one collection's tiles.  spec: {collection, name, properties, style, styleBy,
-   * point, popup, key, minZoom, pane, paneZ}; key: the property that names a feature (features
-   * are counted once however many tiles they cross, in gridmap.features[name]). */
+   * point, popup, key, minZoom, pane, paneZ, join}; key: the property that names a feature (features
+   * are counted once however many tiles they cross, in gridmap.features[name]); join: rows from
+   * another answer merged into each feature by spec.join.key (then only the features with a row
+   * are counted and styled by styleBy; the others are drawn in the layer's own style). */
   gridmap.tileLayer = function (spec, map) {
+    var joined = spec.join ? joinRows(spec) : Promise.resolve(null);
+    function propsOf(p, byKey) {
+      return byKey ? Object.assign({}, p, byKey[p[spec.join.key]] || {}) : p;
+    }
     if (spec.pane && map.createPane && !map.getPane(spec.pane)) { map.createPane(spec.pane).style.zIndex = spec.paneZ || 400; }
-    var perTile = {};
+    var perTile = {}, live = {};  // live: the canvas of each tile still on the map, by z/x/y
     function recount() {
       var keys = {};
       Object.keys(perTile).forEach(function (t) { perTile[t].forEach(function (k) { keys[k] = true; }); });
@@ -145,22 +174,29 @@
         var size = this.getTileSize();
         tile.width = size.x; tile.height = size.y;
         var id = coords.z + "/" + coords.x + "/" + coords.y;
+        if (coords.z < (spec.minZoom || 0)) {  // below the layer's zoom: an empty tile, nothing asked
+          setTimeout(function () { done(null, tile); }, 0);
+          return tile;
+        }
+        live[id] = tile;
         var url = "/collections/" + spec.collection + "/tiles/WebMercatorQuad/" + id +
           (spec.properties ? "?properties=" + encodeURIComponent(spec.properties.join(",")) : "");
         gridmap.pending += 1; gridmap.started += 1;
-        fetch(url, { credentials: "same-origin" }).then(function (r) {
+        Promise.all([fetch(url, { credentials: "same-origin" }).then(function (r) {
           if (!r.ok) { throw new Error(r.status + " " + r.statusText + " for " + url); }
           return r.arrayBuffer();
-        }).then(function (ab) {
-          var ctx = tile.getContext("2d"), keys = [];
-          decode(new Uint8Array(ab)).forEach(function (layer) {
+        }), joined]).then(function (got) {
+          var ctx = tile.getContext("2d"), keys = [], byKey = got[1];
+          decode(new Uint8Array(got[0])).forEach(function (layer) {
             var scale = size.x / layer.extent;
             layer.features.forEach(function (feat) {
-              paint(ctx, feat, styleOf(spec, feat.properties), scale, spec);
-              keys.push(spec.key ? feat.properties[spec.key] : id + ":" + keys.length);
+              var props = propsOf(feat.properties, byKey), has = !byKey || props[spec.join.key] in byKey;
+              paint(ctx, feat, has ? styleOf(spec, props) : Object.assign({}, spec.style || {}), scale, spec);
+              if (has) { keys.push(spec.key ? props[spec.key] : id + ":" + keys.length); }
             });
           });
-          perTile[id] = keys; recount();
+          // a tile unloaded while it was loading (the map zoomed on) counts no features
+          if (live[id] === tile) { perTile[id] = keys; recount(); }
           done(null, tile);
         }).catch(function (err) {
           if (gridmap.failed.indexOf(spec.name) < 0) { gridmap.failed.push(spec.name); }
@@ -170,12 +206,16 @@
         return tile;
       }
     });
-    var layer = new Layer({ pane: spec.pane || "overlayPane", minZoom: spec.minZoom || 0, maxNativeZoom: 18,
-                            maxZoom: 22, updateWhenZooming: false, keepBuffer: 1 });
+    // no minZoom option: Leaflet makes a layer's zoom range the map's, and a layer from
+    // zoom 14 on (the streets) would zoom the whole map in to 14 as it is added
+    var layer = new Layer({ pane: spec.pane || "overlayPane", maxNativeZoom: 18, maxZoom: 22,
+                            updateWhenZooming: false, keepBuffer: 1 });
     layer.on("tileunload", function (e) {
-      var c = e.coords; delete perTile[c.z + "/" + c.x + "/" + c.y]; recount();
+      var c = e.coords, id = c.z + "/" + c.x + "/" + c.y;
+      if (live[id] === e.tile) { delete live[id]; }
+      delete perTile[id]; recount();
     });
-    layer.on("remove", function () { perTile = {}; recount(); });
+    layer.on("remove", function () { perTile = {}; live = {}; recount(); });
     gridmap.features[spec.name] = 0;
     if (spec.popup) {
       map.on("click", function (e) {
@@ -189,7 +229,12 @@
           .then(function (r) { return r.json(); })
           .then(function (fc) {
             var f = (fc.features || [])[0];
-            if (f) { L.popup().setLatLng(p).setContent(gridmap.popupHtml(spec.popup, f.properties || {})).openOn(map); }
+            if (!f) { return; }
+            return joined.then(function (byKey) {
+              var props = propsOf(f.properties || {}, byKey);
+              if (byKey && !(props[spec.join.key] in byKey)) { return; }
+              L.popup().setLatLng(p).setContent(gridmap.popupHtml(spec.popup, props)).openOn(map);
+            });
           });
       });
     }

@@ -1,4 +1,5 @@
-"""Redraw a county: every community independently, in forked worker processes (:func:`solve_county`).
+"""Redraw a county: every community independently, in worker processes (:func:`solve_county`;
+:func:`geo.parallel.process_context` says how they start).
 
 The county's frames are projected once to its metric CRS and cut per community (its streets and
 dwellings); each worker runs :func:`geo.zoning.solve.community.solve_metric` on one community and
@@ -8,8 +9,6 @@ does not union every grid's units again in one process.
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import warnings
 from concurrent.futures import ProcessPoolExecutor
 
 import geopandas as gpd
@@ -17,6 +16,7 @@ import numpy as np
 import shapely
 
 from geo.crs import metric_crs_for
+from geo.parallel import process_context
 from geo.zoning.params import ZoningParams
 from geo.zoning.solve.community import dwelling_arrays, solve_metric
 from geo.zoning.solve.plan import CommunityPlan, CountyPlan
@@ -105,20 +105,18 @@ def solve_county(areas: gpd.GeoDataFrame, streets: gpd.GeoDataFrame, dwellings: 
                       "xy": xy[d], "hh": hh[d], "ids": ids[d], "current": cur})
     job = {"tasks": tasks, "params": params, "crs": crs, "micro": micro}
     out: dict = {}
-    if workers <= 1 or len(tasks) <= 1 or "fork" not in mp.get_all_start_methods():
+    ctx = process_context() if workers > 1 and len(tasks) > 1 else None
+    if ctx is None:
         _init_worker(job)
         for i in range(len(tasks)):
             out[codes[i]] = _solve_task(i)
             if progress:
                 progress(i + 1, len(tasks))
     else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # fork() of a threaded caller
-            with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_init_worker,
-                                     initargs=(job,)) as ex:
-                for n, (i, plan) in enumerate(zip(range(len(tasks)), ex.map(_solve_task, range(len(tasks)),
-                                                                             chunksize=4))):
-                    out[codes[i]] = plan
-                    if progress:
-                        progress(n + 1, len(tasks))
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(job,)) as ex:
+            for n, (i, plan) in enumerate(zip(range(len(tasks)), ex.map(_solve_task, range(len(tasks)),
+                                                                         chunksize=4))):
+                out[codes[i]] = plan
+                if progress:
+                    progress(n + 1, len(tasks))
     return CountyPlan(out, params)

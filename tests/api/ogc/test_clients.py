@@ -149,6 +149,28 @@ def test_mvt_tile_matches_the_database(served, engine):
     assert all("address" not in f["properties"] for f in feats)
 
 
+@pytest.mark.parametrize(("collection", "properties", "key", "table"), [
+    ("grids", ["code", "community_code"], "code", "grids WHERE valid_to IS NULL AND valid_from <= now() AND"),
+    ("streets", ["road_class"], None, "streets WHERE"),
+])
+def test_page_tiles_match_the_database(served, engine, collection, properties, key, table):
+    """The tiles as the map pages ask them (``properties=``, api/pages): only those properties, and
+    the features the database has in the tile's envelope (grids by code; streets by class counts)."""
+    lon0, lat0, lon1, lat1 = (float(v) for v in _bounds(engine))
+    tms = morecantile.tms.get("WebMercatorQuad")
+    t = tms.tile((lon0 + lon1) / 2, (lat0 + lat1) / 2, 15)
+    body = _get(f"{served.url}/collections/{collection}/tiles/WebMercatorQuad/{t.z}/{t.x}/{t.y}"
+                f"?properties={','.join(properties)}")
+    feats = [f for layer in mapbox_vector_tile.decode(body).values() for f in layer["features"]]
+    assert feats and all(set(f["properties"]) == set(properties) for f in feats)
+    col = key or properties[0]
+    with engine.connect() as conn:
+        want = sorted(conn.execute(text(
+            f"SELECT {col} FROM {table} ST_Intersects(geom, ST_Transform(ST_MakeEnvelope(:a, :b, :c, :d, 3857), 4326))"),
+            dict(zip("abcd", tms.xy_bounds(t)))).scalars())
+    assert sorted(f["properties"][col] for f in feats) == want
+
+
 def test_landing_from_json_accept(served):
     import json
 

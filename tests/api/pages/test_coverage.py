@@ -5,9 +5,29 @@ from __future__ import annotations
 
 import pytest
 
+from api.pages.coverage import BAND_COLOURS
 from tests.support.browser import MAP_READY, open_page, screenshot
 from tests.support.db import truncate
 from tests.support.sample import load_sample
+
+
+#: The bands of grid coverage, as frames.py defines them (written out again: the test's own rule).
+BAND_FLOORS = ((100, "4"), (95, "3"), (80, "2"), (50, "1"))
+#: Per colour ("#rrggbb"), the pixels of the coverage grids' canvas tiles filled in it.
+BAND_PIXELS = """(colours) => {
+  const rgb = colours.map(c => [1, 3, 5].map(i => parseInt(c.slice(i, i + 2), 16)));
+  const n = colours.map(() => 0);
+  document.querySelectorAll('.leaflet-gridmap-coverage-grids-pane canvas').forEach(c => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    for (let i = 0; i < d.length; i += 4) {
+      if (d[i + 3] < 90 || d[i + 3] > 140) continue;  // the fill (opacity 0.45), not the outline
+      rgb.forEach((want, k) => {
+        if (Math.abs(d[i] - want[0]) < 6 && Math.abs(d[i + 1] - want[1]) < 6 && Math.abs(d[i + 2] - want[2]) < 6) n[k]++;
+      });
+    }
+  });
+  return n;
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +51,14 @@ def test_coverage_map_renders_offline(server, browser, sample, reader):
         loaded = page.evaluate("gridmap.features")
         assert "8 分钟服务圈覆盖图" in page.title()
         assert loaded["网格覆盖率"] == len(api["rows"])
+        # the grids come as vector tiles (their code only) coloured by the JSON rows: no GeoJSON of them
+        asked = page.evaluate("performance.getEntriesByType('resource').map(e => e.name)")
+        assert any("/collections/grids/tiles/WebMercatorQuad/" in u and u.endswith("?properties=code") for u in asked)
+        assert not any("/coverage?" in u and "format=geojson" in u for u in asked), asked
+        # each band the API gives a grid is painted in its colour (bands worked out here from covered_pct)
+        want = {next((b for floor, b in BAND_FLOORS if r["covered_pct"] >= floor), "0") for r in api["rows"]}
+        painted = page.evaluate(BAND_PIXELS, [BAND_COLOURS[b] for b in sorted(want)])
+        assert all(n > 0 for n in painted), dict(zip(sorted(want), painted))
         assert loaded["覆盖盲区"] == len(gaps["features"]) > 0
         assert loaded["站点服务范围"] == n_st
         assert loaded["住宅 (是否覆盖)"] == len(sample["dwellings"])
