@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -102,23 +104,32 @@ def test_worker_processes_draw_the_same_polygons(world, monkeypatch, tmp_path):
     L, net, r = world
     one = service_areas(net, r, (300, 480), workers=1)
     monkeypatch.setattr(sa, "POOL_MIN_STATIONS", 2)
-    _CHUNK["orig"], _CHUNK["log"] = sa._pool_chunk, tmp_path / "pids"
+    PID_LOG.unlink(missing_ok=True)
+    _CHUNK["orig"] = sa._pool_chunk
     monkeypatch.setattr(sa, "_pool_chunk", _recording_chunk)
     two = service_areas(net, r, (300, 480), workers=2)
     assert len(one) == len(two) == 2 * len(r.station_ids)
     assert list(one["station"]) == list(two["station"])
     assert shapely.equals_exact(one.geometry.values, two.geometry.values, tolerance=1e-9).all()
-    pids = set((tmp_path / "pids").read_text().split())
+    pids = set(PID_LOG.read_text().split())
     assert pids and str(os.getpid()) not in pids  # drawn in worker processes
 
 
 _CHUNK: dict = {}
+#: Where the workers write their pids: set at import, so that a fork server started later (a
+#: threaded test process, e.g. under xdist, starts its workers from one) passes it on to them.
+PID_LOG = Path(tempfile.gettempdir()) / f"gridmap-test-pool-pids-{os.getpid()}"
+os.environ["GRIDMAP_TEST_POOL_PID_LOG"] = str(PID_LOG)
 
 
 def _recording_chunk(js):
-    with open(_CHUNK["log"], "a") as f:
+    """The pool's chunk function, recording the worker's pid (a forked worker inherits the patched
+    module; one from a fork server imports this module afresh and calls the real function)."""
+    import geo.service_area.polygons as sa
+
+    with open(os.environ["GRIDMAP_TEST_POOL_PID_LOG"], "a") as f:
         f.write(f"{os.getpid()}\n")
-    return _CHUNK["orig"](js)
+    return (_CHUNK.get("orig") or sa._pool_chunk)(js)
 
 
 def test_concurrent_callers_get_their_own_polygons(world, monkeypatch):
