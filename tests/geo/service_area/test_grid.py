@@ -118,8 +118,9 @@ def test_worker_processes_draw_the_same_polygons(world, monkeypatch, tmp_path):
 _CHUNK: dict = {}
 #: Where the workers write their pids: set at import, so that a fork server started later (a
 #: threaded test process, e.g. under xdist, starts its workers from one) passes it on to them.
-PID_LOG = Path(tempfile.gettempdir()) / f"gridmap-test-pool-pids-{os.getpid()}"
-os.environ["GRIDMAP_TEST_POOL_PID_LOG"] = str(PID_LOG)
+#: (setdefault: a worker importing this module keeps the parent's path)
+os.environ.setdefault("GRIDMAP_TEST_POOL_PID_LOG", str(Path(tempfile.gettempdir()) / f"gridmap-test-pool-pids-{os.getpid()}"))
+PID_LOG = Path(os.environ["GRIDMAP_TEST_POOL_PID_LOG"])
 
 
 def _recording_chunk(js):
