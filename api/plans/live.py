@@ -159,7 +159,7 @@ def move_units(engine: Engine, live: LivePlans, scope: Jurisdiction, plan_id: in
                 if exc.code == "unknown_unit":
                     raise ValidationFailed(f"Community {comm} of plan {plan_id} has no unit {exc.unit!r}.",
                                            [Problem(str(exc), field="units")]) from None
-                raise MoveRefused(str(exc), unit=exc.unit, grid=exc.grid, reason=exc.code) from None
+                raise _refused(exc) from None
             changed = [p.grid_index(g.label) for g in res.grids]
             had_micro = store.grids_with_micro(conn, row.region_code, row.id, [g.label for g in res.grids])
             store.save_units(conn, row.region_code, row.id, comm, res.moved, to)
@@ -262,6 +262,12 @@ def balance_plan(engine: Engine, live: LivePlans, scope: Jurisdiction, plan_id: 
     return 201, answer, False
 
 
+def _refused(exc) -> MoveRefused:
+    """The API's 409 for an edit the engine refused (:class:`geo.zoning.MoveRefused`): its message,
+    unit, grid and reason code."""
+    return MoveRefused(str(exc), unit=exc.unit, grid=exc.grid, reason=exc.code)
+
+
 def _next_label(conn: Connection, row, community_code: str, taken) -> str:
     """A grid code for a new grid of the community: ``{community}-NN`` after the highest number
     used by the plan or by any version of the community's stored grids (a code names one grid)."""
@@ -321,7 +327,7 @@ def split_grid(engine: Engine, live: LivePlans, scope: Jurisdiction, plan_id: in
             try:
                 res = p.split(grid, to_metric_geoms([geom], p.units.crs)[0], new, allow_split=allow_split)
             except EngineRefused as exc:
-                raise MoveRefused(str(exc), unit=exc.unit, grid=exc.grid, reason=exc.code) from None
+                raise _refused(exc) from None
             store.save_units(conn, row.region_code, row.id, comm, res.moved, new)
             store.save_grids(conn, row.region_code, row.id, comm, p, [p.grid_index(new)], new=True)
             store.save_grids(conn, row.region_code, row.id, comm, p, [p.grid_index(grid)])
@@ -368,7 +374,7 @@ def merge_grid(engine: Engine, live: LivePlans, scope: Jurisdiction, plan_id: in
             try:
                 res = p.merge(grid, into, allow_split=allow_split)
             except EngineRefused as exc:
-                raise MoveRefused(str(exc), unit=exc.unit, grid=exc.grid, reason=exc.code) from None
+                raise _refused(exc) from None
             store.save_units(conn, row.region_code, row.id, comm, res.moved, into)
             store.save_grids(conn, row.region_code, row.id, comm, p, [p.grid_index(into)])
             store.delete_grid(conn, row.region_code, row.id, grid)
